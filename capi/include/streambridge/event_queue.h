@@ -1,0 +1,65 @@
+/* streambridge/event_queue.h - bounded many-producer / one-consumer queue of sb_event records,
+ * in this process (heap) or across processes (POSIX shm, docs/shm-layout.md).
+ *
+ * When full, room is made by dropping the oldest queued pointer moves first; press/release/wheel/
+ * key/resize events are dropped only when no move is left to drop (and then the NEW event is
+ * refused with SB_EFULL). Every drop is counted. Events come out in push order per producer.
+ *
+ * Threads: sb_event_queue_push from any thread of any attached process. pop/wait: the one
+ * consumer (the render thread). create/attach/destroy are not concurrent with anything on the
+ * same handle. */
+#ifndef STREAMBRIDGE_EVENT_QUEUE_H
+#define STREAMBRIDGE_EVENT_QUEUE_H
+
+#include "streambridge/common.h"
+#include "streambridge/events.h"
+
+SB_BEGIN_DECLS
+
+typedef struct sb_event_queue sb_event_queue;
+
+#define SB_EVENT_QUEUE_OPTIONS_VERSION 1
+#define SB_EVENT_QUEUE_DEFAULT_CAPACITY 1024
+
+typedef struct sb_event_queue_options {
+    unsigned int version;  /* SB_EVENT_QUEUE_OPTIONS_VERSION */
+    uint32_t capacity;     /* records, 2..65536, default 1024 */
+    const char *shm_name;  /* NULL: heap. Otherwise stream name NAME: the segment is
+                            * /dev/shm/streambridge-NAME-events; "" generates a unique name. */
+} sb_event_queue_options;
+
+#define SB_EVENT_QUEUE_OPTIONS_INIT { SB_EVENT_QUEUE_OPTIONS_VERSION, SB_EVENT_QUEUE_DEFAULT_CAPACITY, NULL }
+
+typedef struct sb_event_queue_stats {
+    uint64_t pushed;          /* accepted by push */
+    uint64_t popped;
+    uint64_t dropped_moves;   /* queued pointer moves discarded to make room */
+    uint64_t dropped_other;   /* non-move events refused because the queue was all non-moves */
+    uint64_t rejected_invalid;/* pushes refused by sb_event_validate() */
+    uint32_t depth;           /* records queued now */
+    uint32_t capacity;
+} sb_event_queue_stats;
+
+/* Creates a queue and becomes its consumer (same shm hygiene as the frame ring). */
+SB_API int sb_event_queue_create(const sb_event_queue_options *opts, sb_event_queue **out);
+/* Attaches to an existing shm queue as a producer; validates the segment like the ring. */
+SB_API int sb_event_queue_attach(const char *shm_name, sb_event_queue **out);
+/* NULL is ignored. The creator unlinks the segment. */
+SB_API void sb_event_queue_destroy(sb_event_queue *q);
+SB_API const char *sb_event_queue_name(const sb_event_queue *q);
+
+/* Any thread/process. Validates the event (SB_EINVAL, counted), applies the full policy above
+ * (SB_EFULL when the event itself had to be dropped). Never blocks for long. */
+SB_API int sb_event_queue_push(sb_event_queue *q, const sb_event *e);
+/* Consumer: moves up to max events into out (oldest first); *count gets how many (0 if empty).
+ * Never blocks. */
+SB_API int sb_event_queue_pop(sb_event_queue *q, sb_event *out, size_t max, size_t *count);
+/* Consumer: sleeps until the queue is non-empty, up to timeout_ms (-1 forever, 0 = poll).
+ * SB_OK or SB_ETIMEDOUT. */
+SB_API int sb_event_queue_wait(sb_event_queue *q, int timeout_ms);
+/* Wakes a consumer sleeping in sb_event_queue_wait (it then returns SB_OK or SB_ETIMEDOUT). */
+SB_API void sb_event_queue_wake(sb_event_queue *q);
+SB_API void sb_event_queue_get_stats(const sb_event_queue *q, sb_event_queue_stats *stats);
+
+SB_END_DECLS
+#endif /* STREAMBRIDGE_EVENT_QUEUE_H */

@@ -1,0 +1,31 @@
+# Script run by the install_and_consume test (cmake -P).
+file(REMOVE_RECURSE ${WORK_DIR})
+set(prefix ${WORK_DIR}/prefix)
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "failed (${rc}): ${ARGN}")
+  endif()
+endfunction()
+run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
+foreach(f include/streambridge/streambridge.h lib/cmake/streambridge/streambridgeConfig.cmake
+          lib/cmake/streambridge/streambridgeConfigVersion.cmake lib/pkgconfig/streambridge.pc)
+  if(NOT EXISTS ${prefix}/${f})
+    message(FATAL_ERROR "not installed: ${f}")
+  endif()
+endforeach()
+run(${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${WORK_DIR}/build -G ${GENERATOR}
+    -DCMAKE_PREFIX_PATH=${prefix})
+run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
+set(ENV{LD_LIBRARY_PATH} ${prefix}/lib)
+run(${WORK_DIR}/build/sb_consumer)
+# pkg-config route: compile the same program with the flags the .pc file gives.
+set(ENV{PKG_CONFIG_PATH} ${prefix}/lib/pkgconfig)
+execute_process(COMMAND pkg-config --cflags --libs streambridge OUTPUT_VARIABLE pc_flags
+                RESULT_VARIABLE rc OUTPUT_STRIP_TRAILING_WHITESPACE)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "pkg-config does not know streambridge")
+endif()
+separate_arguments(pc_flags UNIX_COMMAND "${pc_flags}")
+run(cc ${SOURCE_DIR}/main.c ${pc_flags} -o ${WORK_DIR}/consumer_pc)
+run(${WORK_DIR}/consumer_pc)
