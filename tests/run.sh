@@ -1,0 +1,35 @@
+#!/bin/bash
+# tests/run.sh - sets everything up and runs ALL tests. Idempotent (README's second command).
+#
+#   1. tools/setup.sh       Debian packages + npm tooling, only what is missing
+#   2. sanitizer build      build-asan/ with -DSB_SANITIZE=ON (ASan + UBSan); every test but the
+#                           browser ones (Chromium's own processes are not ours to instrument)
+#   3. normal build         build/; the whole suite, browser end-to-end included
+# The output ends with ctest's summary of the normal build; the exit status is non-zero if either
+# configuration had a failure.
+#   SB_SKIP_ASAN=1 skips step 2 (quicker local iterations; CI never sets it).
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+"$root/tools/setup.sh" || exit 1
+
+jobs="${SB_JOBS:-$(nproc)}"
+status=0
+
+if [[ "${SB_SKIP_ASAN:-0}" != "1" ]]; then
+  echo "== sanitizer build (ASan + UBSan): build-asan/"
+  if "$root/tools/build.sh" build-asan -DSB_SANITIZE=ON -DSB_BUILD_EXAMPLES=ON; then
+    ctest --test-dir "$root/build-asan" -j "$jobs" --output-on-failure -LE browser || status=1
+  else
+    echo "sanitizer build failed"; status=1
+  fi
+fi
+
+echo "== normal build: build/"
+if "$root/tools/build.sh" build; then
+  ctest --test-dir "$root/build" -j "$jobs" --output-on-failure || status=1
+else
+  echo "build failed"; status=1
+fi
+exit $status

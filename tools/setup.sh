@@ -1,0 +1,56 @@
+#!/bin/bash
+# tools/setup.sh - installs what streambridge needs on Debian 12, only what is missing.
+# Idempotent: a second run installs nothing and touches nothing.
+#
+#   Debian packages: compilers, CMake + Ninja, VTK 9 (C++ and python3-vtk9), TurboJPEG, civetweb,
+#                    CUnit, Xvfb + Mesa (llvmpipe rendering), Chromium (browser tests), Node.js.
+#   npm:             tests/browser's pinned dev dependencies (playwright-core; no browser download).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+packages=(
+  build-essential cmake ninja-build pkg-config git
+  libvtk9-dev python3-vtk9
+  libturbojpeg0-dev libcivetweb-dev libcunit1-dev
+  xvfb xauth libgl1-mesa-dri libglx-mesa0
+  chromium nodejs npm
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  # Debian's paraview conflicts with python3-vtk9 (pulled in by libvtk9-dev): installing ours would
+  # remove it. Never do that to a user's machine behind their back; CI machines are ours to set up.
+  if dpkg-query -W -f='${Status}' paraview 2>/dev/null | grep -q "install ok installed" &&
+     [[ "${CI:-}" != "true" ]]; then
+    echo "setup: Debian's 'paraview' is installed and conflicts with libvtk9-dev/python3-vtk9." >&2
+    echo "setup: remove it yourself (apt-get remove paraview) or run with CI=true to let apt do it." >&2
+    exit 1
+  fi
+  echo "setup: installing Debian packages: ${missing[*]}"
+  sudo_cmd=()
+  if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -q
+  "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  echo "setup: Debian packages present"
+fi
+
+# Browser-test tooling from npm, pinned by package-lock.json. Reinstalled only when the lock
+# changed since the last install (npm ci writes node_modules/.package-lock.json).
+browser="$root/tests/browser"
+if [[ -f "$browser/package-lock.json" ]]; then
+  if [[ ! -f "$browser/node_modules/.package-lock.json" ||
+        "$browser/package-lock.json" -nt "$browser/node_modules/.package-lock.json" ]]; then
+    echo "setup: installing browser-test tooling (npm ci in tests/browser)"
+    (cd "$browser" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+  else
+    echo "setup: browser-test tooling present"
+  fi
+fi
