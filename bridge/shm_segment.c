@@ -1,0 +1,447 @@
+/* shm_segment.c - creation, validation, reclaiming and removal of the memory regions behind the
+ * frame ring and the event queue (see shm_segment.h, docs/shm-layout.md). */
+#include "shm_segment.h"
+
+#include "sb_error_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t sb__realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t sb__monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Reads the state letter (field 3) and start time (field 22) of /proc/PID/stat. The command
+ * name (field 2) may contain spaces and parentheses, so parsing starts after the LAST ')'. */
+static int read_proc_stat(pid_t pid, char *state, uint64_t *start_time)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    if (!p || p[1] != ' ')
+        return -1;
+    p += 2;
+    *state = *p;
+    /* p now points at field 3; field 22 is 19 fields further. */
+    for (int field = 3; field < 22; field++) {
+        p = strchr(p, ' ');
+        if (!p)
+            return -1;
+        p++;
+    }
+    *start_time = strtoull(p, NULL, 10);
+    return 0;
+}
+
+uint64_t sb__process_start_time(pid_t pid)
+{
+    char state;
+    uint64_t start = 0;
+    if (read_proc_stat(pid, &state, &start) != 0)
+        return 0;
+    return start;
+}
+
+int sb__process_alive(int32_t pid, uint64_t start_time)
+{
+    if (pid <= 0)
+        return 0;
+    if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+        return 0;
+    char state;
+    uint64_t start = 0;
+    if (read_proc_stat((pid_t)pid, &state, &start) != 0)
+        return 1; /* exists (kill said so) but /proc is hidden from us: trust kill */
+    if (state == 'Z' || state == 'X')
+        return 0; /* exited, not yet reaped by its parent */
+    if (start_time != 0 && start != start_time)
+        return 0; /* the pid was reused by another process */
+    return 1;
+}
+
+int sb__segment_creator_alive(const sb_shm_segment *seg)
+{
+    const sb_shm_common_header *h = sb__segment_common(seg);
+    if (atomic_load_explicit(&h->closed, memory_order_acquire))
+        return 0;
+    if (!seg->is_shm || h->creator_pid == (int32_t)getpid())
+        return 1;
+    return sb__process_alive(h->creator_pid, h->creator_start_time);
+}
+
+int sb__validate_stream_name(const char *func, const char *name)
+{
+    if (!name)
+        return sb__set_error(SB_EINVAL, func, "stream name is NULL");
+    size_t len = strlen(name);
+    if (len == 0 || len > SB_SHM_NAME_MAX)
+        return sb__set_error(SB_EINVAL, func, "stream name must have 1..%d characters, not %zu",
+                             SB_SHM_NAME_MAX, len);
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-'))
+            return sb__set_error(SB_EINVAL, func,
+                                 "stream name \"%.*s\" has character 0x%02x at %zu; "
+                                 "allowed: A-Z a-z 0-9 _ . -",
+                                 SB_SHM_NAME_MAX, name, (unsigned char)c, i);
+    }
+    return SB_OK;
+}
+
+/* ---- segments to unlink at normal exit -------------------------------------------------------
+ * A creator that returns from main() without destroying its ring must not leave /dev/shm litter.
+ * Entries remember the creating pid: a forked child that exits must not unlink its parent's
+ * segments. */
+#define REGISTRY_MAX 64
+static struct {
+    char path[SB_SHM_NAME_MAX + 32];
+    pid_t pid;
+} registry[REGISTRY_MAX];
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t registry_once = PTHREAD_ONCE_INIT;
+
+static void unlink_registered_at_exit(void)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (int i = 0; i < REGISTRY_MAX; i++) {
+        if (registry[i].path[0] && registry[i].pid == getpid())
+            shm_unlink(registry[i].path);
+        registry[i].path[0] = '\0';
+    }
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static void register_atexit(void)
+{
+    atexit(unlink_registered_at_exit);
+}
+
+static void registry_add(const char *path)
+{
+    pthread_once(&registry_once, register_atexit);
+    pthread_mutex_lock(&registry_lock);
+    for (int i = 0; i < REGISTRY_MAX; i++) {
+        if (!registry[i].path[0]) {
+            snprintf(registry[i].path, sizeof registry[i].path, "%s", path);
+            registry[i].pid = getpid();
+            break;
+        }
+    }
+    pthread_mutex_unlock(&registry_lock);
+}
+
+static void registry_remove(const char *path)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (int i = 0; i < REGISTRY_MAX; i++) {
+        if (registry[i].path[0] && strcmp(registry[i].path, path) == 0 &&
+            registry[i].pid == getpid()) {
+            registry[i].path[0] = '\0';
+            break;
+        }
+    }
+    pthread_mutex_unlock(&registry_lock);
+}
+
+/* ---- creation ------------------------------------------------------------------------------ */
+
+static void generate_name(char *out, size_t cap)
+{
+    static _Atomic unsigned counter;
+    uint32_t rnd = 0;
+    if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd)
+        rnd = (uint32_t)sb__monotonic_ns();
+    snprintf(out, cap, "p%d-%u-%08x", (int)getpid(), atomic_fetch_add(&counter, 1) + 1, rnd);
+}
+
+static int create_heap(const char *func, size_t size, sb_shm_segment *seg)
+{
+    /* An anonymous mapping: page-aligned like the shm one, zero-filled, and pages untouched by
+     * a small frame cost nothing. */
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return sb__set_error(SB_ENOMEM, func, "cannot allocate %zu bytes: %s", size,
+                             strerror(errno));
+    seg->base = p;
+    seg->size = size;
+    seg->is_shm = 0;
+    return SB_OK;
+}
+
+enum existing_verdict { EXISTING_RECLAIM, EXISTING_REFUSED };
+
+/* Decides what to do with a segment already present under our path. */
+static int judge_existing(const char *func, const char *path, uint64_t magic, int *verdict)
+{
+    int fd = shm_open(path, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0) {
+        if (errno == ENOENT) {
+            *verdict = EXISTING_RECLAIM; /* vanished meanwhile: just retry */
+            return SB_OK;
+        }
+        return sb__set_error(SB_EEXIST, func, "/dev/shm%s exists and cannot be inspected: %s",
+                             path, strerror(errno));
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return sb__set_error(SB_EIO, func, "fstat(/dev/shm%s): %s", path, strerror(e));
+    }
+    sb_shm_common_header h;
+    memset(&h, 0, sizeof h);
+    int complete_header = 0;
+    if ((size_t)st.st_size >= sizeof h) {
+        void *p = mmap(NULL, sizeof h, PROT_READ, MAP_SHARED, fd, 0);
+        if (p != MAP_FAILED) {
+            memcpy(&h, p, sizeof h);
+            munmap(p, sizeof h);
+            complete_header = 1;
+        }
+    }
+    close(fd);
+    uint64_t found_magic = atomic_load_explicit(&h.magic, memory_order_relaxed);
+    if (!complete_header || found_magic == 0) {
+        /* Shorter than a header or never finished: a creator that died while creating. */
+        sb__log("reclaiming /dev/shm%s: incomplete segment (%lld bytes) of a creator that died "
+                "while creating it",
+                path, (long long)st.st_size);
+        *verdict = EXISTING_RECLAIM;
+        return SB_OK;
+    }
+    if (found_magic != magic)
+        return sb__set_error(SB_EBADSEG, func,
+                             "/dev/shm%s exists and is not ours (magic 0x%016llx, expected "
+                             "0x%016llx); leaving it alone",
+                             path, (unsigned long long)found_magic, (unsigned long long)magic);
+    int closed = atomic_load_explicit(&h.closed, memory_order_relaxed) != 0;
+    if (!closed && sb__process_alive(h.creator_pid, h.creator_start_time)) {
+        *verdict = EXISTING_REFUSED;
+        return sb__set_error(SB_EEXIST, func, "/dev/shm%s is held by live process %d", path,
+                             (int)h.creator_pid);
+    }
+    sb__log("reclaiming /dev/shm%s left by %s process %d", path, closed ? "closed" : "dead",
+            (int)h.creator_pid);
+    *verdict = EXISTING_RECLAIM;
+    return SB_OK;
+}
+
+int sb__segment_create(const char *func, const char *stream_name, const char *suffix,
+                       uint64_t magic, size_t size, sb_shm_segment *seg)
+{
+    memset(seg, 0, sizeof *seg);
+    if (size < sizeof(sb_shm_common_header))
+        return sb__set_error(SB_EINTERNAL, func, "segment size %zu too small", size);
+    int rc;
+    if (!stream_name) {
+        rc = create_heap(func, size, seg);
+        if (rc != SB_OK)
+            return rc;
+    } else {
+        if (stream_name[0] == '\0') {
+            generate_name(seg->stream_name, sizeof seg->stream_name);
+        } else {
+            if ((rc = sb__validate_stream_name(func, stream_name)) != SB_OK)
+                return rc;
+            snprintf(seg->stream_name, sizeof seg->stream_name, "%s", stream_name);
+        }
+        snprintf(seg->shm_path, sizeof seg->shm_path, "/streambridge-%s-%s", seg->stream_name,
+                 suffix);
+        int fd = -1;
+        for (int attempt = 0; attempt < 4 && fd < 0; attempt++) {
+            fd = shm_open(seg->shm_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+            if (fd >= 0)
+                break;
+            if (errno != EEXIST)
+                return sb__set_error(SB_EIO, func, "shm_open(/dev/shm%s): %s", seg->shm_path,
+                                     strerror(errno));
+            int verdict = EXISTING_REFUSED;
+            if ((rc = judge_existing(func, seg->shm_path, magic, &verdict)) != SB_OK)
+                return rc;
+            if (shm_unlink(seg->shm_path) != 0 && errno != ENOENT)
+                return sb__set_error(SB_EIO, func, "cannot reclaim /dev/shm%s: %s",
+                                     seg->shm_path, strerror(errno));
+        }
+        if (fd < 0)
+            return sb__set_error(SB_EEXIST, func, "/dev/shm%s keeps reappearing", seg->shm_path);
+        /* From here on the file is ours: remove it on every failure path. */
+        if (ftruncate(fd, (off_t)size) != 0) {
+            int e = errno;
+            close(fd);
+            shm_unlink(seg->shm_path);
+            return sb__set_error(e == ENOSPC || e == EFBIG ? SB_ENOMEM : SB_EIO, func,
+                                 "ftruncate(/dev/shm%s, %zu): %s", seg->shm_path, size,
+                                 strerror(e));
+        }
+        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        int e = errno;
+        close(fd);
+        if (p == MAP_FAILED) {
+            shm_unlink(seg->shm_path);
+            return sb__set_error(SB_ENOMEM, func, "mmap(/dev/shm%s, %zu): %s", seg->shm_path,
+                                 size, strerror(e));
+        }
+        seg->base = p;
+        seg->size = size;
+        seg->is_shm = 1;
+        registry_add(seg->shm_path);
+    }
+    seg->is_creator = 1;
+    sb_shm_common_header *h = sb__segment_common(seg);
+    h->total_size = size;
+    h->creator_pid = (int32_t)getpid();
+    h->creator_start_time = sb__process_start_time(getpid());
+    atomic_store_explicit(&h->heartbeat_ns, sb__realtime_ns(), memory_order_relaxed);
+    return SB_OK;
+}
+
+void sb__segment_publish(sb_shm_segment *seg, uint64_t magic, uint32_t layout_version,
+                         uint32_t header_size)
+{
+    sb_shm_common_header *h = sb__segment_common(seg);
+    h->layout_version = layout_version;
+    h->header_size = header_size;
+    atomic_store_explicit(&h->magic, magic, memory_order_release);
+}
+
+/* ---- attach -------------------------------------------------------------------------------- */
+
+int sb__segment_attach(const char *func, const char *stream_name, const char *suffix,
+                       uint64_t magic, uint32_t layout_version, uint32_t header_size,
+                       sb_shm_segment *seg)
+{
+    memset(seg, 0, sizeof *seg);
+    int rc = sb__validate_stream_name(func, stream_name);
+    if (rc != SB_OK)
+        return rc;
+    snprintf(seg->stream_name, sizeof seg->stream_name, "%s", stream_name);
+    snprintf(seg->shm_path, sizeof seg->shm_path, "/streambridge-%s-%s", stream_name, suffix);
+    const char *path = seg->shm_path;
+
+    int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return sb__set_error(SB_ENOENT, func, "no segment /dev/shm%s", path);
+        return sb__set_error(SB_EIO, func, "shm_open(/dev/shm%s): %s", path, strerror(errno));
+    }
+    /* The creator stores magic last; a segment caught mid-creation gets a short grace period. */
+    struct stat st;
+    void *p = MAP_FAILED;
+    size_t size = 0;
+    for (int attempt = 0;; attempt++) {
+        if (fstat(fd, &st) != 0) {
+            int e = errno;
+            close(fd);
+            return sb__set_error(SB_EIO, func, "fstat(/dev/shm%s): %s", path, strerror(e));
+        }
+        size = (size_t)st.st_size;
+        if (size >= header_size) {
+            p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+            if (p == MAP_FAILED) {
+                int e = errno;
+                close(fd);
+                return sb__set_error(SB_EIO, func, "mmap(/dev/shm%s, %zu): %s", path, size,
+                                     strerror(e));
+            }
+            if (atomic_load_explicit(&((sb_shm_common_header *)p)->magic,
+                                     memory_order_acquire) != 0)
+                break;
+            munmap(p, size);
+            p = MAP_FAILED;
+        }
+        if (attempt >= 20)
+            break;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    close(fd);
+    if (p == MAP_FAILED) {
+        if (size < header_size)
+            return sb__set_error(SB_EBADSEG, func,
+                                 "/dev/shm%s is too small: %zu bytes, a header needs %u", path,
+                                 size, header_size);
+        return sb__set_error(SB_EBADSEG, func,
+                             "/dev/shm%s was never completed (magic 0): its creator died while "
+                             "creating it",
+                             path);
+    }
+    seg->base = p;
+    seg->size = size;
+    seg->is_shm = 1;
+    seg->is_creator = 0;
+    const sb_shm_common_header *h = sb__segment_common(seg);
+    uint64_t found = atomic_load_explicit(&h->magic, memory_order_acquire);
+    if (found != magic) {
+        char text[9];
+        for (int i = 0; i < 8; i++) {
+            char c = (char)(found >> (8 * i));
+            text[i] = (c >= 32 && c < 127) ? c : '?';
+        }
+        text[8] = '\0';
+        rc = sb__set_error(SB_EBADSEG, func,
+                           "/dev/shm%s has wrong magic 0x%016llx (\"%s\"), expected 0x%016llx",
+                           path, (unsigned long long)found, text, (unsigned long long)magic);
+    } else if (h->layout_version != layout_version) {
+        rc = sb__set_error(SB_EBADSEG, func,
+                           "/dev/shm%s has layout version %u, this library reads version %u",
+                           path, h->layout_version, layout_version);
+    } else if (h->header_size != header_size) {
+        rc = sb__set_error(SB_EBADSEG, func,
+                           "/dev/shm%s has header size %u, layout version %u defines %u", path,
+                           h->header_size, layout_version, header_size);
+    } else if (h->total_size != size) {
+        rc = sb__set_error(SB_EBADSEG, func,
+                           "/dev/shm%s claims %llu bytes but the file has %zu", path,
+                           (unsigned long long)h->total_size, size);
+    } else {
+        return SB_OK;
+    }
+    munmap(seg->base, seg->size);
+    seg->base = NULL;
+    return rc;
+}
+
+void sb__segment_destroy(sb_shm_segment *seg)
+{
+    if (!seg || !seg->base)
+        return;
+    /* A forked child inherits the creator's handle but must not close its parent's segment. */
+    int owner = seg->is_creator && sb__segment_common(seg)->creator_pid == (int32_t)getpid();
+    if (owner)
+        atomic_store_explicit(&sb__segment_common(seg)->closed, 1, memory_order_release);
+    munmap(seg->base, seg->size);
+    seg->base = NULL;
+    if (seg->is_shm && owner) {
+        shm_unlink(seg->shm_path);
+        registry_remove(seg->shm_path);
+    }
+}
