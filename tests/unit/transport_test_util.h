@@ -1,0 +1,103 @@
+/* transport_test_util.h - helpers shared by the frame ring and event queue tests: unique stream
+ * names (tests of several build trees may run at once), forging and inspecting /dev/shm files. */
+#ifndef TRANSPORT_TEST_UTIL_H
+#define TRANSPORT_TEST_UTIL_H
+
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* A stream name no other test process uses: "t<pid>-<tag>-<n>". */
+static inline const char *tt_name(const char *tag)
+{
+    static char names[8][64];
+    static unsigned counter;
+    char *n = names[counter % 8];
+    snprintf(n, sizeof names[0], "t%d-%s-%u", (int)getpid(), tag, counter);
+    counter++;
+    return n;
+}
+
+/* "/streambridge-NAME-SUFFIX", the shm_open path of a stream's segment. */
+static inline const char *tt_shm_path(const char *name, const char *suffix)
+{
+    static char path[256];
+    snprintf(path, sizeof path, "/streambridge-%s-%s", name, suffix);
+    return path;
+}
+
+static inline int tt_segment_exists(const char *name, const char *suffix)
+{
+    char path[300];
+    struct stat st;
+    snprintf(path, sizeof path, "/dev/shm/streambridge-%s-%s", name, suffix);
+    return stat(path, &st) == 0;
+}
+
+/* Creates /dev/shm/streambridge-NAME-SUFFIX with exactly these bytes (mode 0600). */
+static inline int tt_forge_segment(const char *name, const char *suffix, const void *bytes,
+                                   size_t size)
+{
+    int fd = shm_open(tt_shm_path(name, suffix), O_RDWR | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0)
+        return -1;
+    int rc = 0;
+    if (ftruncate(fd, (off_t)size) != 0 || (size && pwrite(fd, bytes, size, 0) != (ssize_t)size))
+        rc = -1;
+    close(fd);
+    return rc;
+}
+
+/* Maps an existing segment read-write so a test can corrupt single fields of a real header. */
+static inline uint8_t *tt_map_segment(const char *name, const char *suffix, size_t *size)
+{
+    int fd = shm_open(tt_shm_path(name, suffix), O_RDWR, 0);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    uint8_t *p = NULL;
+    if (fstat(fd, &st) == 0) {
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (m != MAP_FAILED) {
+            p = m;
+            *size = (size_t)st.st_size;
+        }
+    }
+    close(fd);
+    return p;
+}
+
+static inline void tt_unlink(const char *name, const char *suffix)
+{
+    shm_unlink(tt_shm_path(name, suffix));
+}
+
+static inline uint64_t tt_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static inline void tt_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Exit status of a child, -1 if it did not exit normally. */
+static inline int tt_wait_child(pid_t pid)
+{
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+#endif /* TRANSPORT_TEST_UTIL_H */
