@@ -20,5 +20,6 @@ install(FILES ${CMAKE_BINARY_DIR}/streambridgeConfig.cmake
               ${CMAKE_BINARY_DIR}/streambridgeConfigVersion.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/streambridge)
 
+file(RELATIVE_PATH SB_PC_TO_PREFIX "/p/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/p")
 configure_file(${CMAKE_SOURCE_DIR}/cmake/streambridge.pc.in ${CMAKE_BINARY_DIR}/streambridge.pc @ONLY)
 install(FILES ${CMAKE_BINARY_DIR}/streambridge.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
