@@ -44,7 +44,7 @@ static int check_fill(const uint8_t *px, size_t n, uint8_t seed)
 
 static int publish_seed(sb_frame_ring *r, uint32_t w, uint32_t h, uint8_t seed, uint64_t *seq)
 {
-    static uint8_t px[W * H * 4];
+    static uint8_t px[(W + 1) * (H + 1) * 4]; /* room for the one-too-big frames */
     fill(px, (size_t)w * h * 4, seed);
     sb_frame_info fi = {0};
     fi.width = w;
