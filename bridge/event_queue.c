@@ -199,6 +199,16 @@ static void unlock_queue(sb_event_queue *q)
     pthread_mutex_unlock(&q->hdr->lock.mutex);
 }
 
+/* Under the lock: head and count, clamped so that a corrupted shared header can cost events
+ * but never make us loop long or index outside the records. */
+static void load_indices(sb_event_queue *q, uint32_t *head, uint32_t *count)
+{
+    *head = atomic_load_explicit(&q->hdr->head, memory_order_relaxed) % q->capacity;
+    *count = atomic_load_explicit(&q->hdr->count, memory_order_relaxed);
+    if (*count > q->capacity)
+        *count = q->capacity;
+}
+
 static sb_event *record_at(sb_event_queue *q, uint32_t head, uint32_t i)
 {
     return &q->records[(head + i) % q->capacity];
@@ -238,8 +248,8 @@ int sb_event_queue_push(sb_event_queue *q, const sb_event *e)
     int rc = lock_queue(q, __func__);
     if (rc != SB_OK)
         return rc;
-    uint32_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
-    uint32_t count = atomic_load_explicit(&h->count, memory_order_relaxed);
+    uint32_t head, count;
+    load_indices(q, &head, &count);
     if (count >= q->capacity) {
         if (drop_oldest_move(q, head, count)) {
             count--;
@@ -274,8 +284,8 @@ int sb_event_queue_pop(sb_event_queue *q, sb_event *out, size_t max, size_t *cou
     int rc = lock_queue(q, __func__);
     if (rc != SB_OK)
         return rc;
-    uint32_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
-    uint32_t count = atomic_load_explicit(&h->count, memory_order_relaxed);
+    uint32_t head, count;
+    load_indices(q, &head, &count);
     size_t n = count < max ? count : max;
     for (size_t i = 0; i < n; i++)
         out[i] = *record_at(q, head, (uint32_t)i);

@@ -69,7 +69,12 @@ struct sb_frame_ring {
     ring_header *hdr;
     ring_slot *slots;
     uint8_t *pixels;
+    /* Geometry copied from the header once validated: another process writing garbage into
+     * the shared header later must not make this process read outside its mapping. */
     uint32_t count;
+    uint32_t max_width, max_height;
+    uint64_t capacity;
+    uint64_t slot_stride;
     /* Writer state (creator only). */
     int writing;
     uint32_t write_slot;
@@ -95,6 +100,10 @@ static void bind_layout(sb_frame_ring *r)
 {
     r->hdr = (ring_header *)(void *)r->seg.base;
     r->count = r->hdr->buffer_count;
+    r->max_width = r->hdr->max_width;
+    r->max_height = r->hdr->max_height;
+    r->capacity = r->hdr->slot_capacity;
+    r->slot_stride = r->hdr->slot_pixel_stride;
     r->slots = (ring_slot *)(void *)(r->seg.base + r->hdr->slots_offset);
     r->pixels = r->seg.base + r->hdr->pixels_offset;
     r->writing = 0;
@@ -102,7 +111,7 @@ static void bind_layout(sb_frame_ring *r)
 
 static uint8_t *slot_pixels(const sb_frame_ring *r, uint32_t slot)
 {
-    return r->pixels + (size_t)slot * r->hdr->slot_pixel_stride;
+    return r->pixels + (size_t)slot * r->slot_stride;
 }
 
 int sb_frame_ring_create(const sb_frame_ring_options *opts, sb_frame_ring **out)
@@ -244,12 +253,12 @@ const char *sb_frame_ring_name(const sb_frame_ring *ring)
 
 uint32_t sb_frame_ring_max_width(const sb_frame_ring *ring)
 {
-    return ring ? ring->hdr->max_width : 0;
+    return ring ? ring->max_width : 0;
 }
 
 uint32_t sb_frame_ring_max_height(const sb_frame_ring *ring)
 {
-    return ring ? ring->hdr->max_height : 0;
+    return ring ? ring->max_height : 0;
 }
 
 /* ---- writer -------------------------------------------------------------------------------- */
@@ -273,14 +282,13 @@ static int check_frame_size(sb_frame_ring *r, const char *func, uint32_t width, 
     if (width == 0 || height == 0)
         return sb__set_error(SB_EINVAL, func, "frame size %ux%u has a zero side", width, height);
     uint64_t bytes = (uint64_t)width * height * bpp;
-    if (width > r->hdr->max_width || height > r->hdr->max_height ||
-        bytes > r->hdr->slot_capacity) {
+    if (width > r->max_width || height > r->max_height || bytes > r->capacity) {
         atomic_fetch_add_explicit(&r->hdr->refused_too_big, 1, memory_order_relaxed);
         return sb__set_error(SB_ETOOBIG, func,
                              "frame %ux%u (%llu bytes) exceeds the ring's capacity %ux%u "
                              "(%llu bytes)",
-                             width, height, (unsigned long long)bytes, r->hdr->max_width,
-                             r->hdr->max_height, (unsigned long long)r->hdr->slot_capacity);
+                             width, height, (unsigned long long)bytes, r->max_width,
+                             r->max_height, (unsigned long long)r->capacity);
     }
     return SB_OK;
 }
@@ -474,7 +482,7 @@ int sb_frame_ring_acquire(sb_frame_ring *ring, sb_frame *frame)
              * not make us hand out a pointer past the slot. */
             uint64_t bytes = (uint64_t)fi->stride * fi->height;
             if (again == gen && fi->seq >= (latest >> LATEST_SLOT_BITS) &&
-                bytes <= h->slot_capacity && sb_pixel_format_size(fi->format) != 0) {
+                bytes <= ring->capacity && sb_pixel_format_size(fi->format) != 0) {
                 frame->pixels = slot_pixels(ring, slot);
                 frame->slot_ = slot;
                 frame->gen_ = gen;
