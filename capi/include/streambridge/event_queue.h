@@ -49,7 +49,8 @@ SB_API void sb_event_queue_destroy(sb_event_queue *q);
 SB_API const char *sb_event_queue_name(const sb_event_queue *q);
 
 /* Any thread/process. Validates the event (SB_EINVAL, counted), applies the full policy above
- * (SB_EFULL when the event itself had to be dropped). Never blocks for long. */
+ * (SB_EFULL when the event itself had to be dropped). Never blocks for long. SB_EGONE once the
+ * consumer has destroyed the queue. */
 SB_API int sb_event_queue_push(sb_event_queue *q, const sb_event *e);
 /* Consumer: moves up to max events into out (oldest first); *count gets how many (0 if empty).
  * Never blocks. */

@@ -121,7 +121,8 @@ SB_API int sb_frame_ring_wait(sb_frame_ring *ring, uint64_t after_seq, int timeo
                               uint64_t *seq_out);
 /* Newest published seq (0 = none). */
 SB_API uint64_t sb_frame_ring_latest_seq(const sb_frame_ring *ring);
-/* Wakes every waiter (e.g. so a server thread can re-check its stop flag). Any thread. */
+/* Wakes every waiter (e.g. so a server thread can re-check its stop flag); a waiter with no newer
+ * frame then returns SB_ETIMEDOUT early. Any thread. */
 SB_API void sb_frame_ring_wake_all(sb_frame_ring *ring);
 SB_API void sb_frame_ring_get_stats(const sb_frame_ring *ring, sb_frame_ring_stats *stats);
 
