@@ -1,0 +1,131 @@
+#!/bin/bash
+# examples/demo.sh - sets up, builds and serves the streambridge demo scenes; prints their URLs.
+#
+#   examples/demo.sh                    # all three scenes on 127.0.0.1:8000, :8001, :8002
+#   examples/demo.sh --scene network    # one scene on :8000
+#
+# On a fresh Debian 12 machine it first installs what is missing (tools/setup.sh) and builds
+# (tools/build.sh, into build/ or $SB_BUILD_DIR). Without a DISPLAY it starts its own Xvfb.
+# Ctrl-C or SIGTERM stops everything it started: the demos (which unlink their shm segments),
+# then Xvfb. Environment: SB_BUILD_DIR (build directory), SB_DEMO_BINARY (use this
+# streambridge-demo as is: no setup, no build), SB_DEMO_ARGS (extra arguments for every demo).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+port=8000
+bind=127.0.0.1
+scene=all
+token=
+usage() {
+  cat <<'USAGE'
+usage: examples/demo.sh [--port P] [--bind ADDR] [--scene basic|network|science|all] [--token T]
+  --port P      first TCP port (default 8000); with --scene all the scenes use P, P+1, P+2
+  --bind ADDR   listen address (default 127.0.0.1: this machine only)
+  --scene S     which scene to serve (default all)
+  --token T     require access token T (the printed URLs carry it)
+  --help        this text
+Stop with Ctrl-C.
+USAGE
+}
+while (($#)); do
+  case "$1" in
+    --port) port="${2:?--port needs a value}"; shift 2 ;;
+    --bind) bind="${2:?--bind needs a value}"; shift 2 ;;
+    --scene) scene="${2:?--scene needs a value}"; shift 2 ;;
+    --token) token="${2:?--token needs a value}"; shift 2 ;;
+    --help|-h) usage; exit 0 ;;
+    *) echo "demo.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+  esac
+done
+case "$scene" in
+  all) scenes=(basic network science) ;;
+  basic|network|science) scenes=("$scene") ;;
+  *) echo "demo.sh: unknown scene '$scene' (basic, network, science or all)" >&2; exit 2 ;;
+esac
+if ! [[ "$port" =~ ^[0-9]+$ ]] || ((port < 1 || port + ${#scenes[@]} - 1 > 65535)); then
+  echo "demo.sh: invalid --port '$port'" >&2; exit 2
+fi
+
+if [[ -n "${SB_DEMO_BINARY:-}" ]]; then
+  demo="$SB_DEMO_BINARY"
+else
+  build="${SB_BUILD_DIR:-$root/build}"
+  "$root/tools/setup.sh"
+  "$root/tools/build.sh" "$build"
+  demo="$build/examples/streambridge-demo"
+fi
+[[ -x "$demo" ]] || { echo "demo.sh: $demo is missing or not executable" >&2; exit 1; }
+
+work="$(mktemp -d /tmp/streambridge-demo.XXXXXX)"
+pids=()
+xvfb_pid=
+tail_pid=
+cleanup() {
+  trap - INT TERM EXIT
+  [[ -n "$tail_pid" ]] && kill "$tail_pid" 2>/dev/null || true
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [[ -n "$xvfb_pid" ]]; then
+    kill -TERM "$xvfb_pid" 2>/dev/null || true
+    wait "$xvfb_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
+trap cleanup EXIT
+
+if [[ -z "${DISPLAY:-}" ]]; then
+  command -v Xvfb >/dev/null || { echo "demo.sh: no DISPLAY and no Xvfb (apt-get install xvfb)" >&2; exit 1; }
+  # -displayfd: Xvfb picks a free display number itself and writes it to us once it is ready.
+  Xvfb -displayfd 3 -screen 0 1920x1080x24 -nolisten tcp 3>"$work/display" 2>"$work/xvfb.log" &
+  xvfb_pid=$!
+  for _ in $(seq 100); do
+    [[ -s "$work/display" ]] && break
+    kill -0 "$xvfb_pid" 2>/dev/null || { cat "$work/xvfb.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  [[ -s "$work/display" ]] || { echo "demo.sh: Xvfb did not start" >&2; exit 1; }
+  export DISPLAY=":$(head -n1 "$work/display")"
+  echo "demo.sh: started Xvfb on $DISPLAY (pid $xvfb_pid)"
+fi
+
+extra=()
+[[ -n "$token" ]] && extra+=(--token "$token")
+# shellcheck disable=SC2206
+[[ -n "${SB_DEMO_ARGS:-}" ]] && extra+=($SB_DEMO_ARGS)
+i=0
+for s in "${scenes[@]}"; do
+  "$demo" --scene "$s" --port $((port + i)) --bind "$bind" "${extra[@]}" >"$work/$s.log" 2>&1 &
+  pids+=($!)
+  i=$((i + 1))
+done
+
+# Wait for every demo's URL line (or its early death).
+urls=()
+for idx in "${!scenes[@]}"; do
+  s="${scenes[$idx]}"
+  url=
+  for _ in $(seq 600); do
+    url="$(grep -o 'http://[^ ]*' "$work/$s.log" 2>/dev/null | head -n1 || true)"
+    [[ -n "$url" ]] && break
+    if ! kill -0 "${pids[$idx]}" 2>/dev/null; then
+      echo "demo.sh: scene $s failed to start:" >&2; cat "$work/$s.log" >&2; exit 1
+    fi
+    sleep 0.1
+  done
+  [[ -n "$url" ]] || { echo "demo.sh: scene $s printed no URL within 60 s" >&2; cat "$work/$s.log" >&2; exit 1; }
+  urls+=("$s  $url")
+done
+echo "demo.sh: serving (Ctrl-C stops):"
+for u in "${urls[@]}"; do echo "  $u"; done
+
+# Forward each demo's later output, and stop everything as soon as one of them exits.
+logs=()
+for s in "${scenes[@]}"; do logs+=("$work/$s.log"); done
+tail -n 0 -q -f "${logs[@]}" &
+tail_pid=$!
+status=0
+wait -n "${pids[@]}" || status=$?
+echo "demo.sh: a demo exited (status $status); stopping the others" >&2
+exit "$status"

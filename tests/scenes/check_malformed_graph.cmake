@@ -1,0 +1,15 @@
+# Runs the demo on a malformed edge list: it must exit 2 and name each bad line as FILE:LINE.
+execute_process(COMMAND ${DEMO} --scene network --graph ${GRAPH} --port 0
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 20)
+message(STATUS "exit ${rc}\n${err}")
+if(NOT rc EQUAL 2)
+  message(FATAL_ERROR "expected exit code 2, got ${rc}")
+endif()
+foreach(line 3 6)
+  if(NOT err MATCHES "malformed.edges:${line}: ")
+    message(FATAL_ERROR "line ${line} not reported as malformed.edges:${line}")
+  endif()
+endforeach()
+if(err MATCHES "malformed.edges:(2|4|7): ")
+  message(FATAL_ERROR "a well-formed line was reported")
+endif()
