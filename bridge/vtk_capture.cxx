@@ -1,0 +1,130 @@
+// vtk_capture.cxx - see vtk_capture.h.
+#include "vtk_capture.h"
+
+#include "sb_error_internal.h"
+
+#include <vtkCommand.h>
+#include <vtkOpenGLFramebufferObject.h>
+#include <vtkOpenGLRenderWindow.h>
+#include <vtkOpenGLState.h>
+#include <vtk_glew.h>
+
+#include <chrono>
+
+namespace sb {
+
+VtkCapture::VtkCapture(vtkOpenGLRenderWindow *window, sb_frame_ring *ring)
+    : window_(window), ring_(ring)
+{
+    end_tag_ = window->AddObserver(vtkCommand::EndEvent, this, &VtkCapture::OnEndEvent);
+    delete_tag_ =
+        window->AddObserver(vtkCommand::DeleteEvent, this, &VtkCapture::OnWindowDeleted);
+}
+
+VtkCapture::~VtkCapture()
+{
+    Detach();
+}
+
+void VtkCapture::Detach()
+{
+    if (window_) {
+        window_->RemoveObserver(end_tag_);
+        window_->RemoveObserver(delete_tag_);
+    }
+    end_tag_ = 0;
+    delete_tag_ = 0;
+    window_ = nullptr;
+}
+
+void VtkCapture::OnWindowDeleted(vtkObject *, unsigned long, void *)
+{
+    // The window removes all its observers right after DeleteEvent; never touch it again.
+    window_ = nullptr;
+    end_tag_ = 0;
+    delete_tag_ = 0;
+}
+
+void VtkCapture::OnEndEvent(vtkObject *, unsigned long, void *)
+{
+    // Errors are counted and logged; the application's render must go on regardless.
+    int rc = CaptureNow();
+    if (rc != SB_OK && rc != SB_ETOOBIG && stats_.capture_failures == 1)
+        sb__log("frame capture failed (further failures only counted): %s", sb_last_error());
+}
+
+int VtkCapture::CaptureNow()
+{
+    vtkOpenGLRenderWindow *win = window_;
+    if (!win)
+        return SB_FAIL(SB_ESTATE, "the render window is gone");
+    vtkOpenGLFramebufferObject *display = win->GetDisplayFramebuffer();
+    if (!display)
+        return SB_FAIL(SB_ESTATE, "the render window has not rendered yet");
+    int width = 0, height = 0;
+    display->GetLastSize(width, height);
+    if (width <= 0 || height <= 0)
+        return SB_FAIL(SB_ESTATE, "the render window has not rendered yet");
+
+    const uint32_t max_w = sb_frame_ring_max_width(ring_);
+    const uint32_t max_h = sb_frame_ring_max_height(ring_);
+    if (static_cast<uint32_t>(width) > max_w || static_cast<uint32_t>(height) > max_h) {
+        // Refused whole (never cropped, which would silently show the wrong picture); said once
+        // per oversize episode so a window left too big does not flood stderr.
+        stats_.frames_refused_too_big++;
+        if (!oversize_logged_) {
+            sb__log("window %dx%d exceeds the stream's maximum frame %ux%u: frames are not "
+                    "streamed until it is made smaller",
+                    width, height, max_w, max_h);
+            oversize_logged_ = true;
+        }
+        return SB_FAIL(SB_ETOOBIG, "window %dx%d exceeds the stream's maximum frame %ux%u", width,
+                       height, max_w, max_h);
+    }
+    oversize_logged_ = false;
+
+    const auto t0 = std::chrono::steady_clock::now();
+    uint8_t *pixels = nullptr;
+    uint32_t stride = 0;
+    int rc = sb_frame_ring_begin_write(ring_, static_cast<uint32_t>(width),
+                                       static_cast<uint32_t>(height), SB_PIXEL_BGRA, &pixels,
+                                       &stride);
+    if (rc != SB_OK) {
+        stats_.capture_failures++;
+        return rc;
+    }
+
+    win->MakeCurrent();
+    vtkOpenGLState *state = win->GetState();
+    // Through VTK's state cache, so VTK's idea of the bound read framebuffer stays true.
+    state->PushReadFramebufferBinding();
+    display->Bind(GL_READ_FRAMEBUFFER);
+    display->ActivateReadBuffer(0);
+    // The slot rows are exactly width*4 bytes: tight packing, any alignment fits.
+    GLint pack_alignment = 4;
+    glGetIntegerv(GL_PACK_ALIGNMENT, &pack_alignment);
+    if (pack_alignment != 1 && pack_alignment != 2 && pack_alignment != 4)
+        glPixelStorei(GL_PACK_ALIGNMENT, 4);
+    glReadPixels(0, 0, width, height, GL_BGRA, GL_UNSIGNED_BYTE, pixels);
+    if (pack_alignment != 1 && pack_alignment != 2 && pack_alignment != 4)
+        glPixelStorei(GL_PACK_ALIGNMENT, pack_alignment);
+    const GLenum gl_error = glGetError();
+    state->PopReadFramebufferBinding();
+    if (gl_error != GL_NO_ERROR) {
+        sb_frame_ring_abort_write(ring_);
+        stats_.capture_failures++;
+        return SB_FAIL(SB_EVTK, "glReadPixels of the %dx%d display framebuffer failed: GL error 0x%x",
+                       width, height, static_cast<unsigned>(gl_error));
+    }
+    rc = sb_frame_ring_commit(ring_, 1, 0, nullptr);
+    if (rc != SB_OK) {
+        stats_.capture_failures++;
+        return rc;
+    }
+    stats_.frames_captured++;
+    stats_.capture_ms_total +=
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    return SB_OK;
+}
+
+} // namespace sb

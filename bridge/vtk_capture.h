@@ -1,0 +1,61 @@
+// vtk_capture.h - private: copies every finished frame of a VTK OpenGL render window into a
+// frame ring, on the render thread, without an intermediate buffer.
+//
+// Observes the window's EndEvent. On VTK 9.1 (OpenGL2) vtkRenderWindow::Render() renders every
+// renderer/layer into RenderFramebuffer, then Frame() resolves multisampling into the
+// single-sampled DisplayFramebuffer (and, with SwapBuffers on, blits that to the hardware back
+// buffer and swaps), and only then fires EndEvent. DisplayFramebuffer therefore holds the
+// complete, resolved frame for on-screen and offscreen windows alike, whether or not the swap
+// has happened, and is read with one glReadPixels(GL_BGRA) straight into the ring slot.
+#ifndef SB_VTK_CAPTURE_H
+#define SB_VTK_CAPTURE_H
+
+#include "streambridge/frame_ring.h"
+
+#include <vtkWeakPointer.h>
+
+#include <cstdint>
+
+class vtkObject;
+class vtkOpenGLRenderWindow;
+
+namespace sb {
+
+struct CaptureStats {
+    uint64_t frames_captured = 0;
+    uint64_t frames_refused_too_big = 0;
+    uint64_t capture_failures = 0; // GL error or ring failure
+    double capture_ms_total = 0.0;
+};
+
+class VtkCapture {
+public:
+    // Observes window's EndEvent; ring is borrowed and must outlive this object.
+    VtkCapture(vtkOpenGLRenderWindow *window, sb_frame_ring *ring);
+    ~VtkCapture();
+    VtkCapture(const VtkCapture &) = delete;
+    VtkCapture &operator=(const VtkCapture &) = delete;
+
+    // Removes the observer (idempotent; safe after the window died).
+    void Detach();
+    // Reads the window's current displayed frame into the ring now. SB_OK, SB_ETOOBIG (counted,
+    // logged once per oversize episode) or another error with sb_last_error() set.
+    int CaptureNow();
+
+    const CaptureStats &Stats() const { return stats_; }
+
+private:
+    void OnEndEvent(vtkObject *, unsigned long, void *);
+    void OnWindowDeleted(vtkObject *, unsigned long, void *);
+
+    vtkWeakPointer<vtkOpenGLRenderWindow> window_;
+    sb_frame_ring *ring_;
+    unsigned long end_tag_ = 0;
+    unsigned long delete_tag_ = 0;
+    bool oversize_logged_ = false;
+    CaptureStats stats_;
+};
+
+} // namespace sb
+
+#endif // SB_VTK_CAPTURE_H

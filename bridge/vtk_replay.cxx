@@ -1,0 +1,304 @@
+// vtk_replay.cxx - see vtk_replay.h.
+#include "vtk_replay.h"
+
+#include "sb_error_internal.h"
+#include "streambridge/events.h"
+
+#include <vtkCommand.h>
+#include <vtkGenericRenderWindowInteractor.h>
+#include <vtkInteractorStyleTrackballCamera.h>
+#include <vtkNew.h>
+#include <vtkRenderWindow.h>
+#include <vtkRenderWindowInteractor.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace sb {
+
+namespace {
+
+// One drain takes at most this many events, so producers pushing faster than we replay cannot
+// keep the render thread in the drain forever; the rest waits for the next tick.
+constexpr size_t kMaxEventsPerDrain = 4096;
+constexpr size_t kPopChunk = 256;
+// A wheel record carries notches; more than this in one record is a broken client, not a wheel.
+constexpr int kMaxWheelNotches = 50;
+// Our timer observer runs before interactor styles (priority 0) so it can hide our ticks.
+constexpr float kTimerObserverPriority = 100.0f;
+
+bool SameMoveRun(const sb_event &a, const sb_event &b)
+{
+    return a.type == SB_EVENT_POINTER_MOVE && b.type == SB_EVENT_POINTER_MOVE &&
+           a.button == b.button && a.modifiers == b.modifiers;
+}
+
+unsigned long PressEventFor(uint32_t button)
+{
+    switch (button) {
+    case SB_BUTTON_LEFT: return vtkCommand::LeftButtonPressEvent;
+    case SB_BUTTON_MIDDLE: return vtkCommand::MiddleButtonPressEvent;
+    default: return vtkCommand::RightButtonPressEvent;
+    }
+}
+
+unsigned long ReleaseEventFor(uint32_t button)
+{
+    switch (button) {
+    case SB_BUTTON_LEFT: return vtkCommand::LeftButtonReleaseEvent;
+    case SB_BUTTON_MIDDLE: return vtkCommand::MiddleButtonReleaseEvent;
+    default: return vtkCommand::RightButtonReleaseEvent;
+    }
+}
+
+} // namespace
+
+VtkReplay::VtkReplay(vtkRenderWindow *window, sb_event_queue *queue, uint32_t max_w,
+                     uint32_t max_h, int timer_interval_ms)
+    : window_(window), queue_(queue), max_w_(max_w), max_h_(max_h),
+      timer_interval_ms_(timer_interval_ms)
+{
+}
+
+VtkReplay::~VtkReplay()
+{
+    Detach();
+}
+
+int VtkReplay::Attach()
+{
+    vtkRenderWindow *win = window_;
+    if (!win)
+        return SB_FAIL(SB_ESTATE, "the render window is gone");
+    vtkRenderWindowInteractor *iren = win->GetInteractor();
+    if (!iren) {
+        // No interactor and hence no event loop: a generic one routes events to a standard
+        // style, and Pump() drives it.
+        auto generic = vtkSmartPointer<vtkGenericRenderWindowInteractor>::New();
+        vtkNew<vtkInteractorStyleTrackballCamera> style;
+        generic->SetInteractorStyle(style);
+        generic->SetRenderWindow(win);
+        generic->Initialize();
+        own_interactor_ = generic;
+        iren = generic;
+    }
+    interactor_ = iren;
+    iren_delete_tag_ = iren->AddObserver(vtkCommand::DeleteEvent, this, &VtkReplay::OnObjectDeleted);
+    window_delete_tag_ =
+        win->AddObserver(vtkCommand::DeleteEvent, this, &VtkReplay::OnObjectDeleted);
+    if (!own_interactor_) {
+        // The application's interactor runs an event loop (Start()) that fires timers.
+        timer_tag_ = iren->AddObserver(vtkCommand::TimerEvent, this, &VtkReplay::OnTimer,
+                                       kTimerObserverPriority);
+        timer_id_ = iren->CreateRepeatingTimer(static_cast<unsigned long>(timer_interval_ms_));
+        if (timer_id_ == 0)
+            sb__log("the window's %s made no timer: events are replayed only by sb_stream_pump()",
+                    iren->GetClassName());
+    }
+    return SB_OK;
+}
+
+void VtkReplay::Detach()
+{
+    if (vtkRenderWindowInteractor *iren = interactor_) {
+        if (timer_tag_)
+            iren->RemoveObserver(timer_tag_);
+        if (timer_id_)
+            iren->DestroyTimer(timer_id_);
+        if (iren_delete_tag_)
+            iren->RemoveObserver(iren_delete_tag_);
+    }
+    timer_tag_ = 0;
+    timer_id_ = 0;
+    iren_delete_tag_ = 0;
+    interactor_ = nullptr;
+    if (vtkRenderWindow *win = window_) {
+        if (window_delete_tag_)
+            win->RemoveObserver(window_delete_tag_);
+        // Our interactor is about to go: the window must not keep pointing at it.
+        if (own_interactor_ && win->GetInteractor() == own_interactor_)
+            win->SetInteractor(nullptr);
+    }
+    window_delete_tag_ = 0;
+    window_ = nullptr;
+    // Last: releasing our interactor may release the window's last reference.
+    own_interactor_ = nullptr;
+}
+
+void VtkReplay::OnObjectDeleted(vtkObject *caller, unsigned long, void *)
+{
+    // DeleteEvent fires before destruction starts, and the object removes all its observers
+    // right after; forget it now so Detach() never touches it mid-destruction.
+    if (caller == static_cast<vtkObject *>(interactor_.GetPointer())) {
+        interactor_ = nullptr;
+        timer_tag_ = 0;
+        timer_id_ = 0;
+        iren_delete_tag_ = 0;
+    }
+    if (caller == static_cast<vtkObject *>(window_.GetPointer())) {
+        window_ = nullptr;
+        window_delete_tag_ = 0;
+    }
+}
+
+bool VtkReplay::OnTimer(vtkObject *, unsigned long, void *call_data)
+{
+    if (!call_data || timer_id_ == 0 || *static_cast<int *>(call_data) != timer_id_)
+        return false; // the application's own timer: not ours to handle or hide
+    DrainAndReplay();
+    return true; // abort: styles and application observers never see our ticks
+}
+
+int VtkReplay::Pump(int timeout_ms)
+{
+    if (timeout_ms != 0) {
+        int rc = sb_event_queue_wait(queue_, timeout_ms);
+        if (rc != SB_OK && rc != SB_ETIMEDOUT)
+            return rc;
+    }
+    return DrainAndReplay();
+}
+
+int VtkReplay::DrainAndReplay()
+{
+    // An application observer calling sb_stream_pump() from inside a replayed event must not
+    // replay (and reorder) the rest of the queue underneath the batch in progress.
+    if (in_replay_)
+        return 0;
+    batch_.clear();
+    while (batch_.size() < kMaxEventsPerDrain) {
+        const size_t old_size = batch_.size();
+        batch_.resize(old_size + kPopChunk);
+        size_t got = 0;
+        int rc = sb_event_queue_pop(queue_, batch_.data() + old_size, kPopChunk, &got);
+        batch_.resize(old_size + (rc == SB_OK ? got : 0));
+        if (rc != SB_OK || got < kPopChunk)
+            break;
+    }
+    if (batch_.empty())
+        return 0;
+
+    vtkRenderWindowInteractor *iren = interactor_;
+    vtkRenderWindow *win = window_;
+    if (!iren || !win) {
+        stats_.events_invalid += batch_.size(); // nowhere to deliver them
+        return 0;
+    }
+
+    in_replay_ = true;
+    // Styles call Interactor->Render() after every move; one render at the end of the batch
+    // shows the same final state at a fraction of the cost.
+    const int enable_render = iren->GetEnableRender();
+    iren->EnableRenderOff();
+    int replayed = 0;
+    for (size_t i = 0; i < batch_.size(); i++) {
+        // Of a run of moves with the same buttons and modifiers only the last matters.
+        if (i + 1 < batch_.size() && SameMoveRun(batch_[i], batch_[i + 1]))
+            continue;
+        if (!interactor_ || !window_)
+            break; // an observer destroyed the window or interactor mid-batch
+        if (ReplayOne(batch_[i]))
+            replayed++;
+    }
+    if (vtkRenderWindowInteractor *still = interactor_) {
+        still->SetEnableRender(enable_render);
+        if (replayed > 0 && window_) {
+            stats_.renders_requested++;
+            if (still->GetEnabled())
+                still->Render();
+            else
+                window_->Render(); // an interactor not yet initialized renders nothing
+        }
+    }
+    in_replay_ = false;
+    return replayed;
+}
+
+bool VtkReplay::ReplayOne(const sb_event &e)
+{
+    if (sb_event_validate(&e) != SB_OK) {
+        stats_.events_invalid++;
+        return false;
+    }
+    vtkRenderWindowInteractor *iren = interactor_;
+    vtkRenderWindow *win = window_;
+    if (e.type == SB_EVENT_RESIZE) {
+        ReplayResize(e);
+        stats_.events_replayed++;
+        return true;
+    }
+
+    const int *size = win->GetSize();
+    const int w = size[0], h = size[1];
+    int x = e.x, y = e.y;
+    const bool outside = x < 0 || y < 0 || x >= w || y >= h;
+    const bool pointer = e.type == SB_EVENT_POINTER_MOVE || e.type == SB_EVENT_BUTTON_PRESS ||
+                         e.type == SB_EVENT_WHEEL;
+    if (outside && pointer) {
+        // Not a place a real pointer could be in this window.
+        stats_.events_invalid++;
+        return false;
+    }
+    // Releases and keys outside are kept (a button must never stay stuck because the release
+    // happened off the edge) at the nearest pixel inside.
+    x = std::clamp(x, 0, std::max(w - 1, 0));
+    y = std::clamp(y, 0, std::max(h - 1, 0));
+
+    // SetEventInformationFlipY flips with the interactor's idea of the size: keep it true.
+    const int *isize = iren->GetSize();
+    if (isize[0] != w || isize[1] != h)
+        iren->SetSize(w, h);
+
+    const int ctrl = (e.modifiers & SB_MOD_CTRL) ? 1 : 0;
+    const int shift = (e.modifiers & SB_MOD_SHIFT) ? 1 : 0;
+    const int alt = (e.modifiers & SB_MOD_ALT) ? 1 : 0;
+    const bool is_key = e.type == SB_EVENT_KEY_PRESS || e.type == SB_EVENT_KEY_RELEASE ||
+                        e.type == SB_EVENT_CHAR;
+    // VTK's key code is one char: ASCII only, as an X server's XLookupString gives it.
+    const char key_code = (is_key && e.key_code < 128) ? static_cast<char>(e.key_code) : 0;
+    char derived_keysym[2] = {key_code, '\0'};
+    const char *keysym = nullptr;
+    if (is_key)
+        keysym = e.keysym[0] ? e.keysym : (key_code > 32 && key_code < 127 ? derived_keysym : "");
+    iren->SetEventInformationFlipY(x, y, ctrl, shift, key_code, 0, keysym);
+    iren->SetAltKey(alt);
+
+    switch (e.type) {
+    case SB_EVENT_POINTER_MOVE: iren->InvokeEvent(vtkCommand::MouseMoveEvent, nullptr); break;
+    case SB_EVENT_BUTTON_PRESS: iren->InvokeEvent(PressEventFor(e.button), nullptr); break;
+    case SB_EVENT_BUTTON_RELEASE: iren->InvokeEvent(ReleaseEventFor(e.button), nullptr); break;
+    case SB_EVENT_WHEEL: {
+        // One VTK wheel event per notch, as an X server sends one button 4/5 click per notch.
+        const int notches =
+            std::clamp(static_cast<int>(std::lround(std::fabs(e.wheel_delta))), 1, kMaxWheelNotches);
+        const unsigned long id = e.wheel_delta > 0 ? vtkCommand::MouseWheelForwardEvent
+                                                   : vtkCommand::MouseWheelBackwardEvent;
+        for (int n = 0; n < notches && interactor_; n++)
+            iren->InvokeEvent(id, nullptr);
+        break;
+    }
+    case SB_EVENT_KEY_PRESS:
+        iren->InvokeEvent(vtkCommand::KeyPressEvent, nullptr);
+        // A printable key also types its character, as XLookupString reports it with the press.
+        if (interactor_ && e.key_code >= 32 && e.key_code < 127)
+            iren->InvokeEvent(vtkCommand::CharEvent, nullptr);
+        break;
+    case SB_EVENT_KEY_RELEASE: iren->InvokeEvent(vtkCommand::KeyReleaseEvent, nullptr); break;
+    case SB_EVENT_CHAR: iren->InvokeEvent(vtkCommand::CharEvent, nullptr); break;
+    default: stats_.events_invalid++; return false;
+    }
+    stats_.events_replayed++;
+    return true;
+}
+
+void VtkReplay::ReplayResize(const sb_event &e)
+{
+    // Never larger than the ring can carry: a browser asking for more gets the maximum.
+    const int w = std::min(e.width, static_cast<int>(max_w_));
+    const int h = std::min(e.height, static_cast<int>(max_h_));
+    window_->SetSize(w, h);
+    if (vtkRenderWindowInteractor *iren = interactor_)
+        iren->UpdateSize(w, h);
+}
+
+} // namespace sb

@@ -1,0 +1,85 @@
+// vtk_replay.h - private: replays queued sb_events into a VTK render window's interactor, on the
+// render thread, as a real mouse and keyboard would deliver them.
+//
+// Three ways the queue gets drained:
+//  - a repeating interactor timer (when the application runs iren->Start()): our TimerEvent
+//    observer drains the queue for our timer id only, and hides our ticks from everyone else;
+//  - Pump() from an application's own loop;
+//  - a window without an interactor gets a vtkGenericRenderWindowInteractor with a
+//    trackball-camera style (no event loop: Pump() drives it).
+// Events are invoked on the interactor (InvokeEvent), so the application's interactor style,
+// widgets, pickers and observers all see them. Renders from styles are held back during a batch
+// and replaced by one render at its end.
+#ifndef SB_VTK_REPLAY_H
+#define SB_VTK_REPLAY_H
+
+#include "streambridge/event_queue.h"
+
+#include <vtkRenderWindow.h>
+#include <vtkRenderWindowInteractor.h>
+#include <vtkSmartPointer.h>
+#include <vtkWeakPointer.h>
+
+#include <cstdint>
+#include <vector>
+
+class vtkObject;
+
+namespace sb {
+
+struct ReplayStats {
+    uint64_t events_replayed = 0;
+    uint64_t events_invalid = 0;
+    uint64_t renders_requested = 0;
+};
+
+class VtkReplay {
+public:
+    // window and queue are borrowed (the queue must outlive this object). max_w/max_h bound
+    // resize requests. timer_interval_ms drives the interactor timer.
+    VtkReplay(vtkRenderWindow *window, sb_event_queue *queue, uint32_t max_w, uint32_t max_h,
+              int timer_interval_ms);
+    ~VtkReplay();
+    VtkReplay(const VtkReplay &) = delete;
+    VtkReplay &operator=(const VtkReplay &) = delete;
+
+    // Finds or makes the interactor and starts the timer. SB_OK or an error (sb_last_error()).
+    int Attach();
+    // Removes every observer and timer and gives back the window's interactor slot when the
+    // interactor is ours. Idempotent; safe when the window or interactor died already.
+    void Detach();
+
+    // Waits up to timeout_ms for an event, drains the queue, replays, renders once if anything
+    // was replayed. Returns the number of events replayed or an error.
+    int Pump(int timeout_ms);
+    // Drains and replays what is queued now. Returns the number replayed.
+    int DrainAndReplay();
+
+    const ReplayStats &Stats() const { return stats_; }
+    bool OwnsInteractor() const { return own_interactor_ != nullptr; }
+    vtkRenderWindowInteractor *Interactor() const { return interactor_; }
+
+private:
+    bool OnTimer(vtkObject *, unsigned long, void *call_data);
+    void OnObjectDeleted(vtkObject *caller, unsigned long, void *);
+    bool ReplayOne(const struct sb_event &e);
+    void ReplayResize(const struct sb_event &e);
+
+    vtkWeakPointer<vtkRenderWindow> window_;
+    vtkWeakPointer<vtkRenderWindowInteractor> interactor_;
+    vtkSmartPointer<vtkRenderWindowInteractor> own_interactor_;
+    sb_event_queue *queue_;
+    uint32_t max_w_, max_h_;
+    int timer_interval_ms_;
+    int timer_id_ = 0;
+    unsigned long timer_tag_ = 0;
+    unsigned long iren_delete_tag_ = 0;
+    unsigned long window_delete_tag_ = 0;
+    bool in_replay_ = false;
+    std::vector<sb_event> batch_;
+    ReplayStats stats_;
+};
+
+} // namespace sb
+
+#endif // SB_VTK_REPLAY_H
