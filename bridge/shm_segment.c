@@ -149,14 +149,18 @@ static void registry_add(const char *path)
 {
     pthread_once(&registry_once, register_atexit);
     pthread_mutex_lock(&registry_lock);
-    for (int i = 0; i < REGISTRY_MAX; i++) {
+    int added = 0;
+    for (int i = 0; i < REGISTRY_MAX && !added; i++) {
         if (!registry[i].path[0]) {
             snprintf(registry[i].path, sizeof registry[i].path, "%s", path);
             registry[i].pid = getpid();
-            break;
+            added = 1;
         }
     }
     pthread_mutex_unlock(&registry_lock);
+    if (!added)
+        sb__log("more than %d live segments: /dev/shm%s will not be unlinked at exit unless "
+                "destroyed", REGISTRY_MAX, path);
 }
 
 static void registry_remove(const char *path)
