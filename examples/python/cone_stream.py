@@ -1,0 +1,144 @@
+#!/usr/bin/python3
+"""cone_stream.py - a plain python3-vtk9 scene streamed through libstreambridge (ctypes).
+
+    /usr/bin/python3 examples/python/cone_stream.py --frames 10          # render, check the ring
+    /usr/bin/python3 examples/python/cone_stream.py --serve               # open http://127.0.0.1:8000
+    /usr/bin/python3 examples/python/cone_stream.py --serve --seconds 3   # serve, self-check, exit
+
+Without --serve it renders N frames, reads the newest one back from the frame ring through
+ctypes and checks that the cone is at the centre and the background at a corner (exit 1 if not).
+With --serve and no --seconds it runs the VTK interactor's event loop: the browser drives the
+cone. With --seconds it pumps events for that long and fetches /snapshot.jpg from the server.
+Use Debian's /usr/bin/python3 (the one with the vtk module).
+"""
+
+import argparse
+import os
+import sys
+import threading
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import streambridge_ctypes as sb  # noqa: E402
+
+import vtk  # noqa: E402
+
+CONE_RGB = (255, 128, 0)
+BACKGROUND_RGB = (26, 26, 77)
+
+
+def build_scene(width, height, offscreen):
+    cone = vtk.vtkConeSource()
+    cone.SetResolution(48)
+    cone.SetHeight(2.0)
+    cone.SetRadius(1.0)
+    mapper = vtk.vtkPolyDataMapper()
+    mapper.SetInputConnection(cone.GetOutputPort())
+    actor = vtk.vtkActor()
+    actor.SetMapper(mapper)
+    actor.GetProperty().SetColor(*[c / 255.0 for c in CONE_RGB])
+    actor.GetProperty().LightingOff()  # flat colour: the self-check compares exact pixels
+    renderer = vtk.vtkRenderer()
+    renderer.SetBackground(*[c / 255.0 for c in BACKGROUND_RGB])
+    renderer.AddActor(actor)
+    window = vtk.vtkRenderWindow()
+    window.SetOffScreenRendering(1 if offscreen else 0)
+    window.SetSize(width, height)
+    window.AddRenderer(renderer)
+    camera = renderer.GetActiveCamera()
+    camera.SetPosition(0, 0, 8)
+    camera.SetFocalPoint(0, 0, 0)
+    camera.SetViewUp(0, 1, 0)
+    renderer.ResetCameraClippingRange()
+    return window, renderer
+
+
+def close(a, b, tolerance=40):
+    return all(abs(x - y) <= tolerance for x, y in zip(a, b))
+
+
+def check_frames(stream, frames, width, height):
+    for _ in range(frames):
+        stream.render()
+    newest = stream.newest_frame()
+    if newest is None:
+        print("FAIL: no frame in the ring")
+        return False
+    info, data = newest
+    stats = stream.stats()
+    centre = sb.pixel(info, data, info.width // 2, info.height // 2)
+    corner = sb.pixel(info, data, 2, 2)
+    print("frame %dx%d seq %d format %d bottom_up %d; centre %s corner %s; captured %d, "
+          "capture %.3f ms" % (info.width, info.height, info.seq, info.format, info.bottom_up,
+                               centre, corner, stats["frames_captured"],
+                               stats["capture_ms_mean"]))
+    ok = (info.width, info.height) == (width, height) and close(centre, CONE_RGB) and \
+        close(corner, BACKGROUND_RGB) and stats["frames_captured"] >= frames
+    print("OK" if ok else "FAIL")
+    return ok
+
+
+def serve_for(stream, seconds):
+    port = stream.server_port()
+    result = {}
+
+    def fetch():
+        time.sleep(0.5)
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/snapshot.jpg" % port, timeout=5) as r:
+                body = r.read()
+                result["ok"] = r.status == 200 and body[:2] == b"\xff\xd8"
+                result["bytes"] = len(body)
+        except Exception as e:  # reported below
+            result["error"] = str(e)
+
+    fetcher = threading.Thread(target=fetch)
+    fetcher.start()
+    stream.render()
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        stream.pump(20)  # ctypes releases the GIL while the library waits
+    fetcher.join()
+    print("served on port %d: %s" % (port, result))
+    return result.get("ok", False)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    parser.add_argument("--frames", type=int, default=10, help="frames to render (no --serve)")
+    parser.add_argument("--serve", action="store_true", help="start the web server")
+    parser.add_argument("--port", type=int, default=8000, help="server port (0 = any free)")
+    parser.add_argument("--seconds", type=float, default=0,
+                        help="with --serve: serve this long, self-check, exit")
+    parser.add_argument("--size", default="400x300", help="window size WxH")
+    parser.add_argument("--offscreen", action="store_true", help="render offscreen")
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.size.split("x"))
+
+    window, _ = build_scene(width, height, args.offscreen)
+    interactor = None
+    if args.serve and not args.seconds:
+        interactor = vtk.vtkRenderWindowInteractor()
+        interactor.SetRenderWindow(window)
+        interactor.SetInteractorStyle(vtk.vtkInteractorStyleTrackballCamera())
+        interactor.Initialize()
+
+    try:
+        stream = sb.Stream(window, serve=args.serve, port=args.port)
+    except sb.StreamBridgeError as e:
+        print("FAIL: %s" % e)
+        return 1
+    with stream:
+        if not args.serve:
+            return 0 if check_frames(stream, args.frames, width, height) else 1
+        if args.seconds:
+            return 0 if serve_for(stream, args.seconds) else 1
+        print("streaming at http://127.0.0.1:%d/ (close the window to stop)" % stream.server_port())
+        window.Render()
+        interactor.Start()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
