@@ -84,29 +84,39 @@ int VtkCapture::CaptureNow()
     oversize_logged_ = false;
 
     const auto t0 = std::chrono::steady_clock::now();
-    uint8_t *pixels = nullptr;
-    uint32_t stride = 0;
-    int rc = sb_frame_ring_begin_write(ring_, static_cast<uint32_t>(width),
-                                       static_cast<uint32_t>(height), SB_PIXEL_BGRA, &pixels,
-                                       &stride);
-    if (rc != SB_OK) {
-        stats_.capture_failures++;
-        return rc;
-    }
-
     win->MakeCurrent();
     vtkOpenGLState *state = win->GetState();
     // Through VTK's state cache, so VTK's idea of the bound read framebuffer stays true.
     state->PushReadFramebufferBinding();
     display->Bind(GL_READ_FRAMEBUFFER);
     display->ActivateReadBuffer(0);
-    // The slot rows are exactly width*4 bytes: tight packing, any alignment fits.
+    // Read in the layout the driver keeps this framebuffer in, so glReadPixels is a copy and not
+    // a per-pixel swizzle (4x slower at 1080p on Mesa: its RGBA8 framebuffer objects are RGBA,
+    // its X window buffers BGRA). The encoder takes either as is.
+    GLint read_format = 0, read_type = 0;
+    glGetIntegerv(GL_IMPLEMENTATION_COLOR_READ_FORMAT, &read_format);
+    glGetIntegerv(GL_IMPLEMENTATION_COLOR_READ_TYPE, &read_type);
+    const bool native_rgba = read_format == GL_RGBA && read_type == GL_UNSIGNED_BYTE;
+    const GLenum gl_format = native_rgba ? GL_RGBA : GL_BGRA;
+    const uint32_t sb_format = native_rgba ? SB_PIXEL_RGBA : SB_PIXEL_BGRA;
+
+    uint8_t *pixels = nullptr;
+    uint32_t stride = 0;
+    int rc = sb_frame_ring_begin_write(ring_, static_cast<uint32_t>(width),
+                                       static_cast<uint32_t>(height), sb_format, &pixels, &stride);
+    if (rc != SB_OK) {
+        state->PopReadFramebufferBinding();
+        stats_.capture_failures++;
+        return rc;
+    }
+    // The slot rows are exactly width*4 bytes: tight packing, which any alignment up to 4 gives.
     GLint pack_alignment = 4;
     glGetIntegerv(GL_PACK_ALIGNMENT, &pack_alignment);
-    if (pack_alignment != 1 && pack_alignment != 2 && pack_alignment != 4)
+    const bool fix_alignment = pack_alignment > 4;
+    if (fix_alignment)
         glPixelStorei(GL_PACK_ALIGNMENT, 4);
-    glReadPixels(0, 0, width, height, GL_BGRA, GL_UNSIGNED_BYTE, pixels);
-    if (pack_alignment != 1 && pack_alignment != 2 && pack_alignment != 4)
+    glReadPixels(0, 0, width, height, gl_format, GL_UNSIGNED_BYTE, pixels);
+    if (fix_alignment)
         glPixelStorei(GL_PACK_ALIGNMENT, pack_alignment);
     const GLenum gl_error = glGetError();
     state->PopReadFramebufferBinding();

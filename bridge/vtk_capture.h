@@ -6,7 +6,9 @@
 // single-sampled DisplayFramebuffer (and, with SwapBuffers on, blits that to the hardware back
 // buffer and swaps), and only then fires EndEvent. DisplayFramebuffer therefore holds the
 // complete, resolved frame for on-screen and offscreen windows alike, whether or not the swap
-// has happened, and is read with one glReadPixels(GL_BGRA) straight into the ring slot.
+// has happened, and is read with one glReadPixels straight into the ring slot, in the pixel
+// layout the driver reports as its own for that framebuffer (GL_IMPLEMENTATION_COLOR_READ_FORMAT:
+// RGBA for Mesa's framebuffer objects, BGRA elsewhere), bottom row first.
 #ifndef SB_VTK_CAPTURE_H
 #define SB_VTK_CAPTURE_H
 

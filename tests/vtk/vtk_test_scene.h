@@ -113,11 +113,11 @@ inline bool NewestPixel(sb_frame_ring *ring, int x, int y, Rgb *out, sb_frame_in
     bool ok = false;
     const sb_frame_info &fi = frame.info;
     if (x >= 0 && y >= 0 && x < static_cast<int>(fi.width) && y < static_cast<int>(fi.height) &&
-        fi.format == SB_PIXEL_BGRA) {
+        (fi.format == SB_PIXEL_BGRA || fi.format == SB_PIXEL_RGBA)) {
         const uint32_t row = fi.bottom_up ? fi.height - 1 - static_cast<uint32_t>(y)
                                           : static_cast<uint32_t>(y);
         const uint8_t *p = frame.pixels + row * fi.stride + static_cast<uint32_t>(x) * 4;
-        *out = Rgb{p[2], p[1], p[0]};
+        *out = fi.format == SB_PIXEL_BGRA ? Rgb{p[2], p[1], p[0]} : Rgb{p[0], p[1], p[2]};
         ok = true;
     }
     if (info)
