@@ -8,6 +8,11 @@
 #include <vtkInteractorStyleTrackballCamera.h>
 #include <vtkRenderWindowInteractor.h>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <string>
@@ -427,6 +432,52 @@ void test_interactor_timer_replays_during_start()
     sb_stream_destroy(s);
 }
 
+
+// A record that is not a valid event can only reach the replay through a corrupted shared
+// segment (push validates). Corrupt one in place and check it is counted and skipped.
+void test_corrupted_unknown_event_counted_not_fatal()
+{
+    TestScene scene = MakeScene(true);
+    sb_stream_options o = SB_STREAM_OPTIONS_INIT;
+    o.shm_name = "";
+    sb_stream *s = nullptr;
+    CU_ASSERT_FATAL(sb_stream_create(scene.window, &o, &s) == SB_OK);
+    const uint64_t marker = 0x5B5B0DDEC0DEF00Dull;
+    sb_event bad = MakeEvent(SB_EVENT_POINTER_MOVE, 3, 3);
+    bad.timestamp_ns = marker;
+    Push(s, bad);
+    Push(s, MakeEvent(SB_EVENT_POINTER_MOVE, 7, 7, 0, SB_MOD_SHIFT)); // a good one after it
+
+    const std::string path = std::string("/dev/shm/streambridge-") +
+                             sb_event_queue_name(sb_stream_event_queue(s)) + "-events";
+    int fd = open(path.c_str(), O_RDWR);
+    CU_ASSERT_FATAL(fd >= 0);
+    struct stat st;
+    fstat(fd, &st);
+    auto *base = static_cast<uint8_t *>(
+        mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+    close(fd);
+    CU_ASSERT_FATAL(base != MAP_FAILED);
+    bool corrupted = false;
+    for (size_t off = 0; off + sizeof(sb_event) <= static_cast<size_t>(st.st_size); off += 8) {
+        sb_event *rec = reinterpret_cast<sb_event *>(base + off);
+        if (rec->timestamp_ns == marker && rec->type == SB_EVENT_POINTER_MOVE && rec->x == 3) {
+            rec->type = 99; // unknown
+            corrupted = true;
+            break;
+        }
+    }
+    munmap(base, static_cast<size_t>(st.st_size));
+    CU_ASSERT_FATAL(corrupted);
+
+    CU_ASSERT_EQUAL(sb_stream_pump(s, 0), 1);
+    sb_stream_stats stats{};
+    sb_stream_get_stats(s, &stats);
+    CU_ASSERT_EQUAL(stats.events_invalid, 1u);
+    CU_ASSERT_EQUAL(stats.events_replayed, 1u);
+    sb_stream_destroy(s);
+}
+
 CU_TestInfo replay_tests[] = {
     {"left_drag_right_rotates_camera_azimuth", test_left_drag_right_rotates_camera_azimuth},
     {"left_drag_down_rotates_camera_elevation", test_left_drag_down_rotates_camera_elevation},
@@ -449,6 +500,7 @@ CU_TestInfo replay_tests[] = {
     {"out_of_window_events_counted_and_skipped", test_out_of_window_events_counted_and_skipped},
     {"release_outside_window_still_ends_drag", test_release_outside_window_still_ends_drag},
     {"pump_waits_for_first_event", test_pump_waits_for_first_event},
+    {"corrupted_unknown_event_counted_not_fatal", test_corrupted_unknown_event_counted_not_fatal},
     {"interactor_timer_replays_during_start", test_interactor_timer_replays_during_start},
     CU_TEST_INFO_NULL,
 };
