@@ -32,10 +32,12 @@ typedef struct sb_server_options {
     int max_message_bytes;         /* client->server WS message limit, default 4096 */
     int max_events_per_second;     /* per client, default 1000 */
     int num_threads;               /* civetweb worker threads, default max_clients + 8 */
+    int send_timeout_ms;           /* a client whose socket accepts nothing for this long is
+                                    * closed (its own thread blocks, nobody else), default 5000 */
 } sb_server_options;
 
 #define SB_SERVER_OPTIONS_INIT \
-    { SB_SERVER_OPTIONS_VERSION, "127.0.0.1", 8000, 60, 90, 150, 60.0, NULL, NULL, 64, 4096, 1000, 0 }
+    { SB_SERVER_OPTIONS_VERSION, "127.0.0.1", 8000, 60, 90, 150, 60.0, NULL, NULL, 64, 4096, 1000, 0, 5000 }
 
 typedef struct sb_server_stats {
     uint64_t frames_published;  /* seen in the ring */
@@ -51,6 +53,13 @@ typedef struct sb_server_stats {
     double encode_ms_p50;
     double encode_ms_p99;
     double delivered_fps;       /* frames sent per second per client, recent window */
+    uint64_t frames_encoded_still; /* still-quality re-encodes of an unchanged frame (not in
+                                    * frames_encoded, which counts distinct ring frames) */
+    uint64_t frames_coalesced;  /* published but superseded before the encoder got to them
+                                 * (max_fps cap): frames_encoded + frames_coalesced == published */
+    uint64_t events_rate_limited; /* input events dropped by the per-client rate limit */
+    uint64_t clients_refused;   /* connections refused: max_clients, token, Origin */
+    uint64_t encode_errors;
 } sb_server_stats;
 
 /* Starts serving ring (and pushing input into queue; queue may be NULL for view-only). Both are

@@ -1,0 +1,126 @@
+/* auth.c - access token and WebSocket Origin checks (docs/wire-protocol.md, "Security"). */
+#include "server_internal.h"
+
+#include <civetweb.h>
+#include <string.h>
+#include <strings.h>
+
+#define SB_TOKEN_MAX 512
+
+bool sb__ct_equal(const char *a, size_t alen, const char *b, size_t blen)
+{
+    /* Constant time in the secret's length: every byte of b (the expected token) is visited
+     * whatever a holds, so the response time tells nothing about how much of a prefix matched. */
+    volatile unsigned char diff = (unsigned char)(alen != blen);
+    for (size_t i = 0; i < blen; i++) {
+        unsigned char ca = i < alen ? (unsigned char)a[i] : 0u;
+        diff |= (unsigned char)(ca ^ (unsigned char)b[i]);
+    }
+    return diff == 0;
+}
+
+/* Finds the token the request carries: X-Streambridge-Token, Authorization: Bearer, ?token=,
+ * cookie sb_token (first present wins). Returns its length, or -1 when none is present. */
+static int find_supplied_token(const struct mg_connection *conn, char *buf, size_t size)
+{
+    const char *h = mg_get_header(conn, "X-Streambridge-Token");
+    if (h) {
+        size_t n = strlen(h);
+        if (n >= size)
+            n = size - 1;
+        memcpy(buf, h, n);
+        buf[n] = '\0';
+        return (int)n;
+    }
+    h = mg_get_header(conn, "Authorization");
+    if (h && strncasecmp(h, "Bearer ", 7) == 0) {
+        h += 7;
+        while (*h == ' ')
+            h++;
+        size_t n = strlen(h);
+        if (n >= size)
+            n = size - 1;
+        memcpy(buf, h, n);
+        buf[n] = '\0';
+        return (int)n;
+    }
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    if (ri && ri->query_string) {
+        int n = mg_get_var(ri->query_string, strlen(ri->query_string), "token", buf, size);
+        if (n >= 0)
+            return n;
+        if (n == -2) { /* present but longer than any valid token: certainly wrong */
+            buf[0] = '\0';
+            return SB_TOKEN_MAX;
+        }
+    }
+    h = mg_get_header(conn, "Cookie");
+    if (h) {
+        int n = mg_get_cookie(h, "sb_token", buf, size);
+        if (n >= 0)
+            return n;
+        if (n == -2) {
+            buf[0] = '\0';
+            return SB_TOKEN_MAX;
+        }
+    }
+    return -1;
+}
+
+sb_auth_result sb__auth_check(const sb_server *srv, const struct mg_connection *conn)
+{
+    if (!srv->access_token)
+        return SB_AUTH_OK;
+    char supplied[SB_TOKEN_MAX + 1];
+    int n = find_supplied_token(conn, supplied, sizeof supplied);
+    if (n < 0)
+        return SB_AUTH_MISSING;
+    if (n >= SB_TOKEN_MAX)
+        return SB_AUTH_WRONG;
+    return sb__ct_equal(supplied, (size_t)n, srv->access_token, srv->token_len) ? SB_AUTH_OK
+                                                                                : SB_AUTH_WRONG;
+}
+
+bool sb__auth_token_in_query(const sb_server *srv, const struct mg_connection *conn)
+{
+    if (!srv->access_token)
+        return false;
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    char buf[SB_TOKEN_MAX + 1];
+    return ri && ri->query_string &&
+           mg_get_var(ri->query_string, strlen(ri->query_string), "token", buf, sizeof buf) >= 0;
+}
+
+/* Case-insensitive comparison of origin against one comma-separated list entry [s, e). */
+static bool origin_matches(const char *origin, const char *s, const char *e)
+{
+    while (s < e && (*s == ' ' || *s == '\t'))
+        s++;
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '/'))
+        e--;
+    size_t n = (size_t)(e - s);
+    return n > 0 && strlen(origin) == n && strncasecmp(origin, s, n) == 0;
+}
+
+bool sb__origin_allowed(const sb_server *srv, const struct mg_connection *conn)
+{
+    const char *origin = mg_get_header(conn, "Origin");
+    /* No Origin: not a browser (browsers always send it on WebSocket upgrades), so no hostile
+     * page can be driving this connection; the token, if set, still applies. */
+    if (!origin)
+        return true;
+    const char *host = mg_get_header(conn, "Host");
+    if (host && strncasecmp(origin, "http://", 7) == 0 && strcasecmp(origin + 7, host) == 0)
+        return true;
+    if (host && strncasecmp(origin, "https://", 8) == 0 && strcasecmp(origin + 8, host) == 0)
+        return true; /* behind a TLS-terminating reverse proxy that keeps the Host header */
+    const char *list = srv->allowed_origins;
+    while (list && *list) {
+        const char *comma = strchr(list, ',');
+        const char *end = comma ? comma : list + strlen(list);
+        if (origin_matches(origin, list, end))
+            return true;
+        list = comma ? comma + 1 : end;
+    }
+    return false;
+}

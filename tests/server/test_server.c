@@ -1,0 +1,1027 @@
+/* test_server.c - the web server against a synthetic producer, through civetweb's own client
+ * functions on 127.0.0.1 with an ephemeral port. */
+#include "server_test_util.h"
+#include "sb_cunit.h"
+
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#define W 320
+#define H 240
+
+/* ---- fixture: a heap ring + queue + server ----------------------------------------------------- */
+
+typedef struct fixture {
+    sb_frame_ring *ring;
+    sb_event_queue *queue;
+    sb_server *srv;
+    int port;
+} fixture;
+
+static int fixture_start_with(fixture *f, sb_server_options *o, uint32_t max_w, uint32_t max_h)
+{
+    memset(f, 0, sizeof *f);
+    sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
+    ro.max_width = max_w;
+    ro.max_height = max_h;
+    sb_event_queue_options qo = SB_EVENT_QUEUE_OPTIONS_INIT;
+    if (sb_frame_ring_create(&ro, &f->ring) != SB_OK || sb_event_queue_create(&qo, &f->queue) != SB_OK)
+        return -1;
+    o->port = 0;
+    int rc = sb_server_start(f->ring, f->queue, o, &f->srv);
+    if (rc != SB_OK) {
+        fprintf(stderr, "sb_server_start: %s\n", sb_last_error());
+        return rc;
+    }
+    f->port = sb_server_port(f->srv);
+    return 0;
+}
+
+static int fixture_start(fixture *f)
+{
+    sb_server_options o = SB_SERVER_OPTIONS_INIT;
+    return fixture_start_with(f, &o, W, H);
+}
+
+static void fixture_stop(fixture *f)
+{
+    sb_server_stop(f->srv);
+    sb_event_queue_destroy(f->queue);
+    sb_frame_ring_destroy(f->ring);
+}
+
+static sb_server_stats stats_of(fixture *f)
+{
+    sb_server_stats s;
+    sb_server_get_stats(f->srv, &s);
+    return s;
+}
+
+/* Waits until the server has encoded frame seq (frames_encoded + coalesced reached it). */
+static bool wait_encoded(fixture *f, uint64_t n, int timeout_ms)
+{
+    uint64_t deadline = st_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+    while (st_now_ns() < deadline) {
+        sb_server_stats s = stats_of(f);
+        if (s.frames_encoded >= n)
+            return true;
+        st_sleep_ms(5);
+    }
+    return false;
+}
+
+/* ---- options and lifecycle --------------------------------------------------------------------- */
+
+static void test_start_rejects_bad_options(void)
+{
+    sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
+    sb_frame_ring *ring = NULL;
+    CU_ASSERT_EQUAL_FATAL(sb_frame_ring_create(&ro, &ring), SB_OK);
+    sb_server *srv = NULL;
+    sb_server_options o = SB_SERVER_OPTIONS_INIT;
+    o.version = 99;
+    CU_ASSERT_EQUAL(sb_server_start(ring, NULL, &o, &srv), SB_EVERSION);
+    CU_ASSERT_PTR_NULL(srv);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), "sb_server_start"));
+
+    struct { const char *what; void (*set)(sb_server_options *); } cases[] = {
+        {"jpeg_quality_interactive", NULL}, {"jpeg_quality_still", NULL}, {"max_fps", NULL},
+        {"port", NULL}, {"max_clients", NULL}, {"bind_address", NULL}, {"access_token", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sb_server_options b = SB_SERVER_OPTIONS_INIT;
+        b.port = 0;
+        switch (i) {
+        case 0: b.jpeg_quality_interactive = 0; break;
+        case 1: b.jpeg_quality_still = 101; break;
+        case 2: b.max_fps = NAN; break;
+        case 3: b.port = 70000; break;
+        case 4: b.max_clients = 0; break;
+        case 5: b.bind_address = "localhost; rm -rf"; break;
+        case 6: b.access_token = "has space"; break;
+        }
+        CU_ASSERT_EQUAL(sb_server_start(ring, NULL, &b, &srv), SB_EINVAL);
+        CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), cases[i].what));
+    }
+    CU_ASSERT_EQUAL(sb_server_start(NULL, NULL, NULL, &srv), SB_EINVAL);
+    CU_ASSERT_EQUAL(sb_server_start(ring, NULL, NULL, NULL), SB_EINVAL);
+    sb_server_stop(NULL); /* ignored */
+    sb_frame_ring_destroy(ring);
+}
+
+static void test_bind_failure_reports_enet_with_reason(void)
+{
+    fixture f;
+    CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
+    CU_ASSERT(f.port > 0);
+    sb_server_options o = SB_SERVER_OPTIONS_INIT;
+    o.port = f.port; /* taken */
+    sb_server *second = NULL;
+    CU_ASSERT_EQUAL(sb_server_start(f.ring, NULL, &o, &second), SB_ENET);
+    CU_ASSERT_PTR_NULL(second);
+    CU_ASSERT(strlen(sb_last_error()) > strlen("sb_server_start(): cannot serve"));
+    fixture_stop(&f);
+}
+
+/* ---- HTTP endpoints ---------------------------------------------------------------------------- */
+
+static void test_snapshot_is_503_before_first_frame(void)
+{
+    fixture f;
+    CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
+    CU_ASSERT_EQUAL(st_http_status(f.port, "/snapshot.jpg", NULL), 503);
+    fixture_stop(&f);
+}
+
+static void test_snapshot_decodes_to_frame_size(void)
+{
+    fixture f;
+    CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
+    uint64_t seq = st_publish_one(f.ring, W, H);
+    st_response r;
+    CU_ASSERT_EQUAL_FATAL(st_http_get(f.port, "/snapshot.jpg", NULL, 1 << 22, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.headers, "image/jpeg"));
+    int w = 0, h = 0;
+    int marker = st_decode_jpeg(r.body, r.len, &w, &h);
+    CU_ASSERT_EQUAL(w, W);
+    CU_ASSERT_EQUAL(h, H);
+    CU_ASSERT(abs(marker - (int)st_marker_value(seq)) <= 6);
+    st_response_free(&r);
+    fixture_stop(&f);
+}
+
+static void test_mjpeg_parts_decode_to_frame_size(void)
+{
+    fixture f;
+    CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
+    st_producer p;
+    st_producer_start(&p, f.ring, W, H, 20, 30);
+    char ebuf[256];
+    struct mg_connection *c = mg_connect_client("127.0.0.1", f.port, 0, ebuf, sizeof ebuf);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    mg_printf(c, "GET /video.mjpeg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    CU_ASSERT_FATAL(mg_get_response(c, ebuf, sizeof ebuf, 5000) >= 0);
+    const struct mg_response_info *ri = mg_get_response_info(c);
+    CU_ASSERT_EQUAL(ri->status_code, 200);
+    const char *ct = NULL;
+    for (int i = 0; i < ri->num_headers; i++)
+        if (strcasecmp(ri->http_headers[i].name, "Content-Type") == 0)
+            ct = ri->http_headers[i].value;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ct);
+    CU_ASSERT_PTR_NOT_NULL(strstr(ct, "multipart/x-mixed-replace"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(ct, "boundary="));
+
+    /* Read three parts: boundary line, headers with Content-Length, JPEG bytes. */
+    size_t cap = 1 << 20, len = 0;
+    char *buf = malloc(cap);
+    int parts = 0;
+    uint64_t last_seq = 0;
+    while (parts < 3) {
+        int n = mg_read(c, buf + len, cap - len - 1);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        buf[len] = '\0';
+        for (;;) {
+            char *b = strstr(buf, "--sbframe\r\n");
+            char *end = b ? strstr(b, "\r\n\r\n") : NULL;
+            if (!end)
+                break;
+            char *cl = strcasestr(b, "Content-Length:");
+            char *sq = strcasestr(b, "X-Frame-Seq:");
+            CU_ASSERT_PTR_NOT_NULL_FATAL(cl);
+            CU_ASSERT_PTR_NOT_NULL(strcasestr(b, "Content-Type: image/jpeg"));
+            size_t jl = strtoul(cl + 15, NULL, 10);
+            char *jpeg = end + 4;
+            if ((size_t)(jpeg - buf) + jl > len)
+                break;
+            int w = 0, h = 0;
+            CU_ASSERT(st_decode_jpeg(jpeg, jl, &w, &h) >= 0);
+            CU_ASSERT_EQUAL(w, W);
+            CU_ASSERT_EQUAL(h, H);
+            uint64_t seq = sq ? strtoull(sq + 12, NULL, 10) : 0;
+            CU_ASSERT(seq > last_seq); /* newest frames only, never a repeat */
+            last_seq = seq;
+            parts++;
+            size_t consumed = (size_t)(jpeg - buf) + jl;
+            memmove(buf, buf + consumed, len - consumed);
+            len -= consumed;
+            buf[len] = '\0';
+        }
+    }
+    CU_ASSERT(parts >= 3);
+    free(buf);
+    mg_close_connection(c);
+    atomic_store(&p.stop, true);
+    st_producer_join(&p);
+    fixture_stop(&f);
+}
+
+static void test_unknown_paths_are_404_and_never_the_filesystem(void)
+{
+    fixture f;
+    CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
+    CU_ASSERT_EQUAL(st_http_status(f.port, "/nope", NULL), 404);
+    CU_ASSERT_EQUAL(st_http_status(f.port, "/../../etc/passwd", NULL), 404);
+    CU_ASSERT_EQUAL(st_http_status(f.port, "/CMakeLists.txt", NULL), 404);
+    CU_ASSERT_EQUAL(st_http_status(f.port, "/ws", NULL), 426);
+    st_response r;
+    CU_ASSERT_EQUAL_FATAL(st_http_get(f.port, "/", NULL, 1 << 20, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "<canvas"));
+    CU_ASSERT_PTR_NULL(strcasestr(r.headers, "X-Frame-Options")); /* iframe-friendly */
+    st_response_free(&r);
+    CU_ASSERT_EQUAL(st_http_status(f.port, "/client.js", NULL), 200);
+    fixture_stop(&f);
+}
+
+static void test_healthz_turns_503_when_producer_closes_ring(void)
+{
+    /* The producer lives in another process (shm), as with streambridge-server. */
+    char name[64];
+    snprintf(name, sizeof name, "t%d-healthz", (int)getpid());
+    int ready[2], done[2];
+    CU_ASSERT_EQUAL_FATAL(pipe(ready), 0);
+    CU_ASSERT_EQUAL_FATAL(pipe(done), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
+        ro.max_width = W;
+        ro.max_height = H;
+        ro.shm_name = name;
+        sb_frame_ring *ring = NULL;
+        char ok = sb_frame_ring_create(&ro, &ring) == SB_OK ? 'y' : 'n';
+        if (ok == 'y')
+            st_publish_one(ring, W, H);
+        if (write(ready[1], &ok, 1) != 1)
+            _exit(1);
+        char x;
+        if (read(done[0], &x, 1) < 0)
+            _exit(1);
+        sb_frame_ring_destroy(ring); /* closes the ring and unlinks the segment */
+        _exit(0);
+    }
+    char ok = 0;
+    CU_ASSERT_EQUAL_FATAL(read(ready[0], &ok, 1), 1);
+    CU_ASSERT_EQUAL_FATAL(ok, 'y');
+    sb_frame_ring *ring = NULL;
+    CU_ASSERT_EQUAL_FATAL(sb_frame_ring_attach(name, &ring), SB_OK);
+    sb_server_options o = SB_SERVER_OPTIONS_INIT;
+    o.port = 0;
+    sb_server *srv = NULL;
+    CU_ASSERT_EQUAL_FATAL(sb_server_start(ring, NULL, &o, &srv), SB_OK);
+    int port = sb_server_port(srv);
+    CU_ASSERT_EQUAL(st_http_status(port, "/healthz", NULL), 200);
+    CU_ASSERT_EQUAL(write(done[1], "x", 1), 1);
+    int status;
+    waitpid(pid, &status, 0);
+    CU_ASSERT_EQUAL(st_http_status(port, "/healthz", NULL), 503);
+    /* Still serving the last frame after the producer left. */
+    CU_ASSERT_EQUAL(st_http_status(port, "/snapshot.jpg", NULL), 200);
+    sb_server_stop(srv);
+    sb_frame_ring_destroy(ring);
+    close(ready[0]);
+    close(ready[1]);
+    close(done[0]);
+    close(done[1]);
+}
+
+/* A minimal JSON syntax checker: enough to prove /stats is well-formed. */
+static const char *json_value(const char *p);
+static const char *json_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')
+        p++;
+    return p;
+}
+static const char *json_string(const char *p)
+{
+    if (*p++ != '"')
+        return NULL;
+    while (*p && *p != '"') {
+        if (*p == '\\')
+            p++;
+        if (*p)
+            p++;
+    }
+    return *p == '"' ? p + 1 : NULL;
+}
+static const char *json_value(const char *p)
+{
+    p = json_ws(p);
+    if (*p == '{' || *p == '[') {
+        char close = *p == '{' ? '}' : ']';
+        bool obj = *p == '{';
+        p = json_ws(p + 1);
+        if (*p == close)
+            return p + 1;
+        for (;;) {
+            if (obj) {
+                p = json_string(json_ws(p));
+                if (!p)
+                    return NULL;
+                p = json_ws(p);
+                if (*p++ != ':')
+                    return NULL;
+            }
+            p = json_value(p);
+            if (!p)
+                return NULL;
+            p = json_ws(p);
+            if (*p == ',') {
+                p++;
+                continue;
+            }
+            return *p == close ? p + 1 : NULL;
+        }
+    }
+    if (*p == '"')
+        return json_string(p);
+    if (strncmp(p, "true", 4) == 0 || strncmp(p, "null", 4) == 0)
+        return p + 4;
+    if (strncmp(p, "false", 5) == 0)
+        return p + 5;
+    char *end;
+    strtod(p, &end);
+    return end == p ? NULL : end;
+}
+
+static long long json_int(const char *json, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(json, pat);
+    return p ? strtoll(p + strlen(pat), NULL, 10) : -1;
+}
+
+static void test_stats_json_parses_with_key_fields(void)
+{
+    fixture f;
+    CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
+    st_ws ws;
+    CU_ASSERT_EQUAL_FATAL(st_ws_connect(&ws, f.port, "/ws", NULL, true), 0);
+    st_publish_one(f.ring, W, H);
+    CU_ASSERT_EQUAL(st_ws_wait_frames(&ws, 1, 5000), 1);
+    st_response r;
+    CU_ASSERT_EQUAL_FATAL(st_http_get(f.port, "/stats", NULL, 1 << 20, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    const char *end = json_value(r.body);
+    CU_ASSERT_PTR_NOT_NULL(end);
+    if (end)
+        CU_ASSERT_EQUAL(*json_ws(end), '\0');
+    CU_ASSERT_EQUAL(json_int(r.body, "frames_published"), 1);
+    CU_ASSERT_EQUAL(json_int(r.body, "frames_encoded"), 1);
+    CU_ASSERT_EQUAL(json_int(r.body, "clients"), 1);
+    CU_ASSERT(json_int(r.body, "frames_sent") >= 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"client_list\":[{\"id\":"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"encode_ms_p50\":"));
+    st_response_free(&r);
+    st_ws_close(&ws);
+    fixture_stop(&f);
+}
+
+/* ---- WebSocket frames ------------------------------------------------------------------------ */
+
+static void test_ws_frames_arrive_in_order_with_increasing_seq(void)
+{
+    fixture f;
+    CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
+    st_ws ws;
+    CU_ASSERT_EQUAL_FATAL(st_ws_connect(&ws, f.port, "/ws", NULL, true), 0);
+    st_producer p;
+    st_producer_start(&p, f.ring, W, H, 30, 20);
+    st_producer_join(&p);
+    CU_ASSERT(wait_encoded(&f, 1, 3000));
+    st_ws_wait_frames(&ws, 30, 3000);
+    pthread_mutex_lock(&ws.mu);
+    CU_ASSERT(ws.frames >= 2);
+    CU_ASSERT(ws.in_order);
+    for (int i = 1; i < ws.frames && i < ST_MAX_SEQS; i++)
+        CU_ASSERT(ws.seqs[i] > ws.seqs[i - 1]);
+    CU_ASSERT_EQUAL(ws.width, W);
+    CU_ASSERT_EQUAL(ws.height, H);
+    pthread_mutex_unlock(&ws.mu);
+    st_ws_close(&ws);
+    fixture_stop(&f);
+}
+
+static void test_ws_ack_credit_bounds_frames_in_flight(void)
+{
+    fixture f;
+    CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
+    st_ws lazy, eager;
+    CU_ASSERT_EQUAL_FATAL(st_ws_connect(&lazy, f.port, "/ws", NULL, false), 0);
+    CU_ASSERT_EQUAL_FATAL(st_ws_connect(&eager, f.port, "/ws", NULL, true), 0);
+    st_producer p;
+    st_producer_start(&p, f.ring, W, H, 20, 20);
+    st_producer_join(&p);
+    CU_ASSERT(wait_encoded(&f, 20, 3000));
+    st_ws_wait_frames(&eager, 20, 3000);
+    st_sleep_ms(100);
+    pthread_mutex_lock(&lazy.mu);
+    CU_ASSERT_EQUAL(lazy.frames, 2); /* never acked: exactly the credit */
+    uint64_t second = lazy.seqs[1];
+    pthread_mutex_unlock(&lazy.mu);
+    /* One ack buys exactly one more frame: the newest. */
+    st_ws_ack(&lazy, second);
+    CU_ASSERT_EQUAL(st_ws_wait_frames(&lazy, 3, 3000), 3);
+    st_sleep_ms(100);
+    pthread_mutex_lock(&lazy.mu);
+    CU_ASSERT_EQUAL(lazy.frames, 3);
+    CU_ASSERT_EQUAL(lazy.seqs[2], 20);
+    pthread_mutex_unlock(&lazy.mu);
+    CU_ASSERT(eager.frames >= 2);
+    st_ws_close(&lazy);
+    st_ws_close(&eager);
+    fixture_stop(&f);
+}
+
+static void run_encoded_equals_published(int nclients)
+{
+    fixture f;
+    sb_server_options o = SB_SERVER_OPTIONS_INIT;
+    o.max_fps = 60;
+    CU_ASSERT_EQUAL_FATAL(fixture_start_with(&f, &o, W, H), 0);
+    st_ws *ws = calloc((size_t)nclients, sizeof *ws);
+    for (int i = 0; i < nclients; i++)
+        CU_ASSERT_EQUAL_FATAL(st_ws_connect(&ws[i], f.port, "/ws", NULL, true), 0);
+    const int frames = 20;
+    st_producer p;
+    st_producer_start(&p, f.ring, W, H, frames, 60); /* ~16 fps, well below the cap */
+    st_producer_join(&p);
+    CU_ASSERT(wait_encoded(&f, frames, 5000));
+    for (int i = 0; i < nclients; i++)
+        st_ws_wait_frames(&ws[i], frames, 5000);
+    sb_server_stats s = stats_of(&f);
+    CU_ASSERT_EQUAL(s.frames_published, (uint64_t)frames);
+    CU_ASSERT_EQUAL(s.frames_encoded, (uint64_t)frames);
+    CU_ASSERT_EQUAL(s.frames_coalesced, 0);
+    CU_ASSERT_EQUAL(s.clients, (uint32_t)nclients);
+    int min_frames = frames;
+    for (int i = 0; i < nclients; i++) {
+        pthread_mutex_lock(&ws[i].mu);
+        if (ws[i].frames < min_frames)
+            min_frames = ws[i].frames;
+        pthread_mutex_unlock(&ws[i].mu);
+    }
+    /* Every client got frames, none got a duplicate (frames <= distinct frames). */
+    CU_ASSERT(min_frames >= 1);
+    CU_ASSERT(s.frames_sent <= (uint64_t)frames * (uint64_t)nclients + (uint64_t)nclients);
+    for (int i = 0; i < nclients; i++)
+        st_ws_close(&ws[i]);
+    free(ws);
+    fixture_stop(&f);
+}
+
+static void test_encoded_count_equals_published_with_1_client(void)
+{
+    run_encoded_equals_published(1);
+}
+
+static void test_encoded_count_equals_published_with_32_clients(void)
+{
+    run_encoded_equals_published(32);
+}
+
+static void test_faster_than_max_fps_is_coalesced_not_encoded(void)
+{
+    fixture f;
+    sb_server_options o = SB_SERVER_OPTIONS_INIT;
+    o.max_fps = 5;
+    CU_ASSERT_EQUAL_FATAL(fixture_start_with(&f, &o, W, H), 0);
+    st_producer p;
+    st_producer_start(&p, f.ring, W, H, 40, 5); /* ~200 fps for 0.2 s */
+    st_producer_join(&p);
+    st_sleep_ms(600);
+    sb_server_stats s = stats_of(&f);
+    CU_ASSERT_EQUAL(s.frames_published, 40);
+    CU_ASSERT(s.frames_encoded < 10);
+    CU_ASSERT_EQUAL(s.frames_encoded + s.frames_coalesced, s.frames_published);
+    fixture_stop(&f);
+}
+
+static void test_unchanged_frame_is_sent_once_then_still_once(void)
+{
+    fixture f;
+    sb_server_options o = SB_SERVER_OPTIONS_INIT;
+    o.still_delay_ms = 100;
+    CU_ASSERT_EQUAL_FATAL(fixture_start_with(&f, &o, W, H), 0);
+    st_ws ws;
+    CU_ASSERT_EQUAL_FATAL(st_ws_connect(&ws, f.port, "/ws", NULL, true), 0);
+    unsigned char hello[12], ev[80];
+    st_hello(hello, W, H);
+    st_ws_send(&ws, hello, sizeof hello, MG_WEBSOCKET_OPCODE_BINARY);
+    /* No input yet: the first frame goes out at still quality directly. */
+    st_publish_one(f.ring, W, H);
+    CU_ASSERT_EQUAL(st_ws_wait_frames(&ws, 1, 3000), 1);
+    CU_ASSERT_EQUAL(ws.last_quality, o.jpeg_quality_still);
+    /* Input, then a new frame: interactive quality; once idle, one still re-encode of it. */
+    st_event(ev, SB_EVENT_POINTER_MOVE, 0, 10, 10, W, H);
+    st_ws_send(&ws, ev, sizeof ev, MG_WEBSOCKET_OPCODE_BINARY);
+    uint64_t deadline = st_now_ns() + 3000000000ull;
+    while (stats_of(&f).events_received < 1 && st_now_ns() < deadline)
+        st_sleep_ms(1);
+    uint64_t seq = st_publish_one(f.ring, W, H);
+    CU_ASSERT_EQUAL(st_ws_wait_frames(&ws, 3, 3000), 3);
+    st_sleep_ms(400); /* well past still_delay_ms: nothing more may come */
+    pthread_mutex_lock(&ws.mu);
+    CU_ASSERT_EQUAL(ws.frames, 3);
+    CU_ASSERT_EQUAL(ws.seqs[1], seq);
+    CU_ASSERT_EQUAL(ws.seqs[2], seq);
+    CU_ASSERT_EQUAL(ws.last_quality, o.jpeg_quality_still);
+    CU_ASSERT_EQUAL(ws.last_still, 1);
+    pthread_mutex_unlock(&ws.mu);
+    sb_server_stats s = stats_of(&f);
+    CU_ASSERT_EQUAL(s.frames_encoded, 2);
+    CU_ASSERT_EQUAL(s.frames_encoded_still, 1);
+    st_ws_close(&ws);
+    fixture_stop(&f);
+}
+
+/* ---- input ----------------------------------------------------------------------------------- */
+
+static void test_ws_events_land_in_queue_with_mapped_coordinates(void)
+{
+    fixture f;
+    CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
+    st_ws ws;
+    CU_ASSERT_EQUAL_FATAL(st_ws_connect(&ws, f.port, "/ws", NULL, true), 0);
+    st_publish_one(f.ring, W, H);
+    CU_ASSERT_EQUAL(st_ws_wait_frames(&ws, 1, 3000), 1);
+    /* The client displays the 320x240 frame at 640x480: (100, 50) is frame pixel (50, 25). */
+    unsigned char ev[80];
+    st_event(ev, SB_EVENT_BUTTON_PRESS, SB_BUTTON_LEFT, 100.0f, 50.0f, 640, 480);
+    ev[3] = SB_MOD_SHIFT;
+    CU_ASSERT(st_ws_send(&ws, ev, sizeof ev, MG_WEBSOCKET_OPCODE_BINARY) > 0);
+    st_event(ev, SB_EVENT_RESIZE, 0, 0, 0, 0, 0);
+    st_put_u32(ev + 28, 800);
+    st_put_u32(ev + 32, 600);
+    CU_ASSERT(st_ws_send(&ws, ev, sizeof ev, MG_WEBSOCKET_OPCODE_BINARY) > 0);
+    st_event(ev, SB_EVENT_KEY_PRESS, 0, 0, 0, 0, 0);
+    st_put_u32(ev + 24, 'a');
+    memcpy(ev + 48, "a", 2);
+    CU_ASSERT(st_ws_send(&ws, ev, sizeof ev, MG_WEBSOCKET_OPCODE_BINARY) > 0);
+
+    sb_event got[8];
+    size_t n = 0;
+    uint64_t deadline = st_now_ns() + 3000000000ull;
+    while (n < 3 && st_now_ns() < deadline) {
+        size_t k = 0;
+        sb_event_queue_wait(f.queue, 100);
+        sb_event_queue_pop(f.queue, got + n, 8 - n, &k);
+        n += k;
+    }
+    CU_ASSERT_EQUAL_FATAL(n, 3);
+    CU_ASSERT_EQUAL(got[0].type, SB_EVENT_BUTTON_PRESS);
+    CU_ASSERT_EQUAL(got[0].button, SB_BUTTON_LEFT);
+    CU_ASSERT_EQUAL(got[0].modifiers, SB_MOD_SHIFT);
+    CU_ASSERT_EQUAL(got[0].x, 50);
+    CU_ASSERT_EQUAL(got[0].y, 25);
+    CU_ASSERT(got[0].producer_id != 0);
+    CU_ASSERT_EQUAL(got[1].type, SB_EVENT_RESIZE);
+    CU_ASSERT_EQUAL(got[1].width, 800);
+    CU_ASSERT_EQUAL(got[1].height, 600);
+    CU_ASSERT_EQUAL(got[2].type, SB_EVENT_KEY_PRESS);
+    CU_ASSERT_EQUAL(got[2].key_code, 'a');
+    CU_ASSERT_STRING_EQUAL(got[2].keysym, "a");
+    CU_ASSERT_EQUAL(stats_of(&f).events_received, 3);
+    st_ws_close(&ws);
+    fixture_stop(&f);
+}
+
+/* Sends msg (binary or text) and expects the server to close this client with code. */
+static void expect_close_code(fixture *f, const void *msg, size_t len, int opcode, int code)
+{
+    st_ws bad, good;
+    CU_ASSERT_EQUAL_FATAL(st_ws_connect(&bad, f->port, "/ws", NULL, true), 0);
+    CU_ASSERT_EQUAL_FATAL(st_ws_connect(&good, f->port, "/ws", NULL, true), 0);
+    uint64_t rejected = stats_of(f).messages_rejected;
+    st_ws_send(&bad, msg, len, opcode);
+    CU_ASSERT(st_ws_wait_closed(&bad, 3000));
+    CU_ASSERT_EQUAL(bad.close_code, code);
+    CU_ASSERT(stats_of(f).messages_rejected > rejected);
+    /* The other client keeps streaming. */
+    int before = st_ws_wait_frames(&good, 0, 0);
+    st_publish_one(f->ring, W, H);
+    CU_ASSERT(st_ws_wait_frames(&good, before + 1, 3000) > before);
+    CU_ASSERT_FALSE(good.closed);
+    st_ws_close(&bad);
+    st_ws_close(&good);
+}
+
+static void test_malformed_messages_close_with_the_right_code(void)
+{
+    fixture f;
+    CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
+    st_publish_one(f.ring, W, H);
+    unsigned char ev[80];
+
+    expect_close_code(&f, "{\"type\":\"move\"}", 15, MG_WEBSOCKET_OPCODE_TEXT, 1003);
+    unsigned char unknown[12] = {0x7f};
+    expect_close_code(&f, unknown, sizeof unknown, MG_WEBSOCKET_OPCODE_BINARY, 1003);
+    st_event(ev, SB_EVENT_POINTER_MOVE, 0, 1, 1, W, H);
+    expect_close_code(&f, ev, 79, MG_WEBSOCKET_OPCODE_BINARY, 1007); /* truncated */
+    st_event(ev, 99, 0, 1, 1, W, H);
+    expect_close_code(&f, ev, sizeof ev, MG_WEBSOCKET_OPCODE_BINARY, 1003); /* unknown event */
+    st_event(ev, SB_EVENT_BUTTON_PRESS, 7, 1, 1, W, H);
+    expect_close_code(&f, ev, sizeof ev, MG_WEBSOCKET_OPCODE_BINARY, 1007); /* bad button */
+    st_event(ev, SB_EVENT_POINTER_MOVE, 0, NAN, 1, W, H);
+    expect_close_code(&f, ev, sizeof ev, MG_WEBSOCKET_OPCODE_BINARY, 1007);
+    st_event(ev, SB_EVENT_KEY_PRESS, 0, 0, 0, 0, 0);
+    memset(ev + 48, 'x', 32); /* keysym without NUL */
+    expect_close_code(&f, ev, sizeof ev, MG_WEBSOCKET_OPCODE_BINARY, 1007);
+    unsigned char ack[12] = {2};
+    ack[4] = 0xee; /* a frame never sent */
+    expect_close_code(&f, ack, sizeof ack, MG_WEBSOCKET_OPCODE_BINARY, 1007);
+    unsigned char *big = calloc(1, 8192);
+    big[0] = 3;
+    expect_close_code(&f, big, 8192, MG_WEBSOCKET_OPCODE_BINARY, 1009);
+    free(big);
+    fixture_stop(&f);
+}
+
+static void test_event_rate_abuse_is_dropped_then_closed_with_1008(void)
+{
+    fixture f;
+    sb_server_options o = SB_SERVER_OPTIONS_INIT;
+    o.max_events_per_second = 20;
+    CU_ASSERT_EQUAL_FATAL(fixture_start_with(&f, &o, W, H), 0);
+    st_publish_one(f.ring, W, H);
+    st_ws bad, good;
+    CU_ASSERT_EQUAL_FATAL(st_ws_connect(&bad, f.port, "/ws", NULL, true), 0);
+    CU_ASSERT_EQUAL_FATAL(st_ws_connect(&good, f.port, "/ws", NULL, true), 0);
+    CU_ASSERT(st_ws_wait_frames(&bad, 1, 3000) >= 1);
+    unsigned char ev[80];
+    st_event(ev, SB_EVENT_POINTER_MOVE, 0, 5, 5, W, H);
+    for (int i = 0; i < 200 && !bad.closed; i++)
+        st_ws_send(&bad, ev, sizeof ev, MG_WEBSOCKET_OPCODE_BINARY);
+    CU_ASSERT(st_ws_wait_closed(&bad, 3000));
+    CU_ASSERT_EQUAL(bad.close_code, 1008);
+    sb_server_stats s = stats_of(&f);
+    CU_ASSERT(s.events_rate_limited >= 20);
+    CU_ASSERT(s.events_received <= 25); /* the bucket, and not much more */
+    int before = st_ws_wait_frames(&good, 0, 0);
+    st_publish_one(f.ring, W, H);
+    CU_ASSERT(st_ws_wait_frames(&good, before + 1, 3000) > before);
+    st_ws_close(&bad);
+    st_ws_close(&good);
+    fixture_stop(&f);
+}
+
+/* ---- isolation and limits -------------------------------------------------------------------- */
+
+static void test_non_reading_clients_do_not_stall_a_fast_one(void)
+{
+    fixture f;
+    sb_server_options o = SB_SERVER_OPTIONS_INIT;
+    o.max_fps = 200;
+    CU_ASSERT_EQUAL_FATAL(fixture_start_with(&f, &o, 1280, 720), 0);
+    /* A raw WebSocket that upgrades then never reads, and an MJPEG viewer that never reads
+     * (no ack credit there: its socket buffers fill and its thread blocks). */
+    int small = 4096;
+    int ws_fd = st_raw_connect(f.port);
+    int mj_fd = st_raw_connect(f.port);
+    CU_ASSERT_FATAL(ws_fd >= 0 && mj_fd >= 0);
+    setsockopt(ws_fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    setsockopt(mj_fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    char req[512];
+    st_ws_upgrade_request(req, sizeof req, f.port, "/ws", NULL, NULL);
+    CU_ASSERT_EQUAL(st_raw_request_status(ws_fd, req), 101);
+    CU_ASSERT_EQUAL(st_raw_request_status(mj_fd, "GET /video.mjpeg HTTP/1.1\r\nHost: x\r\n\r\n"), 200);
+    st_ws fast;
+    CU_ASSERT_EQUAL_FATAL(st_ws_connect(&fast, f.port, "/ws", NULL, true), 0);
+
+    st_producer p;
+    memset(&p, 0, sizeof p);
+    p.ring = f.ring;
+    p.width = 1280;
+    p.height = 720;
+    p.count = 60;
+    p.interval_ms = 30;
+    p.noise = 1; /* big JPEGs: the stalled sockets fill within a few frames */
+    pthread_create(&p.thread, NULL, st_producer_main, &p);
+    st_producer_join(&p);
+    CU_ASSERT(wait_encoded(&f, 1, 3000));
+    st_ws_wait_frames(&fast, 40, 5000);
+    pthread_mutex_lock(&fast.mu);
+    uint64_t last = fast.last_seq;
+    int got = fast.frames;
+    pthread_mutex_unlock(&fast.mu);
+    sb_server_stats s = stats_of(&f);
+    /* The fast client saw most distinct frames and the very last one. */
+    CU_ASSERT(got >= (int)(s.frames_encoded * 3 / 4));
+    CU_ASSERT_EQUAL(last, 60);
+    close(ws_fd);
+    close(mj_fd);
+    st_ws_close(&fast);
+    fixture_stop(&f);
+}
+
+static void test_max_clients_refuses_extra_connections_with_503(void)
+{
+    fixture f;
+    sb_server_options o = SB_SERVER_OPTIONS_INIT;
+    o.max_clients = 2;
+    CU_ASSERT_EQUAL_FATAL(fixture_start_with(&f, &o, W, H), 0);
+    st_ws a, b;
+    CU_ASSERT_EQUAL_FATAL(st_ws_connect(&a, f.port, "/ws", NULL, true), 0);
+    CU_ASSERT_EQUAL_FATAL(st_ws_connect(&b, f.port, "/ws", NULL, true), 0);
+    int fd = st_raw_connect(f.port);
+    char req[512];
+    st_ws_upgrade_request(req, sizeof req, f.port, "/ws", NULL, NULL);
+    CU_ASSERT_EQUAL(st_raw_request_status(fd, req), 503);
+    close(fd);
+    CU_ASSERT_EQUAL(st_http_status(f.port, "/video.mjpeg", NULL), 503);
+    CU_ASSERT(stats_of(&f).clients_refused >= 2);
+    st_ws_close(&a);
+    st_ws_close(&b);
+    fixture_stop(&f);
+}
+
+static void test_connect_disconnect_cycles_leave_no_client_behind(void)
+{
+    fixture f;
+    CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
+    st_publish_one(f.ring, W, H);
+    for (int i = 0; i < 200; i++) {
+        st_ws ws;
+        CU_ASSERT_EQUAL_FATAL(st_ws_connect(&ws, f.port, "/ws", NULL, i % 2 == 0), 0);
+        if (i % 4 == 0)
+            st_ws_wait_frames(&ws, 1, 2000);
+        st_ws_close(&ws);
+    }
+    uint64_t deadline = st_now_ns() + 5000000000ull;
+    while (stats_of(&f).clients != 0 && st_now_ns() < deadline)
+        st_sleep_ms(10);
+    CU_ASSERT_EQUAL(stats_of(&f).clients, 0);
+    fixture_stop(&f); /* ASan builds report any leaked client or frame at exit */
+}
+
+/* ---- security -------------------------------------------------------------------------------- */
+
+static void test_token_required_on_every_endpoint(void)
+{
+    fixture f;
+    sb_server_options o = SB_SERVER_OPTIONS_INIT;
+    o.access_token = "s3cret-Token";
+    CU_ASSERT_EQUAL_FATAL(fixture_start_with(&f, &o, W, H), 0);
+    st_publish_one(f.ring, W, H);
+    const char *paths[] = {"/", "/client.js", "/stats", "/healthz", "/snapshot.jpg", "/nope"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        char url[128];
+        CU_ASSERT_EQUAL(st_http_status(f.port, paths[i], NULL), 401);
+        snprintf(url, sizeof url, "%s?token=wrong", paths[i]);
+        CU_ASSERT_EQUAL(st_http_status(f.port, url, NULL), 403);
+        CU_ASSERT_EQUAL(st_http_status(f.port, paths[i], "Authorization: Bearer s3cret-Tokex\r\n"), 403);
+        int ok = strcmp(paths[i], "/nope") == 0 ? 404 : 200;
+        snprintf(url, sizeof url, "%s?token=s3cret-Token", paths[i]);
+        CU_ASSERT_EQUAL(st_http_status(f.port, url, NULL), ok);
+        CU_ASSERT_EQUAL(st_http_status(f.port, paths[i], "Authorization: Bearer s3cret-Token\r\n"), ok);
+        CU_ASSERT_EQUAL(st_http_status(f.port, paths[i], "X-Streambridge-Token: s3cret-Token\r\n"), ok);
+        CU_ASSERT_EQUAL(st_http_status(f.port, paths[i], "Cookie: a=b; sb_token=s3cret-Token\r\n"), ok);
+    }
+    /* The page sets the cookie when loaded with the token. */
+    st_response r;
+    CU_ASSERT_EQUAL_FATAL(st_http_get(f.port, "/?token=s3cret-Token", NULL, 1 << 20, &r), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.headers, "sb_token=s3cret-Token"));
+    st_response_free(&r);
+    /* Bodies reveal nothing. */
+    CU_ASSERT_EQUAL_FATAL(st_http_get(f.port, "/stats?token=s3cret", NULL, 1 << 20, &r), 0);
+    CU_ASSERT_PTR_NULL(strstr(r.body, "s3cret"));
+    st_response_free(&r);
+    /* MJPEG and WebSocket. */
+    CU_ASSERT_EQUAL(st_http_status(f.port, "/video.mjpeg", NULL), 401);
+    int fd = st_raw_connect(f.port);
+    char req[512];
+    st_ws_upgrade_request(req, sizeof req, f.port, "/ws", NULL, NULL);
+    CU_ASSERT_EQUAL(st_raw_request_status(fd, req), 401);
+    close(fd);
+    fd = st_raw_connect(f.port);
+    st_ws_upgrade_request(req, sizeof req, f.port, "/ws?token=nope", NULL, NULL);
+    CU_ASSERT_EQUAL(st_raw_request_status(fd, req), 403);
+    close(fd);
+    st_ws ws;
+    CU_ASSERT_EQUAL(st_ws_connect(&ws, f.port, "/ws?token=s3cret-Token", NULL, true), 0);
+    CU_ASSERT_EQUAL(st_ws_wait_frames(&ws, 1, 3000), 1);
+    st_ws_close(&ws);
+    fixture_stop(&f);
+}
+
+static void test_ws_foreign_origin_is_refused(void)
+{
+    fixture f;
+    sb_server_options o = SB_SERVER_OPTIONS_INIT;
+    o.allowed_origins = "http://localhost:8888, https://notebook.example";
+    CU_ASSERT_EQUAL_FATAL(fixture_start_with(&f, &o, W, H), 0);
+    char own[64], req[768];
+    snprintf(own, sizeof own, "http://127.0.0.1:%d", f.port);
+    struct { const char *origin; int status; } cases[] = {
+        {"http://evil.example", 403},
+        {"http://127.0.0.1:1", 403}, /* same host, other port: another site */
+        {"null", 403},
+        {own, 101},
+        {"http://localhost:8888", 101},
+        {"https://notebook.example", 101},
+        {NULL, 101}, /* not a browser */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int fd = st_raw_connect(f.port);
+        st_ws_upgrade_request(req, sizeof req, f.port, "/ws", cases[i].origin, NULL);
+        int status = st_raw_request_status(fd, req);
+        if (status != cases[i].status)
+            fprintf(stderr, "origin %s: %d\n", cases[i].origin ? cases[i].origin : "(none)", status);
+        CU_ASSERT_EQUAL(status, cases[i].status);
+        close(fd);
+    }
+    fixture_stop(&f);
+}
+
+/* ---- the standalone binary --------------------------------------------------------------------- */
+
+static int run_binary(const char *const argv[], char *out, size_t outsize)
+{
+    int pfd[2];
+    if (pipe(pfd) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(pfd[1], 1);
+        dup2(pfd[1], 2);
+        close(pfd[0]);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(pfd[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < outsize && (r = read(pfd[0], out + n, outsize - 1 - n)) > 0)
+        n += (size_t)r;
+    out[n] = '\0';
+    close(pfd[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_binary_help_exits_0_and_bad_flags_exit_2(void)
+{
+    char out[8192];
+    const char *help[] = {SB_SERVER_BINARY, "--help", NULL};
+    CU_ASSERT_EQUAL(run_binary(help, out, sizeof out), 0);
+    const char *flags[] = {"--name", "--wait", "--bind", "--port", "--token", "--quality",
+                           "--still-quality", "--max-fps", "--allow-origin", "--max-clients",
+                           "--help", "--version"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        CU_ASSERT_PTR_NOT_NULL(strstr(out, flags[i]));
+    const char *version[] = {SB_SERVER_BINARY, "--version", NULL};
+    CU_ASSERT_EQUAL(run_binary(version, out, sizeof out), 0);
+    const char *bad[][4] = {
+        {SB_SERVER_BINARY, "--bogus", NULL},
+        {SB_SERVER_BINARY, "--name", "x", "--port=abc"},
+        {SB_SERVER_BINARY, "--quality", "0", NULL},
+        {SB_SERVER_BINARY, NULL},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *argv[6] = {0};
+        memcpy(argv, bad[i], sizeof bad[i]);
+        CU_ASSERT_EQUAL(run_binary(argv, out, sizeof out), 2);
+        CU_ASSERT(strlen(out) > 10); /* a message, not silence */
+    }
+}
+
+static void test_binary_serves_frames_of_a_shm_producer_process(void)
+{
+    char name[64];
+    snprintf(name, sizeof name, "t%d-binary", (int)getpid());
+    int ready[2], done[2];
+    CU_ASSERT_EQUAL_FATAL(pipe(ready), 0);
+    CU_ASSERT_EQUAL_FATAL(pipe(done), 0);
+    pid_t producer = fork();
+    if (producer == 0) {
+        sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
+        ro.max_width = W;
+        ro.max_height = H;
+        ro.shm_name = name;
+        sb_event_queue_options qo = SB_EVENT_QUEUE_OPTIONS_INIT;
+        qo.shm_name = name;
+        sb_frame_ring *ring = NULL;
+        sb_event_queue *q = NULL;
+        char ok = sb_frame_ring_create(&ro, &ring) == SB_OK && sb_event_queue_create(&qo, &q) == SB_OK
+                      ? 'y'
+                      : 'n';
+        for (int i = 0; i < 5 && ok == 'y'; i++)
+            st_publish_one(ring, W, H);
+        if (write(ready[1], &ok, 1) != 1)
+            _exit(1);
+        char x;
+        if (read(done[0], &x, 1) < 0)
+            _exit(1);
+        sb_event_queue_destroy(q);
+        sb_frame_ring_destroy(ring);
+        _exit(0);
+    }
+    char ok = 0;
+    CU_ASSERT_EQUAL_FATAL(read(ready[0], &ok, 1), 1);
+    CU_ASSERT_EQUAL_FATAL(ok, 'y');
+
+    int out[2];
+    CU_ASSERT_EQUAL_FATAL(pipe(out), 0);
+    pid_t server = fork();
+    if (server == 0) {
+        dup2(out[1], 1);
+        close(out[0]);
+        execl(SB_SERVER_BINARY, SB_SERVER_BINARY, "--name", name, "--port", "0", "--wait", NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    char line[256] = "";
+    size_t n = 0;
+    while (n + 1 < sizeof line && !strchr(line, '\n')) {
+        ssize_t r = read(out[0], line + n, sizeof line - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        line[n] = '\0';
+    }
+    const char *colon = strrchr(line, ':');
+    int port = colon ? atoi(colon + 1) : 0;
+    CU_ASSERT_FATAL(port > 0);
+
+    st_response r;
+    CU_ASSERT_EQUAL(st_http_get(port, "/snapshot.jpg", NULL, 1 << 22, &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200);
+    int w = 0, h = 0;
+    int marker = st_decode_jpeg(r.body, r.len, &w, &h);
+    CU_ASSERT_EQUAL(w, W);
+    CU_ASSERT_EQUAL(h, H);
+    CU_ASSERT(abs(marker - (int)st_marker_value(5)) <= 6); /* the newest frame, seq 5 */
+    st_response_free(&r);
+    CU_ASSERT_EQUAL(st_http_status(port, "/healthz", NULL), 200);
+
+    /* Producer leaves: the server keeps running and reports it. */
+    CU_ASSERT_EQUAL(write(done[1], "x", 1), 1);
+    int status;
+    waitpid(producer, &status, 0);
+    CU_ASSERT_EQUAL(st_http_status(port, "/healthz", NULL), 503);
+
+    kill(server, SIGTERM);
+    waitpid(server, &status, 0);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(out[0]);
+    close(ready[0]);
+    close(ready[1]);
+    close(done[0]);
+    close(done[1]);
+}
+
+static CU_TestInfo server_tests[] = {
+    {"start_rejects_bad_options", test_start_rejects_bad_options},
+    {"bind_failure_reports_enet_with_reason", test_bind_failure_reports_enet_with_reason},
+    {"snapshot_is_503_before_first_frame", test_snapshot_is_503_before_first_frame},
+    {"snapshot_decodes_to_frame_size", test_snapshot_decodes_to_frame_size},
+    {"mjpeg_parts_decode_to_frame_size", test_mjpeg_parts_decode_to_frame_size},
+    {"unknown_paths_are_404_and_never_the_filesystem",
+     test_unknown_paths_are_404_and_never_the_filesystem},
+    {"healthz_turns_503_when_producer_closes_ring", test_healthz_turns_503_when_producer_closes_ring},
+    {"stats_json_parses_with_key_fields", test_stats_json_parses_with_key_fields},
+    {"ws_frames_arrive_in_order_with_increasing_seq", test_ws_frames_arrive_in_order_with_increasing_seq},
+    {"ws_ack_credit_bounds_frames_in_flight", test_ws_ack_credit_bounds_frames_in_flight},
+    {"encoded_count_equals_published_with_1_client", test_encoded_count_equals_published_with_1_client},
+    {"encoded_count_equals_published_with_32_clients",
+     test_encoded_count_equals_published_with_32_clients},
+    {"faster_than_max_fps_is_coalesced_not_encoded", test_faster_than_max_fps_is_coalesced_not_encoded},
+    {"unchanged_frame_is_sent_once_then_still_once", test_unchanged_frame_is_sent_once_then_still_once},
+    {"ws_events_land_in_queue_with_mapped_coordinates",
+     test_ws_events_land_in_queue_with_mapped_coordinates},
+    {"malformed_messages_close_with_the_right_code", test_malformed_messages_close_with_the_right_code},
+    {"event_rate_abuse_is_dropped_then_closed_with_1008",
+     test_event_rate_abuse_is_dropped_then_closed_with_1008},
+    {"non_reading_clients_do_not_stall_a_fast_one", test_non_reading_clients_do_not_stall_a_fast_one},
+    {"max_clients_refuses_extra_connections_with_503",
+     test_max_clients_refuses_extra_connections_with_503},
+    {"connect_disconnect_cycles_leave_no_client_behind",
+     test_connect_disconnect_cycles_leave_no_client_behind},
+    {"token_required_on_every_endpoint", test_token_required_on_every_endpoint},
+    {"ws_foreign_origin_is_refused", test_ws_foreign_origin_is_refused},
+    {"binary_help_exits_0_and_bad_flags_exit_2", test_binary_help_exits_0_and_bad_flags_exit_2},
+    {"binary_serves_frames_of_a_shm_producer_process",
+     test_binary_serves_frames_of_a_shm_producer_process},
+    CU_TEST_INFO_NULL,
+};
+
+static int suite_init(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    mg_init_library(0);
+    return 0;
+}
+
+static CU_SuiteInfo suites[] = {
+    {"server", suite_init, NULL, NULL, NULL, server_tests},
+    CU_SUITE_INFO_NULL,
+};
+
+SB_CUNIT_MAIN(suites)
