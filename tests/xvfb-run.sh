@@ -5,9 +5,11 @@
 # Xvfb picks its display number itself (-displayfd): xvfb-run -a probes lock files and then
 # starts the server, so two runs starting together can both pick the same number, and one test
 # then runs on the other's server and dies when that one exits ("bad X server connection").
+# -noreset: by default Xvfb resets itself when its last client disconnects, and a client that
+# connects during that reset fails; tests open and close windows back to back.
 set -u
 dir=$(mktemp -d "${TMPDIR:-/tmp}/sb-xvfb.XXXXXX") || exit 1
-Xvfb -displayfd 3 -screen 0 1920x1080x24 -nolisten tcp 3>"$dir/display" 2>"$dir/log" &
+Xvfb -displayfd 3 -noreset -screen 0 1920x1080x24 -nolisten tcp 3>"$dir/display" 2>"$dir/log" &
 xvfb_pid=$!
 cleanup() {
     kill "$xvfb_pid" 2>/dev/null
