@@ -416,6 +416,7 @@ struct TickContext {
     vtkRenderWindow *window;
     sbdemo::Scene *scene;
     int timer_id;
+    vtkCallbackCommand *tick;
 };
 
 void OnTick(vtkObject *, unsigned long, void *client, void *call)
@@ -423,6 +424,9 @@ void OnTick(vtkObject *, unsigned long, void *client, void *call)
     auto *ctx = static_cast<TickContext *>(client);
     if (!call || *static_cast<int *>(call) != ctx->timer_id)
         return;
+    /* Our tick is nobody else's business: an interactor style in a rotate/pan state would
+     * otherwise move the camera on every tick. */
+    ctx->tick->SetAbortFlag(1);
     if (g_stop_signal) {
         ctx->iren->TerminateApp();
         return;
@@ -510,11 +514,12 @@ int main(int argc, char **argv)
             std::printf("selftest: %s\n", status ? "FAILED" : "passed");
         } else {
             window->Render();
-            TickContext ctx{iren, window, scene.get(), 0};
+            TickContext ctx{iren, window, scene.get(), 0, nullptr};
             vtkNew<vtkCallbackCommand> tick;
             tick->SetCallback(OnTick);
             tick->SetClientData(&ctx);
-            iren->AddObserver(vtkCommand::TimerEvent, tick);
+            ctx.tick = tick;
+            iren->AddObserver(vtkCommand::TimerEvent, tick, 1.0f);  /* before the style's */
             ctx.timer_id = iren->CreateRepeatingTimer(33);
             if (!g_stop_signal)
                 iren->Start();

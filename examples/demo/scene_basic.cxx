@@ -2,6 +2,7 @@
 #include "scene.h"
 
 #include <vtkActor.h>
+#include <vtkCamera.h>
 #include <vtkAxesActor.h>
 #include <vtkConeSource.h>
 #include <vtkCubeSource.h>
@@ -68,6 +69,8 @@ public:
 
         vtkNew<vtkLightKit> lights;
         lights->AddLightsToRenderer(renderer);
+        renderer->GetActiveCamera()->Elevation(20);
+        renderer->GetActiveCamera()->Azimuth(25);
         AddSceneTitle(renderer, "basic: drag to rotate, wheel to zoom, 'r' resets the camera");
         return true;
     }

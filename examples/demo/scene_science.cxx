@@ -3,6 +3,7 @@
 #include "scene.h"
 
 #include <vtkActor.h>
+#include <vtkCamera.h>
 #include <vtkClipPolyData.h>
 #include <vtkContourFilter.h>
 #include <vtkImageData.h>
@@ -87,6 +88,9 @@ public:
         bar->SetHeight(0.75);
         renderer->AddActor2D(bar);
 
+        /* An oblique view shows the nested shells through the cut. */
+        renderer->GetActiveCamera()->Azimuth(35);
+        renderer->GetActiveCamera()->Elevation(25);
         AddSceneTitle(renderer, "science: wavelet iso-surfaces, clipped");
         return true;
     }

@@ -1,0 +1,77 @@
+// browser.mjs - shared helpers of the browser tests: headless Debian Chromium through
+// playwright-core (no browser download), and reading what the page's canvas shows.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+let playwright;
+try {
+  playwright = await import('playwright-core');
+} catch (e) {
+  throw new Error('playwright-core is not installed in tests/browser/node_modules: run ' +
+                  'tools/setup.sh (it runs "npm ci" there). ' + e.message);
+}
+
+export const CHROMIUM = process.env.SB_CHROMIUM ?? '/usr/bin/chromium';
+
+// A fresh profile per launch, removed by close().
+export async function launchBrowser({ width = 800, height = 600 } = {}) {
+  const profile = mkdtempSync(join(tmpdir(), 'sb-chromium-'));
+  const context = await playwright.chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width, height },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const page = context.pages()[0] ?? await context.newPage();
+  return {
+    context, page,
+    async close() {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+// What the canvas shows: size, a hash of its pixels, how many distinct colours (a blank
+// canvas has one), and the fraction of "foreground" pixels: those differing from the right-most
+// pixel of their row (the demo's background is a vertical gradient, constant along a row).
+export async function canvasSummary(page, selector = '#sb-view') {
+  return page.evaluate((sel) => {
+    const c = document.querySelector(sel);
+    if (!c || !c.width || !c.height) return { width: 0, height: 0, hash: 0, colours: 0, foreground: 0 };
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let hash = 2166136261 >>> 0;
+    const colours = new Set();
+    let fg = 0;
+    for (let y = 0; y < c.height; y++) {
+      const edge = (y * c.width + c.width - 1) * 4;
+      for (let x = 0; x < c.width; x++) {
+        const i = (y * c.width + x) * 4;
+        hash = Math.imul(hash ^ d[i] ^ (d[i + 1] << 8) ^ (d[i + 2] << 16), 16777619) >>> 0;
+        if (colours.size < 5000) colours.add(d[i] | (d[i + 1] << 8) | (d[i + 2] << 16));
+        if (Math.abs(d[i] - d[edge]) + Math.abs(d[i + 1] - d[edge + 1]) + Math.abs(d[i + 2] - d[edge + 2]) > 30) fg++;
+      }
+    }
+    return { width: c.width, height: c.height, hash, colours: colours.size, foreground: fg / (c.width * c.height) };
+  }, selector);
+}
+
+// Waits until the canvas shows something and stopped changing for quietMs.
+export async function waitSettled(page, { quietMs = 800, timeoutMs = 30000 } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last = await canvasSummary(page);
+  let since = Date.now();
+  while (Date.now() < deadline) {
+    await page.waitForTimeout(150);
+    const now = await canvasSummary(page);
+    if (now.hash !== last.hash || now.colours < 2) {
+      last = now;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) {
+      return now;
+    }
+  }
+  throw new Error(`canvas did not settle within ${timeoutMs} ms (last: ${JSON.stringify(last)})`);
+}

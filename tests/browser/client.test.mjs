@@ -1,0 +1,83 @@
+// client.test.mjs - the browser client in real headless Chromium against a real VTK scene
+// (streambridge-demo --scene basic, started here on a free port; run under tests/xvfb-run.sh).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { launchBrowser, canvasSummary, waitSettled } from './browser.mjs';
+import { startDemo, stopDemo } from '../scenes/demo_process.mjs';
+
+const demoBinary = process.env.SB_DEMO;
+let demo, browser, page;
+
+before(async () => {
+  assert.ok(demoBinary, 'SB_DEMO must name the streambridge-demo binary');
+  demo = await startDemo(demoBinary, ['--scene', 'basic']);
+  browser = await launchBrowser({ width: 800, height: 600 });
+  page = browser.page;
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (demo) {
+    const { code } = await stopDemo(demo);
+    assert.equal(code, 0, demo.output());
+  }
+});
+
+test('the page loads and draws frames on the canvas', async () => {
+  await page.goto(demo.url);
+  await page.waitForFunction(() => document.querySelector('#sb-view').width > 0, null, { timeout: 20000 });
+  const shown = await waitSettled(page);
+  assert.ok(shown.colours > 50, `canvas shows a picture (${shown.colours} colours)`);
+  assert.ok(shown.foreground > 0.02, `objects are visible (${(100 * shown.foreground).toFixed(1)} %)`);
+});
+
+test("wheel zooms in and 'r' resets the camera", async () => {
+  const start = await waitSettled(page);
+  const box = await page.locator('#sb-view').boundingBox();
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  for (let i = 0; i < 3; i++) await page.mouse.wheel(0, -120);
+  const zoomed = await waitSettled(page);
+  assert.notEqual(zoomed.hash, start.hash, 'the wheel changed the picture');
+  assert.ok(zoomed.foreground > start.foreground * 1.2,
+            `zoomed in: foreground ${start.foreground.toFixed(3)} -> ${zoomed.foreground.toFixed(3)}`);
+  await page.locator('#sb-view').focus();
+  await page.keyboard.press('r');
+  const reset = await waitSettled(page);
+  assert.ok(Math.abs(reset.foreground - start.foreground) < 0.01 * Math.max(1, start.foreground * 10),
+            `'r' restored the view: foreground ${start.foreground.toFixed(3)} -> ${reset.foreground.toFixed(3)}`);
+});
+
+test('a mouse drag on the canvas rotates the scene', async () => {
+  const start = await waitSettled(page);
+  const box = await page.locator('#sb-view').boundingBox();
+  const cx = box.x + box.width / 2, cy = box.y + box.height / 2;
+  await page.mouse.move(cx, cy);
+  await page.mouse.down();
+  await page.mouse.move(cx + 180, cy + 60, { steps: 12 });
+  await page.mouse.up();
+  await page.waitForTimeout(1000);
+  const rotated = await canvasSummary(page);
+  assert.notEqual(rotated.hash, start.hash, 'the drag changed the picture');
+});
+
+test('the overlay toggle shows fps', async () => {
+  assert.equal(await page.locator('#sb-overlay').isVisible(), false);
+  await page.click('#sb-overlay-toggle');
+  await page.waitForFunction(() => /fps\s+\d/.test(document.querySelector('#sb-overlay').textContent),
+                             null, { timeout: 5000 });
+  assert.equal(await page.locator('#sb-overlay').isVisible(), true);
+  await page.click('#sb-overlay-toggle');
+  assert.equal(await page.locator('#sb-overlay').isVisible(), false);
+});
+
+test('?mjpeg=1 shows the MJPEG stream in an img', async () => {
+  // The multipart stream never finishes loading: don't wait for the load event.
+  await page.goto(new URL('?mjpeg=1', demo.base).href, { waitUntil: 'domcontentloaded' });
+  await page.waitForFunction(() => {
+    const img = document.querySelector('#sb-mjpeg');
+    return img && !img.hidden && img.naturalWidth > 0;
+  }, null, { timeout: 20000 });
+  const src = await page.locator('#sb-mjpeg').getAttribute('src');
+  assert.match(src, /video\.mjpeg/);
+  assert.equal(await page.locator('#sb-view').isVisible(), false, 'the canvas makes way for the img');
+});
