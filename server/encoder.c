@@ -163,7 +163,8 @@ typedef struct encoder_state {
     bool encoded_interactive;  /* that encode used interactive quality: a still one is owed */
     uint64_t next_id;
     uint64_t distinct_no;
-    uint64_t last_encode_mono; /* start of the last encode, for the fps cap */
+    double fps_credit;         /* fps cap: encodes allowed now (token bucket, see below) */
+    uint64_t credit_mono;      /* when fps_credit was last refilled */
     bool logged_error;
 } encoder_state;
 
@@ -207,7 +208,6 @@ static bool encode_newest(sb_server *srv, encoder_state *st, bool still_only)
         unsigned long size = ef->capacity;
         int flags = TJFLAG_NOREALLOC | (frame.info.bottom_up ? TJFLAG_BOTTOMUP : 0);
         uint64_t t0 = sb__now_mono_ns();
-        st->last_encode_mono = t0;
         int rc = tjCompress2(st->tj, frame.pixels, (int)frame.info.width, (int)frame.info.stride,
                              (int)frame.info.height, pf, &buf, &size, TJSAMP_420, quality, flags);
         uint64_t t1 = sb__now_mono_ns();
@@ -284,7 +284,13 @@ static void *encoder_main(void *arg)
     uint64_t start_seq = sb_frame_ring_latest_seq(srv->ring);
     st.last_seq = start_seq ? start_seq - 1 : 0;
     uint64_t seen_seq = st.last_seq;
-    uint64_t min_interval_ns = (uint64_t)(1e9 / srv->opts.max_fps);
+    /* The fps cap is a token bucket refilled at max_fps with room for 2 encodes: the average
+     * rate never exceeds max_fps, yet a producer running at exactly max_fps with some jitter is
+     * not delayed by up to a whole period (a strict minimum interval phase-locks the encoder
+     * late and adds latency). */
+    const double fps_burst = 2.0;
+    st.fps_credit = fps_burst;
+    st.credit_mono = sb__now_mono_ns();
 
     while (!atomic_load(&srv->stopping)) {
         /* Wake at the still deadline when a still re-encode is owed, else poll the stop flag
@@ -330,10 +336,18 @@ static void *encoder_main(void *arg)
         }
         /* fps cap: frames arriving faster are coalesced to the newest one. */
         uint64_t now = sb__now_mono_ns();
-        if (st.last_encode_mono && now - st.last_encode_mono < min_interval_ns) {
-            if (sleep_unless_stopping(srv, min_interval_ns - (now - st.last_encode_mono)))
+        st.fps_credit += (double)(now - st.credit_mono) / 1e9 * srv->opts.max_fps;
+        st.credit_mono = now;
+        if (st.fps_credit > fps_burst)
+            st.fps_credit = fps_burst;
+        if (st.fps_credit < 1.0) {
+            uint64_t wait_ns = (uint64_t)((1.0 - st.fps_credit) / srv->opts.max_fps * 1e9);
+            if (sleep_unless_stopping(srv, wait_ns))
                 break;
+            st.fps_credit = 1.0;
+            st.credit_mono = sb__now_mono_ns();
         }
+        st.fps_credit -= 1.0;
         uint64_t latest = sb_frame_ring_latest_seq(srv->ring);
         if (latest > seen_seq) {
             atomic_fetch_add(&srv->frames_published, latest - seen_seq);

@@ -265,6 +265,8 @@ typedef struct st_ws {
     uint64_t last_seq;
     uint64_t seqs[ST_MAX_SEQS];
     uint64_t recv_ns[ST_MAX_SEQS]; /* CLOCK_REALTIME when the whole message was in hand */
+    uint64_t latency_ns[ST_MAX_SEQS]; /* recv_ns - the frame's capture_ns (publish time) */
+    uint64_t server_ns[ST_MAX_SEQS];  /* send_ns - capture_ns: the server's share of it */
     uint32_t width, height;
     int last_quality;
     int last_still;
@@ -294,8 +296,16 @@ static inline int st_ws_data(struct mg_connection *conn, int flags, char *data, 
         for (int i = 0; i < 8; i++)
             seq |= (uint64_t)h[16 + i] << (8 * i);
         if (w->frames < ST_MAX_SEQS) {
+            uint64_t capture = 0, sent = 0;
+            for (int i = 0; i < 8; i++) {
+                capture |= (uint64_t)h[24 + i] << (8 * i);
+                sent |= (uint64_t)h[32 + i] << (8 * i);
+            }
+            w->server_ns[w->frames] = sent > capture ? sent - capture : 0;
+            uint64_t now = st_real_ns();
             w->seqs[w->frames] = seq;
-            w->recv_ns[w->frames] = st_real_ns();
+            w->recv_ns[w->frames] = now;
+            w->latency_ns[w->frames] = now > capture ? now - capture : 0;
         }
         if (seq < w->last_seq)
             w->in_order = false;
