@@ -977,6 +977,123 @@ static void test_binary_serves_frames_of_a_shm_producer_process(void)
     close(done[1]);
 }
 
+
+/* Forks a process that creates shm ring + queue NAME, publishes nframes, then waits until
+ * *release_fd is written to (or closed) and destroys both (unlinking the segments). */
+static pid_t fork_shm_producer(const char *name, int nframes, int *release_fd)
+{
+    int ready[2], done[2];
+    if (pipe(ready) || pipe(done))
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(done[1]);
+        sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
+        ro.max_width = W;
+        ro.max_height = H;
+        ro.shm_name = name;
+        sb_event_queue_options qo = SB_EVENT_QUEUE_OPTIONS_INIT;
+        qo.shm_name = name;
+        sb_frame_ring *ring = NULL;
+        sb_event_queue *q = NULL;
+        char ok = sb_frame_ring_create(&ro, &ring) == SB_OK && sb_event_queue_create(&qo, &q) == SB_OK
+                      ? 'y'
+                      : 'n';
+        for (int i = 0; i < nframes && ok == 'y'; i++)
+            st_publish_one(ring, W, H);
+        if (write(ready[1], &ok, 1) != 1)
+            _exit(1);
+        char x;
+        if (read(done[0], &x, 1) < 0)
+            _exit(1);
+        sb_event_queue_destroy(q);
+        sb_frame_ring_destroy(ring);
+        _exit(0);
+    }
+    close(done[0]);
+    close(ready[1]);
+    char ok = 0;
+    if (read(ready[0], &ok, 1) != 1 || ok != 'y') {
+        close(ready[0]);
+        close(done[1]);
+        waitpid(pid, NULL, 0);
+        return -1;
+    }
+    close(ready[0]);
+    *release_fd = done[1];
+    return pid;
+}
+
+static void release_producer(pid_t pid, int release_fd)
+{
+    if (write(release_fd, "x", 1) != 1) {
+        /* closing the pipe releases it too */
+    }
+    close(release_fd);
+    waitpid(pid, NULL, 0);
+}
+
+static int snapshot_marker(int port)
+{
+    st_response r;
+    if (st_http_get(port, "/snapshot.jpg", NULL, 1 << 22, &r) != 0)
+        return -1;
+    int m = r.status == 200 ? st_decode_jpeg(r.body, r.len, NULL, NULL) : -1;
+    st_response_free(&r);
+    return m;
+}
+
+static void test_binary_waits_for_producer_and_reattaches_to_a_new_one(void)
+{
+    char name[64];
+    snprintf(name, sizeof name, "t%d-reattach", (int)getpid());
+    int out[2];
+    CU_ASSERT_EQUAL_FATAL(pipe(out), 0);
+    pid_t server = fork();
+    if (server == 0) {
+        dup2(out[1], 1);
+        close(out[0]);
+        execl(SB_SERVER_BINARY, SB_SERVER_BINARY, "--name", name, "--port", "0", "--wait", NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    st_sleep_ms(300); /* the server is waiting for a producer that does not exist yet */
+    int release = -1;
+    pid_t first = fork_shm_producer(name, 5, &release);
+    CU_ASSERT_FATAL(first > 0);
+    char line[256] = "";
+    size_t n = 0;
+    while (n + 1 < sizeof line && !strchr(line, '\n')) {
+        ssize_t r = read(out[0], line + n, sizeof line - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        line[n] = '\0';
+    }
+    const char *colon = strrchr(line, ':');
+    int port = colon ? atoi(colon + 1) : 0;
+    CU_ASSERT_FATAL(port > 0);
+    CU_ASSERT(abs(snapshot_marker(port) - (int)st_marker_value(5)) <= 6);
+    release_producer(first, release);
+    CU_ASSERT_EQUAL(st_http_status(port, "/healthz", NULL), 503);
+
+    pid_t second = fork_shm_producer(name, 9, &release);
+    CU_ASSERT_FATAL(second > 0);
+    bool reattached = false;
+    for (int i = 0; i < 100 && !reattached; i++) {
+        st_sleep_ms(50);
+        reattached = st_http_status(port, "/healthz", NULL) == 200 &&
+                     abs(snapshot_marker(port) - (int)st_marker_value(9)) <= 6;
+    }
+    CU_ASSERT(reattached); /* same port, the new producer's newest frame */
+    release_producer(second, release);
+    kill(server, SIGTERM);
+    int status;
+    waitpid(server, &status, 0);
+    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(out[0]);
+}
+
 static CU_TestInfo server_tests[] = {
     {"start_rejects_bad_options", test_start_rejects_bad_options},
     {"bind_failure_reports_enet_with_reason", test_bind_failure_reports_enet_with_reason},
@@ -1009,6 +1126,8 @@ static CU_TestInfo server_tests[] = {
     {"binary_help_exits_0_and_bad_flags_exit_2", test_binary_help_exits_0_and_bad_flags_exit_2},
     {"binary_serves_frames_of_a_shm_producer_process",
      test_binary_serves_frames_of_a_shm_producer_process},
+    {"binary_waits_for_producer_and_reattaches_to_a_new_one",
+     test_binary_waits_for_producer_and_reattaches_to_a_new_one},
     CU_TEST_INFO_NULL,
 };
 
