@@ -359,10 +359,23 @@ static inline int st_ws_connect(st_ws *w, int port, const char *path, const char
     return w->conn ? 0 : -1;
 }
 
+static inline bool st_ws_wait_closed(st_ws *w, int timeout_ms);
+
+/* A polite close (close frame, wait for the server's) so civetweb's client thread ends at once
+ * instead of at its next read timeout; then frees the connection. */
 static inline void st_ws_close(st_ws *w)
 {
-    if (w->conn)
+    if (w->conn) {
+        pthread_mutex_lock(&w->mu);
+        bool closed = w->closed;
+        pthread_mutex_unlock(&w->mu);
+        if (!closed) {
+            const char normal[2] = {0x03, (char)0xe8}; /* 1000 */
+            mg_websocket_client_write(w->conn, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, normal, 2);
+            st_ws_wait_closed(w, 3000);
+        }
         mg_close_connection(w->conn);
+    }
     w->conn = NULL;
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
