@@ -282,21 +282,25 @@ static void serve_mjpeg(sb_server *srv, struct mg_connection *conn)
               "Cache-Control: no-store\r\n"
               "Pragma: no-cache\r\n"
               "X-Content-Type-Options: nosniff\r\n"
-              "Connection: close\r\n\r\n");
+              "Connection: close\r\n\r\n"
+              "--" SB_MJPEG_BOUNDARY "\r\n");
+    /* Each part is followed at once by the next boundary: browsers show a part only when the
+     * boundary after it arrives, so a boundary sent before the part would hold a still scene's
+     * last frame back until the next frame exists. */
+    static const char part_end[] = "\r\n--" SB_MJPEG_BOUNDARY "\r\n";
     sb_encoded_frame *f;
     while ((f = sb__client_next_frame(c))) {
         char part[256];
         int n = snprintf(part, sizeof part,
-                         "--" SB_MJPEG_BOUNDARY "\r\n"
                          "Content-Type: image/jpeg\r\n"
                          "Content-Length: %lu\r\n"
                          "X-Frame-Seq: %llu\r\n\r\n",
                          f->jpeg_len, (unsigned long long)f->seq);
         bool ok = mg_write(conn, part, (size_t)n) == n &&
                   mg_write(conn, f->jpeg, f->jpeg_len) == (int)f->jpeg_len &&
-                  mg_write(conn, "\r\n", 2) == 2;
+                  mg_write(conn, part_end, sizeof part_end - 1) == (int)(sizeof part_end - 1);
         if (ok) {
-            size_t bytes = (size_t)n + f->jpeg_len + 2;
+            size_t bytes = (size_t)n + f->jpeg_len + sizeof part_end - 1;
             atomic_fetch_add(&c->sent, 1);
             atomic_fetch_add(&c->bytes, bytes);
             atomic_fetch_add(&srv->frames_sent, 1);
