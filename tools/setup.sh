@@ -13,8 +13,14 @@ packages=(
   libvtk9-dev python3-vtk9
   libturbojpeg0-dev libcivetweb-dev libcunit1-dev
   xvfb xauth libgl1-mesa-dri libglx-mesa0
-  chromium nodejs npm
+  chromium
 )
+# Node.js: the machine may already have one from outside Debian (a nodejs build that bundles npm
+# and conflicts with Debian's npm package); any node >= 18 with npm will do, so Debian's packages
+# are installed only when the commands are missing.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
