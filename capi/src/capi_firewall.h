@@ -18,9 +18,6 @@ namespace sb {
 
 class Stream; /* the C++ state behind sb_stream (stream.cxx) */
 
-/* Runs body() and returns its result; on an exception returns the mapped error code (for bodies
- * returning int) or fallback (for bodies returning a pointer or void, whose callers can only see
- * a NULL/nothing). func is the public function's name, used as the error prefix. */
 /* What a failed entry point returns: the error code for int functions, a value-initialised
  * result (NULL) for pointer functions, nothing for void ones. */
 template <typename Result>
@@ -36,6 +33,8 @@ Result failed_result(int code) noexcept
     }
 }
 
+/* Runs body() and returns its result; on an exception, records the mapped error with func (the
+ * public function's name) as prefix and returns failed_result(code). */
 template <typename Body>
 auto firewall(const char *func, Body &&body) noexcept -> decltype(body())
 {
