@@ -4,6 +4,7 @@
 #include "sb_error_internal.h"
 #include "streambridge/events.h"
 
+#include <vtkCallbackCommand.h>
 #include <vtkCommand.h>
 #include <vtkGenericRenderWindowInteractor.h>
 #include <vtkInteractorStyleTrackballCamera.h>
@@ -26,6 +27,28 @@ constexpr size_t kPopChunk = 256;
 constexpr int kMaxWheelNotches = 50;
 // Our timer observer runs before interactor styles (priority 0) so it can hide our ticks.
 constexpr float kTimerObserverPriority = 100.0f;
+// What our passive observer watches: our ticks, and every event the interactor's event loop
+// dispatches after them (each ends a tick's hiding). Neither StartEvent nor ExitEvent: the
+// interactor changes behaviour when those have observers.
+constexpr unsigned long kPassiveEvents[] = {
+    vtkCommand::TimerEvent,
+    vtkCommand::MouseMoveEvent,
+    vtkCommand::LeftButtonPressEvent,
+    vtkCommand::LeftButtonReleaseEvent,
+    vtkCommand::MiddleButtonPressEvent,
+    vtkCommand::MiddleButtonReleaseEvent,
+    vtkCommand::RightButtonPressEvent,
+    vtkCommand::RightButtonReleaseEvent,
+    vtkCommand::MouseWheelForwardEvent,
+    vtkCommand::MouseWheelBackwardEvent,
+    vtkCommand::KeyPressEvent,
+    vtkCommand::KeyReleaseEvent,
+    vtkCommand::CharEvent,
+    vtkCommand::EnterEvent,
+    vtkCommand::LeaveEvent,
+    vtkCommand::ExposeEvent,
+    vtkCommand::ConfigureEvent,
+};
 
 bool SameMoveRun(const sb_event &a, const sb_event &b)
 {
@@ -88,6 +111,20 @@ int VtkReplay::Attach()
         win->AddObserver(vtkCommand::DeleteEvent, this, &VtkReplay::OnObjectDeleted);
     if (!own_interactor_) {
         // The application's interactor runs an event loop (Start()) that fires timers.
+        // Draining happens in a passive observer: VTK calls passive observers first and always,
+        // whereas while an observer holds the interactor's focus (the trackball style from a
+        // button press to its release, a widget being dragged) every other observer of the
+        // event is skipped, and a drain behind that focus could never replay the release.
+        passive_command_ = vtkSmartPointer<vtkCallbackCommand>::New();
+        passive_command_->SetCallback(&VtkReplay::OnAnyEventPassive);
+        passive_command_->SetClientData(this);
+        passive_command_->PassiveObserverOn();
+        // Not AnyEvent: an AnyEvent observer also "observes" StartEvent, and Start() then hands
+        // the event loop to that observer instead of running it.
+        for (unsigned long event : kPassiveEvents)
+            passive_tags_.push_back(iren->AddObserver(event, passive_command_));
+        // And an ordinary observer ahead of the styles, which hides our ticks from everyone
+        // when no observer holds the focus.
         timer_tag_ = iren->AddObserver(vtkCommand::TimerEvent, this, &VtkReplay::OnTimer,
                                        kTimerObserverPriority);
         timer_id_ = iren->CreateRepeatingTimer(static_cast<unsigned long>(timer_interval_ms_));
@@ -101,6 +138,9 @@ int VtkReplay::Attach()
 void VtkReplay::Detach()
 {
     if (vtkRenderWindowInteractor *iren = interactor_) {
+        EndTickHiding();
+        for (unsigned long tag : passive_tags_)
+            iren->RemoveObserver(tag);
         if (timer_tag_)
             iren->RemoveObserver(timer_tag_);
         if (timer_id_)
@@ -109,6 +149,7 @@ void VtkReplay::Detach()
             iren->RemoveObserver(iren_delete_tag_);
     }
     timer_tag_ = 0;
+    passive_tags_.clear();
     timer_id_ = 0;
     iren_delete_tag_ = 0;
     interactor_ = nullptr;
@@ -132,6 +173,8 @@ void VtkReplay::OnObjectDeleted(vtkObject *caller, unsigned long, void *)
     if (caller == static_cast<vtkObject *>(interactor_.GetPointer())) {
         interactor_ = nullptr;
         timer_tag_ = 0;
+        passive_tags_.clear();
+        hiding_tick_ = false;
         timer_id_ = 0;
         iren_delete_tag_ = 0;
     }
@@ -141,16 +184,62 @@ void VtkReplay::OnObjectDeleted(vtkObject *caller, unsigned long, void *)
     }
 }
 
-bool VtkReplay::OnTimer(vtkObject *, unsigned long, void *call_data)
+bool VtkReplay::IsOurTick(unsigned long event, void *call_data) const
 {
-    if (!call_data || timer_id_ == 0 || *static_cast<int *>(call_data) != timer_id_)
+    return event == vtkCommand::TimerEvent && call_data && timer_id_ != 0 &&
+           *static_cast<int *>(call_data) == timer_id_;
+}
+
+void VtkReplay::OnAnyEventPassive(vtkObject *, unsigned long event, void *client_data,
+                                  void *call_data)
+{
+    auto *self = static_cast<VtkReplay *>(client_data);
+    // Whatever the interactor dispatches after one of our ticks ends that tick's hiding.
+    self->EndTickHiding();
+    if (!self->IsOurTick(event, call_data))
+        return;
+    self->DrainAndReplay();
+    self->BeginTickHiding();
+}
+
+// Our tick carries no input, yet a focus holder receives it before anyone could abort it, and
+// vtkInteractorStyle::OnTimer() in a rotate/pan/spin/dolly state repeats the last pointer delta
+// and renders: the camera would drift on every tick while a button is held, and every tick would
+// publish a frame. So for the rest of the tick's dispatch the pointer has not moved (last event
+// position = event position) and the interactor does not render.
+void VtkReplay::BeginTickHiding()
+{
+    vtkRenderWindowInteractor *iren = interactor_;
+    if (!iren || hiding_tick_)
+        return;
+    iren->SetLastEventPosition(iren->GetEventPosition());
+    saved_enable_render_ = iren->GetEnableRender();
+    iren->EnableRenderOff();
+    hiding_tick_ = true;
+}
+
+void VtkReplay::EndTickHiding()
+{
+    if (!hiding_tick_)
+        return;
+    hiding_tick_ = false;
+    if (vtkRenderWindowInteractor *iren = interactor_)
+        iren->SetEnableRender(saved_enable_render_);
+}
+
+bool VtkReplay::OnTimer(vtkObject *, unsigned long event, void *call_data)
+{
+    if (!IsOurTick(event, call_data))
         return false; // the application's own timer: not ours to handle or hide
-    DrainAndReplay();
-    return true; // abort: styles and application observers never see our ticks
+    // Drained already by the passive observer; nobody holds the focus, so we can simply stop
+    // the tick here: styles and application observers never see it.
+    EndTickHiding();
+    return true;
 }
 
 int VtkReplay::Pump(int timeout_ms)
 {
+    EndTickHiding();
     if (timeout_ms != 0) {
         int rc = sb_event_queue_wait(queue_, timeout_ms);
         if (rc != SB_OK && rc != SB_ETIMEDOUT)

@@ -2,8 +2,10 @@
 // render thread, as a real mouse and keyboard would deliver them.
 //
 // Three ways the queue gets drained:
-//  - a repeating interactor timer (when the application runs iren->Start()): our TimerEvent
-//    observer drains the queue for our timer id only, and hides our ticks from everyone else;
+//  - a repeating interactor timer (when the application runs iren->Start()): a passive observer
+//    (VTK runs those even while a style or widget holds the interactor's focus) drains the queue
+//    for our timer id only; our ticks are hidden from everyone else (aborted when nobody holds
+//    the focus, made motionless and render-free for a focus holder);
 //  - Pump() from an application's own loop;
 //  - a window without an interactor gets a vtkGenericRenderWindowInteractor with a
 //    trackball-camera style (no event loop: Pump() drives it).
@@ -23,6 +25,7 @@
 #include <cstdint>
 #include <vector>
 
+class vtkCallbackCommand;
 class vtkObject;
 
 namespace sb {
@@ -60,7 +63,12 @@ public:
     vtkRenderWindowInteractor *Interactor() const { return interactor_; }
 
 private:
-    bool OnTimer(vtkObject *, unsigned long, void *call_data);
+    bool OnTimer(vtkObject *, unsigned long event, void *call_data);
+    static void OnAnyEventPassive(vtkObject *, unsigned long event, void *client_data,
+                                  void *call_data);
+    bool IsOurTick(unsigned long event, void *call_data) const;
+    void BeginTickHiding();
+    void EndTickHiding();
     void OnObjectDeleted(vtkObject *caller, unsigned long, void *);
     bool ReplayOne(const struct sb_event &e);
     void ReplayResize(const struct sb_event &e);
@@ -73,6 +81,10 @@ private:
     int timer_interval_ms_;
     int timer_id_ = 0;
     unsigned long timer_tag_ = 0;
+    std::vector<unsigned long> passive_tags_;
+    vtkSmartPointer<vtkCallbackCommand> passive_command_;
+    bool hiding_tick_ = false;    // one of our ticks is being dispatched (see BeginTickHiding)
+    int saved_enable_render_ = 1; // the interactor's EnableRender before it
     unsigned long iren_delete_tag_ = 0;
     unsigned long window_delete_tag_ = 0;
     bool in_replay_ = false;

@@ -432,6 +432,131 @@ void test_interactor_timer_replays_during_start()
     sb_stream_destroy(s);
 }
 
+// A drag arriving the way a network client sends it: the press, the moves and the release each
+// land in the queue at a different timer tick while the application runs iren->Start().
+// The trackball style grabs the interactor's focus on the press; from then on VTK hands every
+// TimerEvent to the focus holder alone. If our tick observer were an ordinary one, the queue would
+// never be drained again: the release would never be replayed, the style would stay in its
+// rotate state and re-render on every tick, and the application's own timers would starve.
+struct DragLoop {
+    vtkRenderWindowInteractor *iren = nullptr;
+    vtkCamera *camera = nullptr;
+    sb_frame_ring *ring = nullptr;
+    std::chrono::steady_clock::time_point start;
+    // Samples (render thread, from a passive timer observer, which VTK calls whatever the focus).
+    std::atomic<int> phase{0};   // set by the producer thread: 1 = holding still, 2 = released
+    uint64_t seq_hold_start = 0, seq_hold_end = 0, seq_quiet_start = 0, seq_quiet_end = 0;
+    double pos_hold_start[3] = {0, 0, 0}, pos_hold_end[3] = {0, 0, 0};
+    int hold_samples = 0, quiet_samples = 0;
+    double deadline_s = 0;
+};
+
+void OnDragLoopTick(vtkObject *, unsigned long, void *client_data, void *)
+{
+    auto *st = static_cast<DragLoop *>(client_data);
+    const double t =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - st->start).count();
+    const uint64_t seq = sb_frame_ring_latest_seq(st->ring);
+    const int phase = st->phase.load();
+    if (phase == 1) {
+        // The producer holds the button still: from 100 ms after the last move on, nothing
+        // may move or render.
+        if (st->hold_samples == 0) {
+            st->seq_hold_start = seq;
+            st->camera->GetPosition(st->pos_hold_start);
+        }
+        st->seq_hold_end = seq;
+        st->camera->GetPosition(st->pos_hold_end);
+        st->hold_samples++;
+    } else if (phase == 2) {
+        if (st->quiet_samples == 0)
+            st->seq_quiet_start = seq;
+        st->seq_quiet_end = seq;
+        st->quiet_samples++;
+    }
+    if (t > st->deadline_s)
+        st->iren->TerminateApp();
+}
+
+void test_drag_over_many_ticks_ends_and_goes_quiet_during_start()
+{
+    TestScene scene = MakeScene(false);
+    vtkNew<vtkRenderWindowInteractor> iren;
+    iren->SetRenderWindow(scene.window);
+    vtkNew<vtkInteractorStyleTrackballCamera> style;
+    iren->SetInteractorStyle(style);
+    iren->Initialize();
+    sb_stream *s = nullptr;
+    CU_ASSERT_FATAL(sb_stream_create(scene.window, nullptr, &s) == SB_OK);
+    scene.window->Render();
+
+    DragLoop st;
+    st.iren = iren;
+    st.camera = scene.renderer->GetActiveCamera();
+    st.ring = sb_stream_frame_ring(s);
+    st.deadline_s = 4.0; // also the safety net: the loop ends even if the drag never does
+    double pos0[3];
+    st.camera->GetPosition(pos0);
+    vtkNew<vtkCallbackCommand> sampler;
+    sampler->SetCallback(OnDragLoopTick);
+    sampler->SetClientData(&st);
+    sampler->PassiveObserverOn();
+    // No timer of its own: an application timer reaches a focus holder too, and the trackball
+    // style renders on every tick of it during a drag (plain VTK does the same). The sampler
+    // runs on the stream's ticks.
+    iren->AddObserver(vtkCommand::TimerEvent, sampler);
+
+    const int pushed = 2 + 8 + 1;
+    std::thread producer([&st, s] {
+        auto sleep_ms = [](int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); };
+        sleep_ms(300);
+        Push(s, MakeEvent(SB_EVENT_POINTER_MOVE, cx, cy));
+        Push(s, MakeEvent(SB_EVENT_BUTTON_PRESS, cx, cy, SB_BUTTON_LEFT));
+        for (int i = 1; i <= 8; i++) {
+            sleep_ms(40);
+            Push(s, MakeEvent(SB_EVENT_POINTER_MOVE, cx + 8 * i, cy + 2 * i, SB_BUTTON_LEFT));
+        }
+        sleep_ms(100);
+        st.phase = 1; // the button is held, the pointer does not move
+        sleep_ms(800);
+        st.phase = 0;
+        Push(s, MakeEvent(SB_EVENT_BUTTON_RELEASE, cx + 64, cy + 16, SB_BUTTON_LEFT));
+        sleep_ms(200);
+        st.phase = 2; // released: the scene is at rest
+    });
+    st.start = std::chrono::steady_clock::now();
+    iren->Start();
+    producer.join();
+    iren->RemoveObserver(sampler);
+
+    sb_stream_stats stats{};
+    sb_stream_get_stats(s, &stats);
+    double pos1[3];
+    st.camera->GetPosition(pos1);
+    std::printf("\n  replayed %llu of %d, frames during hold %llu, after release %llu (%d/%d samples)\n",
+                static_cast<unsigned long long>(stats.events_replayed), pushed,
+                static_cast<unsigned long long>(st.seq_hold_end - st.seq_hold_start),
+                static_cast<unsigned long long>(st.seq_quiet_end - st.seq_quiet_start),
+                st.hold_samples, st.quiet_samples);
+    // Every event, the release included, was replayed while the style held the focus: the queue
+    // is empty and the style is out of its rotate state.
+    sb_event_queue_stats qs{};
+    sb_event_queue_get_stats(sb_stream_event_queue(s), &qs);
+    CU_ASSERT_EQUAL(qs.depth, 0u);
+    CU_ASSERT_EQUAL(style->GetState(), 0); // VTKIS_NONE
+    CU_ASSERT(std::fabs(pos1[0] - pos0[0]) > 0.5); // the drag rotated the camera
+    CU_ASSERT(st.hold_samples > 10);
+    CU_ASSERT(st.quiet_samples > 25);
+    // Holding the button still neither moves the camera (our ticks are no pointer motion) nor
+    // renders.
+    CU_ASSERT(std::fabs(st.pos_hold_end[0] - st.pos_hold_start[0]) < 1e-9);
+    CU_ASSERT(std::fabs(st.pos_hold_end[1] - st.pos_hold_start[1]) < 1e-9);
+    CU_ASSERT_EQUAL(st.seq_hold_end, st.seq_hold_start);
+    // After the release: no new frame for the rest of the run (over a second).
+    CU_ASSERT_EQUAL(st.seq_quiet_end, st.seq_quiet_start);
+    sb_stream_destroy(s);
+}
+
 
 // A record that is not a valid event can only reach the replay through a corrupted shared
 // segment (push validates). Corrupt one in place and check it is counted and skipped.
@@ -502,6 +627,8 @@ CU_TestInfo replay_tests[] = {
     {"pump_waits_for_first_event", test_pump_waits_for_first_event},
     {"corrupted_unknown_event_counted_not_fatal", test_corrupted_unknown_event_counted_not_fatal},
     {"interactor_timer_replays_during_start", test_interactor_timer_replays_during_start},
+    {"drag_over_many_ticks_ends_and_goes_quiet_during_start",
+     test_drag_over_many_ticks_ends_and_goes_quiet_during_start},
     CU_TEST_INFO_NULL,
 };
 
