@@ -14,6 +14,7 @@
 #include <vtkCamera.h>
 #include <vtkInteractorStyleTrackballCamera.h>
 #include <vtkNew.h>
+#include <vtkObjectFactory.h>
 #include <vtkRenderWindow.h>
 #include <vtkRenderWindowInteractor.h>
 #include <vtkRenderer.h>
@@ -411,12 +412,23 @@ int RunSelftest(const DemoOptions &o, sb_stream *s, sbdemo::Scene *scene, vtkRen
 
 /* ---- the interactive run ------------------------------------------------------------------- */
 
+/* The trackball-camera style moves the camera on pointer events only; but while it holds the
+ * focus (a button is down) VTK hands it every timer event, and vtkInteractorStyle::OnTimer()
+ * repeats the last pointer delta and renders: the scene would keep turning at the demo's tick
+ * rate while the button is held still. */
+class DemoStyle : public vtkInteractorStyleTrackballCamera {
+public:
+    static DemoStyle *New();
+    vtkTypeMacro(DemoStyle, vtkInteractorStyleTrackballCamera);
+    void OnTimer() override {}
+};
+vtkStandardNewMacro(DemoStyle);
+
 struct TickContext {
     vtkRenderWindowInteractor *iren;
     vtkRenderWindow *window;
     sbdemo::Scene *scene;
     int timer_id;
-    vtkCallbackCommand *tick;
 };
 
 void OnTick(vtkObject *, unsigned long, void *client, void *call)
@@ -424,9 +436,6 @@ void OnTick(vtkObject *, unsigned long, void *client, void *call)
     auto *ctx = static_cast<TickContext *>(client);
     if (!call || *static_cast<int *>(call) != ctx->timer_id)
         return;
-    /* Our tick is nobody else's business: an interactor style in a rotate/pan state would
-     * otherwise move the camera on every tick. */
-    ctx->tick->SetAbortFlag(1);
     if (g_stop_signal) {
         ctx->iren->TerminateApp();
         return;
@@ -465,7 +474,7 @@ int main(int argc, char **argv)
         window->SetWindowName(("streambridge demo: " + o.scene.name).c_str());
         window->AddRenderer(renderer);
         vtkNew<vtkRenderWindowInteractor> iren;
-        vtkNew<vtkInteractorStyleTrackballCamera> style;
+        vtkNew<DemoStyle> style;
         iren->SetInteractorStyle(style);
         iren->SetRenderWindow(window);
 
@@ -514,12 +523,16 @@ int main(int argc, char **argv)
             std::printf("selftest: %s\n", status ? "FAILED" : "passed");
         } else {
             window->Render();
-            TickContext ctx{iren, window, scene.get(), 0, nullptr};
+            TickContext ctx{iren, window, scene.get(), 0};
             vtkNew<vtkCallbackCommand> tick;
             tick->SetCallback(OnTick);
             tick->SetClientData(&ctx);
-            ctx.tick = tick;
-            iren->AddObserver(vtkCommand::TimerEvent, tick, 1.0f);  /* before the style's */
+            /* Passive: VTK runs passive observers even while the style holds the interactor's
+             * focus (from a button press to its release), when it hands timer events to the
+             * style alone; an ordinary observer would miss SIGTERM and the scene's updates
+             * for as long as a button is held. The style ignores the ticks (DemoStyle). */
+            tick->PassiveObserverOn();
+            iren->AddObserver(vtkCommand::TimerEvent, tick);
             ctx.timer_id = iren->CreateRepeatingTimer(33);
             if (!g_stop_signal)
                 iren->Start();
