@@ -276,6 +276,14 @@ static void serve_mjpeg(sb_server *srv, struct mg_connection *conn)
         sb__client_free(c);
         return;
     }
+    /* Chromium shows a part only once the NEXT part's header block has arrived (it finishes a
+     * part when it parses the following part's headers), so each frame is followed at once by
+     * the boundary and the next part's headers; a still scene's last frame then shows without
+     * waiting for another frame. The next frame's length and seq are not known then: parts are
+     * delimited by the boundary alone (no Content-Length, no X-Frame-Seq). */
+    static const char part_head[] = "--" SB_MJPEG_BOUNDARY "\r\nContent-Type: image/jpeg\r\n\r\n";
+    static const char part_end[] =
+        "\r\n--" SB_MJPEG_BOUNDARY "\r\nContent-Type: image/jpeg\r\n\r\n";
     mg_printf(conn,
               "HTTP/1.1 200 OK\r\n"
               "Content-Type: multipart/x-mixed-replace; boundary=" SB_MJPEG_BOUNDARY "\r\n"
@@ -283,24 +291,13 @@ static void serve_mjpeg(sb_server *srv, struct mg_connection *conn)
               "Pragma: no-cache\r\n"
               "X-Content-Type-Options: nosniff\r\n"
               "Connection: close\r\n\r\n"
-              "--" SB_MJPEG_BOUNDARY "\r\n");
-    /* Each part is followed at once by the next boundary: browsers show a part only when the
-     * boundary after it arrives, so a boundary sent before the part would hold a still scene's
-     * last frame back until the next frame exists. */
-    static const char part_end[] = "\r\n--" SB_MJPEG_BOUNDARY "\r\n";
+              "%s", part_head);
     sb_encoded_frame *f;
     while ((f = sb__client_next_frame(c))) {
-        char part[256];
-        int n = snprintf(part, sizeof part,
-                         "Content-Type: image/jpeg\r\n"
-                         "Content-Length: %lu\r\n"
-                         "X-Frame-Seq: %llu\r\n\r\n",
-                         f->jpeg_len, (unsigned long long)f->seq);
-        bool ok = mg_write(conn, part, (size_t)n) == n &&
-                  mg_write(conn, f->jpeg, f->jpeg_len) == (int)f->jpeg_len &&
+        bool ok = mg_write(conn, f->jpeg, f->jpeg_len) == (int)f->jpeg_len &&
                   mg_write(conn, part_end, sizeof part_end - 1) == (int)(sizeof part_end - 1);
         if (ok) {
-            size_t bytes = (size_t)n + f->jpeg_len + sizeof part_end - 1;
+            size_t bytes = f->jpeg_len + sizeof part_end - 1;
             atomic_fetch_add(&c->sent, 1);
             atomic_fetch_add(&c->bytes, bytes);
             atomic_fetch_add(&srv->frames_sent, 1);

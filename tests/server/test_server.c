@@ -174,11 +174,15 @@ static void test_mjpeg_parts_decode_to_frame_size(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(ct, "multipart/x-mixed-replace"));
     CU_ASSERT_PTR_NOT_NULL(strstr(ct, "boundary="));
 
-    /* Read three parts: boundary line, headers with Content-Length, JPEG bytes. */
+    /* Read three parts. Each is a header block (Content-Type: image/jpeg) and the JPEG up to the
+     * next boundary; the next part's header block follows that boundary at once (browsers show a
+     * part only when the next part's headers arrive), so parts carry no Content-Length. */
+    static const char delim[] = "\r\n--sbframe\r\n";
     size_t cap = 1 << 20, len = 0;
     char *buf = malloc(cap);
+    char *prev = malloc(cap);
+    size_t prev_len = 0;
     int parts = 0;
-    uint64_t last_seq = 0;
     while (parts < 3) {
         /* Small reads: civetweb's mg_read waits until it has all it was asked for. */
         size_t want = cap - len - 1 < 1024 ? cap - len - 1 : 1024;
@@ -188,37 +192,76 @@ static void test_mjpeg_parts_decode_to_frame_size(void)
         len += (size_t)n;
         buf[len] = '\0';
         for (;;) {
-            char *b = strstr(buf, "--sbframe\r\n");
-            char *end = b ? strstr(b, "\r\n\r\n") : NULL;
+            char *b = memmem(buf, len, delim + 2, sizeof delim - 3);
+            char *end = b ? memmem(b, len - (size_t)(b - buf), "\r\n\r\n", 4) : NULL;
             if (!end)
                 break;
-            char *cl = strcasestr(b, "Content-Length:");
-            char *sq = strcasestr(b, "X-Frame-Seq:");
-            CU_ASSERT_PTR_NOT_NULL_FATAL(cl);
-            CU_ASSERT_PTR_NOT_NULL(strcasestr(b, "Content-Type: image/jpeg"));
-            size_t jl = strtoul(cl + 15, NULL, 10);
             char *jpeg = end + 4;
-            if ((size_t)(jpeg - buf) + jl > len)
+            char *next = memmem(jpeg, len - (size_t)(jpeg - buf), delim, sizeof delim - 1);
+            if (!next)
                 break;
+            *end = '\0';
+            CU_ASSERT_PTR_NOT_NULL(strcasestr(b, "Content-Type: image/jpeg"));
+            size_t jl = (size_t)(next - jpeg);
             int w = 0, h = 0;
             CU_ASSERT(st_decode_jpeg(jpeg, jl, &w, &h) >= 0);
             CU_ASSERT_EQUAL(w, W);
             CU_ASSERT_EQUAL(h, H);
-            uint64_t seq = sq ? strtoull(sq + 12, NULL, 10) : 0;
-            CU_ASSERT(seq > last_seq); /* newest frames only, never a repeat */
-            last_seq = seq;
+            /* Newest frames only, never a repeat (the producer's frames all differ). */
+            CU_ASSERT(parts == 0 || jl != prev_len || memcmp(jpeg, prev, jl) != 0);
+            memcpy(prev, jpeg, jl);
+            prev_len = jl;
             parts++;
-            size_t consumed = (size_t)(jpeg - buf) + jl;
+            size_t consumed = (size_t)(next + 2 - buf); /* keep "--sbframe\r\n" */
             memmove(buf, buf + consumed, len - consumed);
             len -= consumed;
             buf[len] = '\0';
         }
     }
     CU_ASSERT(parts >= 3);
+    free(prev);
     free(buf);
     mg_close_connection(c);
     atomic_store(&p.stop, true);
     st_producer_join(&p);
+    fixture_stop(&f);
+}
+
+/* A still scene publishes one frame and then nothing: a browser shows that frame only once the
+ * next part's header block has arrived (Chromium finishes a part when it parses the next part's
+ * headers), so the server must send the boundary AND the next part's headers right after it. */
+static void test_mjpeg_single_frame_is_followed_by_next_part_headers(void)
+{
+    fixture f;
+    CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
+    st_publish_one(f.ring, W, H);
+    CU_ASSERT_FATAL(wait_encoded(&f, 1, 5000));
+    /* A raw socket with a receive timeout: with nothing more to come, a civetweb client read
+     * would wait for good. */
+    int fd = st_raw_connect(f.port);
+    CU_ASSERT_FATAL(fd >= 0);
+    static const char request[] = "GET /video.mjpeg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    CU_ASSERT_FATAL(write(fd, request, sizeof request - 1) == (ssize_t)(sizeof request - 1));
+    struct timeval tv = {0, 200000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    /* The JPEG's end marker, then at once the boundary and the next part's header block. */
+    static const char after_part[] = "\xff\xd9\r\n--sbframe\r\nContent-Type: image/jpeg\r\n\r\n";
+    size_t cap = 1 << 20, len = 0;
+    char *buf = malloc(cap);
+    bool complete = false;
+    uint64_t deadline = st_now_ns() + 3000000000ull;
+    while (!complete && len < cap && st_now_ns() < deadline) {
+        ssize_t n = read(fd, buf + len, cap - len);
+        if (n == 0)
+            break;
+        if (n > 0)
+            len += (size_t)n;
+        complete = memmem(buf, len, after_part, sizeof after_part - 1) != NULL;
+    }
+    CU_ASSERT(complete);
+    CU_ASSERT_PTR_NOT_NULL(memmem(buf, len, "HTTP/1.1 200", 12));
+    free(buf);
+    close(fd);
     fixture_stop(&f);
 }
 
@@ -1102,6 +1145,8 @@ static CU_TestInfo server_tests[] = {
     {"snapshot_is_503_before_first_frame", test_snapshot_is_503_before_first_frame},
     {"snapshot_decodes_to_frame_size", test_snapshot_decodes_to_frame_size},
     {"mjpeg_parts_decode_to_frame_size", test_mjpeg_parts_decode_to_frame_size},
+    {"mjpeg_single_frame_is_followed_by_next_part_headers",
+     test_mjpeg_single_frame_is_followed_by_next_part_headers},
     {"unknown_paths_are_404_and_never_the_filesystem",
      test_unknown_paths_are_404_and_never_the_filesystem},
     {"healthz_turns_503_when_producer_closes_ring", test_healthz_turns_503_when_producer_closes_ring},
