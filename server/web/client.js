@@ -243,6 +243,7 @@
     return BTN.NONE;
   }
   const domButton = [BTN.LEFT, BTN.MIDDLE, BTN.RIGHT];
+  const domButtonBit = [1, 4, 2]; // DOM button index -> its bit in PointerEvent.buttons
 
   // Moves are coalesced to one per animation frame; presses/releases flush the pending move
   // first so ordering is preserved.
@@ -256,27 +257,50 @@
   }
   requestAnimationFrame(moveLoop);
 
+  // The buttons the server was told are down. Every press gets exactly one release, whatever
+  // way the button comes up: pointerup, a chorded button change (reported as pointermove),
+  // pointercancel, a lost pointer capture or the window losing focus. A release the server
+  // never gets leaves its interactor in a rotate/pan state.
+  let heldBits = 0;
+  let lastPointer = null;
+  function syncButtons(e, buttons) {
+    for (let i = 0; i < domButton.length; i++) {
+      const bit = domButtonBit[i];
+      const down = (buttons & bit) !== 0;
+      if (down === ((heldBits & bit) !== 0)) continue;
+      flushMove();
+      send(eventMsg(down ? EV.PRESS : EV.RELEASE, pointerFields(e, domButton[i])));
+      heldBits ^= bit;
+    }
+  }
+  function releaseAll(e) {
+    if (heldBits && e) syncButtons(e, 0);
+    heldBits = 0;
+  }
+
   canvas.addEventListener('pointerdown', (e) => {
-    const b = domButton[e.button];
-    if (b === undefined) return;
+    if (domButton[e.button] === undefined) return;
+    lastPointer = e;
     canvas.focus();
     canvas.setPointerCapture(e.pointerId);
-    flushMove();
-    send(eventMsg(EV.PRESS, pointerFields(e, b)));
+    syncButtons(e, e.buttons | domButtonBit[e.button]);
     e.preventDefault();
   });
   canvas.addEventListener('pointermove', (e) => {
+    lastPointer = e;
+    // A second button pressed or released while another is down comes as a pointermove with
+    // e.button set (pointer events' chorded buttons), not as pointerdown/pointerup.
+    if (e.button >= 0) syncButtons(e, e.buttons);
     pendingMove = eventMsg(EV.MOVE, pointerFields(e, heldButton(e.buttons)));
   });
-  function onPointerUp(e) {
-    const b = domButton[e.button];
-    if (b === undefined) return;
-    flushMove();
-    send(eventMsg(EV.RELEASE, pointerFields(e, b)));
-    if (canvas.hasPointerCapture(e.pointerId)) canvas.releasePointerCapture(e.pointerId);
-  }
-  canvas.addEventListener('pointerup', onPointerUp);
-  canvas.addEventListener('pointercancel', onPointerUp);
+  canvas.addEventListener('pointerup', (e) => {
+    lastPointer = e;
+    syncButtons(e, e.buttons);
+    if (!e.buttons && canvas.hasPointerCapture(e.pointerId)) canvas.releasePointerCapture(e.pointerId);
+  });
+  canvas.addEventListener('pointercancel', (e) => { lastPointer = e; releaseAll(e); });
+  canvas.addEventListener('lostpointercapture', (e) => releaseAll(lastPointer || e));
+  window.addEventListener('blur', () => releaseAll(lastPointer));
   canvas.addEventListener('contextmenu', (e) => e.preventDefault());
   canvas.addEventListener('wheel', (e) => {
     e.preventDefault();

@@ -23,6 +23,14 @@ after(async () => {
   }
 });
 
+// Frames the producer published (server /stats) during the next ms milliseconds.
+async function framesPublishedDuring(ms) {
+  const read = async () => (await (await fetch(new URL('stats', demo.base))).json()).frames_published;
+  const before = await read();
+  await new Promise((r) => setTimeout(r, ms));
+  return (await read()) - before;
+}
+
 test('the page loads and draws frames on the canvas', async () => {
   await page.goto(demo.url);
   await page.waitForFunction(() => document.querySelector('#sb-view').width > 0, null, { timeout: 20000 });
@@ -58,6 +66,33 @@ test('a mouse drag on the canvas rotates the scene', async () => {
   await page.waitForTimeout(1000);
   const rotated = await canvasSummary(page);
   assert.notEqual(rotated.hash, start.hash, 'the drag changed the picture');
+  // Once the drag is over the scene is at rest: the producer publishes nothing more. (A release
+  // that never reaches the interactor style leaves it rotating/rendering on every timer tick.)
+  const published = await framesPublishedDuring(1500);
+  assert.equal(published, 0, `frames published in the 1.5 s after the drag ended: ${published}`);
+});
+
+test('a drag cut short by pointercancel ends on the server too', async () => {
+  await waitSettled(page);
+  const box = await page.locator('#sb-view').boundingBox();
+  const cx = box.x + box.width / 2, cy = box.y + box.height / 2;
+  await page.mouse.move(cx, cy);
+  await page.mouse.down();
+  await page.mouse.move(cx + 60, cy + 20, { steps: 4 });
+  // The browser takes the pointer away (a touch turned into a scroll, a system dialog...):
+  // pointercancel has button -1, and no pointerup follows.
+  await page.evaluate(() => {
+    const c = document.querySelector('#sb-view');
+    c.dispatchEvent(new PointerEvent('pointercancel', { pointerId: 1, button: -1, buttons: 0, bubbles: true }));
+  });
+  const cancelled = await waitSettled(page);
+  // The page still sees the button down, but the remote drag is over: moves rotate nothing.
+  await page.mouse.move(cx - 120, cy - 40, { steps: 6 });
+  await page.waitForTimeout(600);
+  const after = await canvasSummary(page);
+  await page.mouse.up();
+  assert.equal(after.hash, cancelled.hash, 'moves after pointercancel did not rotate the scene');
+  assert.equal(await framesPublishedDuring(1000), 0, 'the scene is at rest after pointercancel');
 });
 
 test('the overlay toggle shows fps', async () => {
