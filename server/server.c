@@ -6,8 +6,12 @@
 #include "sb_error_internal.h"
 #include "web_assets.h"
 
+#include <arpa/inet.h>
 #include <civetweb.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -159,13 +163,30 @@ void sb__clients_announce(sb_server *srv)
     pthread_mutex_unlock(&srv->clients_mu);
 }
 
+#define SB_STOP_CLOSE_WAIT_MS 1000
+
+/* Tells every client to stop and waits (at most SB_STOP_CLOSE_WAIT_MS in all) for the WebSocket
+ * senders to finish: each sends its client a 1001 close on the way out, and civetweb refuses
+ * every write once mg_stop() has raised its stop flag. A sender stuck on a full socket is not
+ * waited for beyond the bound. */
 static void close_all_clients(sb_server *srv)
 {
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += SB_STOP_CLOSE_WAIT_MS / 1000;
     pthread_mutex_lock(&srv->clients_mu);
     for (sb_client *c = srv->clients; c; c = c->next) {
         pthread_mutex_lock(&c->mu);
         c->closing = true;
         pthread_cond_broadcast(&c->cv);
+        pthread_mutex_unlock(&c->mu);
+    }
+    for (sb_client *c = srv->clients; c; c = c->next) {
+        pthread_mutex_lock(&c->mu);
+        while (c->kind == SB_CLIENT_WS && c->sender_started && !c->sender_done) {
+            if (pthread_cond_timedwait(&c->cv, &c->mu, &deadline) == ETIMEDOUT)
+                break;
+        }
         pthread_mutex_unlock(&c->mu);
     }
     pthread_mutex_unlock(&srv->clients_mu);
@@ -612,6 +633,72 @@ int sb_server_start(sb_frame_ring *ring, sb_event_queue *queue, const sb_server_
     return SB_OK;
 }
 
+/* mg_stop() raises civetweb's stop flag and waits for its master thread, which sees the flag only
+ * when its poll() on the listening sockets returns: at a connection, or after its fixed 2 s
+ * quantum (SOCKET_TIMEOUT_QUANTUM). This thread connects to our own port until mg_stop() has
+ * returned, so the master wakes at once; a connection accepted just before the flag went up
+ * is closed without a request and ends as soon as a worker reads it. */
+typedef struct stop_waker {
+    pthread_t thread;
+    atomic_bool done;
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+} stop_waker;
+
+static void *stop_waker_main(void *arg)
+{
+    stop_waker *w = arg;
+    while (!atomic_load(&w->done)) {
+        struct timespec pause = {0, 5000000};
+        nanosleep(&pause, NULL); /* let mg_stop() raise the flag first */
+        int fd = socket(w->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            break;
+        (void)connect(fd, (const struct sockaddr *)&w->addr, w->addr_len);
+        close(fd);
+    }
+    return NULL;
+}
+
+/* Where to connect to reach our listening socket: the bound address, loopback for a wildcard. */
+static bool stop_waker_address(const sb_server *srv, stop_waker *w)
+{
+    memset(&w->addr, 0, sizeof w->addr);
+    if (strchr(srv->bind_address, ':')) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&w->addr;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((uint16_t)srv->port);
+        if (inet_pton(AF_INET6, srv->bind_address, &a->sin6_addr) != 1)
+            return false;
+        if (IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr))
+            a->sin6_addr = in6addr_loopback;
+        w->addr_len = sizeof *a;
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&w->addr;
+        a->sin_family = AF_INET;
+        a->sin_port = htons((uint16_t)srv->port);
+        if (inet_pton(AF_INET, srv->bind_address, &a->sin_addr) != 1)
+            return false;
+        if (a->sin_addr.s_addr == htonl(INADDR_ANY))
+            a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        w->addr_len = sizeof *a;
+    }
+    return true;
+}
+
+static void stop_civetweb(sb_server *srv)
+{
+    stop_waker w;
+    atomic_init(&w.done, false);
+    bool waking = srv->port > 0 && stop_waker_address(srv, &w) &&
+                  pthread_create(&w.thread, NULL, stop_waker_main, &w) == 0;
+    mg_stop(srv->ctx);
+    if (waking) {
+        atomic_store(&w.done, true);
+        pthread_join(w.thread, NULL);
+    }
+}
+
 void sb_server_stop(sb_server *srv)
 {
     if (!srv)
@@ -625,9 +712,9 @@ void sb_server_stop(sb_server *srv)
     pthread_mutex_unlock(&srv->latest_mu);
     close_all_clients(srv);
     /* mg_stop closes every connection and waits for every worker; WebSocket close handlers
-     * join the clients' sender threads. */
+     * join the clients' sender threads (which have sent each client a 1001 close). */
     if (srv->ctx)
-        mg_stop(srv->ctx);
+        stop_civetweb(srv);
     srv->ctx = NULL;
     sb__encoder_join(srv);
     server_free(srv);

@@ -82,6 +82,7 @@ typedef struct sb_client {
 
     pthread_t sender;
     bool sender_started;
+    bool sender_done;       /* under mu: the sender thread has finished (its 1001 close is out) */
     struct sb_client *next; /* srv->clients list, under srv->clients_mu */
 } sb_client;
 

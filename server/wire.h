@@ -23,6 +23,7 @@
 #define SB_WIRE_MAX_VIEW 16384
 
 /* WebSocket close codes the server uses (RFC 6455 7.4.1). */
+#define SB_WS_CLOSE_GOING_AWAY 1001
 #define SB_WS_CLOSE_UNSUPPORTED 1003
 #define SB_WS_CLOSE_INVALID 1007
 #define SB_WS_CLOSE_POLICY 1008

@@ -128,6 +128,26 @@ static void *sender_main(void *arg)
             break;
         }
     }
+    /* The server is stopping: say so (1001 going away). The peer answers with its own close
+     * frame, which ends civetweb's read of this connection at once; otherwise that read would
+     * notice the stop only at its next poll timeout (2 s). */
+    pthread_mutex_lock(&c->mu);
+    bool dead = c->dead;
+    pthread_mutex_unlock(&c->mu);
+    if (!dead && atomic_load(&c->srv->stopping)) {
+        static const char reason[] = "server stopping";
+        char payload[2 + sizeof reason - 1];
+        payload[0] = (char)(SB_WS_CLOSE_GOING_AWAY >> 8);
+        payload[1] = (char)(SB_WS_CLOSE_GOING_AWAY & 0xff);
+        memcpy(payload + 2, reason, sizeof reason - 1);
+        mg_lock_connection(c->conn);
+        mg_websocket_write(c->conn, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, payload, sizeof payload);
+        mg_unlock_connection(c->conn);
+    }
+    pthread_mutex_lock(&c->mu);
+    c->sender_done = true;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
     return NULL;
 }
 
@@ -358,14 +378,15 @@ static void ws_ready(struct mg_connection *conn, void *cbdata)
     if (!c)
         return;
     c->conn = conn;
+    /* Under mu: sb_server_stop reads sender_started from another thread. */
+    pthread_mutex_lock(&c->mu);
     if (pthread_create(&c->sender, NULL, sender_main, c) == 0) {
         c->sender_started = true;
     } else {
         sb__log("server: client %u: cannot start its sender thread", c->id);
-        pthread_mutex_lock(&c->mu);
         c->dead = true;
-        pthread_mutex_unlock(&c->mu);
     }
+    pthread_mutex_unlock(&c->mu);
 }
 
 static int ws_data(struct mg_connection *conn, int flags, char *data, size_t len, void *cbdata)

@@ -786,6 +786,34 @@ static void test_max_clients_refuses_extra_connections_with_503(void)
     fixture_stop(&f);
 }
 
+/* Stopping with viewers connected: every WebSocket client gets a 1001 (going away) close, and
+ * the stop does not sit out civetweb's 2 s poll quantum (its master thread is woken, the clients'
+ * reads end with their close handshake). Before, every stop took 2 s or more. */
+static void test_stop_sends_1001_and_does_not_wait_out_civetweb_polls(void)
+{
+    fixture f;
+    CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
+    st_publish_one(f.ring, W, H);
+    st_ws ws;
+    CU_ASSERT_EQUAL_FATAL(st_ws_connect(&ws, f.port, "/ws", NULL, true), 0);
+    CU_ASSERT_EQUAL(st_ws_wait_frames(&ws, 1, 5000), 1);
+    int mj = st_raw_connect(f.port);
+    CU_ASSERT_FATAL(mj >= 0);
+    CU_ASSERT_EQUAL(st_raw_request_status(mj, "GET /video.mjpeg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"), 200);
+    uint64_t t0 = st_now_ns();
+    sb_server_stop(f.srv);
+    double stop_ms = (double)(st_now_ns() - t0) / 1e6;
+    f.srv = NULL;
+    printf("\n  sb_server_stop with a WebSocket and an MJPEG viewer: %.0f ms\n", stop_ms);
+    /* Far below the 2000 ms a stop that waits for civetweb's poll quantum takes. */
+    CU_ASSERT(stop_ms < 1000.0);
+    CU_ASSERT(st_ws_wait_closed(&ws, 3000));
+    CU_ASSERT_EQUAL(ws.close_code, 1001);
+    st_ws_close(&ws);
+    close(mj);
+    fixture_stop(&f); /* the server is stopped already: NULL is ignored */
+}
+
 static void test_connect_disconnect_cycles_leave_no_client_behind(void)
 {
     fixture f;
@@ -1166,6 +1194,8 @@ static CU_TestInfo server_tests[] = {
     {"non_reading_clients_do_not_stall_a_fast_one", test_non_reading_clients_do_not_stall_a_fast_one},
     {"max_clients_refuses_extra_connections_with_503",
      test_max_clients_refuses_extra_connections_with_503},
+    {"stop_sends_1001_and_does_not_wait_out_civetweb_polls",
+     test_stop_sends_1001_and_does_not_wait_out_civetweb_polls},
     {"connect_disconnect_cycles_leave_no_client_behind",
      test_connect_disconnect_cycles_leave_no_client_behind},
     {"token_required_on_every_endpoint", test_token_required_on_every_endpoint},
