@@ -116,6 +116,7 @@ class WireClient {
 }
 
 const MOVE = 1, PRESS = 2, RELEASE = 3, LEFT = 1;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 test(`scene ${scene}: serves frames over HTTP and WebSocket, and a drag changes the picture`,
   { timeout: 90000 }, async () => {
@@ -145,13 +146,25 @@ test(`scene ${scene}: serves frames over HTTP and WebSocket, and a drag changes 
       assert.ok(await ws.settle(700, 45000), 'the scene came to rest');
       const before = ws.frames[ws.frames.length - 1];
       const mark = ws.frames.length;
+      // Paced as a person drags: the press, each move and the release reach the demo in
+      // different interactor timer ticks (the release must still be replayed while the style
+      // holds the interactor's focus).
       ws.event(MOVE, W / 2, H / 2);
       ws.event(PRESS, W / 2, H / 2, { button: LEFT });
-      for (let i = 1; i <= 10; i++) ws.event(MOVE, W / 2 + 16 * i, H / 2 + 5 * i, { button: LEFT });
+      for (let i = 1; i <= 10; i++) {
+        await sleep(25);
+        ws.event(MOVE, W / 2 + 16 * i, H / 2 + 5 * i, { button: LEFT });
+      }
+      await sleep(25);
       ws.event(RELEASE, W / 2 + 160, H / 2 + 50, { button: LEFT });
       const after = await ws.waitFrame((f) => f.still, mark, 20000);
       assert.ok(after.seq > before.seq, 'the drag produced new frames');
       assert.ok(!after.jpeg.equals(before.jpeg), 'the picture after the drag differs');
+      // The drag is over: the scene is at rest and nothing more is published.
+      const published = async () => (await (await fetch(demo.base + 'stats')).json()).frames_published;
+      const p0 = await published();
+      await sleep(1000);
+      assert.equal(await published() - p0, 0, 'no frame published in the second after the drag');
       ws.close();
     } finally {
       const { code, signal } = await stopDemo(demo);
