@@ -2,6 +2,7 @@
 #include "server_internal.h"
 
 #include <civetweb.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -123,4 +124,120 @@ bool sb__origin_allowed(const sb_server *srv, const struct mg_connection *conn)
         list = comma ? comma + 1 : end;
     }
     return false;
+}
+
+/* ---- Host header (DNS rebinding) -------------------------------------------------------------- */
+
+bool sb__is_loopback_address(const char *addr)
+{
+    return addr && (strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0);
+}
+
+/* [s, e) is a dotted-quad IPv4 address in 127.0.0.0/8 (strictly four decimal fields <= 255). */
+static bool is_loopback_ipv4(const char *s, const char *e)
+{
+    int fields = 0;
+    const char *p = s;
+    while (p < e) {
+        const char *start = p;
+        unsigned value = 0;
+        while (p < e && *p >= '0' && *p <= '9' && p - start < 3)
+            value = value * 10u + (unsigned)(*p++ - '0');
+        if (p == start || value > 255 || (fields == 0 && value != 127))
+            return false;
+        fields++;
+        if (p == e)
+            break;
+        if (*p != '.' || fields == 4)
+            return false;
+        p++;
+        if (p == e)
+            return false; /* trailing dot */
+    }
+    return fields == 4;
+}
+
+/* Splits a Host header value into its host name [*hs, *he) (brackets kept for IPv6) and checks
+ * that what follows is nothing or ":digits". */
+static bool split_host(const char *host, const char **hs, const char **he)
+{
+    const char *end = host + strlen(host);
+    const char *name_end;
+    if (*host == '[') {
+        const char *close = strchr(host, ']');
+        if (!close)
+            return false;
+        name_end = close + 1;
+    } else {
+        const char *colon = strchr(host, ':');
+        name_end = colon ? colon : end;
+    }
+    if (name_end == host)
+        return false;
+    if (name_end < end) {
+        if (*name_end != ':' || name_end + 1 == end || end - name_end > 6)
+            return false;
+        for (const char *p = name_end + 1; p < end; p++)
+            if (*p < '0' || *p > '9')
+                return false;
+    }
+    *hs = host;
+    *he = name_end;
+    return true;
+}
+
+static bool name_equals(const char *s, const char *e, const char *name)
+{
+    size_t n = strlen(name);
+    return (size_t)(e - s) == n && strncasecmp(s, name, n) == 0;
+}
+
+/* Whether host name [hs, he) is the host of one of the allowed origins ("scheme://host[:port]"). */
+static bool is_allowed_origin_host(const sb_server *srv, const char *hs, const char *he)
+{
+    const char *list = srv->allowed_origins;
+    while (list && *list) {
+        const char *comma = strchr(list, ',');
+        const char *end = comma ? comma : list + strlen(list);
+        const char *scheme = list;
+        while (scheme < end && (*scheme == ' ' || *scheme == '\t'))
+            scheme++;
+        const char *sep = scheme;
+        while (sep + 2 < end && !(sep[0] == ':' && sep[1] == '/' && sep[2] == '/'))
+            sep++;
+        if (sep + 2 < end) {
+            const char *ohs = sep + 3, *ohe = ohs;
+            if (ohs < end && *ohs == '[') {
+                while (ohe < end && *ohe != ']')
+                    ohe++;
+                if (ohe < end)
+                    ohe++;
+            } else {
+                while (ohe < end && *ohe != ':' && *ohe != '/' && *ohe != ' ' && *ohe != '\t')
+                    ohe++;
+            }
+            if (ohe > ohs && he - hs == ohe - ohs && strncasecmp(hs, ohs, (size_t)(he - hs)) == 0)
+                return true;
+        }
+        list = comma ? comma + 1 : end;
+    }
+    return false;
+}
+
+bool sb__host_allowed(const sb_server *srv, const struct mg_connection *conn)
+{
+    /* Only a loopback server needs this: DNS rebinding points a hostile name at 127.0.0.1, and
+     * the browser then treats our responses as that hostile site's own (same origin, so no
+     * Origin check applies). The Host header still carries the hostile name. A server bound to
+     * another address was exposed deliberately (and should have a token). */
+    if (!sb__is_loopback_address(srv->bind_address))
+        return true;
+    const char *host = mg_get_header(conn, "Host");
+    if (!host)
+        return true; /* not a browser: browsers always send Host */
+    const char *hs, *he;
+    if (!split_host(host, &hs, &he))
+        return false;
+    return name_equals(hs, he, "localhost") || name_equals(hs, he, "[::1]") ||
+           is_loopback_ipv4(hs, he) || is_allowed_origin_host(srv, hs, he);
 }

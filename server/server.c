@@ -236,6 +236,10 @@ sb_encoded_frame *sb__client_next_frame(sb_client *c)
 
 static bool check_access(sb_server *srv, struct mg_connection *conn)
 {
+    if (!sb__host_allowed(srv, conn)) {
+        reply_text(conn, 403, "403 forbidden: Host not allowed\n");
+        return false;
+    }
     sb_auth_result r = sb__auth_check(srv, conn);
     if (r == SB_AUTH_OK)
         return true;
@@ -397,7 +401,7 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
         return 405;
     }
     if (!check_access(srv, conn))
-        return 401;
+        return 403;
     if (strcmp(path, "/video.mjpeg") == 0)
         serve_mjpeg(srv, conn);
     else if (strcmp(path, "/snapshot.jpg") == 0)

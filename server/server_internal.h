@@ -183,6 +183,11 @@ bool sb__auth_token_in_query(const sb_server *srv, const struct mg_connection *c
 /* true when the WebSocket upgrade's Origin is acceptable. */
 bool sb__origin_allowed(const sb_server *srv, const struct mg_connection *conn);
 bool sb__ct_equal(const char *a, size_t alen, const char *b, size_t blen);
+/* DNS rebinding guard: false when the server is bound to a loopback address and the request's
+ * Host header names anything but localhost, 127.x.x.x, [::1] (optional :port) or the host of an
+ * allowed origin. */
+bool sb__host_allowed(const sb_server *srv, const struct mg_connection *conn);
+bool sb__is_loopback_address(const char *addr);
 
 /* Sends a small plain-text HTTP response and closes the exchange. */
 void sb__http_reply(struct mg_connection *conn, int status, const char *content_type,

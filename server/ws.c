@@ -346,6 +346,12 @@ static int ws_connect(const struct mg_connection *cconn, void *cbdata)
     sb_server *srv = cbdata;
     /* civetweb hands a const pointer to the same connection we may answer on. */
     struct mg_connection *conn = (struct mg_connection *)(uintptr_t)cconn;
+    if (!sb__host_allowed(srv, conn)) {
+        atomic_fetch_add(&srv->clients_refused, 1);
+        const char *text = "403 forbidden: Host not allowed\n";
+        sb__http_reply(conn, 403, "text/plain; charset=utf-8", NULL, text, strlen(text));
+        return 1;
+    }
     sb_auth_result auth = sb__auth_check(srv, conn);
     if (auth != SB_AUTH_OK) {
         atomic_fetch_add(&srv->clients_refused, 1);

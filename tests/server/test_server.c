@@ -735,7 +735,7 @@ static void test_non_reading_clients_do_not_stall_a_fast_one(void)
     char req[512];
     st_ws_upgrade_request(req, sizeof req, f.port, "/ws", NULL, NULL);
     CU_ASSERT_EQUAL(st_raw_request_status(ws_fd, req), 101);
-    CU_ASSERT_EQUAL(st_raw_request_status(mj_fd, "GET /video.mjpeg HTTP/1.1\r\nHost: x\r\n\r\n"), 200);
+    CU_ASSERT_EQUAL(st_raw_request_status(mj_fd, "GET /video.mjpeg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"), 200);
     st_ws fast;
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&fast, f.port, "/ws", NULL, true), 0);
 
@@ -834,6 +834,78 @@ static void test_connect_disconnect_cycles_leave_no_client_behind(void)
 }
 
 /* ---- security -------------------------------------------------------------------------------- */
+
+/* GET path with this Host header (civetweb's client, our own request text); the status or -1. */
+static int status_with_host(int port, const char *path, const char *host)
+{
+    char ebuf[256];
+    struct mg_connection *c = mg_connect_client("127.0.0.1", port, 0, ebuf, sizeof ebuf);
+    if (!c)
+        return -1;
+    mg_printf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path, host);
+    int status = mg_get_response(c, ebuf, sizeof ebuf, 5000) >= 0 ? mg_get_response_info(c)->status_code : -1;
+    mg_close_connection(c);
+    return status;
+}
+
+/* DNS rebinding: a hostile page re-points its own name at 127.0.0.1; the browser then sends our
+ * responses to that page as same-origin (and its WebSocket Origin equals its Host). Only the Host
+ * header tells: a loopback server answers only Host names that mean loopback. */
+static void test_loopback_server_refuses_foreign_host_headers(void)
+{
+    fixture f;
+    sb_server_options o = SB_SERVER_OPTIONS_INIT;
+    o.allowed_origins = "http://viewer.example:8888";
+    CU_ASSERT_EQUAL_FATAL(fixture_start_with(&f, &o, W, H), 0);
+    st_publish_one(f.ring, W, H);
+    CU_ASSERT_FATAL(wait_encoded(&f, 1, 5000));
+    char with_port[64];
+    const char *refused[] = {"evil.example", "evil.example:8000", "127.0.0.1.evil.example",
+                             "127.0.0.1.evil.example:80", "localhost.evil.example", "[::1].evil",
+                             "127.0.0.1:80x", "128.0.0.1", "127.0.0.256", "127.0.0", "0x7f.0.0.1",
+                             "viewer.example.evil", ""};
+    const char *paths[] = {"/", "/stats", "/snapshot.jpg", "/healthz", "/video.mjpeg"};
+    for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
+        for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+            int status = status_with_host(f.port, paths[p], refused[i]);
+            if (status != 403)
+                fprintf(stderr, "\n  %s with Host '%s': %d\n", paths[p], refused[i], status);
+            CU_ASSERT_EQUAL(status, 403);
+        }
+    }
+    snprintf(with_port, sizeof with_port, "localhost:%d", f.port);
+    const char *accepted[] = {"localhost", "LocalHost", with_port, "127.0.0.1", "127.0.0.1:8000",
+                              "127.1.2.3", "[::1]", "[::1]:8000", "viewer.example",
+                              "viewer.example:8000"};
+    for (size_t i = 0; i < sizeof accepted / sizeof accepted[0]; i++) {
+        int status = status_with_host(f.port, "/stats", accepted[i]);
+        if (status != 200)
+            fprintf(stderr, "\n  /stats with Host '%s': %d\n", accepted[i], status);
+        CU_ASSERT_EQUAL(status, 200);
+    }
+    /* The WebSocket of a rebound page: its Origin matches its (hostile) Host. */
+    char req[1024];
+    snprintf(req, sizeof req,
+             "GET /ws HTTP/1.1\r\nHost: evil.example:%d\r\nUpgrade: websocket\r\n"
+             "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+             "Sec-WebSocket-Version: 13\r\nOrigin: http://evil.example:%d\r\n\r\n",
+             f.port, f.port);
+    int fd = st_raw_connect(f.port);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(st_raw_request_status(fd, req), 403);
+    close(fd);
+    /* The same upgrade from the page's real, loopback name is accepted. */
+    snprintf(req, sizeof req,
+             "GET /ws HTTP/1.1\r\nHost: localhost:%d\r\nUpgrade: websocket\r\n"
+             "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+             "Sec-WebSocket-Version: 13\r\nOrigin: http://localhost:%d\r\n\r\n",
+             f.port, f.port);
+    fd = st_raw_connect(f.port);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(st_raw_request_status(fd, req), 101);
+    close(fd);
+    fixture_stop(&f);
+}
 
 static void test_token_required_on_every_endpoint(void)
 {
@@ -1198,6 +1270,7 @@ static CU_TestInfo server_tests[] = {
      test_stop_sends_1001_and_does_not_wait_out_civetweb_polls},
     {"connect_disconnect_cycles_leave_no_client_behind",
      test_connect_disconnect_cycles_leave_no_client_behind},
+    {"loopback_server_refuses_foreign_host_headers", test_loopback_server_refuses_foreign_host_headers},
     {"token_required_on_every_endpoint", test_token_required_on_every_endpoint},
     {"ws_foreign_origin_is_refused", test_ws_foreign_origin_is_refused},
     {"binary_help_exits_0_and_bad_flags_exit_2", test_binary_help_exits_0_and_bad_flags_exit_2},
