@@ -29,6 +29,20 @@ static uint64_t process_cpu_ns(void)
            (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ull;
 }
 
+/* Resident set size of this (the server's) process, KiB; 0 if /proc is unreadable. */
+static long rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kib;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -100,6 +114,21 @@ static void bench(int nclients, double seconds)
         exit(1);
     }
     int port = sb_server_port(srv);
+    /* Warm up without clients (encoder buffers, frame pool), so the RSS growth measured while
+     * the clients are connected is what the clients themselves cost. */
+    for (int i = 0; i < 10; i++) {
+        uint8_t *px;
+        uint32_t stride;
+        if (sb_frame_ring_begin_write(ring, BW, BH, SB_PIXEL_BGRA, &px, &stride) != SB_OK)
+            exit(1);
+        st_fill_frame(px, BW, BH, stride, sb_frame_ring_latest_seq(ring) + 1, 0);
+        sb_frame_ring_commit(ring, 0, st_real_ns(), NULL);
+        st_sleep_ms(17);
+    }
+    st_sleep_ms(200);
+    long rss_before = rss_kib();
+    sb_server_stats warm;
+    sb_server_get_stats(srv, &warm);
     int ready[2], stop[2], result[2];
     if (pipe(ready) || pipe(stop) || pipe(result))
         exit(1);
@@ -133,6 +162,7 @@ static void bench(int nclients, double seconds)
         published++;
     }
     st_sleep_ms(200); /* let the last frames drain */
+    long rss_with_clients = rss_kib();
     uint64_t elapsed = st_now_ns() - t0;
     uint64_t server_cpu = process_cpu_ns() - cpu0 - producer_cpu_ns;
     if (write(stop[1], "s", 1) != 1)
@@ -150,12 +180,12 @@ static void bench(int nclients, double seconds)
     sb_server_stats s;
     sb_server_get_stats(srv, &s);
     double secs = (double)elapsed / 1e9;
-    printf("%7d | %9d | %7llu | %8.1f | %8.1f | %11.3f | %7.2f | %7.2f | %8.2f | %7.2f | %7.2f\n",
+    printf("%7d | %9d | %7llu | %8.1f | %8.1f | %11.3f | %7.2f | %7.2f | %8.2f | %7.2f | %7.2f | %9.0f\n",
            nclients,
-           published, (unsigned long long)s.frames_encoded, (double)total / nclients / secs,
+           published, (unsigned long long)(s.frames_encoded - warm.frames_encoded), (double)total / nclients / secs,
            (double)fmin / secs, total ? (double)server_cpu / 1e6 / (double)total : 0.0,
            (double)p50 / 1000.0, (double)p99 / 1000.0, (double)srv50 / 1000.0, s.encode_ms_p50,
-           s.encode_ms_p99);
+           s.encode_ms_p99, (double)(rss_with_clients - rss_before) / nclients);
     fflush(stdout);
     sb_server_stop(srv);
     sb_frame_ring_destroy(ring);
@@ -178,8 +208,8 @@ int main(int argc, char **argv)
     mg_init_library(0);
     printf("bench_server: %dx%d BGRA, producer paced at 60 fps, %.1f s per run, quality 60/90\n",
            BW, BH, seconds);
-    printf("clients | published | encoded | fps/cli  | min fps  | srv ms/frame | lat p50 | lat p99 | send p50 | enc p50 | enc p99\n");
-    printf("        |           |         | (mean)   | (worst)  | (CPU, sent)  | (ms)    | (ms)    | (ms)     | (ms)    | (ms)\n");
+    printf("clients | published | encoded | fps/cli  | min fps  | srv ms/frame | lat p50 | lat p99 | send p50 | enc p50 | enc p99 | RSS/client\n");
+    printf("        |           |         | (mean)   | (worst)  | (CPU, sent)  | (ms)    | (ms)    | (ms)     | (ms)    | (ms)    | (KiB)\n");
     int configs[] = {1, 8, 32};
     for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++)
         bench(configs[i], seconds);
