@@ -17,20 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-uint64_t sb__realtime_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t sb__monotonic_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Reads the state letter (field 3) and start time (field 22) of /proc/PID/stat. The command
  * name (field 2) may contain spaces and parentheses, so parsing starts after the LAST ')'. */
 static int read_proc_stat(pid_t pid, char *state, uint64_t *start_time)

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "sb_clock.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -73,8 +75,6 @@ uint64_t sb__process_start_time(pid_t pid);
 /* SB_OK when name is a valid stream name ([A-Za-z0-9_.-], 1..SB_SHM_NAME_MAX chars). */
 int sb__validate_stream_name(const char *func, const char *name);
 
-uint64_t sb__realtime_ns(void);
-uint64_t sb__monotonic_ns(void);
 
 #ifdef __cplusplus
 }

@@ -20,20 +20,6 @@
 
 #define SB_POOL_MAX 6
 
-uint64_t sb__now_mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t sb__now_real_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- frame objects and their pool ---------------------------------------------------------- */
 
 void sb__frame_ref(sb_encoded_frame *f)
@@ -193,7 +179,7 @@ static bool encode_newest(sb_server *srv, encoder_state *st, bool still_only)
             return false;
         }
         uint64_t input_ns = atomic_load(&srv->last_input_ns);
-        uint64_t now = sb__now_mono_ns();
+        uint64_t now = sb__monotonic_ns();
         uint64_t still_delay_ns = (uint64_t)srv->opts.still_delay_ms * 1000000ull;
         bool interactive = !still_only && input_ns != 0 && now - input_ns < still_delay_ns;
         int quality = interactive ? srv->opts.jpeg_quality_interactive : srv->opts.jpeg_quality_still;
@@ -207,10 +193,10 @@ static bool encode_newest(sb_server *srv, encoder_state *st, bool still_only)
         unsigned char *buf = ef->jpeg;
         unsigned long size = ef->capacity;
         int flags = TJFLAG_NOREALLOC | (frame.info.bottom_up ? TJFLAG_BOTTOMUP : 0);
-        uint64_t t0 = sb__now_mono_ns();
+        uint64_t t0 = sb__monotonic_ns();
         int rc = tjCompress2(st->tj, frame.pixels, (int)frame.info.width, (int)frame.info.stride,
                              (int)frame.info.height, pf, &buf, &size, TJSAMP_420, quality, flags);
-        uint64_t t1 = sb__now_mono_ns();
+        uint64_t t1 = sb__monotonic_ns();
         int rel = sb_frame_ring_release(srv->ring, &frame);
         if (rc != 0) {
             if (!st->logged_error) {
@@ -252,7 +238,7 @@ static bool encode_newest(sb_server *srv, encoder_state *st, bool still_only)
         ef->quality = (uint32_t)quality;
         ef->still = interactive ? 0u : 1u;
         ef->capture_ns = frame.info.capture_ns;
-        ef->encoded_ns = sb__now_real_ns();
+        ef->encoded_ns = sb__realtime_ns();
         ef->jpeg_len = size;
 
         atomic_store(&srv->frame_w, frame.info.width);
@@ -290,7 +276,7 @@ static void *encoder_main(void *arg)
      * late and adds latency). */
     const double fps_burst = 2.0;
     st.fps_credit = fps_burst;
-    st.credit_mono = sb__now_mono_ns();
+    st.credit_mono = sb__monotonic_ns();
 
     while (!atomic_load(&srv->stopping)) {
         /* Wake at the still deadline when a still re-encode is owed, else poll the stop flag
@@ -300,7 +286,7 @@ static void *encoder_main(void *arg)
         if (still_owed) {
             uint64_t due = atomic_load(&srv->last_input_ns) +
                            (uint64_t)srv->opts.still_delay_ms * 1000000ull;
-            uint64_t now = sb__now_mono_ns();
+            uint64_t now = sb__monotonic_ns();
             timeout_ms = due > now ? (int)((due - now + 999999) / 1000000) : 0;
         }
         uint64_t newest = 0;
@@ -318,7 +304,7 @@ static void *encoder_main(void *arg)
             if (still_owed) {
                 uint64_t due = atomic_load(&srv->last_input_ns) +
                                (uint64_t)srv->opts.still_delay_ms * 1000000ull;
-                if (sb__now_mono_ns() >= due) {
+                if (sb__monotonic_ns() >= due) {
                     if (!encode_newest(srv, &st, true))
                         st.encoded_interactive = false; /* nothing to improve any more */
                 }
@@ -335,7 +321,7 @@ static void *encoder_main(void *arg)
             seen_seq = newest;
         }
         /* fps cap: frames arriving faster are coalesced to the newest one. */
-        uint64_t now = sb__now_mono_ns();
+        uint64_t now = sb__monotonic_ns();
         st.fps_credit += (double)(now - st.credit_mono) / 1e9 * srv->opts.max_fps;
         st.credit_mono = now;
         if (st.fps_credit > fps_burst)
@@ -345,7 +331,7 @@ static void *encoder_main(void *arg)
             if (sleep_unless_stopping(srv, wait_ns))
                 break;
             st.fps_credit = 1.0;
-            st.credit_mono = sb__now_mono_ns();
+            st.credit_mono = sb__monotonic_ns();
         }
         st.fps_credit -= 1.0;
         uint64_t latest = sb_frame_ring_latest_seq(srv->ring);

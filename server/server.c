@@ -213,7 +213,7 @@ sb_encoded_frame *sb__client_next_frame(sb_client *c)
                 c->last_distinct_no = f->distinct_no;
                 if (c->kind == SB_CLIENT_WS) {
                     c->in_flight_seq[c->in_flight] = f->seq;
-                    c->in_flight_send_ns[c->in_flight] = sb__now_real_ns();
+                    c->in_flight_send_ns[c->in_flight] = sb__realtime_ns();
                     c->in_flight++;
                 }
                 pthread_mutex_unlock(&c->mu);
@@ -576,7 +576,7 @@ int sb_server_start(sb_frame_ring *ring, sb_event_queue *queue, const sb_server_
     pthread_mutex_init(&srv->latest_mu, NULL);
     pthread_mutex_init(&srv->clients_mu, NULL);
     pthread_mutex_init(&srv->stats_mu, NULL);
-    srv->started_ns = sb__now_mono_ns();
+    srv->started_ns = sb__monotonic_ns();
     if (!srv->bind_address || (opts->access_token && *opts->access_token && !srv->access_token) ||
         (opts->allowed_origins && *opts->allowed_origins && !srv->allowed_origins)) {
         server_free(srv);
@@ -771,7 +771,7 @@ int sb_server_get_stats(sb_server *srv, sb_server_stats *s)
 
     /* Recent delivery rate: frames sent since the previous call (at least 0.5 s ago), per
      * connected client; the first call averages since start. */
-    uint64_t now = sb__now_mono_ns();
+    uint64_t now = sb__monotonic_ns();
     pthread_mutex_lock(&srv->stats_mu);
     static const uint64_t window_ns = 500000000ull;
     if (srv->fps_mark_ns == 0) {

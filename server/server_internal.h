@@ -8,6 +8,7 @@
 #define SB_SERVER_INTERNAL_H
 
 #include "streambridge/server.h"
+#include "sb_clock.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -148,10 +149,6 @@ struct sb_server {
     uint64_t fps_mark_sent;
     double fps_value;
 };
-
-/* Time helpers. */
-uint64_t sb__now_mono_ns(void);
-uint64_t sb__now_real_ns(void);
 
 /* encoder.c */
 int sb__encoder_start(sb_server *srv);

@@ -64,7 +64,7 @@ static bool send_frame(sb_client *c, const sb_encoded_frame *f, uint32_t ack_rtt
     hdr[13] = f->still ? SB_WIRE_FRAME_FLAG_STILL : 0;
     put_u64(hdr + 16, f->seq);
     put_u64(hdr + 24, f->capture_ns);
-    put_u64(hdr + 32, sb__now_real_ns());
+    put_u64(hdr + 32, sb__realtime_ns());
     put_u32(hdr + 40, (uint32_t)f->jpeg_len);
     put_u32(hdr + 44, ack_rtt_us);
 
@@ -110,7 +110,7 @@ static void *sender_main(void *arg)
         pthread_mutex_lock(&c->mu);
         uint32_t rtt = c->last_ack_rtt_us;
         pthread_mutex_unlock(&c->mu);
-        uint64_t t0 = sb__now_mono_ns();
+        uint64_t t0 = sb__monotonic_ns();
         bool ok = send_frame(c, f, rtt);
         sb__frame_unref(f);
         if (!ok) {
@@ -120,7 +120,7 @@ static void *sender_main(void *arg)
             pthread_mutex_unlock(&c->mu);
             /* A write that failed fast is a peer that went away (normal); one that failed after
              * the send timeout is a client that stopped reading. */
-            uint64_t blocked_ms = (sb__now_mono_ns() - t0) / 1000000u;
+            uint64_t blocked_ms = (sb__monotonic_ns() - t0) / 1000000u;
             if (!closing && !atomic_load(&c->srv->stopping) &&
                 blocked_ms >= (uint64_t)c->srv->opts.send_timeout_ms / 2)
                 sb__log("server: client %u (%s) stopped draining its socket for %llu ms: closing it",
@@ -193,7 +193,7 @@ static int handle_ack(sb_client *c, struct mg_connection *conn, const unsigned c
         }
     }
     if (found >= 0) {
-        uint64_t now = sb__now_real_ns();
+        uint64_t now = sb__realtime_ns();
         uint64_t sent = c->in_flight_send_ns[found];
         c->last_ack_rtt_us = now > sent ? (uint32_t)((now - sent) / 1000u) : 0u;
         for (int i = found; i + 1 < c->in_flight; i++) {
@@ -230,7 +230,7 @@ static bool take_event_token(sb_client *c, bool *abusive)
 {
     sb_server *srv = c->srv;
     double rate = srv->opts.max_events_per_second;
-    uint64_t now = sb__now_mono_ns();
+    uint64_t now = sb__monotonic_ns();
     if (c->bucket_ns)
         c->tokens += (double)(now - c->bucket_ns) / 1e9 * rate;
     c->bucket_ns = now;
@@ -329,7 +329,7 @@ static int handle_event(sb_client *c, struct mg_connection *conn, const unsigned
         return 1;
     }
     atomic_fetch_add(&srv->events_received, 1);
-    atomic_store(&srv->last_input_ns, sb__now_mono_ns());
+    atomic_store(&srv->last_input_ns, sb__monotonic_ns());
     if (is_positional(e.type) && !(fw && fh)) {
         atomic_fetch_add(&srv->events_dropped, 1); /* no frame yet: nothing to point at */
         return 1;
