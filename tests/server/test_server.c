@@ -283,35 +283,73 @@ static void test_unknown_paths_are_404_and_never_the_filesystem(void)
     fixture_stop(&f);
 }
 
-static void test_healthz_turns_503_when_producer_closes_ring(void)
+/* Forks a process that creates the shm ring NAME (and the event queue NAME when
+ * with_event_queue), publishes nframes, then waits until *release_fd is written to (or closed)
+ * and destroys both (unlinking the segments). The producer lives in another process, as with
+ * streambridge-server. */
+static pid_t fork_shm_producer(const char *name, bool with_event_queue, int nframes,
+                               int *release_fd)
 {
-    /* The producer lives in another process (shm), as with streambridge-server. */
-    char name[64];
-    snprintf(name, sizeof name, "t%d-healthz", (int)getpid());
     int ready[2], done[2];
-    CU_ASSERT_EQUAL_FATAL(pipe(ready), 0);
-    CU_ASSERT_EQUAL_FATAL(pipe(done), 0);
+    if (pipe(ready) || pipe(done))
+        return -1;
     pid_t pid = fork();
     if (pid == 0) {
+        close(done[1]);
         sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
         ro.max_width = W;
         ro.max_height = H;
         ro.shm_name = name;
+        sb_event_queue_options qo = SB_EVENT_QUEUE_OPTIONS_INIT;
+        qo.shm_name = name;
         sb_frame_ring *ring = NULL;
-        char ok = sb_frame_ring_create(&ro, &ring) == SB_OK ? 'y' : 'n';
-        if (ok == 'y')
+        sb_event_queue *q = NULL;
+        char ok = sb_frame_ring_create(&ro, &ring) == SB_OK &&
+                          (!with_event_queue || sb_event_queue_create(&qo, &q) == SB_OK)
+                      ? 'y'
+                      : 'n';
+        for (int i = 0; i < nframes && ok == 'y'; i++)
             st_publish_one(ring, W, H);
         if (write(ready[1], &ok, 1) != 1)
             _exit(1);
         char x;
         if (read(done[0], &x, 1) < 0)
             _exit(1);
-        sb_frame_ring_destroy(ring); /* closes the ring and unlinks the segment */
+        sb_event_queue_destroy(q);
+        sb_frame_ring_destroy(ring);
         _exit(0);
     }
+    close(done[0]);
+    close(ready[1]);
     char ok = 0;
-    CU_ASSERT_EQUAL_FATAL(read(ready[0], &ok, 1), 1);
-    CU_ASSERT_EQUAL_FATAL(ok, 'y');
+    if (read(ready[0], &ok, 1) != 1 || ok != 'y') {
+        close(ready[0]);
+        close(done[1]);
+        waitpid(pid, NULL, 0);
+        return -1;
+    }
+    close(ready[0]);
+    *release_fd = done[1];
+    return pid;
+}
+
+/* Lets a fork_shm_producer() process go and reaps it; false when the release message could not
+ * be written (closing the pipe releases it all the same). */
+static bool release_producer(pid_t pid, int release_fd)
+{
+    bool written = write(release_fd, "x", 1) == 1;
+    close(release_fd);
+    waitpid(pid, NULL, 0);
+    return written;
+}
+
+static void test_healthz_turns_503_when_producer_closes_ring(void)
+{
+    char name[64];
+    snprintf(name, sizeof name, "t%d-healthz", (int)getpid());
+    int release = -1;
+    pid_t producer = fork_shm_producer(name, false, 1, &release);
+    CU_ASSERT_FATAL(producer > 0);
     sb_frame_ring *ring = NULL;
     CU_ASSERT_EQUAL_FATAL(sb_frame_ring_attach(name, &ring), SB_OK);
     sb_server_options o = SB_SERVER_OPTIONS_INIT;
@@ -320,18 +358,13 @@ static void test_healthz_turns_503_when_producer_closes_ring(void)
     CU_ASSERT_EQUAL_FATAL(sb_server_start(ring, NULL, &o, &srv), SB_OK);
     int port = sb_server_port(srv);
     CU_ASSERT_EQUAL(st_http_status(port, "/healthz", NULL), 200);
-    CU_ASSERT_EQUAL(write(done[1], "x", 1), 1);
-    int status;
-    waitpid(pid, &status, 0);
+    /* The producer destroys its ring: closes it and unlinks the segment. */
+    CU_ASSERT(release_producer(producer, release));
     CU_ASSERT_EQUAL(st_http_status(port, "/healthz", NULL), 503);
     /* Still serving the last frame after the producer left. */
     CU_ASSERT_EQUAL(st_http_status(port, "/snapshot.jpg", NULL), 200);
     sb_server_stop(srv);
     sb_frame_ring_destroy(ring);
-    close(ready[0]);
-    close(ready[1]);
-    close(done[0]);
-    close(done[1]);
 }
 
 /* A minimal JSON syntax checker: enough to prove /stats is well-formed. */
@@ -1011,6 +1044,51 @@ static int run_binary(const char *const argv[], char *out, size_t outsize)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* Starts streambridge-server --name NAME --port 0 --wait with its stdout on a pipe whose read
+ * end goes to *stdout_fd; the server's pid, or -1. */
+static pid_t spawn_server_binary(const char *name, int *stdout_fd)
+{
+    int out[2];
+    if (pipe(out) != 0)
+        return -1;
+    pid_t server = fork();
+    if (server == 0) {
+        dup2(out[1], 1);
+        close(out[0]);
+        execl(SB_SERVER_BINARY, SB_SERVER_BINARY, "--name", name, "--port", "0", "--wait", NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    *stdout_fd = out[0];
+    return server;
+}
+
+/* The port at the end of the server's first output line ("...:PORT"), 0 if there is none. */
+static int read_announced_port(int stdout_fd)
+{
+    char line[256] = "";
+    size_t n = 0;
+    while (n + 1 < sizeof line && !strchr(line, '\n')) {
+        ssize_t r = read(stdout_fd, line + n, sizeof line - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        line[n] = '\0';
+    }
+    const char *colon = strrchr(line, ':');
+    return colon ? atoi(colon + 1) : 0;
+}
+
+/* SIGTERM to a spawn_server_binary() server; true when it then exited with status 0. */
+static bool stop_server_binary(pid_t server, int stdout_fd)
+{
+    int status;
+    kill(server, SIGTERM);
+    waitpid(server, &status, 0);
+    close(stdout_fd);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 static void test_binary_help_exits_0_and_bad_flags_exit_2(void)
 {
     char out[8192];
@@ -1041,58 +1119,13 @@ static void test_binary_serves_frames_of_a_shm_producer_process(void)
 {
     char name[64];
     snprintf(name, sizeof name, "t%d-binary", (int)getpid());
-    int ready[2], done[2];
-    CU_ASSERT_EQUAL_FATAL(pipe(ready), 0);
-    CU_ASSERT_EQUAL_FATAL(pipe(done), 0);
-    pid_t producer = fork();
-    if (producer == 0) {
-        sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
-        ro.max_width = W;
-        ro.max_height = H;
-        ro.shm_name = name;
-        sb_event_queue_options qo = SB_EVENT_QUEUE_OPTIONS_INIT;
-        qo.shm_name = name;
-        sb_frame_ring *ring = NULL;
-        sb_event_queue *q = NULL;
-        char ok = sb_frame_ring_create(&ro, &ring) == SB_OK && sb_event_queue_create(&qo, &q) == SB_OK
-                      ? 'y'
-                      : 'n';
-        for (int i = 0; i < 5 && ok == 'y'; i++)
-            st_publish_one(ring, W, H);
-        if (write(ready[1], &ok, 1) != 1)
-            _exit(1);
-        char x;
-        if (read(done[0], &x, 1) < 0)
-            _exit(1);
-        sb_event_queue_destroy(q);
-        sb_frame_ring_destroy(ring);
-        _exit(0);
-    }
-    char ok = 0;
-    CU_ASSERT_EQUAL_FATAL(read(ready[0], &ok, 1), 1);
-    CU_ASSERT_EQUAL_FATAL(ok, 'y');
-
-    int out[2];
-    CU_ASSERT_EQUAL_FATAL(pipe(out), 0);
-    pid_t server = fork();
-    if (server == 0) {
-        dup2(out[1], 1);
-        close(out[0]);
-        execl(SB_SERVER_BINARY, SB_SERVER_BINARY, "--name", name, "--port", "0", "--wait", NULL);
-        _exit(127);
-    }
-    close(out[1]);
-    char line[256] = "";
-    size_t n = 0;
-    while (n + 1 < sizeof line && !strchr(line, '\n')) {
-        ssize_t r = read(out[0], line + n, sizeof line - 1 - n);
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-        line[n] = '\0';
-    }
-    const char *colon = strrchr(line, ':');
-    int port = colon ? atoi(colon + 1) : 0;
+    int release = -1;
+    pid_t producer = fork_shm_producer(name, true, 5, &release);
+    CU_ASSERT_FATAL(producer > 0);
+    int server_out = -1;
+    pid_t server = spawn_server_binary(name, &server_out);
+    CU_ASSERT_FATAL(server > 0);
+    int port = read_announced_port(server_out);
     CU_ASSERT_FATAL(port > 0);
 
     st_response r;
@@ -1107,76 +1140,12 @@ static void test_binary_serves_frames_of_a_shm_producer_process(void)
     CU_ASSERT_EQUAL(st_http_status(port, "/healthz", NULL), 200);
 
     /* Producer leaves: the server keeps running and reports it. */
-    CU_ASSERT_EQUAL(write(done[1], "x", 1), 1);
-    int status;
-    waitpid(producer, &status, 0);
+    CU_ASSERT(release_producer(producer, release));
     CU_ASSERT_EQUAL(st_http_status(port, "/healthz", NULL), 503);
 
-    kill(server, SIGTERM);
-    waitpid(server, &status, 0);
-    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    close(out[0]);
-    close(ready[0]);
-    close(ready[1]);
-    close(done[0]);
-    close(done[1]);
+    CU_ASSERT(stop_server_binary(server, server_out));
 }
 
-
-/* Forks a process that creates shm ring + queue NAME, publishes nframes, then waits until
- * *release_fd is written to (or closed) and destroys both (unlinking the segments). */
-static pid_t fork_shm_producer(const char *name, int nframes, int *release_fd)
-{
-    int ready[2], done[2];
-    if (pipe(ready) || pipe(done))
-        return -1;
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(done[1]);
-        sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
-        ro.max_width = W;
-        ro.max_height = H;
-        ro.shm_name = name;
-        sb_event_queue_options qo = SB_EVENT_QUEUE_OPTIONS_INIT;
-        qo.shm_name = name;
-        sb_frame_ring *ring = NULL;
-        sb_event_queue *q = NULL;
-        char ok = sb_frame_ring_create(&ro, &ring) == SB_OK && sb_event_queue_create(&qo, &q) == SB_OK
-                      ? 'y'
-                      : 'n';
-        for (int i = 0; i < nframes && ok == 'y'; i++)
-            st_publish_one(ring, W, H);
-        if (write(ready[1], &ok, 1) != 1)
-            _exit(1);
-        char x;
-        if (read(done[0], &x, 1) < 0)
-            _exit(1);
-        sb_event_queue_destroy(q);
-        sb_frame_ring_destroy(ring);
-        _exit(0);
-    }
-    close(done[0]);
-    close(ready[1]);
-    char ok = 0;
-    if (read(ready[0], &ok, 1) != 1 || ok != 'y') {
-        close(ready[0]);
-        close(done[1]);
-        waitpid(pid, NULL, 0);
-        return -1;
-    }
-    close(ready[0]);
-    *release_fd = done[1];
-    return pid;
-}
-
-static void release_producer(pid_t pid, int release_fd)
-{
-    if (write(release_fd, "x", 1) != 1) {
-        /* closing the pipe releases it too */
-    }
-    close(release_fd);
-    waitpid(pid, NULL, 0);
-}
 
 static int snapshot_marker(int port)
 {
@@ -1192,37 +1161,20 @@ static void test_binary_waits_for_producer_and_reattaches_to_a_new_one(void)
 {
     char name[64];
     snprintf(name, sizeof name, "t%d-reattach", (int)getpid());
-    int out[2];
-    CU_ASSERT_EQUAL_FATAL(pipe(out), 0);
-    pid_t server = fork();
-    if (server == 0) {
-        dup2(out[1], 1);
-        close(out[0]);
-        execl(SB_SERVER_BINARY, SB_SERVER_BINARY, "--name", name, "--port", "0", "--wait", NULL);
-        _exit(127);
-    }
-    close(out[1]);
+    int server_out = -1;
+    pid_t server = spawn_server_binary(name, &server_out);
+    CU_ASSERT_FATAL(server > 0);
     st_sleep_ms(300); /* the server is waiting for a producer that does not exist yet */
     int release = -1;
-    pid_t first = fork_shm_producer(name, 5, &release);
+    pid_t first = fork_shm_producer(name, true, 5, &release);
     CU_ASSERT_FATAL(first > 0);
-    char line[256] = "";
-    size_t n = 0;
-    while (n + 1 < sizeof line && !strchr(line, '\n')) {
-        ssize_t r = read(out[0], line + n, sizeof line - 1 - n);
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-        line[n] = '\0';
-    }
-    const char *colon = strrchr(line, ':');
-    int port = colon ? atoi(colon + 1) : 0;
+    int port = read_announced_port(server_out);
     CU_ASSERT_FATAL(port > 0);
     CU_ASSERT(abs(snapshot_marker(port) - (int)st_marker_value(5)) <= 6);
     release_producer(first, release);
     CU_ASSERT_EQUAL(st_http_status(port, "/healthz", NULL), 503);
 
-    pid_t second = fork_shm_producer(name, 9, &release);
+    pid_t second = fork_shm_producer(name, true, 9, &release);
     CU_ASSERT_FATAL(second > 0);
     bool reattached = false;
     for (int i = 0; i < 100 && !reattached; i++) {
@@ -1232,11 +1184,7 @@ static void test_binary_waits_for_producer_and_reattaches_to_a_new_one(void)
     }
     CU_ASSERT(reattached); /* same port, the new producer's newest frame */
     release_producer(second, release);
-    kill(server, SIGTERM);
-    int status;
-    waitpid(server, &status, 0);
-    CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    close(out[0]);
+    CU_ASSERT(stop_server_binary(server, server_out));
 }
 
 static CU_TestInfo server_tests[] = {
