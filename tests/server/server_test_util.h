@@ -134,6 +134,15 @@ static inline void st_producer_join(st_producer *p)
     pthread_join(p->thread, NULL);
 }
 
+/* Publishes count frames interval_ms apart on a producer thread and waits until it is done. */
+static inline void st_produce(sb_frame_ring *ring, uint32_t w, uint32_t h, int count,
+                              int interval_ms)
+{
+    st_producer p;
+    st_producer_start(&p, ring, w, h, count, interval_ms);
+    st_producer_join(&p);
+}
+
 /* Publishes one frame synchronously. */
 static inline uint64_t st_publish_one(sb_frame_ring *ring, uint32_t w, uint32_t h)
 {
@@ -503,6 +512,20 @@ static inline void st_ws_upgrade_request(char *out, size_t size, int port, const
              "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
              "Sec-WebSocket-Version: 13\r\n%s%s\r\n",
              path, port, origin_line, extra ? extra : "");
+}
+
+/* Sends a WebSocket upgrade for path (with an optional Origin) on a fresh raw connection and
+ * returns the status of the reply (-1 if none); the connection is closed again. */
+static inline int st_ws_upgrade_status(int port, const char *path, const char *origin)
+{
+    int fd = st_raw_connect(port);
+    if (fd < 0)
+        return -1;
+    char req[768];
+    st_ws_upgrade_request(req, sizeof req, port, path, origin, NULL);
+    int status = st_raw_request_status(fd, req);
+    close(fd);
+    return status;
 }
 
 #endif /* SERVER_TEST_UTIL_H */

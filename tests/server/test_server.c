@@ -72,6 +72,14 @@ static bool wait_encoded(fixture *f, uint64_t n, int timeout_ms)
     return false;
 }
 
+/* Connects an acking WebSocket viewer, publishes a frame and expects exactly that frame. */
+static void connect_viewer_and_publish_a_frame(fixture *f, st_ws *ws, int timeout_ms)
+{
+    CU_ASSERT_EQUAL_FATAL(st_ws_connect(ws, f->port, "/ws", NULL, true), 0);
+    st_publish_one(f->ring, W, H);
+    CU_ASSERT_EQUAL(st_ws_wait_frames(ws, 1, timeout_ms), 1);
+}
+
 /* ---- options and lifecycle --------------------------------------------------------------------- */
 
 static void test_start_rejects_bad_options(void)
@@ -440,9 +448,7 @@ static void test_stats_json_parses_with_key_fields(void)
     fixture f;
     CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
     st_ws ws;
-    CU_ASSERT_EQUAL_FATAL(st_ws_connect(&ws, f.port, "/ws", NULL, true), 0);
-    st_publish_one(f.ring, W, H);
-    CU_ASSERT_EQUAL(st_ws_wait_frames(&ws, 1, 5000), 1);
+    connect_viewer_and_publish_a_frame(&f, &ws, 5000);
     st_response r;
     CU_ASSERT_EQUAL_FATAL(st_http_get(f.port, "/stats", NULL, 1 << 20, &r), 0);
     CU_ASSERT_EQUAL(r.status, 200);
@@ -469,9 +475,7 @@ static void test_ws_frames_arrive_in_order_with_increasing_seq(void)
     CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
     st_ws ws;
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&ws, f.port, "/ws", NULL, true), 0);
-    st_producer p;
-    st_producer_start(&p, f.ring, W, H, 30, 20);
-    st_producer_join(&p);
+    st_produce(f.ring, W, H, 30, 20);
     CU_ASSERT(wait_encoded(&f, 1, 3000));
     st_ws_wait_frames(&ws, 30, 3000);
     pthread_mutex_lock(&ws.mu);
@@ -493,9 +497,7 @@ static void test_ws_ack_credit_bounds_frames_in_flight(void)
     st_ws lazy, eager;
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&lazy, f.port, "/ws", NULL, false), 0);
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&eager, f.port, "/ws", NULL, true), 0);
-    st_producer p;
-    st_producer_start(&p, f.ring, W, H, 20, 20);
-    st_producer_join(&p);
+    st_produce(f.ring, W, H, 20, 20);
     CU_ASSERT(wait_encoded(&f, 20, 3000));
     st_ws_wait_frames(&eager, 20, 3000);
     st_sleep_ms(100);
@@ -527,9 +529,7 @@ static void run_encoded_equals_published(int nclients)
     for (int i = 0; i < nclients; i++)
         CU_ASSERT_EQUAL_FATAL(st_ws_connect(&ws[i], f.port, "/ws", NULL, true), 0);
     const int frames = 20;
-    st_producer p;
-    st_producer_start(&p, f.ring, W, H, frames, 60); /* ~16 fps, well below the cap */
-    st_producer_join(&p);
+    st_produce(f.ring, W, H, frames, 60); /* ~16 fps, well below the cap */
     CU_ASSERT(wait_encoded(&f, frames, 5000));
     for (int i = 0; i < nclients; i++)
         st_ws_wait_frames(&ws[i], frames, 5000);
@@ -570,9 +570,7 @@ static void test_faster_than_max_fps_is_coalesced_not_encoded(void)
     sb_server_options o = SB_SERVER_OPTIONS_INIT;
     o.max_fps = 5;
     CU_ASSERT_EQUAL_FATAL(fixture_start_with(&f, &o, W, H), 0);
-    st_producer p;
-    st_producer_start(&p, f.ring, W, H, 40, 5); /* ~200 fps for 0.2 s */
-    st_producer_join(&p);
+    st_produce(f.ring, W, H, 40, 5); /* ~200 fps for 0.2 s */
     st_sleep_ms(600);
     sb_server_stats s = stats_of(&f);
     CU_ASSERT_EQUAL(s.frames_published, 40);
@@ -626,9 +624,7 @@ static void test_ws_events_land_in_queue_with_mapped_coordinates(void)
     fixture f;
     CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
     st_ws ws;
-    CU_ASSERT_EQUAL_FATAL(st_ws_connect(&ws, f.port, "/ws", NULL, true), 0);
-    st_publish_one(f.ring, W, H);
-    CU_ASSERT_EQUAL(st_ws_wait_frames(&ws, 1, 3000), 1);
+    connect_viewer_and_publish_a_frame(&f, &ws, 3000);
     /* The client displays the 320x240 frame at 640x480: (100, 50) is frame pixel (50, 25). */
     unsigned char ev[80];
     st_event(ev, SB_EVENT_BUTTON_PRESS, SB_BUTTON_LEFT, 100.0f, 50.0f, 640, 480);
@@ -670,6 +666,14 @@ static void test_ws_events_land_in_queue_with_mapped_coordinates(void)
     fixture_stop(&f);
 }
 
+/* Publishes a frame and expects ws to receive it. */
+static void expect_next_frame_arrives(fixture *f, st_ws *ws)
+{
+    int before = st_ws_wait_frames(ws, 0, 0);
+    st_publish_one(f->ring, W, H);
+    CU_ASSERT(st_ws_wait_frames(ws, before + 1, 3000) > before);
+}
+
 /* Sends msg (binary or text) and expects the server to close this client with code. */
 static void expect_close_code(fixture *f, const void *msg, size_t len, int opcode, int code)
 {
@@ -682,9 +686,7 @@ static void expect_close_code(fixture *f, const void *msg, size_t len, int opcod
     CU_ASSERT_EQUAL(bad.close_code, code);
     CU_ASSERT(stats_of(f).messages_rejected > rejected);
     /* The other client keeps streaming. */
-    int before = st_ws_wait_frames(&good, 0, 0);
-    st_publish_one(f->ring, W, H);
-    CU_ASSERT(st_ws_wait_frames(&good, before + 1, 3000) > before);
+    expect_next_frame_arrives(f, &good);
     CU_ASSERT_FALSE(good.closed);
     st_ws_close(&bad);
     st_ws_close(&good);
@@ -741,9 +743,7 @@ static void test_event_rate_abuse_is_dropped_then_closed_with_1008(void)
     sb_server_stats s = stats_of(&f);
     CU_ASSERT(s.events_rate_limited >= 20);
     CU_ASSERT(s.events_received <= 25); /* the bucket, and not much more */
-    int before = st_ws_wait_frames(&good, 0, 0);
-    st_publish_one(f.ring, W, H);
-    CU_ASSERT(st_ws_wait_frames(&good, before + 1, 3000) > before);
+    expect_next_frame_arrives(&f, &good);
     st_ws_close(&bad);
     st_ws_close(&good);
     fixture_stop(&f);
@@ -807,11 +807,7 @@ static void test_max_clients_refuses_extra_connections_with_503(void)
     st_ws a, b;
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&a, f.port, "/ws", NULL, true), 0);
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&b, f.port, "/ws", NULL, true), 0);
-    int fd = st_raw_connect(f.port);
-    char req[512];
-    st_ws_upgrade_request(req, sizeof req, f.port, "/ws", NULL, NULL);
-    CU_ASSERT_EQUAL(st_raw_request_status(fd, req), 503);
-    close(fd);
+    CU_ASSERT_EQUAL(st_ws_upgrade_status(f.port, "/ws", NULL), 503);
     CU_ASSERT_EQUAL(st_http_status(f.port, "/video.mjpeg", NULL), 503);
     CU_ASSERT(stats_of(&f).clients_refused >= 2);
     st_ws_close(&a);
@@ -881,6 +877,17 @@ static int status_with_host(int port, const char *path, const char *host)
     return status;
 }
 
+/* The WebSocket upgrade a page served from http://HOST:port sends: its Host and its Origin both
+ * name HOST:port. */
+static void upgrade_request_of_page_at(char *req, size_t size, const char *host, int port)
+{
+    snprintf(req, size,
+             "GET /ws HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+             "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+             "Sec-WebSocket-Version: 13\r\nOrigin: http://%s:%d\r\n\r\n",
+             host, port, host, port);
+}
+
 /* DNS rebinding: a hostile page re-points its own name at 127.0.0.1; the browser then sends our
  * responses to that page as same-origin (and its WebSocket Origin equals its Host). Only the Host
  * header tells: a loopback server answers only Host names that mean loopback. */
@@ -918,21 +925,13 @@ static void test_loopback_server_refuses_foreign_host_headers(void)
     }
     /* The WebSocket of a rebound page: its Origin matches its (hostile) Host. */
     char req[1024];
-    snprintf(req, sizeof req,
-             "GET /ws HTTP/1.1\r\nHost: evil.example:%d\r\nUpgrade: websocket\r\n"
-             "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-             "Sec-WebSocket-Version: 13\r\nOrigin: http://evil.example:%d\r\n\r\n",
-             f.port, f.port);
+    upgrade_request_of_page_at(req, sizeof req, "evil.example", f.port);
     int fd = st_raw_connect(f.port);
     CU_ASSERT_FATAL(fd >= 0);
     CU_ASSERT_EQUAL(st_raw_request_status(fd, req), 403);
     close(fd);
     /* The same upgrade from the page's real, loopback name is accepted. */
-    snprintf(req, sizeof req,
-             "GET /ws HTTP/1.1\r\nHost: localhost:%d\r\nUpgrade: websocket\r\n"
-             "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-             "Sec-WebSocket-Version: 13\r\nOrigin: http://localhost:%d\r\n\r\n",
-             f.port, f.port);
+    upgrade_request_of_page_at(req, sizeof req, "localhost", f.port);
     fd = st_raw_connect(f.port);
     CU_ASSERT_FATAL(fd >= 0);
     CU_ASSERT_EQUAL(st_raw_request_status(fd, req), 101);
@@ -972,15 +971,8 @@ static void test_token_required_on_every_endpoint(void)
     st_response_free(&r);
     /* MJPEG and WebSocket. */
     CU_ASSERT_EQUAL(st_http_status(f.port, "/video.mjpeg", NULL), 401);
-    int fd = st_raw_connect(f.port);
-    char req[512];
-    st_ws_upgrade_request(req, sizeof req, f.port, "/ws", NULL, NULL);
-    CU_ASSERT_EQUAL(st_raw_request_status(fd, req), 401);
-    close(fd);
-    fd = st_raw_connect(f.port);
-    st_ws_upgrade_request(req, sizeof req, f.port, "/ws?token=nope", NULL, NULL);
-    CU_ASSERT_EQUAL(st_raw_request_status(fd, req), 403);
-    close(fd);
+    CU_ASSERT_EQUAL(st_ws_upgrade_status(f.port, "/ws", NULL), 401);
+    CU_ASSERT_EQUAL(st_ws_upgrade_status(f.port, "/ws?token=nope", NULL), 403);
     st_ws ws;
     CU_ASSERT_EQUAL(st_ws_connect(&ws, f.port, "/ws?token=s3cret-Token", NULL, true), 0);
     CU_ASSERT_EQUAL(st_ws_wait_frames(&ws, 1, 3000), 1);
@@ -994,7 +986,7 @@ static void test_ws_foreign_origin_is_refused(void)
     sb_server_options o = SB_SERVER_OPTIONS_INIT;
     o.allowed_origins = "http://localhost:8888, https://notebook.example";
     CU_ASSERT_EQUAL_FATAL(fixture_start_with(&f, &o, W, H), 0);
-    char own[64], req[768];
+    char own[64];
     snprintf(own, sizeof own, "http://127.0.0.1:%d", f.port);
     struct { const char *origin; int status; } cases[] = {
         {"http://evil.example", 403},
@@ -1006,13 +998,10 @@ static void test_ws_foreign_origin_is_refused(void)
         {NULL, 101}, /* not a browser */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int fd = st_raw_connect(f.port);
-        st_ws_upgrade_request(req, sizeof req, f.port, "/ws", cases[i].origin, NULL);
-        int status = st_raw_request_status(fd, req);
+        int status = st_ws_upgrade_status(f.port, "/ws", cases[i].origin);
         if (status != cases[i].status)
             fprintf(stderr, "origin %s: %d\n", cases[i].origin ? cases[i].origin : "(none)", status);
         CU_ASSERT_EQUAL(status, cases[i].status);
-        close(fd);
     }
     fixture_stop(&f);
 }
