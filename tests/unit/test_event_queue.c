@@ -100,15 +100,7 @@ static void push_pop_order(const char *shm_name)
     sb_event_queue_destroy(q);
 }
 
-static void test_heap_push_pop_keeps_order(void)
-{
-    push_pop_order(NULL);
-}
-
-static void test_shm_push_pop_keeps_order(void)
-{
-    push_pop_order(tt_name("order"));
-}
+TT_TEST_ON_HEAP_AND_SHM(push_pop_keeps_order, push_pop_keeps_order, push_pop_order, "order")
 
 static void test_every_event_type_roundtrips_unchanged(void)
 {
@@ -422,6 +414,13 @@ static void test_forked_producer_pushes_through_shm(void)
     CU_ASSERT(!tt_segment_exists(name, "events"));
 }
 
+/* In a child: attaches to the queue named by arg and takes its lock for good. */
+static int attach_and_take_the_lock(void *name)
+{
+    sb_event_queue *p = NULL;
+    return sb_event_queue_attach(name, &p) == SB_OK && sb__event_queue_test_lock(p) == 0;
+}
+
 static void test_producer_killed_holding_the_lock_does_not_wedge_queue(void)
 {
     const char *name = tt_name("robust");
@@ -429,23 +428,10 @@ static void test_producer_killed_holding_the_lock_does_not_wedge_queue(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(q);
     sb_event e = ev(SB_EVENT_KEY_PRESS, 1);
     CU_ASSERT_EQUAL(sb_event_queue_push(q, &e), SB_OK);
-    int fds[2];
-    CU_ASSERT_FATAL(pipe(fds) == 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        sb_event_queue *p = NULL;
-        char ok = sb_event_queue_attach(name, &p) == SB_OK && sb__event_queue_test_lock(p) == 0
-                      ? 'y'
-                      : 'n';
-        if (write(fds[1], &ok, 1) != 1)
-            _exit(2);
-        for (;;)
-            pause();
-    }
-    close(fds[1]);
-    char ok = 'n';
-    CU_ASSERT(read(fds[0], &ok, 1) == 1 && ok == 'y');
-    close(fds[0]);
+    int locked = 0;
+    pid_t pid = tt_fork_ready_then_pause(attach_and_take_the_lock, (void *)name, &locked);
+    CU_ASSERT_FATAL(pid > 0);
+    CU_ASSERT(locked);
     kill(pid, SIGKILL);
     tt_wait_child(pid);
     e.x = 2;

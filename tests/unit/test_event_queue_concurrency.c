@@ -173,15 +173,8 @@ static void run(const char *shm_name)
     free(cons);
 }
 
-static void test_heap_producers_keep_order_and_counts_balance(void)
-{
-    run(NULL);
-}
-
-static void test_shm_producers_keep_order_and_counts_balance(void)
-{
-    run(tt_name("qstress"));
-}
+TT_TEST_ON_HEAP_AND_SHM(producers_keep_order_and_counts_balance,
+                        producers_keep_order_and_counts_balance, run, "qstress")
 
 static CU_TestInfo tests[] = {
     {"heap_producers_keep_order_and_counts_balance", test_heap_producers_keep_order_and_counts_balance},

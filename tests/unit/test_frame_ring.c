@@ -526,15 +526,8 @@ static void wait_wakes_on_publish(const char *shm_name)
     sb_frame_ring_destroy(r);
 }
 
-static void test_heap_wait_wakes_on_publish(void)
-{
-    wait_wakes_on_publish(NULL);
-}
-
-static void test_shm_wait_wakes_on_publish(void)
-{
-    wait_wakes_on_publish(tt_name("wake"));
-}
+TT_TEST_ON_HEAP_AND_SHM(wait_wakes_on_publish, wait_wakes_on_publish, wait_wakes_on_publish,
+                        "wake")
 
 static void test_wake_all_interrupts_wait(void)
 {
@@ -596,29 +589,19 @@ static void test_sleeping_reader_is_woken_with_egone_by_destroy(void)
     sb_frame_ring_destroy(reader);
 }
 
+/* In a child: creates the ring named by arg and publishes one frame. */
+static int create_and_publish(void *name)
+{
+    sb_frame_ring *r = make_ring(name, 2);
+    if (r)
+        publish_seed(r, 4, 4, 1, NULL);
+    return r != NULL;
+}
+
 /* Forks a child that creates the ring NAME, reports on a pipe, then waits to be killed. */
 static pid_t spawn_creator(const char *name, int *ready_ok)
 {
-    int fds[2];
-    if (pipe(fds) != 0)
-        return -1;
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(fds[0]);
-        sb_frame_ring *r = make_ring(name, 2);
-        char ok = r ? 'y' : 'n';
-        if (r)
-            publish_seed(r, 4, 4, 1, NULL);
-        if (write(fds[1], &ok, 1) != 1)
-            _exit(2);
-        for (;;)
-            pause();
-    }
-    close(fds[1]);
-    char ok = 'n';
-    *ready_ok = read(fds[0], &ok, 1) == 1 && ok == 'y';
-    close(fds[0]);
-    return pid;
+    return tt_fork_ready_then_pause(create_and_publish, (void *)name, ready_ok);
 }
 
 static void test_wait_is_egone_when_writer_process_is_killed(void)

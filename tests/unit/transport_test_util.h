@@ -91,6 +91,36 @@ static inline void tt_sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* Defines test_heap_SUFFIX and test_shm_SUFFIX, which run run_on(NULL) (a heap object) and
+ * run_on(a fresh shm stream name tagged tag). */
+#define TT_TEST_ON_HEAP_AND_SHM(heap_suffix, shm_suffix, run_on, tag)                               \
+    static void test_heap_##heap_suffix(void) { run_on(NULL); }                                    \
+    static void test_shm_##shm_suffix(void) { run_on(tt_name(tag)); }
+
+/* Forks a child that runs child_setup(arg), reports its result (nonzero = ok) on a pipe and then
+ * waits to be killed. *ready_ok says whether the child reported ok; the child's pid, or -1. */
+static inline pid_t tt_fork_ready_then_pause(int (*child_setup)(void *), void *arg, int *ready_ok)
+{
+    int fds[2];
+    *ready_ok = 0;
+    if (pipe(fds) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        char ok = child_setup(arg) ? 'y' : 'n';
+        if (write(fds[1], &ok, 1) != 1)
+            _exit(2);
+        for (;;)
+            pause();
+    }
+    close(fds[1]);
+    char ok = 'n';
+    *ready_ok = read(fds[0], &ok, 1) == 1 && ok == 'y';
+    close(fds[0]);
+    return pid;
+}
+
 /* Exit status of a child, -1 if it did not exit normally. */
 static inline int tt_wait_child(pid_t pid)
 {
