@@ -233,14 +233,21 @@ static void test_create_rejects_bad_options(void)
 
 /* ---- full-queue policy ---------------------------------------------------------------------- */
 
-static void test_full_queue_drops_oldest_moves_for_presses(void)
+/* A heap queue of capacity 8 holding 8 events of this type with x = 0..7. */
+static sb_event_queue *full_queue_of(uint32_t type)
 {
     sb_event_queue *q = make_queue(NULL, 8);
     CU_ASSERT_PTR_NOT_NULL_FATAL(q);
     for (int i = 0; i < 8; i++) {
-        sb_event e = ev(SB_EVENT_POINTER_MOVE, i);
+        sb_event e = ev(type, i);
         CU_ASSERT_EQUAL(sb_event_queue_push(q, &e), SB_OK);
     }
+    return q;
+}
+
+static void test_full_queue_drops_oldest_moves_for_presses(void)
+{
+    sb_event_queue *q = full_queue_of(SB_EVENT_POINTER_MOVE);
     for (int i = 0; i < 3; i++) {
         sb_event e = ev(SB_EVENT_BUTTON_PRESS, 100 + i);
         CU_ASSERT_EQUAL(sb_event_queue_push(q, &e), SB_OK);
@@ -285,12 +292,7 @@ static void test_full_queue_drops_the_oldest_move_between_presses(void)
 
 static void test_queue_full_of_non_moves_refuses_new_events(void)
 {
-    sb_event_queue *q = make_queue(NULL, 8);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(q);
-    for (int i = 0; i < 8; i++) {
-        sb_event e = ev(SB_EVENT_KEY_PRESS, i);
-        CU_ASSERT_EQUAL(sb_event_queue_push(q, &e), SB_OK);
-    }
+    sb_event_queue *q = full_queue_of(SB_EVENT_KEY_PRESS);
     sb_event press = ev(SB_EVENT_BUTTON_PRESS, 50);
     sb_event move = ev(SB_EVENT_POINTER_MOVE, 51);
     CU_ASSERT_EQUAL(sb_event_queue_push(q, &press), SB_EFULL);

@@ -408,15 +408,21 @@ static void test_abort_write_keeps_the_previous_frame(void)
 
 /* ---- holds and staleness --------------------------------------------------------------------- */
 
+/* Publishes seed 1, acquires it into *held, then publishes seeds 2..last_seed. */
+static void publish_over_a_held_frame(sb_frame_ring *r, sb_frame *held, int last_seed)
+{
+    CU_ASSERT_EQUAL(publish_seed(r, W, H, 1, NULL), SB_OK);
+    CU_ASSERT_EQUAL_FATAL(sb_frame_ring_acquire(r, held), SB_OK);
+    for (int i = 2; i <= last_seed; i++)
+        CU_ASSERT_EQUAL(publish_seed(r, W, H, (uint8_t)i, NULL), SB_OK);
+}
+
 static void test_held_frame_survives_publishes_while_a_slot_is_free(void)
 {
     sb_frame_ring *r = make_ring(NULL, 3);
     CU_ASSERT_PTR_NOT_NULL_FATAL(r);
-    CU_ASSERT_EQUAL(publish_seed(r, W, H, 1, NULL), SB_OK);
     sb_frame held;
-    CU_ASSERT_EQUAL_FATAL(sb_frame_ring_acquire(r, &held), SB_OK);
-    for (int i = 2; i <= 50; i++)
-        CU_ASSERT_EQUAL(publish_seed(r, W, H, (uint8_t)i, NULL), SB_OK);
+    publish_over_a_held_frame(r, &held, 50);
     CU_ASSERT(check_fill(held.pixels, W * H * 4, 1));
     CU_ASSERT_EQUAL(sb_frame_ring_release(r, &held), SB_OK);
     sb_frame_ring_stats st;
@@ -430,11 +436,8 @@ static void test_frame_overwritten_while_held_is_reported_stale(void)
     /* Two buffers: once the other slot holds the newest frame, the writer must reuse ours. */
     sb_frame_ring *r = make_ring(NULL, 2);
     CU_ASSERT_PTR_NOT_NULL_FATAL(r);
-    CU_ASSERT_EQUAL(publish_seed(r, W, H, 1, NULL), SB_OK);
     sb_frame held;
-    CU_ASSERT_EQUAL_FATAL(sb_frame_ring_acquire(r, &held), SB_OK);
-    for (int i = 2; i <= 20; i++)
-        CU_ASSERT_EQUAL(publish_seed(r, W, H, (uint8_t)i, NULL), SB_OK); /* never waits */
+    publish_over_a_held_frame(r, &held, 20); /* the writer never waits */
     CU_ASSERT_EQUAL(sb_frame_ring_release(r, &held), SB_ESTALE);
     CU_ASSERT(strstr(sb_last_error(), "overwritten") != NULL);
     sb_frame_ring_stats st;
