@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <initializer_list>
 #include <string>
 #include <thread>
 #include <vector>
@@ -151,14 +152,23 @@ void test_ctrl_left_drag_spins()
     CU_ASSERT(std::fabs(pos[0]) < 1e-6 && std::fabs(pos[1]) < 1e-6); // position unchanged
 }
 
+// Moves the camera 200 units out (far from where a reset puts it), then queues these events
+// and pumps them; returns what sb_stream_pump() returns.
+int PumpWithCameraMovedAway(Fixture &f, std::initializer_list<sb_event> events)
+{
+    f.Camera()->SetPosition(0, 0, 200);
+    for (const sb_event &e : events)
+        Push(f.stream, e);
+    return sb_stream_pump(f.stream, 0);
+}
+
 void test_key_r_resets_camera()
 {
     Fixture f;
     CU_ASSERT_FATAL(f.stream != nullptr);
-    f.Camera()->SetPosition(0, 0, 200);
-    Push(f.stream, MakeKey(SB_EVENT_KEY_PRESS, 'r', "r"));
-    Push(f.stream, MakeKey(SB_EVENT_KEY_RELEASE, 'r', "r"));
-    CU_ASSERT_EQUAL(sb_stream_pump(f.stream, 0), 2);
+    CU_ASSERT_EQUAL(PumpWithCameraMovedAway(f, {MakeKey(SB_EVENT_KEY_PRESS, 'r', "r"),
+                                                MakeKey(SB_EVENT_KEY_RELEASE, 'r', "r")}),
+                    2);
     CU_ASSERT(CameraDistance(f.scene.renderer) < 50.0);
 }
 
@@ -166,9 +176,7 @@ void test_char_event_alone_resets_camera()
 {
     Fixture f;
     CU_ASSERT_FATAL(f.stream != nullptr);
-    f.Camera()->SetPosition(0, 0, 200);
-    Push(f.stream, MakeKey(SB_EVENT_CHAR, 'r', "r"));
-    CU_ASSERT_EQUAL(sb_stream_pump(f.stream, 0), 1);
+    CU_ASSERT_EQUAL(PumpWithCameraMovedAway(f, {MakeKey(SB_EVENT_CHAR, 'r', "r")}), 1);
     CU_ASSERT(CameraDistance(f.scene.renderer) < 50.0);
 }
 
@@ -176,9 +184,7 @@ void test_key_release_alone_does_not_type()
 {
     Fixture f;
     CU_ASSERT_FATAL(f.stream != nullptr);
-    f.Camera()->SetPosition(0, 0, 200);
-    Push(f.stream, MakeKey(SB_EVENT_KEY_RELEASE, 'r', "r"));
-    CU_ASSERT_EQUAL(sb_stream_pump(f.stream, 0), 1);
+    CU_ASSERT_EQUAL(PumpWithCameraMovedAway(f, {MakeKey(SB_EVENT_KEY_RELEASE, 'r', "r")}), 1);
     CU_ASSERT(CameraDistance(f.scene.renderer) > 150.0);
 }
 
