@@ -122,7 +122,7 @@ static void bench(int nclients, double seconds)
         if (sb_frame_ring_begin_write(ring, BW, BH, SB_PIXEL_BGRA, &px, &stride) != SB_OK)
             exit(1);
         st_fill_frame(px, BW, BH, stride, sb_frame_ring_latest_seq(ring) + 1, 0);
-        sb_frame_ring_commit(ring, 0, st_real_ns(), NULL);
+        sb_frame_ring_commit(ring, 0, sb__realtime_ns(), NULL);
         st_sleep_ms(17);
     }
     st_sleep_ms(200);
@@ -143,12 +143,12 @@ static void bench(int nclients, double seconds)
 
     /* Paced at 60 fps: publish, then sleep the rest of the 16.7 ms period. */
     uint64_t cpu0 = process_cpu_ns();
-    uint64_t t0 = st_now_ns();
+    uint64_t t0 = sb__monotonic_ns();
     uint64_t producer_cpu_ns = 0;
     int published = 0;
-    while (st_now_ns() - t0 < (uint64_t)(seconds * 1e9)) {
+    while (sb__monotonic_ns() - t0 < (uint64_t)(seconds * 1e9)) {
         uint64_t due = t0 + (uint64_t)published * 16666667ull;
-        uint64_t now = st_now_ns();
+        uint64_t now = sb__monotonic_ns();
         if (due > now)
             st_sleep_ms((long)((due - now) / 1000000ull));
         uint64_t c0 = thread_cpu_ns();
@@ -157,13 +157,13 @@ static void bench(int nclients, double seconds)
         if (sb_frame_ring_begin_write(ring, BW, BH, SB_PIXEL_BGRA, &px, &stride) != SB_OK)
             break;
         st_fill_frame(px, BW, BH, stride, sb_frame_ring_latest_seq(ring) + 1, 0);
-        sb_frame_ring_commit(ring, 0, st_real_ns(), NULL);
+        sb_frame_ring_commit(ring, 0, sb__realtime_ns(), NULL);
         producer_cpu_ns += thread_cpu_ns() - c0;
         published++;
     }
     st_sleep_ms(200); /* let the last frames drain */
     long rss_with_clients = rss_kib();
-    uint64_t elapsed = st_now_ns() - t0;
+    uint64_t elapsed = sb__monotonic_ns() - t0;
     uint64_t server_cpu = process_cpu_ns() - cpu0 - producer_cpu_ns;
     if (write(stop[1], "s", 1) != 1)
         exit(1);

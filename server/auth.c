@@ -20,30 +20,31 @@ bool sb__ct_equal(const char *a, size_t alen, const char *b, size_t blen)
     return diff == 0;
 }
 
+/* Copies src into buf (size > 0), cut to fit; returns the copied length. sb__auth_check refuses
+ * any supplied token that fills the buffer, so a cut one never matches. */
+static int copy_truncated(char *buf, size_t size, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= size)
+        n = size - 1;
+    memcpy(buf, src, n);
+    buf[n] = '\0';
+    return (int)n;
+}
+
 /* Finds the token the request carries: X-Streambridge-Token, Authorization: Bearer, ?token=,
  * cookie sb_token (first present wins). Returns its length, or -1 when none is present. */
 static int find_supplied_token(const struct mg_connection *conn, char *buf, size_t size)
 {
     const char *h = mg_get_header(conn, "X-Streambridge-Token");
-    if (h) {
-        size_t n = strlen(h);
-        if (n >= size)
-            n = size - 1;
-        memcpy(buf, h, n);
-        buf[n] = '\0';
-        return (int)n;
-    }
+    if (h)
+        return copy_truncated(buf, size, h);
     h = mg_get_header(conn, "Authorization");
     if (h && strncasecmp(h, "Bearer ", 7) == 0) {
         h += 7;
         while (*h == ' ')
             h++;
-        size_t n = strlen(h);
-        if (n >= size)
-            n = size - 1;
-        memcpy(buf, h, n);
-        buf[n] = '\0';
-        return (int)n;
+        return copy_truncated(buf, size, h);
     }
     const struct mg_request_info *ri = mg_get_request_info(conn);
     if (ri && ri->query_string) {

@@ -4,6 +4,7 @@
 #ifndef SERVER_TEST_UTIL_H
 #define SERVER_TEST_UTIL_H
 
+#include "sb_clock.h" /* the library's own clocks: timestamps compare with the server's */
 #include "streambridge/error.h"
 #include "streambridge/event_queue.h"
 #include "streambridge/frame_ring.h"
@@ -24,13 +25,6 @@
 #include <time.h>
 #include <turbojpeg.h>
 #include <unistd.h>
-
-static inline uint64_t st_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static inline void st_sleep_ms(long ms)
 {
@@ -86,13 +80,6 @@ typedef struct st_producer {
     uint64_t publish_ns[4096]; /* CLOCK_REALTIME publish time per seq (seq < 4096) */
 } st_producer;
 
-static inline uint64_t st_real_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static inline void *st_producer_main(void *arg)
 {
     st_producer *p = arg;
@@ -104,7 +91,7 @@ static inline void *st_producer_main(void *arg)
             break;
         uint64_t next = sb_frame_ring_latest_seq(p->ring) + 1;
         st_fill_frame(px, p->width, p->height, stride, next, p->noise);
-        uint64_t now = st_real_ns();
+        uint64_t now = sb__realtime_ns();
         uint64_t seq = 0;
         if (sb_frame_ring_commit(p->ring, 0, now, &seq) != SB_OK)
             break;
@@ -311,7 +298,7 @@ static inline int st_ws_data(struct mg_connection *conn, int flags, char *data, 
                 sent |= (uint64_t)h[32 + i] << (8 * i);
             }
             w->server_ns[w->frames] = sent > capture ? sent - capture : 0;
-            uint64_t now = st_real_ns();
+            uint64_t now = sb__realtime_ns();
             w->seqs[w->frames] = seq;
             w->recv_ns[w->frames] = now;
             w->latency_ns[w->frames] = now > capture ? now - capture : 0;
@@ -398,9 +385,9 @@ static inline int st_ws_send(st_ws *w, const void *data, size_t len, int opcode)
 /* Waits until at least n frames arrived (or closed); returns the frame count. */
 static inline int st_ws_wait_frames(st_ws *w, int n, int timeout_ms)
 {
-    uint64_t deadline = st_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+    uint64_t deadline = sb__monotonic_ns() + (uint64_t)timeout_ms * 1000000ull;
     pthread_mutex_lock(&w->mu);
-    while (w->frames < n && !w->closed && st_now_ns() < deadline) {
+    while (w->frames < n && !w->closed && sb__monotonic_ns() < deadline) {
         pthread_mutex_unlock(&w->mu);
         st_sleep_ms(5);
         pthread_mutex_lock(&w->mu);
@@ -412,9 +399,9 @@ static inline int st_ws_wait_frames(st_ws *w, int n, int timeout_ms)
 
 static inline bool st_ws_wait_closed(st_ws *w, int timeout_ms)
 {
-    uint64_t deadline = st_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+    uint64_t deadline = sb__monotonic_ns() + (uint64_t)timeout_ms * 1000000ull;
     pthread_mutex_lock(&w->mu);
-    while (!w->closed && st_now_ns() < deadline) {
+    while (!w->closed && sb__monotonic_ns() < deadline) {
         pthread_mutex_unlock(&w->mu);
         st_sleep_ms(5);
         pthread_mutex_lock(&w->mu);

@@ -62,8 +62,8 @@ static sb_server_stats stats_of(fixture *f)
 /* Waits until the server has encoded frame seq (frames_encoded + coalesced reached it). */
 static bool wait_encoded(fixture *f, uint64_t n, int timeout_ms)
 {
-    uint64_t deadline = st_now_ns() + (uint64_t)timeout_ms * 1000000ull;
-    while (st_now_ns() < deadline) {
+    uint64_t deadline = sb__monotonic_ns() + (uint64_t)timeout_ms * 1000000ull;
+    while (sb__monotonic_ns() < deadline) {
         sb_server_stats s = stats_of(f);
         if (s.frames_encoded >= n)
             return true;
@@ -257,8 +257,8 @@ static void test_mjpeg_single_frame_is_followed_by_next_part_headers(void)
     size_t cap = 1 << 20, len = 0;
     char *buf = malloc(cap);
     bool complete = false;
-    uint64_t deadline = st_now_ns() + 3000000000ull;
-    while (!complete && len < cap && st_now_ns() < deadline) {
+    uint64_t deadline = sb__monotonic_ns() + 3000000000ull;
+    while (!complete && len < cap && sb__monotonic_ns() < deadline) {
         ssize_t n = read(fd, buf + len, cap - len);
         if (n == 0)
             break;
@@ -597,8 +597,8 @@ static void test_unchanged_frame_is_sent_once_then_still_once(void)
     /* Input, then a new frame: interactive quality; once idle, one still re-encode of it. */
     st_event(ev, SB_EVENT_POINTER_MOVE, 0, 10, 10, W, H);
     st_ws_send(&ws, ev, sizeof ev, MG_WEBSOCKET_OPCODE_BINARY);
-    uint64_t deadline = st_now_ns() + 3000000000ull;
-    while (stats_of(&f).events_received < 1 && st_now_ns() < deadline)
+    uint64_t deadline = sb__monotonic_ns() + 3000000000ull;
+    while (stats_of(&f).events_received < 1 && sb__monotonic_ns() < deadline)
         st_sleep_ms(1);
     uint64_t seq = st_publish_one(f.ring, W, H);
     CU_ASSERT_EQUAL(st_ws_wait_frames(&ws, 3, 3000), 3);
@@ -641,8 +641,8 @@ static void test_ws_events_land_in_queue_with_mapped_coordinates(void)
 
     sb_event got[8];
     size_t n = 0;
-    uint64_t deadline = st_now_ns() + 3000000000ull;
-    while (n < 3 && st_now_ns() < deadline) {
+    uint64_t deadline = sb__monotonic_ns() + 3000000000ull;
+    while (n < 3 && sb__monotonic_ns() < deadline) {
         size_t k = 0;
         sb_event_queue_wait(f.queue, 100);
         sb_event_queue_pop(f.queue, got + n, 8 - n, &k);
@@ -829,9 +829,9 @@ static void test_stop_sends_1001_and_does_not_wait_out_civetweb_polls(void)
     int mj = st_raw_connect(f.port);
     CU_ASSERT_FATAL(mj >= 0);
     CU_ASSERT_EQUAL(st_raw_request_status(mj, "GET /video.mjpeg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"), 200);
-    uint64_t t0 = st_now_ns();
+    uint64_t t0 = sb__monotonic_ns();
     sb_server_stop(f.srv);
-    double stop_ms = (double)(st_now_ns() - t0) / 1e6;
+    double stop_ms = (double)(sb__monotonic_ns() - t0) / 1e6;
     f.srv = NULL;
     printf("\n  sb_server_stop with a WebSocket and an MJPEG viewer: %.0f ms\n", stop_ms);
     /* Far below the 2000 ms a stop that waits for civetweb's poll quantum takes. */
@@ -855,8 +855,8 @@ static void test_connect_disconnect_cycles_leave_no_client_behind(void)
             st_ws_wait_frames(&ws, 1, 2000);
         st_ws_close(&ws);
     }
-    uint64_t deadline = st_now_ns() + 5000000000ull;
-    while (stats_of(&f).clients != 0 && st_now_ns() < deadline)
+    uint64_t deadline = sb__monotonic_ns() + 5000000000ull;
+    while (stats_of(&f).clients != 0 && sb__monotonic_ns() < deadline)
         st_sleep_ms(10);
     CU_ASSERT_EQUAL(stats_of(&f).clients, 0);
     fixture_stop(&f); /* ASan builds report any leaked client or frame at exit */
