@@ -5,7 +5,11 @@
 // the factory it returns. Init() creates the factory list and loads these dynamic factories
 // before it adds the factory that triggered it, so ours sits ahead of RenderingUI's
 // (vtkRenderWindowInteractor -> vtkXRenderWindowInteractor) and CreateInstance, which asks the
-// factories in order, hands out our interactor.
+// factories in order, hands out our interactor - usually. Loading the plugin also loads
+// libstreambridge, whose static initializers may register RenderingUI's factory (VTK's autoinit
+// counter lets the first one in the process do it) *before* vtkLoad() hands ours over; that
+// happens in the ASan build. So vtkLoad() also switches off the X11 override in every factory
+// registered so far; a RenderingUI factory registered later comes after ours anyway.
 #include "autoload_settings.h"
 #include "streaming_interactor.h"
 
@@ -50,4 +54,16 @@ vtkStandardNewMacro(sbAutoloadFactory);
 
 } // namespace
 
-VTK_FACTORY_INTERFACE_IMPLEMENT(sbAutoloadFactory)
+// What VTK_FACTORY_INTERFACE_IMPLEMENT defines, with the override-order fix in vtkLoad().
+extern "C" VTK_FACTORY_INTERFACE_EXPORT const char *vtkGetFactoryVersion()
+{
+    return VTK_SOURCE_VERSION;
+}
+
+extern "C" VTK_FACTORY_INTERFACE_EXPORT vtkObjectFactory *vtkLoad()
+{
+    if (sb::GetAutoloadSettings().enabled)
+        vtkObjectFactory::SetAllEnableFlags(0, "vtkRenderWindowInteractor",
+                                            "vtkXRenderWindowInteractor");
+    return sbAutoloadFactory::New();
+}
