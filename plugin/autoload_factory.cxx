@@ -1,0 +1,69 @@
+// autoload_factory.cxx - the VTK object factory of libstreambridge_autoload.so.
+//
+// vtkObjectFactory::Init() (run once, by the first RegisterFactory or CreateInstance of the
+// process) loads every shared library in VTK_AUTOLOAD_PATH, calls its vtkLoad() and registers
+// the factory it returns. Init() creates the factory list and loads these dynamic factories
+// before it adds the factory that triggered it, so ours sits ahead of RenderingUI's
+// (vtkRenderWindowInteractor -> vtkXRenderWindowInteractor) and CreateInstance, which asks the
+// factories in order, hands out our interactor - usually. Loading the plugin also loads
+// libstreambridge, whose static initializers may register RenderingUI's factory (VTK's autoinit
+// counter lets the first one in the process do it) *before* vtkLoad() hands ours over; that
+// happens in the ASan build. So vtkLoad() also switches off the X11 override in every factory
+// registered so far; a RenderingUI factory registered later comes after ours anyway.
+#include "autoload_settings.h"
+#include "streaming_interactor.h"
+
+#include <vtkObjectFactory.h>
+#include <vtkVersionMacros.h>
+
+namespace {
+
+vtkObject *CreateStreamingInteractor()
+{
+    return sbStreamingInteractor::New();
+}
+
+class sbAutoloadFactory : public vtkObjectFactory {
+public:
+    static sbAutoloadFactory *New();
+    vtkTypeMacro(sbAutoloadFactory, vtkObjectFactory);
+
+    const char *GetVTKSourceVersion() override { return VTK_SOURCE_VERSION; }
+    const char *GetDescription() override
+    {
+        return "streambridge autoload: streams every interactor's render window to browsers";
+    }
+
+protected:
+    sbAutoloadFactory()
+    {
+        // Disabled: no override at all, so the application gets VTK's own classes untouched.
+        if (!sb::GetAutoloadSettings().enabled)
+            return;
+        this->RegisterOverride("vtkRenderWindowInteractor", "sbStreamingInteractor",
+                               "streambridge streaming X11 interactor", 1,
+                               CreateStreamingInteractor);
+    }
+
+private:
+    sbAutoloadFactory(const sbAutoloadFactory &) = delete;
+    void operator=(const sbAutoloadFactory &) = delete;
+};
+
+vtkStandardNewMacro(sbAutoloadFactory);
+
+} // namespace
+
+// What VTK_FACTORY_INTERFACE_IMPLEMENT defines, with the override-order fix in vtkLoad().
+extern "C" VTK_FACTORY_INTERFACE_EXPORT const char *vtkGetFactoryVersion()
+{
+    return VTK_SOURCE_VERSION;
+}
+
+extern "C" VTK_FACTORY_INTERFACE_EXPORT vtkObjectFactory *vtkLoad()
+{
+    if (sb::GetAutoloadSettings().enabled)
+        vtkObjectFactory::SetAllEnableFlags(0, "vtkRenderWindowInteractor",
+                                            "vtkXRenderWindowInteractor");
+    return sbAutoloadFactory::New();
+}

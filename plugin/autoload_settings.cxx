@@ -1,0 +1,75 @@
+// autoload_settings.cxx - the plugin's environment variables (see autoload_settings.h).
+#include "autoload_settings.h"
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace sb {
+
+void AutoloadLog(const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    // One write per line, so lines from several threads or processes do not interleave.
+    fprintf(stderr, "streambridge: %s\n", line);
+}
+
+namespace {
+
+const char *NonEmptyEnv(const char *name)
+{
+    const char *value = getenv(name);
+    return value && *value ? value : nullptr;
+}
+
+AutoloadSettings ReadSettings()
+{
+    AutoloadSettings s;
+    if (const char *disable = NonEmptyEnv("STREAMBRIDGE_DISABLE")) {
+        if (strcmp(disable, "0") != 0) {
+            AutoloadLog("autoload plugin loaded, streaming disabled by STREAMBRIDGE_DISABLE=%s",
+                        disable);
+            s.enabled = false;
+            return s;
+        }
+    }
+    if (const char *port = NonEmptyEnv("STREAMBRIDGE_PORT")) {
+        char *end = nullptr;
+        errno = 0;
+        long value = strtol(port, &end, 10);
+        if (errno != 0 || *end != '\0' || value < 0 || value > 65535) {
+            AutoloadLog("STREAMBRIDGE_PORT=\"%s\" is not a port number 0..65535: not streaming",
+                        port);
+            s.enabled = false;
+            return s;
+        }
+        s.port = static_cast<int>(value);
+    }
+    if (const char *bind = NonEmptyEnv("STREAMBRIDGE_BIND"))
+        s.bind_address = bind;
+    if (const char *token = NonEmptyEnv("STREAMBRIDGE_TOKEN")) {
+        s.has_token = true;
+        s.token = token;
+    }
+    if (const char *shm = NonEmptyEnv("STREAMBRIDGE_SHM")) {
+        s.has_shm_name = true;
+        s.shm_name = shm;
+    }
+    return s;
+}
+
+} // namespace
+
+const AutoloadSettings &GetAutoloadSettings()
+{
+    static const AutoloadSettings settings = ReadSettings();
+    return settings;
+}
+
+} // namespace sb

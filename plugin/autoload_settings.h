@@ -1,0 +1,37 @@
+// autoload_settings.h - private: the plugin's configuration, read once from the environment.
+//
+//   STREAMBRIDGE_DISABLE=1     load the plugin but stream nothing
+//   STREAMBRIDGE_PORT          port of the first window (default 8000, 0 = ephemeral); window N
+//                              (0-based) gets port + N
+//   STREAMBRIDGE_BIND          bind address (default 127.0.0.1)
+//   STREAMBRIDGE_TOKEN         access token required by every endpoint (default: none)
+//   STREAMBRIDGE_SHM           shm name of the first window's ring and queue (default: heap);
+//                              window N > 0 gets NAME-N
+#ifndef SB_AUTOLOAD_SETTINGS_H
+#define SB_AUTOLOAD_SETTINGS_H
+
+#include <string>
+
+namespace sb {
+
+struct AutoloadSettings {
+    bool enabled = true;
+    int port = 8000;
+    std::string bind_address = "127.0.0.1";
+    bool has_token = false;
+    std::string token;
+    bool has_shm_name = false;
+    std::string shm_name;
+};
+
+// Reads the environment once (the first call) and returns the same settings after. A malformed
+// value is logged ("streambridge: ...") and disables streaming rather than guessing.
+const AutoloadSettings &GetAutoloadSettings();
+
+// "streambridge: " + the message on stderr, the project's log style (sb__log is internal to
+// libstreambridge).
+void AutoloadLog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+} // namespace sb
+
+#endif // SB_AUTOLOAD_SETTINGS_H
