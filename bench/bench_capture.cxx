@@ -35,26 +35,7 @@
 #include <functional>
 #include <vector>
 
-#include <unistd.h>
-
-extern "C" struct _XDisplay *XOpenDisplay(const char *display_name);
-
 namespace {
-
-// One retried X connection for every window (this Xvfb resets some connections that are opened
-// back to back, and VTK aborts on a failed XOpenDisplay).
-void *SharedDisplay()
-{
-    static _XDisplay *display = [] {
-        for (int attempt = 0; attempt < 50; attempt++) {
-            if (_XDisplay *d = XOpenDisplay(nullptr))
-                return d;
-            usleep(20000);
-        }
-        return static_cast<_XDisplay *>(nullptr);
-    }();
-    return display;
-}
 
 constexpr int kReps = 40;
 
@@ -76,7 +57,6 @@ vtkSmartPointer<vtkOpenGLRenderWindow> MakeWindow(int w, int h, int multisamples
 {
     auto window = vtkSmartPointer<vtkOpenGLRenderWindow>::Take(
         vtkOpenGLRenderWindow::SafeDownCast(vtkRenderWindow::New()));
-    window->SetDisplayId(SharedDisplay());
     window->SetOffScreenRendering(1);
     if (multisamples >= 0)
         window->SetMultiSamples(multisamples);
