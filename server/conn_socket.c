@@ -1,0 +1,99 @@
+/* conn_socket.c - see conn_socket.h. */
+#include "conn_socket.h"
+
+#include <civetweb.h>
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+/* true when addr (a peer or local address) has the textual address ip and the port. */
+static bool endpoint_is(const struct sockaddr_storage *addr, const char *ip, int port)
+{
+    char text[INET6_ADDRSTRLEN];
+    int p;
+    if (addr->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)addr;
+        if (!inet_ntop(AF_INET, &a->sin_addr, text, sizeof text))
+            return false;
+        p = ntohs(a->sin_port);
+    } else if (addr->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)addr;
+        if (!inet_ntop(AF_INET6, &a->sin6_addr, text, sizeof text))
+            return false;
+        p = ntohs(a->sin6_port);
+    } else {
+        return false;
+    }
+    if (p != port)
+        return false;
+    /* civetweb may bracket an IPv6 address. */
+    size_t n = strlen(ip);
+    if (n >= 2 && ip[0] == '[' && ip[n - 1] == ']')
+        return n - 2 == strlen(text) && strncmp(ip + 1, text, n - 2) == 0;
+    return strcmp(text, ip) == 0;
+}
+
+static int local_port(const struct sockaddr_storage *addr)
+{
+    if (addr->ss_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)addr)->sin_port);
+    if (addr->ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)addr)->sin6_port);
+    return -1;
+}
+
+int sb__conn_socket(const struct mg_connection *conn)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    if (!ri)
+        return -1;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    int found = -1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char *end;
+        long fd = strtol(e->d_name, &end, 10);
+        if (*end || end == e->d_name || fd < 0 || fd == dirfd(d))
+            continue;
+        struct stat st;
+        if (fstat((int)fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+            continue;
+        struct sockaddr_storage peer, self;
+        socklen_t plen = sizeof peer, slen = sizeof self;
+        if (getpeername((int)fd, (struct sockaddr *)&peer, &plen) != 0 ||
+            getsockname((int)fd, (struct sockaddr *)&self, &slen) != 0)
+            continue;
+        if (endpoint_is(&peer, ri->remote_addr, ri->remote_port) &&
+            local_port(&self) == ri->server_port) {
+            found = (int)fd;
+            break;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+bool sb__socket_peer_gone(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+    int n = poll(&p, 1, 0);
+    if (n < 0)
+        return errno != EINTR;
+    if (n == 0)
+        return false;
+    if (p.revents & (POLLERR | POLLHUP | POLLNVAL | POLLRDHUP))
+        return true;
+    /* Readable: either data (a request the peer pipelined: not gone) or an orderly EOF. */
+    char b;
+    ssize_t r = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
