@@ -16,3 +16,12 @@ if(SB_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
   add_link_options(-fsanitize=address,undefined)
 endif()
+
+# sb_no_undefined(target): a shared library gets every symbol it uses from what it links
+# (--no-undefined). Not under clang's sanitizers: clang links their runtimes into executables
+# only, so an instrumented shared library leaves the runtime's symbols to the executable.
+function(sb_no_undefined target)
+  if(NOT (SB_SANITIZE AND CMAKE_C_COMPILER_ID MATCHES "Clang"))
+    target_link_options(${target} PRIVATE "LINKER:--no-undefined")
+  endif()
+endfunction()

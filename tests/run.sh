@@ -4,10 +4,13 @@
 #   1. tools/setup.sh       Debian packages + npm tooling, only what is missing
 #   2. sanitizer build      build-asan/ with -DSB_SANITIZE=ON (ASan + UBSan); every test but the
 #                           browser ones (Chromium's own processes are not ours to instrument)
-#   3. normal build         build/; the whole suite, browser end-to-end included
-# The output ends with ctest's summary of the normal build; the exit status is non-zero if either
+#   3. fuzz build           build-fuzz/ with clang, -DSB_FUZZ=ON, no VTK; only the fuzz tests
+#                           (tests/fuzz: each libFuzzer target for SB_FUZZ_SECONDS, default 30,
+#                           two at a time, from its seed corpus; plus their corpus replays)
+#   4. normal build         build/; the whole suite, browser end-to-end included
+# The output ends with ctest's summary of the normal build; the exit status is non-zero if any
 # configuration had a failure.
-#   SB_SKIP_ASAN=1 skips step 2 (quicker local iterations; CI never sets it).
+#   SB_SKIP_ASAN=1 skips step 2, SB_SKIP_FUZZ=1 step 3 (quicker local iterations; CI sets neither).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -23,6 +26,18 @@ if [[ "${SB_SKIP_ASAN:-0}" != "1" ]]; then
     ctest --test-dir "$root/build-asan" -j "$jobs" --output-on-failure -LE browser || status=1
   else
     echo "sanitizer build failed"; status=1
+  fi
+fi
+
+if [[ "${SB_SKIP_FUZZ:-0}" != "1" ]]; then
+  echo "== fuzz build (clang, libFuzzer, ASan + UBSan): build-fuzz/"
+  # Its own compiler, so its own build directory; no VTK and no examples: the fuzz targets link
+  # only the C library, and nothing else is tested here.
+  if CC=clang CXX=clang++ "$root/tools/build.sh" build-fuzz -DSB_FUZZ=ON -DSB_WITH_VTK=OFF \
+       -DSB_BUILD_EXAMPLES=OFF; then
+    ctest --test-dir "$root/build-fuzz" -j "$jobs" --output-on-failure -L fuzz || status=1
+  else
+    echo "fuzz build failed"; status=1
   fi
 fi
 

@@ -2,14 +2,16 @@
 # tools/setup.sh - installs what streambridge needs on Debian 12, only what is missing.
 # Idempotent: a second run installs nothing and touches nothing.
 #
-#   Debian packages: compilers, CMake + Ninja, VTK 9 (C++ and python3-vtk9), TurboJPEG, civetweb,
-#                    CUnit, Xvfb + Mesa (llvmpipe rendering), Chromium (browser tests), Node.js.
+#   Debian packages: compilers (gcc; clang with libFuzzer for tests/fuzz), CMake + Ninja, VTK 9
+#                    (C++ and python3-vtk9), TurboJPEG, civetweb, CUnit, Xvfb + Mesa (llvmpipe
+#                    rendering), Chromium (browser tests), Node.js.
 #   npm:             tests/browser's pinned dev dependencies (playwright-core; no browser download).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 packages=(
   build-essential cmake ninja-build pkg-config git
+  clang libclang-rt-14-dev
   libvtk9-dev python3-vtk9
   libturbojpeg0-dev libcivetweb-dev libcunit1-dev
   xvfb xauth libgl1-mesa-dri libglx-mesa0
