@@ -190,7 +190,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    static model m; /* 1.3 KiB: off the stack, reset for every input */
+    model m;
     memset(&m, 0, sizeof m);
     m.capacity = 2 + data[0] % (MAX_CAPACITY - 1);
     sb_event_queue_options opts = SB_EVENT_QUEUE_OPTIONS_INIT;
