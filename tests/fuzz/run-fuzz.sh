@@ -37,10 +37,11 @@ sed '/^###### Recommended dictionary/,/^###### End of recommended dictionary/d' 
 runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")"
 rate="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log")"
 if ((status == 0)); then
-  echo "$name: ${runs:-?} executions in ${seconds} s (${rate:-?}/s), $(ls "$work/corpus" | wc -l) inputs in the corpus, nothing found"
+  # Also at the end of the log: `tail -n1 build-fuzz/tests/fuzz/*/last-run.log` sums up a run.
+  echo "$name: ${runs:-?} executions in ${seconds} s (${rate:-?}/s), $(ls "$work/corpus" | wc -l) inputs in the corpus, nothing found" | tee -a "$log"
   exit 0
 fi
-echo "$name: FAILED (exit status $status) after ${runs:-?} executions"
+echo "$name: FAILED (exit status $status) after ${runs:-?} executions" | tee -a "$log"
 found=0
 while IFS= read -r artifact; do
   found=1
