@@ -17,7 +17,11 @@ seconds="${SB_FUZZ_SECONDS:-30}"
 name="$(basename "$fuzzer")"
 
 mkdir -p "$work/corpus" "$work/artifacts" || exit 2
-cp -n "$seeds"/* "$work/corpus/" || exit 2
+# Seeds the corpus lacks (not cp -n: its exit status for a skipped file differs between
+# coreutils versions).
+for seed in "$seeds"/*; do
+  [[ -e "$work/corpus/${seed##*/}" ]] || cp "$seed" "$work/corpus/" || exit 2
+done
 inputs=("$work/corpus" "$seeds")
 for dir in "$@"; do
   [[ -d "$dir" ]] && inputs+=("$dir")
