@@ -19,8 +19,6 @@
  *     refuses with SB_EFULL only when no move is queued; nothing else is ever dropped or changed;
  *   - pop returns min(max, depth) records, byte for byte what was pushed, in push order;
  *   - the stats count every push, pop, drop and refusal; wait(0) sees a non-empty queue. */
-#define _POSIX_C_SOURCE 200809L /* strnlen */
-
 #include "sb_fuzz.h"
 
 #include "streambridge/error.h"

@@ -6,8 +6,6 @@
  *
  *   fuzz_replay_NAME PATH...   exit 0 when every input ran; non-zero for a missing or unreadable
  *                              path, or when no input was found at all (a misconfigured test). */
-#define _POSIX_C_SOURCE 200809L
-
 #include "sb_fuzz.h"
 
 #include <dirent.h>
