@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace sb {
 
@@ -27,6 +28,9 @@ constexpr size_t kPopChunk = 256;
 constexpr int kMaxWheelNotches = 50;
 // Our timer observer runs before interactor styles (priority 0) so it can hide our ticks.
 constexpr float kTimerObserverPriority = 100.0f;
+// Our ExitEvent observer runs before any the application has (VTK calls higher priorities
+// first), so it can abort the event before them.
+constexpr float kExitGuardPriority = std::numeric_limits<float>::max();
 // What our passive observer watches: our ticks, and every event the interactor's event loop
 // dispatches after them (each ends a tick's hiding). Neither StartEvent nor ExitEvent: the
 // interactor changes behaviour when those have observers.
@@ -77,9 +81,9 @@ unsigned long ReleaseEventFor(uint32_t button)
 } // namespace
 
 VtkReplay::VtkReplay(vtkRenderWindow *window, sb_event_queue *queue, uint32_t max_w,
-                     uint32_t max_h, int timer_interval_ms)
+                     uint32_t max_h, int timer_interval_ms, bool allow_remote_exit)
     : window_(window), queue_(queue), max_w_(max_w), max_h_(max_h),
-      timer_interval_ms_(timer_interval_ms)
+      timer_interval_ms_(timer_interval_ms), allow_remote_exit_(allow_remote_exit)
 {
 }
 
@@ -139,6 +143,7 @@ void VtkReplay::Detach()
 {
     if (vtkRenderWindowInteractor *iren = interactor_) {
         EndTickHiding();
+        EndExitGuard();
         for (unsigned long tag : passive_tags_)
             iren->RemoveObserver(tag);
         if (timer_tag_)
@@ -175,6 +180,7 @@ void VtkReplay::OnObjectDeleted(vtkObject *caller, unsigned long, void *)
         timer_tag_ = 0;
         passive_tags_.clear();
         hiding_tick_ = false;
+        exit_guard_tag_ = 0;
         timer_id_ = 0;
         iren_delete_tag_ = 0;
     }
@@ -279,6 +285,7 @@ int VtkReplay::DrainAndReplay()
     // shows the same final state at a fraction of the cost.
     const int enable_render = iren->GetEnableRender();
     iren->EnableRenderOff();
+    BeginExitGuard();
     int replayed = 0;
     for (size_t i = 0; i < batch_.size(); i++) {
         // Of a run of moves with the same buttons and modifiers only the last matters.
@@ -289,6 +296,7 @@ int VtkReplay::DrainAndReplay()
         if (ReplayOne(batch_[i]))
             replayed++;
     }
+    EndExitGuard();
     if (vtkRenderWindowInteractor *still = interactor_) {
         still->SetEnableRender(enable_render);
         if (replayed > 0 && window_) {
@@ -301,6 +309,41 @@ int VtkReplay::DrainAndReplay()
     }
     in_replay_ = false;
     return replayed;
+}
+
+// The guard exists only while a batch is replayed: an ExitEvent observer changes what
+// ExitCallback() does (ExitEvent instead of TerminateApp()), and outside a batch the interactor
+// must behave exactly as VTK made it. The whole batch rather than each key: any replayed event
+// may reach an application handler that calls ExitCallback(), and nothing local is dispatched
+// in between (the batch runs to its end inside one tick or pump).
+void VtkReplay::BeginExitGuard()
+{
+    vtkRenderWindowInteractor *iren = interactor_;
+    if (allow_remote_exit_ || !iren || exit_guard_tag_)
+        return;
+    exit_guard_tag_ = iren->AddObserver(vtkCommand::ExitEvent, this,
+                                        &VtkReplay::OnExitDuringReplay, kExitGuardPriority);
+}
+
+void VtkReplay::EndExitGuard()
+{
+    if (!exit_guard_tag_)
+        return;
+    if (vtkRenderWindowInteractor *iren = interactor_)
+        iren->RemoveObserver(exit_guard_tag_);
+    exit_guard_tag_ = 0;
+}
+
+bool VtkReplay::OnExitDuringReplay(vtkObject *, unsigned long, void *)
+{
+    // Logged once per stream: a viewer holding 'q' down must not flood the application's log.
+    if (!exit_refusal_logged_) {
+        exit_refusal_logged_ = true;
+        sb__log("a browser's input asked the application to exit (VTK's 'q'/'e' keys): ignored; "
+                "sb_stream_options.allow_remote_exit = 1 (STREAMBRIDGE_ALLOW_EXIT=1 for the "
+                "autoload plugin) lets it");
+    }
+    return true; // abort: no application ExitEvent observer and no TerminateApp() sees it
 }
 
 bool VtkReplay::ReplayOne(const sb_event &e)

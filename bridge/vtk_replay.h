@@ -12,6 +12,13 @@
 // Events are invoked on the interactor (InvokeEvent), so the application's interactor style,
 // widgets, pickers and observers all see them. Renders from styles are held back during a batch
 // and replaced by one render at its end.
+//
+// Browser input never ends the application unless it opts in (allow_remote_exit): VTK's styles
+// answer 'q'/'e' with rwi->ExitCallback(), which invokes ExitEvent when anyone observes it and
+// calls TerminateApp() otherwise. While a batch is replayed, and only then, an ExitEvent observer
+// of the highest priority aborts that event, so neither TerminateApp() nor the application's own
+// ExitEvent observers run; outside a batch (the local keyboard, the window manager's close)
+// VTK's behaviour is untouched.
 #ifndef SB_VTK_REPLAY_H
 #define SB_VTK_REPLAY_H
 
@@ -39,9 +46,10 @@ struct ReplayStats {
 class VtkReplay {
 public:
     // window and queue are borrowed (the queue must outlive this object). max_w/max_h bound
-    // resize requests. timer_interval_ms drives the interactor timer.
+    // resize requests. timer_interval_ms drives the interactor timer. allow_remote_exit: replayed
+    // input may end the application through the interactor's ExitCallback() as a local key would.
     VtkReplay(vtkRenderWindow *window, sb_event_queue *queue, uint32_t max_w, uint32_t max_h,
-              int timer_interval_ms);
+              int timer_interval_ms, bool allow_remote_exit = false);
     ~VtkReplay();
     VtkReplay(const VtkReplay &) = delete;
     VtkReplay &operator=(const VtkReplay &) = delete;
@@ -70,6 +78,9 @@ private:
     void BeginTickHiding();
     void EndTickHiding();
     void OnObjectDeleted(vtkObject *caller, unsigned long, void *);
+    void BeginExitGuard();
+    void EndExitGuard();
+    bool OnExitDuringReplay(vtkObject *, unsigned long, void *);
     bool ReplayOne(const struct sb_event &e);
     void ReplayResize(const struct sb_event &e);
 
@@ -88,6 +99,9 @@ private:
     unsigned long iren_delete_tag_ = 0;
     unsigned long window_delete_tag_ = 0;
     bool in_replay_ = false;
+    bool allow_remote_exit_;
+    unsigned long exit_guard_tag_ = 0; // our ExitEvent observer, present only during a batch
+    bool exit_refusal_logged_ = false;
     std::vector<sb_event> batch_;
     ReplayStats stats_;
 };

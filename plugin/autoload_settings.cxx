@@ -61,6 +61,15 @@ AutoloadSettings ReadSettings()
         s.has_shm_name = true;
         s.shm_name = shm;
     }
+    if (const char *allow_exit = NonEmptyEnv("STREAMBRIDGE_ALLOW_EXIT")) {
+        if (strcmp(allow_exit, "0") != 0 && strcmp(allow_exit, "1") != 0) {
+            AutoloadLog("STREAMBRIDGE_ALLOW_EXIT=\"%s\" is neither 0 nor 1: not streaming",
+                        allow_exit);
+            s.enabled = false;
+            return s;
+        }
+        s.allow_remote_exit = allow_exit[0] == '1';
+    }
     return s;
 }
 

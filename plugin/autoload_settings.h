@@ -7,6 +7,8 @@
 //   STREAMBRIDGE_TOKEN         access token required by every endpoint (default: none)
 //   STREAMBRIDGE_SHM           shm name of the first window's ring and queue (default: heap);
 //                              window N > 0 gets NAME-N
+//   STREAMBRIDGE_ALLOW_EXIT=1  browser input may end the application (VTK's 'q'/'e' keys);
+//                              default 0: such requests from the browser are swallowed
 #ifndef SB_AUTOLOAD_SETTINGS_H
 #define SB_AUTOLOAD_SETTINGS_H
 
@@ -22,6 +24,7 @@ struct AutoloadSettings {
     std::string token;
     bool has_shm_name = false;
     std::string shm_name;
+    bool allow_remote_exit = false;
 };
 
 // Reads the environment once (the first call) and returns the same settings after. A malformed

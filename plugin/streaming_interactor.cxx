@@ -44,6 +44,7 @@ void sbStreamingInteractor::AttachStream()
     o.serve = 1;
     o.bind_address = settings.bind_address.c_str();
     o.access_token = settings.has_token ? settings.token.c_str() : nullptr;
+    o.allow_remote_exit = settings.allow_remote_exit ? 1 : 0;
     if (settings.port == 0) {
         o.port = 0;
     } else if (settings.port + index > 65535) {

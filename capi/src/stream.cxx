@@ -139,6 +139,9 @@ int CheckOptions(const sb_stream_options &o, const char *func)
     if (o.timer_interval_ms < 1 || o.timer_interval_ms > 10000)
         return sb__set_error(SB_EINVAL, func, "timer_interval_ms %d must be 1..10000",
                              o.timer_interval_ms);
+    if (o.allow_remote_exit != 0 && o.allow_remote_exit != 1)
+        return sb__set_error(SB_EINVAL, func, "allow_remote_exit %d must be 0 or 1",
+                             o.allow_remote_exit);
     return SB_OK;
 }
 
@@ -240,7 +243,8 @@ int sb_stream_create(void *render_window, const sb_stream_options *opts, sb_stre
         sb::VtkErrorTrap trap(window);
         s->capture = std::make_unique<sb::VtkCapture>(window, s->ring);
         s->replay = std::make_unique<sb::VtkReplay>(window, s->queue, o.max_width, o.max_height,
-                                                    o.timer_interval_ms);
+                                                    o.timer_interval_ms,
+                                                    o.allow_remote_exit == 1);
         rc = s->replay->Attach();
         if (rc != SB_OK)
             return rc;

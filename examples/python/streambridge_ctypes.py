@@ -52,13 +52,14 @@ class StreamOptions(ctypes.Structure):
         ("max_fps", ctypes.c_double),
         ("access_token", ctypes.c_char_p),
         ("timer_interval_ms", ctypes.c_int),
+        ("allow_remote_exit", ctypes.c_int),
     ]
 
     @classmethod
     def defaults(cls):
         """SB_STREAM_OPTIONS_INIT."""
         return cls(SB_STREAM_OPTIONS_VERSION, 1920, 1080, 3, None, 0, b"127.0.0.1", 8000, 60, 90,
-                   60.0, None, 10)
+                   60.0, None, 10, 0)
 
 
 class FrameInfo(ctypes.Structure):
@@ -202,7 +203,7 @@ class Stream:
     """One sb_stream attached to a VTK render window. Keyword options are the fields of
     sb_stream_options (max_width, max_height, buffer_count, shm_name, serve, bind_address,
     port, jpeg_quality_interactive, jpeg_quality_still, max_fps, access_token,
-    timer_interval_ms); serve may be given as a bool."""
+    timer_interval_ms, allow_remote_exit); serve and allow_remote_exit may be given as bools."""
 
     def __init__(self, render_window, **options):
         lib = library()

@@ -2,16 +2,20 @@
 """check_autoload.py - runs an unmodified VTK application (cone_app.cxx or cone_app.py) with the
 streambridge autoload plugin in VTK_AUTOLOAD_PATH and checks what it serves.
 
-    check_autoload.py --plugin-dir DIR [--disabled] -- APP [ARGS...]
+    check_autoload.py --plugin-dir DIR [--disabled | --exit-keys refused|allowed] -- APP [ARGS...]
 
 The app gets "WIDTH HEIGHT QUIT_FILE MAX_SECONDS" appended; it prints "ready <interactor class>"
 once its interactor is initialized, and exits when QUIT_FILE appears.
 Enabled: the interactor must be the plugin's, /healthz must answer 200 and /snapshot.jpg must be
 a JPEG of the window's size, on the port given in STREAMBRIDGE_PORT.
 --disabled (STREAMBRIDGE_DISABLE=1): VTK's own interactor and nothing listening on that port.
+--exit-keys: once it streams, a viewer types VTK's exit keys (q, e, Q, E) over /ws. "refused"
+(the default settings): the plugin logs that it swallowed the request and the app keeps running.
+"allowed" (STREAMBRIDGE_ALLOW_EXIT=1): the app's event loop ends and it exits by itself.
 Either way the app must then exit normally (status 0) when asked to. Prints OK on success."""
 
 import argparse
+import base64
 import os
 import socket
 import struct
@@ -111,10 +115,112 @@ def check_not_serving(port, stderr_lines):
     print(f"nothing listens on port {port}")
 
 
+# ---- a minimal WebSocket viewer (docs/wire-protocol.md): what the exit-key check needs ----------
+
+def ws_connect(port):
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise Failure("/ws closed the connection during the upgrade")
+        head += chunk
+    status = head.split(b"\r\n", 1)[0]
+    if b" 101 " not in status:
+        raise Failure(f"/ws upgrade answered {status!r}")
+    return sock, head.split(b"\r\n\r\n", 1)[1]
+
+
+def ws_send(sock, payload):
+    """One masked binary message (client messages are short: < 126 bytes)."""
+    mask = os.urandom(4)
+    sock.sendall(bytes([0x82, 0x80 | len(payload)]) + mask +
+                 bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
+
+def ws_read_message(sock, pending):
+    """(opcode, payload, rest) of the next server message (unmasked, unfragmented)."""
+    def need(n):
+        nonlocal pending
+        while len(pending) < n:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise Failure("/ws closed the connection")
+            pending += chunk
+    need(2)
+    opcode, length, at = pending[0] & 0x0F, pending[1] & 0x7F, 2
+    if length == 126:
+        need(4)
+        length, at = struct.unpack(">H", pending[2:4])[0], 4
+    elif length == 127:
+        need(10)
+        length, at = struct.unpack(">Q", pending[2:10])[0], 10
+    need(at + length)
+    return opcode, pending[at:at + length], pending[at + length:]
+
+
+def type_exit_keys(port):
+    """Connects as a viewer, waits for a first frame, then types q, e, Q, E, each as key press,
+    char and key release. Returns the open socket: closing it while frames it has not read are
+    in flight would reset the connection and could discard keys the server has not read yet."""
+    sock, pending = ws_connect(port)
+    ws_send(sock, struct.pack("<BBHII", 1, 1, 0, WIDTH, HEIGHT))  # HELLO
+    while True:
+        opcode, payload, pending = ws_read_message(sock, pending)
+        if opcode == 2 and payload[:1] == b"\x53":
+            break
+    for ch in "qeQE":
+        for event_type in (5, 7, 6):  # KEY_PRESS, CHAR, KEY_RELEASE
+            record = bytearray(80)
+            struct.pack_into("<BBBBffII", record, 0, 3, event_type, 0, 0,
+                             WIDTH / 2, HEIGHT / 2, WIDTH, HEIGHT)
+            struct.pack_into("<I", record, 24, ord(ch))
+            record[48] = ord(ch)  # keysym "q": NUL-terminated, NUL-padded
+            ws_send(sock, bytes(record))
+    print("typed q, e, Q, E over /ws")
+    return sock
+
+
+def check_exit_keys_refused(proc, port, stderr_lines):
+    with type_exit_keys(port):
+        wait_exit_refused(proc, port, stderr_lines)
+    print("the app refused the viewer's exit keys and still serves")
+
+
+def wait_exit_refused(proc, port, stderr_lines):
+    deadline = time.monotonic() + 30
+    while not any("asked the application to exit" in l for l in stderr_lines):
+        if proc.poll() is not None:
+            raise Failure(f"the app exited (status {proc.returncode}) after a viewer's exit keys")
+        if time.monotonic() > deadline:
+            raise Failure("no 'asked the application to exit' line on stderr within 30 s")
+        time.sleep(0.05)
+    if proc.poll() is not None:
+        raise Failure(f"the app exited (status {proc.returncode}) after a viewer's exit keys")
+    if get(f"http://127.0.0.1:{port}/healthz")[0] != 200:
+        raise Failure("/healthz stopped answering 200 after a viewer's exit keys")
+
+
+def check_exit_keys_allowed(proc, port):
+    with type_exit_keys(port):
+        try:
+            rc = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            raise Failure("STREAMBRIDGE_ALLOW_EXIT=1: the app still runs 30 s after a viewer's 'q'")
+    if rc != 0:
+        raise Failure(f"the app exited with status {rc} after a viewer's 'q'")
+    print("STREAMBRIDGE_ALLOW_EXIT=1: a viewer's 'q' ended the app's event loop")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--plugin-dir", required=True)
     parser.add_argument("--disabled", action="store_true")
+    parser.add_argument("--exit-keys", choices=["refused", "allowed"])
     parser.add_argument("app", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     app = args.app[1:] if args.app[:1] == ["--"] else args.app
@@ -125,6 +231,8 @@ def main():
     env["STREAMBRIDGE_PORT"] = str(port)
     if args.disabled:
         env["STREAMBRIDGE_DISABLE"] = "1"
+    if args.exit_keys == "allowed":
+        env["STREAMBRIDGE_ALLOW_EXIT"] = "1"
 
     with tempfile.TemporaryDirectory(prefix="sb-plugin-") as tmp:
         quit_file = os.path.join(tmp, "quit")
@@ -150,6 +258,10 @@ def main():
                 check_not_serving(port, err_lines)
             else:
                 check_streaming(port, err_lines)
+            if args.exit_keys == "allowed":
+                check_exit_keys_allowed(proc, port)
+            elif args.exit_keys == "refused":
+                check_exit_keys_refused(proc, port, err_lines)
             open(quit_file, "w").close()
             try:
                 rc = proc.wait(timeout=30)

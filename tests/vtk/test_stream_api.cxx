@@ -109,6 +109,7 @@ void test_bad_options_rejected_with_reason()
         {[](sb_stream_options &o) { o.max_fps = std::numeric_limits<double>::quiet_NaN(); },
          "max_fps nan"},
         {[](sb_stream_options &o) { o.timer_interval_ms = 0; }, "timer_interval_ms 0"},
+        {[](sb_stream_options &o) { o.allow_remote_exit = 2; }, "allow_remote_exit 2"},
         {[](sb_stream_options &o) { o.shm_name = "bad/name"; }, "bad/name"},
     };
     for (const Case &c : cases) {

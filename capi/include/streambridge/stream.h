@@ -39,10 +39,16 @@ typedef struct sb_stream_options {
     double max_fps;
     const char *access_token;
     int timer_interval_ms;         /* interactor timer draining events, default 10 */
+    int allow_remote_exit;         /* 0 (default): browser input never ends the application - a
+                                    * replayed 'q'/'e' reaching VTK's interactor style asks the
+                                    * interactor to exit (ExitCallback()), and the stream swallows
+                                    * that request (no ExitEvent observer, no TerminateApp()).
+                                    * 1: it goes through as a local key's would. Local input is
+                                    * never affected. */
 } sb_stream_options;
 
 #define SB_STREAM_OPTIONS_INIT \
-    { SB_STREAM_OPTIONS_VERSION, 1920, 1080, 3, NULL, 0, "127.0.0.1", 8000, 60, 90, 60.0, NULL, 10 }
+    { SB_STREAM_OPTIONS_VERSION, 1920, 1080, 3, NULL, 0, "127.0.0.1", 8000, 60, 90, 60.0, NULL, 10, 0 }
 
 /* Attaches to render_window, which must point to a vtkRenderWindow (passed as void* so C and
  * ctypes callers need no VTK header; anything else gives SB_EINVAL). Installs a render-end
