@@ -3,6 +3,7 @@
  *   encoder.c  the one encoder thread (ring -> refcounted JPEG frames)
  *   ws.c       WebSocket clients: sender threads, ack credit, input parsing
  *   auth.c     access token and Origin checks
+ *   http_guard.c  slow header senders, MJPEG viewers that hung up
  * Not installed. No VTK here (DESIGN.md: server/ includes no VTK header). */
 #ifndef SB_SERVER_INTERNAL_H
 #define SB_SERVER_INTERNAL_H
@@ -102,6 +103,7 @@ struct sb_server {
     sb_event_queue *queue;
     struct mg_context *ctx;
     int port;
+    struct sb_http_guard *guard; /* http_guard.c: slow header senders, MJPEG hang-ups */
 
     atomic_bool stopping;
     pthread_mutex_t stop_mu; /* with stop_cv: timed sleeps that end early on stop */
