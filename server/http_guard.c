@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -19,9 +20,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* "addr port" of a peer: a numeric IPv6 address with a scope fits. */
+#define SB_PEER_TEXT 112
+
 /* A connection accepted on our port, as the socket scan sees it, keyed by its peer. */
 typedef struct guarded_conn {
-    char peer[64];        /* "addr port", civetweb's remote_addr and remote_port */
+    char peer[SB_PEER_TEXT];        /* "addr port", civetweb's remote_addr and remote_port */
     size_t addr_len;      /* length of the address part of peer (per-address limit) */
     int fd;               /* -1: known only from its started request, not scanned yet */
     uint64_t first_seen_ns;
@@ -69,9 +73,9 @@ static void wake(sb_http_guard *g)
 
 /* ---- connection bookkeeping (under mu) ------------------------------------------------------- */
 
-static void format_peer(char out[64], size_t *addr_len, const char *addr, int port)
+static void format_peer(char out[SB_PEER_TEXT], size_t *addr_len, const char *addr, int port)
 {
-    int n = snprintf(out, 64, "%s %d", addr, port);
+    int n = snprintf(out, SB_PEER_TEXT, "%s %d", addr, port);
     (void)n;
     *addr_len = strlen(addr);
 }
@@ -128,7 +132,7 @@ void sb__http_guard_request_started(sb_http_guard *g, const struct mg_connection
     const struct mg_request_info *ri = mg_get_request_info(conn);
     if (!ri)
         return;
-    char peer[64];
+    char peer[SB_PEER_TEXT];
     size_t addr_len;
     format_peer(peer, &addr_len, ri->remote_addr, ri->remote_port);
     pthread_mutex_lock(&g->mu);
@@ -208,31 +212,31 @@ static void signal_hangups(sb_http_guard *g, const struct pollfd *pfds, const sb
 
 /* ---- slow header senders --------------------------------------------------------------------- */
 
-/* The peer of fd as "addr port" when fd is a connected TCP socket accepted on port. */
-static bool accepted_peer(int fd, int port, char peer[64], size_t *addr_len)
+/* The peer of fd as "addr port" when fd is a connected TCP socket accepted on port. The address
+ * is formatted as civetweb formats remote_addr (getnameinfo, numeric: an IPv6 scope included), so
+ * it matches the key of sb__http_guard_request_started. */
+static bool accepted_peer(int fd, int port, char peer[SB_PEER_TEXT], size_t *addr_len)
 {
     struct sockaddr_storage self, other;
     socklen_t slen = sizeof self, olen = sizeof other;
     if (getsockname(fd, (struct sockaddr *)&self, &slen) != 0 ||
         getpeername(fd, (struct sockaddr *)&other, &olen) != 0)
         return false;
-    char text[INET6_ADDRSTRLEN];
     int self_port, peer_port;
     if (self.ss_family == AF_INET && other.ss_family == AF_INET) {
         self_port = ntohs(((struct sockaddr_in *)&self)->sin_port);
         peer_port = ntohs(((struct sockaddr_in *)&other)->sin_port);
-        if (!inet_ntop(AF_INET, &((struct sockaddr_in *)&other)->sin_addr, text, sizeof text))
-            return false;
     } else if (self.ss_family == AF_INET6 && other.ss_family == AF_INET6) {
         self_port = ntohs(((struct sockaddr_in6 *)&self)->sin6_port);
         peer_port = ntohs(((struct sockaddr_in6 *)&other)->sin6_port);
-        if (!inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&other)->sin6_addr, text, sizeof text))
-            return false;
     } else {
         return false;
     }
     if (self_port != port)
         return false; /* the listening socket has no peer; our own clients have another port */
+    char text[SB_PEER_TEXT - 8]; /* room for " port" */
+    if (getnameinfo((struct sockaddr *)&other, olen, text, sizeof text, NULL, 0, NI_NUMERICHOST) != 0)
+        return false;
     format_peer(peer, addr_len, text, peer_port);
     return true;
 }
@@ -241,7 +245,7 @@ static bool accepted_peer(int fd, int port, char peer[64], size_t *addr_len)
  * to that peer: civetweb may have closed the connection, and a new one reused the number. */
 static bool evict(sb_http_guard *g, guarded_conn *c)
 {
-    char peer[64];
+    char peer[SB_PEER_TEXT];
     size_t addr_len;
     c->evicted = true;
     if (!accepted_peer(c->fd, atomic_load(&g->port), peer, &addr_len) ||
@@ -272,7 +276,7 @@ static void scan_connections(sb_http_guard *g)
         if (*end || end == e->d_name || fd < 0 || fd == dirfd(d))
             continue;
         struct stat st;
-        char peer[64];
+        char peer[SB_PEER_TEXT];
         size_t addr_len;
         if (fstat((int)fd, &st) != 0 || !S_ISSOCK(st.st_mode) ||
             !accepted_peer((int)fd, port, peer, &addr_len))

@@ -275,6 +275,22 @@ static void test_two_host_headers_are_400(void)
     st_server_stop(&f);
 }
 
+/* Found by fuzz_http_auth (tests/fuzz): "%00" in ?token= decodes to a NUL inside the supplied
+ * token. Its length then differs from the C string's; the check compares the decoded length, so
+ * a token with a NUL appended (or inside) never passes for the real one. */
+static void test_token_with_a_decoded_nul_is_refused(void)
+{
+    st_server f;
+    sb_server_options o = SB_SERVER_OPTIONS_INIT;
+    o.access_token = "s3cr3t-Token_1.~";
+    CU_ASSERT_EQUAL_FATAL(st_server_start(&f, &o, W, H), 0);
+    CU_ASSERT_EQUAL(st_http_status(f.port, "/healthz?token=s3cr3t-Token_1.%7e", NULL), 200);
+    CU_ASSERT_EQUAL(st_http_status(f.port, "/healthz?token=s3cr3t-Token_1.~%00", NULL), 403);
+    CU_ASSERT_EQUAL(st_http_status(f.port, "/healthz?token=s3cr3t-Token_1.%00~", NULL), 403);
+    CU_ASSERT_EQUAL(st_http_status(f.port, "/healthz?token=%00s3cr3t-Token_1.~", NULL), 403);
+    st_server_stop(&f);
+}
+
 static CU_TestInfo hostile_tests[] = {
     {"closed_mjpeg_viewers_free_their_slots_on_a_still_scene",
      test_closed_mjpeg_viewers_free_their_slots_on_a_still_scene},
@@ -282,6 +298,7 @@ static CU_TestInfo hostile_tests[] = {
     {"non_get_methods_get_405_with_allow_get", test_non_get_methods_get_405_with_allow_get},
     {"every_reply_carries_nosniff_exactly_once", test_every_reply_carries_nosniff_exactly_once},
     {"two_host_headers_are_400", test_two_host_headers_are_400},
+    {"token_with_a_decoded_nul_is_refused", test_token_with_a_decoded_nul_is_refused},
     CU_TEST_INFO_NULL,
 };
 
