@@ -48,6 +48,7 @@ struct sb_http_guard {
     atomic_int port;
     atomic_int pending;  /* workers reading request headers now */
     atomic_bool busy;    /* the thread is in its scanning rhythm (pending was seen > 0) */
+    atomic_ullong slow_closed;
 
     pthread_mutex_t mu; /* guards everything below */
     guarded_conn *conns;
@@ -337,6 +338,7 @@ static void scan_connections(sb_http_guard *g)
         if (newer >= SB_PENDING_PER_ADDRESS)
             crowded += evict(g, c);
     }
+    atomic_fetch_add(&g->slow_closed, (unsigned long long)late + crowded);
     g->unlogged_late += late;
     g->unlogged_crowded += crowded;
     late = g->unlogged_late;
@@ -456,6 +458,11 @@ sb_http_guard *sb__http_guard_start(void)
         return NULL;
     }
     return g;
+}
+
+unsigned long long sb__http_guard_slow_closed(const sb_http_guard *g)
+{
+    return atomic_load(&g->slow_closed);
 }
 
 void sb__http_guard_set_port(sb_http_guard *g, int port)

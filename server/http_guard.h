@@ -41,6 +41,10 @@ void sb__http_guard_conn_opened(sb_http_guard *g);
 void sb__http_guard_request_started(sb_http_guard *g, const struct mg_connection *conn);
 void sb__http_guard_conn_closing(sb_http_guard *g);
 
+/* Connections closed for sending their request headers too slowly (late or over the per-address
+ * limit), since start. Any thread. */
+unsigned long long sb__http_guard_slow_closed(const sb_http_guard *g);
+
 /* MJPEG viewers: watch fd (the socket of c's connection) for the peer's hang-up, which then sets
  * c->closing and wakes c. Remove before the handler returns (civetweb closes fd after that). */
 void sb__http_guard_watch_mjpeg(sb_http_guard *g, struct sb_client *c, int fd);

@@ -371,7 +371,7 @@ static void serve_stats(sb_server *srv, struct mg_connection *conn)
               "\"events_rate_limited\":%llu,\"messages_rejected\":%llu,\"clients_refused\":%llu,"
               "\"encode_errors\":%llu,\"clients\":%u,\"encode_ms_mean\":%.3f,"
               "\"encode_ms_p50\":%.3f,\"encode_ms_p99\":%.3f,\"delivered_fps\":%.2f,"
-              "\"producer_alive\":%s,\"client_list\":[",
+              "\"producer_alive\":%s,\"slow_connections_closed\":%llu,\"client_list\":[",
               (unsigned long long)s.frames_published, (unsigned long long)s.frames_encoded,
               (unsigned long long)s.frames_encoded_still, (unsigned long long)s.frames_coalesced,
               (unsigned long long)s.frames_sent, (unsigned long long)s.frames_skipped,
@@ -379,7 +379,8 @@ static void serve_stats(sb_server *srv, struct mg_connection *conn)
               (unsigned long long)s.events_dropped, (unsigned long long)s.events_rate_limited,
               (unsigned long long)s.messages_rejected, (unsigned long long)s.clients_refused,
               (unsigned long long)s.encode_errors, s.clients, s.encode_ms_mean, s.encode_ms_p50,
-              s.encode_ms_p99, s.delivered_fps, rs.writer_alive ? "true" : "false");
+              s.encode_ms_p99, s.delivered_fps, rs.writer_alive ? "true" : "false",
+              sb__http_guard_slow_closed(srv->guard));
     pthread_mutex_lock(&srv->clients_mu);
     bool first = true;
     for (sb_client *c = srv->clients; c; c = c->next) {

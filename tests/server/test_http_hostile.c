@@ -195,6 +195,14 @@ static void test_slow_header_senders_do_not_lock_out_healthz(void)
             close(s->fds[i]);
     free(s);
     CU_ASSERT_EQUAL(st_http_status(f.port, "/healthz", NULL), 200);
+    /* And says so in /stats. */
+    st_response r;
+    CU_ASSERT_EQUAL_FATAL(st_http_get(f.port, "/stats", NULL, 1 << 20, &r), 0);
+    const char *field = strstr(r.body, "\"slow_connections_closed\":");
+    CU_ASSERT_PTR_NOT_NULL(field);
+    if (field)
+        CU_ASSERT(strtoull(field + strlen("\"slow_connections_closed\":"), NULL, 10) > 0);
+    st_response_free(&r);
     st_server_stop(&f);
 }
 
