@@ -32,6 +32,7 @@ typedef struct guarded_conn {
     unsigned scans_seen;  /* how many scans found it still waiting for headers */
     unsigned seen_gen;    /* the last scan that found its socket (or its request start) */
     bool started;         /* its request headers are complete: never evicted */
+    bool closed;          /* civetweb is closing it: never evicted, forgotten once its fd goes */
     bool evicted;
 } guarded_conn;
 
@@ -142,14 +143,32 @@ void sb__http_guard_request_started(sb_http_guard *g, const struct mg_connection
         c = add_conn(g, peer, addr_len, -1); /* the next scan matches it to its socket */
     if (c) {
         c->started = true;
+        c->closed = false; /* a new connection from the peer port of a closed one */
         c->seen_gen = g->gen + 1; /* survives the scan under way, if any */
     }
     pthread_mutex_unlock(&g->mu);
 }
 
-void sb__http_guard_conn_closing(sb_http_guard *g)
+void sb__http_guard_conn_closing(sb_http_guard *g, const struct mg_connection *conn)
 {
     done_reading_headers(g);
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    if (!ri)
+        return;
+    char peer[SB_PEER_TEXT];
+    size_t addr_len;
+    format_peer(peer, &addr_len, ri->remote_addr, ri->remote_port);
+    pthread_mutex_lock(&g->mu);
+    guarded_conn *c = find_conn(g, peer);
+    if (c && c->fd < 0) {
+        /* Never scanned: forget it now, so entries do not pile up while no scan runs. */
+        size_t i = (size_t)(c - g->conns);
+        memmove(c, c + 1, (g->nconns - i - 1) * sizeof *c);
+        g->nconns--;
+    } else if (c) {
+        c->closed = true; /* the next scan forgets it once its socket is gone */
+    }
+    pthread_mutex_unlock(&g->mu);
 }
 
 /* ---- MJPEG hang-ups -------------------------------------------------------------------------- */
@@ -284,21 +303,21 @@ static void scan_connections(sb_http_guard *g)
             continue;
         pthread_mutex_lock(&g->mu);
         guarded_conn *c = find_conn(g, peer);
-        if (c && c->fd >= 0 && c->fd != (int)fd) {
-            /* A new connection from a peer port of a closed one: start over. */
-            bool started = c->started && c->seen_gen == gen;
+        if (c && c->closed && c->fd != (int)fd) {
+            /* A new connection from the peer port of a closed one, its request not begun:
+             * start over. (The same fd number too is taken for the closing connection's
+             * lingering socket: when in doubt, the guard does not evict.) */
             memset(c, 0, sizeof *c);
             snprintf(c->peer, sizeof c->peer, "%s", peer);
             c->addr_len = addr_len;
             c->first_seen_ns = sb__monotonic_ns();
-            c->started = started;
         }
         if (!c)
             c = add_conn(g, peer, addr_len, (int)fd);
         if (c) {
             c->fd = (int)fd;
             c->seen_gen = gen;
-            if (!c->started)
+            if (!c->started && !c->closed)
                 c->scans_seen++;
         }
         pthread_mutex_unlock(&g->mu);
@@ -317,7 +336,7 @@ static void scan_connections(sb_http_guard *g)
     unsigned late = 0, crowded = 0;
     for (size_t i = 0; i < g->nconns; i++) {
         guarded_conn *c = &g->conns[i];
-        if (c->started || c->evicted || c->fd < 0)
+        if (c->started || c->closed || c->evicted || c->fd < 0)
             continue;
         if (now - c->first_seen_ns > (uint64_t)SB_HEADER_DEADLINE_MS * 1000000ull) {
             late += evict(g, c);
@@ -331,7 +350,7 @@ static void scan_connections(sb_http_guard *g)
         unsigned newer = 0;
         for (size_t k = i + 1; k < g->nconns; k++) {
             const guarded_conn *o = &g->conns[k];
-            if (!o->started && !o->evicted && o->fd >= 0 && o->scans_seen >= 2 &&
+            if (!o->started && !o->closed && !o->evicted && o->fd >= 0 && o->scans_seen >= 2 &&
                 o->addr_len == c->addr_len && strncmp(o->peer, c->peer, c->addr_len) == 0)
                 newer++;
         }

@@ -4,7 +4,7 @@
  * lives, from the first header byte on. Two things tie those threads up without our handlers
  * ever knowing (docs/wire-protocol.md, "Limits"):
  *   - slow header senders (slowloris): a request's headers must be complete within
- *     SB_HEADER_DEADLINE_MS of the connection being picked up, and one address may have at most
+ *     SB_HEADER_DEADLINE_MS of the guard first seeing the connection, and one address may have at most
  *     SB_PENDING_PER_ADDRESS connections still sending headers (a newer one evicts the oldest);
  *   - MJPEG viewers that went away on a still scene: an MJPEG handler only writes, so it would
  *     notice the hang-up only at its next frame; the guard polls their sockets for the hang-up and
@@ -39,7 +39,7 @@ void sb__http_guard_stop(sb_http_guard *g);
  * request headers are complete, it is closing. */
 void sb__http_guard_conn_opened(sb_http_guard *g);
 void sb__http_guard_request_started(sb_http_guard *g, const struct mg_connection *conn);
-void sb__http_guard_conn_closing(sb_http_guard *g);
+void sb__http_guard_conn_closing(sb_http_guard *g, const struct mg_connection *conn);
 
 /* Connections closed for sending their request headers too slowly (late or over the per-address
  * limit), since start. Any thread. */

@@ -477,7 +477,7 @@ static int init_connection(const struct mg_connection *conn, void **conn_data)
 static void connection_close(const struct mg_connection *conn)
 {
     sb_server *srv = mg_get_user_data(mg_get_context(conn));
-    sb__http_guard_conn_closing(srv->guard);
+    sb__http_guard_conn_closing(srv->guard, conn);
 }
 
 /* civetweb's own diagnostics go through our log, once per line. */

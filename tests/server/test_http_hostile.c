@@ -154,7 +154,8 @@ static void *slowloris_main(void *arg)
 }
 
 /* 100 connections that send one header byte a second (and reconnect when closed) must not keep a
- * legitimate /healthz from being served, and the server closes every one of them. Before, each
+ * legitimate /healthz from being served, and the server closes every one of them, but not a
+ * viewer that is watching meanwhile. Before, each
  * held a worker thread for the whole request timeout; with more of them than threads, a normal
  * request waited in the queue behind them for good. */
 static void test_slow_header_senders_do_not_lock_out_healthz(void)
@@ -163,6 +164,11 @@ static void test_slow_header_senders_do_not_lock_out_healthz(void)
     sb_server_options o = SB_SERVER_OPTIONS_INIT;
     o.max_clients = 8; /* 16 worker threads: fewer than the attacker's connections */
     CU_ASSERT_EQUAL_FATAL(st_server_start(&f, &o, W, H), 0);
+    /* A viewer already watching, whose connection outlives every header deadline. */
+    st_ws ws;
+    CU_ASSERT_EQUAL_FATAL(st_ws_connect(&ws, f.port, "/ws", NULL, true), 0);
+    st_publish_one(f.ring, W, H);
+    CU_ASSERT_EQUAL(st_ws_wait_frames(&ws, 1, 20000), 1);
     slowloris *s = calloc(1, sizeof *s);
     CU_ASSERT_FATAL(s != NULL);
     s->port = f.port;
@@ -203,6 +209,12 @@ static void test_slow_header_senders_do_not_lock_out_healthz(void)
     if (field)
         CU_ASSERT(strtoull(field + strlen("\"slow_connections_closed\":"), NULL, 10) > 0);
     st_response_free(&r);
+    /* The viewer was never taken for a slow header sender: it is still served. */
+    int before = st_ws_wait_frames(&ws, 0, 0);
+    st_publish_one(f.ring, W, H);
+    CU_ASSERT(st_ws_wait_frames(&ws, before + 1, 20000) > before);
+    CU_ASSERT_FALSE(ws.closed);
+    st_ws_close(&ws);
     st_server_stop(&f);
 }
 
