@@ -409,7 +409,8 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
     const struct mg_request_info *ri = mg_get_request_info(conn);
     const char *path = ri->local_uri ? ri->local_uri : "";
     if (strcmp(ri->request_method, "GET") != 0) {
-        /* HEAD too: an endless MJPEG stream or a snapshot wait has no meaningful HEAD. */
+        /* HEAD too: every endpoint is GET only (docs/wire-protocol.md), and a HEAD served
+         * like its GET would start an endless MJPEG stream or a snapshot wait. */
         sb__http_reply(conn, 405, "text/plain; charset=utf-8", "Allow: GET\r\n",
                        "method not allowed\n", strlen("method not allowed\n"));
         return 405;
