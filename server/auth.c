@@ -1,12 +1,13 @@
-/* auth.c - access token and WebSocket Origin checks (docs/wire-protocol.md, "Security"). */
+/* auth.c - access token, WebSocket Origin and Host checks (docs/wire-protocol.md, "Security").
+ * The string logic is pure (auth.h); the functions at the end read a civetweb request into an
+ * sb_auth_request and call it. */
+#include "auth.h"
 #include "server_internal.h"
 
 #include <civetweb.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-#define SB_TOKEN_MAX 512
 
 bool sb__ct_equal(const char *a, size_t alen, const char *b, size_t blen)
 {
@@ -20,8 +21,8 @@ bool sb__ct_equal(const char *a, size_t alen, const char *b, size_t blen)
     return diff == 0;
 }
 
-/* Copies src into buf (size > 0), cut to fit; returns the copied length. sb__auth_check refuses
- * any supplied token that fills the buffer, so a cut one never matches. */
+/* Copies src into buf (size > 0), cut to fit; returns the copied length. The check refuses any
+ * supplied token that fills the buffer, so a cut one never matches. */
 static int copy_truncated(char *buf, size_t size, const char *src)
 {
     size_t n = strlen(src);
@@ -32,33 +33,21 @@ static int copy_truncated(char *buf, size_t size, const char *src)
     return (int)n;
 }
 
-/* Finds the token the request carries: X-Streambridge-Token, Authorization: Bearer, ?token=,
- * cookie sb_token (first present wins). Returns its length, or -1 when none is present. */
-static int find_supplied_token(const struct mg_connection *conn, char *buf, size_t size)
+int sb__auth_find_token(const sb_auth_request *rq, char *buf, size_t size)
 {
-    const char *h = mg_get_header(conn, "X-Streambridge-Token");
-    if (h)
-        return copy_truncated(buf, size, h);
-    h = mg_get_header(conn, "Authorization");
+    buf[0] = '\0';
+    if (rq->token_header)
+        return copy_truncated(buf, size, rq->token_header);
+    const char *h = rq->authorization;
     if (h && strncasecmp(h, "Bearer ", 7) == 0) {
         h += 7;
         while (*h == ' ')
             h++;
         return copy_truncated(buf, size, h);
     }
-    const struct mg_request_info *ri = mg_get_request_info(conn);
-    if (ri && ri->query_string) {
-        int n = mg_get_var(ri->query_string, strlen(ri->query_string), "token", buf, size);
-        if (n >= 0)
-            return n;
-        if (n == -2) { /* present but longer than any valid token: certainly wrong */
-            buf[0] = '\0';
-            return SB_TOKEN_MAX;
-        }
-    }
-    h = mg_get_header(conn, "Cookie");
-    if (h) {
-        int n = mg_get_cookie(h, "sb_token", buf, size);
+    if (rq->query_string) {
+        /* civetweb's decoder: -1 absent, -2 longer than buf (certainly wrong), else the length */
+        int n = mg_get_var(rq->query_string, strlen(rq->query_string), "token", buf, size);
         if (n >= 0)
             return n;
         if (n == -2) {
@@ -66,31 +55,39 @@ static int find_supplied_token(const struct mg_connection *conn, char *buf, size
             return SB_TOKEN_MAX;
         }
     }
+    if (rq->cookie) {
+        int n = mg_get_cookie(rq->cookie, "sb_token", buf, size);
+        if (n >= 0)
+            return n;
+        if (n == -2) {
+            buf[0] = '\0';
+            return SB_TOKEN_MAX;
+        }
+    }
+    buf[0] = '\0';
     return -1;
 }
 
-sb_auth_result sb__auth_check(const sb_server *srv, const struct mg_connection *conn)
+sb_auth_result sb__auth_check_request(const sb_auth_config *cfg, const sb_auth_request *rq)
 {
-    if (!srv->access_token)
+    if (!cfg->access_token)
         return SB_AUTH_OK;
     char supplied[SB_TOKEN_MAX + 1];
-    int n = find_supplied_token(conn, supplied, sizeof supplied);
+    int n = sb__auth_find_token(rq, supplied, sizeof supplied);
     if (n < 0)
         return SB_AUTH_MISSING;
     if (n >= SB_TOKEN_MAX)
         return SB_AUTH_WRONG;
-    return sb__ct_equal(supplied, (size_t)n, srv->access_token, srv->token_len) ? SB_AUTH_OK
+    return sb__ct_equal(supplied, (size_t)n, cfg->access_token, cfg->token_len) ? SB_AUTH_OK
                                                                                 : SB_AUTH_WRONG;
 }
 
-bool sb__auth_token_in_query(const sb_server *srv, const struct mg_connection *conn)
+bool sb__auth_token_in_query_string(const sb_auth_config *cfg, const char *query_string)
 {
-    if (!srv->access_token)
+    if (!cfg->access_token || !query_string)
         return false;
-    const struct mg_request_info *ri = mg_get_request_info(conn);
     char buf[SB_TOKEN_MAX + 1];
-    return ri && ri->query_string &&
-           mg_get_var(ri->query_string, strlen(ri->query_string), "token", buf, sizeof buf) >= 0;
+    return mg_get_var(query_string, strlen(query_string), "token", buf, sizeof buf) >= 0;
 }
 
 /* Case-insensitive comparison of origin against one comma-separated list entry [s, e). */
@@ -104,19 +101,19 @@ static bool origin_matches(const char *origin, const char *s, const char *e)
     return n > 0 && strlen(origin) == n && strncasecmp(origin, s, n) == 0;
 }
 
-bool sb__origin_allowed(const sb_server *srv, const struct mg_connection *conn)
+bool sb__origin_allowed_request(const sb_auth_config *cfg, const sb_auth_request *rq)
 {
-    const char *origin = mg_get_header(conn, "Origin");
+    const char *origin = rq->origin;
     /* No Origin: not a browser (browsers always send it on WebSocket upgrades), so no hostile
      * page can be driving this connection; the token, if set, still applies. */
     if (!origin)
         return true;
-    const char *host = mg_get_header(conn, "Host");
+    const char *host = rq->host;
     if (host && strncasecmp(origin, "http://", 7) == 0 && strcasecmp(origin + 7, host) == 0)
         return true;
     if (host && strncasecmp(origin, "https://", 8) == 0 && strcasecmp(origin + 8, host) == 0)
         return true; /* behind a TLS-terminating reverse proxy that keeps the Host header */
-    const char *list = srv->allowed_origins;
+    const char *list = cfg->allowed_origins;
     while (list && *list) {
         const char *comma = strchr(list, ',');
         const char *end = comma ? comma : list + strlen(list);
@@ -194,9 +191,9 @@ static bool name_equals(const char *s, const char *e, const char *name)
 }
 
 /* Whether host name [hs, he) is the host of one of the allowed origins ("scheme://host[:port]"). */
-static bool is_allowed_origin_host(const sb_server *srv, const char *hs, const char *he)
+static bool is_allowed_origin_host(const char *allowed_origins, const char *hs, const char *he)
 {
-    const char *list = srv->allowed_origins;
+    const char *list = allowed_origins;
     while (list && *list) {
         const char *comma = strchr(list, ',');
         const char *end = comma ? comma : list + strlen(list);
@@ -225,20 +222,69 @@ static bool is_allowed_origin_host(const sb_server *srv, const char *hs, const c
     return false;
 }
 
-bool sb__host_allowed(const sb_server *srv, const struct mg_connection *conn)
+bool sb__host_allowed_request(const sb_auth_config *cfg, const sb_auth_request *rq)
 {
     /* Only a loopback server needs this: DNS rebinding points a hostile name at 127.0.0.1, and
      * the browser then treats our responses as that hostile site's own (same origin, so no
      * Origin check applies). The Host header still carries the hostile name. A server bound to
      * another address was exposed deliberately (and should have a token). */
-    if (!sb__is_loopback_address(srv->bind_address))
+    if (!sb__is_loopback_address(cfg->bind_address))
         return true;
-    const char *host = mg_get_header(conn, "Host");
+    const char *host = rq->host;
     if (!host)
         return true; /* not a browser: browsers always send Host */
     const char *hs, *he;
     if (!split_host(host, &hs, &he))
         return false;
     return name_equals(hs, he, "localhost") || name_equals(hs, he, "[::1]") ||
-           is_loopback_ipv4(hs, he) || is_allowed_origin_host(srv, hs, he);
+           is_loopback_ipv4(hs, he) || is_allowed_origin_host(cfg->allowed_origins, hs, he);
+}
+
+/* ---- civetweb-facing wrappers ----------------------------------------------------------------- */
+
+static sb_auth_config config_of(const sb_server *srv)
+{
+    return (sb_auth_config){srv->access_token, srv->token_len, srv->allowed_origins,
+                            srv->bind_address};
+}
+
+static sb_auth_request request_of(const struct mg_connection *conn)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    return (sb_auth_request){
+        .token_header = mg_get_header(conn, "X-Streambridge-Token"),
+        .authorization = mg_get_header(conn, "Authorization"),
+        .query_string = ri ? ri->query_string : NULL,
+        .cookie = mg_get_header(conn, "Cookie"),
+        .host = mg_get_header(conn, "Host"),
+        .origin = mg_get_header(conn, "Origin"),
+    };
+}
+
+sb_auth_result sb__auth_check(const sb_server *srv, const struct mg_connection *conn)
+{
+    sb_auth_config cfg = config_of(srv);
+    sb_auth_request rq = request_of(conn);
+    return sb__auth_check_request(&cfg, &rq);
+}
+
+bool sb__auth_token_in_query(const sb_server *srv, const struct mg_connection *conn)
+{
+    sb_auth_config cfg = config_of(srv);
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    return ri && sb__auth_token_in_query_string(&cfg, ri->query_string);
+}
+
+bool sb__origin_allowed(const sb_server *srv, const struct mg_connection *conn)
+{
+    sb_auth_config cfg = config_of(srv);
+    sb_auth_request rq = request_of(conn);
+    return sb__origin_allowed_request(&cfg, &rq);
+}
+
+bool sb__host_allowed(const sb_server *srv, const struct mg_connection *conn)
+{
+    sb_auth_config cfg = config_of(srv);
+    sb_auth_request rq = request_of(conn);
+    return sb__host_allowed_request(&cfg, &rq);
 }

@@ -3,6 +3,8 @@
  * The WebSocket endpoint lives in ws.c, the encoder in encoder.c. */
 #include "server_internal.h"
 
+#include "conn_socket.h"
+#include "http_guard.h"
 #include "sb_error_internal.h"
 #include "web_assets.h"
 
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define SB_SNAPSHOT_WAIT_MS 2000
@@ -317,6 +320,12 @@ static void serve_mjpeg(sb_server *srv, struct mg_connection *conn)
               "X-Content-Type-Options: nosniff\r\n"
               "Connection: close\r\n\r\n"
               "%s", part_head);
+    /* On a still scene nothing is written for a long time, and a write is how a sender notices
+     * a hang-up: the guard watches the socket and sets c->closing when the viewer goes, so its
+     * slot (max_clients) frees at once. Without the socket, the next frame's write notices. */
+    int fd = sb__conn_socket(conn);
+    if (fd >= 0)
+        sb__http_guard_watch_mjpeg(srv->guard, c, fd);
     sb_encoded_frame *f;
     while ((f = sb__client_next_frame(c))) {
         bool ok = mg_write(conn, f->jpeg, f->jpeg_len) == (int)f->jpeg_len &&
@@ -332,6 +341,8 @@ static void serve_mjpeg(sb_server *srv, struct mg_connection *conn)
         if (!ok)
             break;
     }
+    if (fd >= 0)
+        sb__http_guard_unwatch_mjpeg(srv->guard, c);
     sb__client_unregister(srv, c);
     sb__client_free(c);
 }
@@ -360,7 +371,7 @@ static void serve_stats(sb_server *srv, struct mg_connection *conn)
               "\"events_rate_limited\":%llu,\"messages_rejected\":%llu,\"clients_refused\":%llu,"
               "\"encode_errors\":%llu,\"clients\":%u,\"encode_ms_mean\":%.3f,"
               "\"encode_ms_p50\":%.3f,\"encode_ms_p99\":%.3f,\"delivered_fps\":%.2f,"
-              "\"producer_alive\":%s,\"client_list\":[",
+              "\"producer_alive\":%s,\"slow_connections_closed\":%llu,\"client_list\":[",
               (unsigned long long)s.frames_published, (unsigned long long)s.frames_encoded,
               (unsigned long long)s.frames_encoded_still, (unsigned long long)s.frames_coalesced,
               (unsigned long long)s.frames_sent, (unsigned long long)s.frames_skipped,
@@ -368,7 +379,8 @@ static void serve_stats(sb_server *srv, struct mg_connection *conn)
               (unsigned long long)s.events_dropped, (unsigned long long)s.events_rate_limited,
               (unsigned long long)s.messages_rejected, (unsigned long long)s.clients_refused,
               (unsigned long long)s.encode_errors, s.clients, s.encode_ms_mean, s.encode_ms_p50,
-              s.encode_ms_p99, s.delivered_fps, rs.writer_alive ? "true" : "false");
+              s.encode_ms_p99, s.delivered_fps, rs.writer_alive ? "true" : "false",
+              sb__http_guard_slow_closed(srv->guard));
     pthread_mutex_lock(&srv->clients_mu);
     bool first = true;
     for (sb_client *c = srv->clients; c; c = c->next) {
@@ -396,8 +408,11 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
     sb_server *srv = cbdata;
     const struct mg_request_info *ri = mg_get_request_info(conn);
     const char *path = ri->local_uri ? ri->local_uri : "";
-    if (strcmp(ri->request_method, "GET") != 0 && strcmp(ri->request_method, "HEAD") != 0) {
-        reply_text(conn, 405, "method not allowed\n");
+    if (strcmp(ri->request_method, "GET") != 0) {
+        /* HEAD too: every endpoint is GET only (docs/wire-protocol.md), and a HEAD served
+         * like its GET would start an endless MJPEG stream or a snapshot wait. */
+        sb__http_reply(conn, 405, "text/plain; charset=utf-8", "Allow: GET\r\n",
+                       "method not allowed\n", strlen("method not allowed\n"));
         return 405;
     }
     if (!check_access(srv, conn))
@@ -424,6 +439,46 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
         return 404;
     }
     return 200;
+}
+
+/* Number of request headers named name (case-insensitive). */
+static int header_count(const struct mg_request_info *ri, const char *name)
+{
+    int n = 0;
+    for (int i = 0; i < ri->num_headers; i++)
+        if (ri->http_headers[i].name && strcasecmp(ri->http_headers[i].name, name) == 0)
+            n++;
+    return n;
+}
+
+/* civetweb calls this for every request (WebSocket upgrades too) once its headers are complete,
+ * before any handler: the checks every endpoint shares that are not about access. */
+static int begin_request(struct mg_connection *conn)
+{
+    sb_server *srv = mg_get_user_data(mg_get_context(conn));
+    sb__http_guard_request_started(srv->guard, conn);
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    /* RFC 7230 5.4: more than one Host is a 400. civetweb would use the first, a proxy in
+     * front might use another: the Host check (DNS rebinding) must see the only one. */
+    if (ri && header_count(ri, "Host") > 1) {
+        reply_text(conn, 400, "400 bad request: more than one Host header\n");
+        return 400;
+    }
+    return 0;
+}
+
+static int init_connection(const struct mg_connection *conn, void **conn_data)
+{
+    (void)conn_data; /* stays NULL: ws.c sets the connection data of WebSocket clients */
+    sb_server *srv = mg_get_user_data(mg_get_context(conn));
+    sb__http_guard_conn_opened(srv->guard);
+    return 0;
+}
+
+static void connection_close(const struct mg_connection *conn)
+{
+    sb_server *srv = mg_get_user_data(mg_get_context(conn));
+    sb__http_guard_conn_closing(srv->guard, conn);
 }
 
 /* civetweb's own diagnostics go through our log, once per line. */
@@ -588,6 +643,13 @@ int sb_server_start(sb_frame_ring *ring, sb_event_queue *queue, const sb_server_
         server_free(srv);
         return rc;
     }
+    srv->guard = sb__http_guard_start();
+    if (!srv->guard) {
+        atomic_store(&srv->stopping, true);
+        sb__encoder_join(srv);
+        server_free(srv);
+        return SB_EIO;
+    }
 
     pthread_once(&civetweb_once, civetweb_init);
     char listen[80], threads[16], send_timeout[16];
@@ -600,8 +662,13 @@ int sb_server_start(sb_frame_ring *ring, sb_event_queue *queue, const sb_server_
     const char *cw_options[] = {
         "listening_ports", listen,
         "num_threads", threads,
-        /* Bounds every blocking socket write (mg_write) and HTTP request read. */
+        /* Bounds every blocking socket write (mg_write) without progress and, from the
+         * connection's pickup, the read of a request's headers; http_guard.c bounds the
+         * latter tighter (SB_HEADER_DEADLINE_MS) and per address. */
         "request_timeout_ms", send_timeout,
+        /* On civetweb's own replies (its 400 for a malformed request, the 101 of an upgrade);
+         * ours write their headers themselves (sb__http_reply), so it is never doubled. */
+        "additional_header", "X-Content-Type-Options: nosniff",
         /* Idle WebSocket reads wake up this often; civetweb then pings the client. */
         "websocket_timeout_ms", "10000",
         "enable_websocket_ping_pong", "yes",
@@ -612,6 +679,9 @@ int sb_server_start(sb_frame_ring *ring, sb_event_queue *queue, const sb_server_
     struct mg_callbacks callbacks;
     memset(&callbacks, 0, sizeof callbacks);
     callbacks.log_message = log_message;
+    callbacks.begin_request = begin_request;
+    callbacks.init_connection = init_connection;
+    callbacks.connection_close = connection_close;
     struct mg_init_data init = {&callbacks, srv, cw_options};
     char errtext[256] = "";
     unsigned errcode = 0;
@@ -619,6 +689,7 @@ int sb_server_start(sb_frame_ring *ring, sb_event_queue *queue, const sb_server_
     srv->ctx = mg_start2(&init, &err);
     if (!srv->ctx) {
         atomic_store(&srv->stopping, true);
+        sb__http_guard_stop(srv->guard);
         sb__encoder_join(srv);
         server_free(srv);
         return SB_FAIL(SB_ENET, "cannot serve on %s: %s", listen,
@@ -631,6 +702,7 @@ int sb_server_start(sb_frame_ring *ring, sb_event_queue *queue, const sb_server_
         return SB_FAIL(SB_ENET, "cannot read the bound port of %s", listen);
     }
     srv->port = ports[0].port;
+    sb__http_guard_set_port(srv->guard, srv->port);
     mg_set_request_handler(srv->ctx, "**", http_dispatch, srv);
     sb__ws_install(srv);
     *out = srv;
@@ -720,6 +792,8 @@ void sb_server_stop(sb_server *srv)
     if (srv->ctx)
         stop_civetweb(srv);
     srv->ctx = NULL;
+    sb__http_guard_stop(srv->guard); /* after civetweb: no callback uses it any more */
+    srv->guard = NULL;
     sb__encoder_join(srv);
     server_free(srv);
 }

@@ -3,11 +3,13 @@
  *   encoder.c  the one encoder thread (ring -> refcounted JPEG frames)
  *   ws.c       WebSocket clients: sender threads, ack credit, input parsing
  *   auth.c     access token and Origin checks
+ *   http_guard.c  slow header senders, MJPEG viewers that hung up
  * Not installed. No VTK here (DESIGN.md: server/ includes no VTK header). */
 #ifndef SB_SERVER_INTERNAL_H
 #define SB_SERVER_INTERNAL_H
 
 #include "streambridge/server.h"
+#include "auth.h"
 #include "sb_clock.h"
 
 #include <pthread.h>
@@ -102,6 +104,7 @@ struct sb_server {
     sb_event_queue *queue;
     struct mg_context *ctx;
     int port;
+    struct sb_http_guard *guard; /* http_guard.c: slow header senders, MJPEG hang-ups */
 
     atomic_bool stopping;
     pthread_mutex_t stop_mu; /* with stop_cv: timed sleeps that end early on stop */
@@ -172,19 +175,14 @@ sb_encoded_frame *sb__client_next_frame(sb_client *c);
 /* ws.c */
 void sb__ws_install(sb_server *srv);
 
-/* auth.c */
-typedef enum { SB_AUTH_OK = 0, SB_AUTH_MISSING = 401, SB_AUTH_WRONG = 403 } sb_auth_result;
+/* auth.c: the civetweb-facing access checks; their string logic is auth.h's. */
 sb_auth_result sb__auth_check(const sb_server *srv, const struct mg_connection *conn);
 /* Whether the token was supplied in the query string (the page then sets the cookie). */
 bool sb__auth_token_in_query(const sb_server *srv, const struct mg_connection *conn);
 /* true when the WebSocket upgrade's Origin is acceptable. */
 bool sb__origin_allowed(const sb_server *srv, const struct mg_connection *conn);
-bool sb__ct_equal(const char *a, size_t alen, const char *b, size_t blen);
-/* DNS rebinding guard: false when the server is bound to a loopback address and the request's
- * Host header names anything but localhost, 127.x.x.x, [::1] (optional :port) or the host of an
- * allowed origin. */
+/* DNS rebinding guard (sb__host_allowed_request). */
 bool sb__host_allowed(const sb_server *srv, const struct mg_connection *conn);
-bool sb__is_loopback_address(const char *addr);
 
 /* Sends a small plain-text HTTP response and closes the exchange. */
 void sb__http_reply(struct mg_connection *conn, int status, const char *content_type,

@@ -144,6 +144,49 @@ static inline uint64_t st_publish_one(sb_frame_ring *ring, uint32_t w, uint32_t 
     return seq;
 }
 
+/* ---- a heap ring + queue + server on an ephemeral port -------------------------------------- */
+
+typedef struct st_server {
+    sb_frame_ring *ring;
+    sb_event_queue *queue;
+    sb_server *srv;
+    int port;
+} st_server;
+
+/* Starts a server with options o (port forced to 0) on a fresh max_w x max_h heap ring. */
+static inline int st_server_start(st_server *f, sb_server_options *o, uint32_t max_w, uint32_t max_h)
+{
+    memset(f, 0, sizeof *f);
+    sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
+    ro.max_width = max_w;
+    ro.max_height = max_h;
+    sb_event_queue_options qo = SB_EVENT_QUEUE_OPTIONS_INIT;
+    if (sb_frame_ring_create(&ro, &f->ring) != SB_OK || sb_event_queue_create(&qo, &f->queue) != SB_OK)
+        return -1;
+    o->port = 0;
+    int rc = sb_server_start(f->ring, f->queue, o, &f->srv);
+    if (rc != SB_OK) {
+        fprintf(stderr, "sb_server_start: %s\n", sb_last_error());
+        return rc;
+    }
+    f->port = sb_server_port(f->srv);
+    return 0;
+}
+
+static inline void st_server_stop(st_server *f)
+{
+    sb_server_stop(f->srv);
+    sb_event_queue_destroy(f->queue);
+    sb_frame_ring_destroy(f->ring);
+}
+
+static inline uint32_t st_server_clients(st_server *f)
+{
+    sb_server_stats s;
+    sb_server_get_stats(f->srv, &s);
+    return s.clients;
+}
+
 /* ---- JPEG ------------------------------------------------------------------------------------ */
 
 /* Decodes; fills width/height; returns the mean gray of the inner 32x32 of the marker square,
