@@ -564,18 +564,30 @@ static void test_still_scene_viewer_is_not_closed_for_idleness(void)
     fixture_stop(&f);
 }
 
-static void test_client_that_never_speaks_is_closed(void)
+/* A connection that says nothing, or starts a frame and never finishes it, only holds a slot. */
+static void test_silent_or_stalled_clients_are_closed(void)
 {
     fixture f;
     CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
     int status;
-    int fd = raw_ws_open(f.port, &status, NULL, 0);
+    int silent = raw_ws_open(f.port, &status, NULL, 0);
     CU_ASSERT_EQUAL_FATAL(status, 101);
+    int stalled = raw_ws_open(f.port, &status, NULL, 0);
+    CU_ASSERT_EQUAL_FATAL(status, 101);
+    unsigned char hello[12];
+    st_hello(hello, W, H);
+    CU_ASSERT(raw_send_frame(stalled, 0x82, true, sizeof hello, hello, sizeof hello));
+    const uint8_t half_header[3] = {0x82, 0x80 | 12, 0x12}; /* the mask never completes */
+    CU_ASSERT(send(stalled, half_header, sizeof half_header, MSG_NOSIGNAL) == 3);
     uint64_t t0 = sb__monotonic_ns();
-    CU_ASSERT_EQUAL(raw_wait_close_code(fd), 1008); /* within the 10 s first-message bound */
-    printf("\n  silent client closed after %.1f s\n", (double)(sb__monotonic_ns() - t0) / 1e9);
-    close(fd);
+    CU_ASSERT_EQUAL(raw_wait_close_code(silent), 1008); /* the 10 s first-message bound */
+    CU_ASSERT_EQUAL(raw_wait_close_code(stalled), 1008); /* the 10 s frame bound */
+    printf("\n  silent and stalled clients closed after %.1f s\n",
+           (double)(sb__monotonic_ns() - t0) / 1e9);
+    close(silent);
+    close(stalled);
     CU_ASSERT(wait_clients(&f, 0));
+    CU_ASSERT_EQUAL(stats_of(&f).messages_rejected, 0); /* out of time is not bad input */
     fixture_stop(&f);
 }
 
@@ -655,7 +667,7 @@ static CU_TestInfo server_tests[] = {
      test_never_acking_clients_are_closed_and_their_slots_reused},
     {"still_scene_viewer_is_not_closed_for_idleness",
      test_still_scene_viewer_is_not_closed_for_idleness},
-    {"client_that_never_speaks_is_closed", test_client_that_never_speaks_is_closed},
+    {"silent_or_stalled_clients_are_closed", test_silent_or_stalled_clients_are_closed},
     {"per_address_cap_refuses_with_503_then_a_freed_slot_works",
      test_per_address_cap_refuses_with_503_then_a_freed_slot_works},
     {"options_bound_the_new_limits", test_options_bound_the_new_limits},
