@@ -334,7 +334,6 @@ static int handle_message(sb_client *c, const uint8_t *m, size_t len)
 /* State of read_client: one frame at a time, read exactly (never past the frame's end). */
 typedef struct ws_reader {
     sb_client *c;
-    int fd;
     uint8_t header[SB_WS_MAX_HEADER_LEN];
     size_t header_have;
     bool in_payload;            /* header complete, reading its payload */
@@ -472,7 +471,6 @@ static void read_client(sb_client *c, int fd)
     ws_reader r;
     memset(&r, 0, sizeof r);
     r.c = c;
-    r.fd = fd;
     r.message = malloc((size_t)srv->opts.max_message_bytes);
     if (!r.message) {
         close_client(c, SB_WS_CLOSE_TRY_AGAIN, "out of memory", false);
