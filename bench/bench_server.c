@@ -108,6 +108,7 @@ static void bench(int nclients, double seconds)
     sb_server_options o = SB_SERVER_OPTIONS_INIT;
     o.port = 0;
     o.still_delay_ms = 150;
+    o.max_clients_per_address = 0; /* up to 64 clients, all from 127.0.0.1 */
     sb_server *srv = NULL;
     if (sb_server_start(ring, NULL, &o, &srv) != SB_OK) {
         fprintf(stderr, "server: %s\n", sb_last_error());

@@ -49,6 +49,11 @@ static void usage(FILE *out)
         "  --allow-origin ORIG   extra WebSocket origin allowed to drive the stream, e.g.\n"
         "                        http://localhost:8888 (repeatable; own origin always allowed)\n"
         "  --max-clients N       simultaneous viewers, 1..1024 (default 64)\n"
+        "  --max-clients-per-address N\n"
+        "                        viewers from one remote address, 0..1024, 0 = no cap\n"
+        "                        (default 16; behind a reverse proxy all share its address)\n"
+        "  --ack-timeout-ms MS   close a WebSocket viewer that leaves a frame unacknowledged\n"
+        "                        this long while newer frames wait (default 30000)\n"
         "  --help                print this help and exit\n"
         "  --version             print the version and exit\n"
         "\n"
@@ -125,7 +130,8 @@ int main(int argc, char **argv)
         opts.access_token = env_token;
 
     enum { O_NAME = 256, O_WAIT, O_BIND, O_PORT, O_TOKEN, O_QUALITY, O_STILL_QUALITY,
-           O_STILL_DELAY, O_MAX_FPS, O_ALLOW_ORIGIN, O_MAX_CLIENTS, O_HELP, O_VERSION };
+           O_STILL_DELAY, O_MAX_FPS, O_ALLOW_ORIGIN, O_MAX_CLIENTS, O_MAX_CLIENTS_PER_ADDRESS, O_ACK_TIMEOUT, O_HELP,
+           O_VERSION };
     static const struct option longopts[] = {
         {"name", required_argument, NULL, O_NAME},
         {"wait", no_argument, NULL, O_WAIT},
@@ -138,6 +144,8 @@ int main(int argc, char **argv)
         {"max-fps", required_argument, NULL, O_MAX_FPS},
         {"allow-origin", required_argument, NULL, O_ALLOW_ORIGIN},
         {"max-clients", required_argument, NULL, O_MAX_CLIENTS},
+        {"max-clients-per-address", required_argument, NULL, O_MAX_CLIENTS_PER_ADDRESS},
+        {"ack-timeout-ms", required_argument, NULL, O_ACK_TIMEOUT},
         {"help", no_argument, NULL, O_HELP},
         {"version", no_argument, NULL, O_VERSION},
         {NULL, 0, NULL, 0},
@@ -185,6 +193,16 @@ int main(int argc, char **argv)
         case O_MAX_CLIENTS:
             if (parse_int(optarg, 1, 1024, &opts.max_clients))
                 return bad_usage("--max-clients needs a number in 1..1024, not '%s'", optarg);
+            break;
+        case O_MAX_CLIENTS_PER_ADDRESS:
+            if (parse_int(optarg, 0, 1024, &opts.max_clients_per_address))
+                return bad_usage("--max-clients-per-address needs a number in 0..1024, not '%s'",
+                                 optarg);
+            break;
+        case O_ACK_TIMEOUT:
+            if (parse_int(optarg, 100, 3600000, &opts.ack_timeout_ms))
+                return bad_usage("--ack-timeout-ms needs a number in 100..3600000, not '%s'",
+                                 optarg);
             break;
         case O_HELP: usage(stdout); return 0;
         case O_VERSION: printf("streambridge-server %s\n", sb_version()); return 0;

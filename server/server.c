@@ -110,9 +110,13 @@ sb_client *sb__client_new(sb_server *srv, sb_client_kind kind, struct mg_connect
     pthread_cond_init(&c->cv, &attr);
     pthread_condattr_destroy(&attr);
     const struct mg_request_info *ri = mg_get_request_info(conn);
-    if (ri)
+    if (ri) {
         snprintf(c->remote, sizeof c->remote, "%s:%d", ri->remote_addr, ri->remote_port);
+        snprintf(c->address, sizeof c->address, "%s", ri->remote_addr);
+    }
     c->tokens = srv->opts.max_events_per_second;
+    c->connected_ns = sb__monotonic_ns();
+    atomic_init(&c->close_sent, false);
     return c;
 }
 
@@ -125,20 +129,36 @@ void sb__client_free(sb_client *c)
     free(c);
 }
 
+/* Clients connected from address (under clients_mu). Linear: at most max_clients (1024). */
+static int clients_from(const sb_server *srv, const char *address)
+{
+    int n = 0;
+    for (const sb_client *o = srv->clients; o; o = o->next)
+        n += strcmp(o->address, address) == 0;
+    return n;
+}
+
 bool sb__client_register(sb_server *srv, sb_client *c)
 {
     pthread_mutex_lock(&srv->clients_mu);
-    bool ok = !atomic_load(&srv->stopping) &&
-              atomic_load(&srv->client_count) < srv->opts.max_clients;
-    if (ok) {
+    c->refused_why = NULL;
+    if (atomic_load(&srv->stopping))
+        c->refused_why = "server stopping";
+    else if (atomic_load(&srv->client_count) >= srv->opts.max_clients)
+        c->refused_why = "too many clients";
+    /* One address must not be able to take every slot and lock everyone else out. */
+    else if (srv->opts.max_clients_per_address > 0 &&
+             clients_from(srv, c->address) >= srv->opts.max_clients_per_address)
+        c->refused_why = "too many clients from this address";
+    if (!c->refused_why) {
         c->next = srv->clients;
         srv->clients = c;
         atomic_fetch_add(&srv->client_count, 1);
     }
     pthread_mutex_unlock(&srv->clients_mu);
-    if (!ok)
+    if (c->refused_why)
         atomic_fetch_add(&srv->clients_refused, 1);
-    return ok;
+    return !c->refused_why;
 }
 
 void sb__client_unregister(sb_server *srv, sb_client *c)
@@ -217,6 +237,7 @@ sb_encoded_frame *sb__client_next_frame(sb_client *c)
                 if (c->kind == SB_CLIENT_WS) {
                     c->in_flight_seq[c->in_flight] = f->seq;
                     c->in_flight_send_ns[c->in_flight] = sb__realtime_ns();
+                    c->in_flight_since_ns[c->in_flight] = sb__monotonic_ns();
                     c->in_flight++;
                 }
                 pthread_mutex_unlock(&c->mu);
@@ -300,7 +321,9 @@ static void serve_mjpeg(sb_server *srv, struct mg_connection *conn)
         return;
     }
     if (!sb__client_register(srv, c)) {
-        reply_text(conn, 503, "too many clients\n");
+        char text[64];
+        snprintf(text, sizeof text, "%s\n", c->refused_why);
+        reply_text(conn, 503, text);
         sb__client_free(c);
         return;
     }
@@ -568,6 +591,11 @@ static int validate_options(const sb_server_options *o)
                        o->num_threads);
     if (o->send_timeout_ms < 100 || o->send_timeout_ms > 600000)
         return OPT_FAIL(SB_EINVAL, "send_timeout_ms %d is outside 100..600000", o->send_timeout_ms);
+    if (o->max_clients_per_address < 0 || o->max_clients_per_address > 1024)
+        return OPT_FAIL(SB_EINVAL, "max_clients_per_address %d is outside 0..1024 (0 = no cap)",
+                       o->max_clients_per_address);
+    if (o->ack_timeout_ms < 100 || o->ack_timeout_ms > 3600000)
+        return OPT_FAIL(SB_EINVAL, "ack_timeout_ms %d is outside 100..3600000", o->ack_timeout_ms);
     return SB_OK;
 }
 

@@ -1,7 +1,9 @@
 /* server_internal.h - private state of the web server, shared by its modules:
  *   server.c   start/stop, options, civetweb setup, HTTP endpoints, stats
  *   encoder.c  the one encoder thread (ring -> refcounted JPEG frames)
- *   ws.c       WebSocket clients: sender threads, ack credit, input parsing
+ *   ws.c       WebSocket clients: the socket reader, sender threads, ack credit, input handling
+ *   ws_frame.c RFC 6455 frame headers and the rules enforced before a payload is read (pure)
+ *   ws_message.c  client message decoding and validation (pure)
  *   auth.c     access token and Origin checks
  *   http_guard.c  slow header senders, MJPEG viewers that hung up
  * Not installed. No VTK here (DESIGN.md: server/ includes no VTK header). */
@@ -55,7 +57,9 @@ typedef struct sb_client {
     struct mg_connection *conn;
     uint32_t id;
     sb_client_kind kind;
-    char remote[64];
+    char remote[64];          /* "address:port", for logs and /stats */
+    char address[48];         /* the remote address alone: max_clients_per_address counts it */
+    const char *refused_why;  /* set when sb__client_register refuses: static text for the 503 */
 
     pthread_mutex_t mu; /* guards everything below */
     pthread_cond_t cv;  /* new frame, ack, or closing */
@@ -64,8 +68,9 @@ typedef struct sb_client {
     bool dead;          /* a send failed or timed out: close at the next chance */
     bool logged;        /* one log line per client for rejected input */
     uint64_t in_flight_seq[SB_CLIENT_MAX_IN_FLIGHT];
-    uint64_t in_flight_send_ns[SB_CLIENT_MAX_IN_FLIGHT];
-    int in_flight;
+    uint64_t in_flight_send_ns[SB_CLIENT_MAX_IN_FLIGHT];  /* CLOCK_REALTIME: the ack RTT */
+    uint64_t in_flight_since_ns[SB_CLIENT_MAX_IN_FLIGHT]; /* CLOCK_MONOTONIC: ack_timeout_ms */
+    int in_flight; /* [0] is the oldest */
     uint64_t last_sent_id;
     uint64_t last_distinct_no;
     uint32_t last_ack_rtt_us;
@@ -82,9 +87,15 @@ typedef struct sb_client {
     uint64_t abuse_window_ns;
     uint32_t abuse_drops;
     bool hello_seen;
+    bool spoke;              /* a valid message arrived (the first-message bound is met) */
+    uint64_t connected_ns;   /* CLOCK_MONOTONIC of the upgrade */
+
+    /* A close frame went out (under the connection's lock): nothing may follow it. */
+    atomic_bool close_sent;
 
     pthread_t sender;
     bool sender_started;
+    bool sender_joined;     /* the reader joined it already (ws_close must not again) */
     bool sender_done;       /* under mu: the sender thread has finished (its 1001 close is out) */
     struct sb_client *next; /* srv->clients list, under srv->clients_mu */
 } sb_client;
@@ -160,7 +171,8 @@ void sb__encoder_free_frames(sb_server *srv);
 /* The newest encoded frame with a reference for the caller, or NULL. */
 sb_encoded_frame *sb__latest_frame(sb_server *srv);
 
-/* Client registry (server.c). Registration fails (returns false) when max_clients is reached. */
+/* Client registry (server.c). Registration fails (returns false, c->refused_why says why) when
+ * the server is stopping, max_clients is reached or c's address has max_clients_per_address. */
 bool sb__client_register(sb_server *srv, sb_client *c);
 void sb__client_unregister(sb_server *srv, sb_client *c);
 sb_client *sb__client_new(sb_server *srv, sb_client_kind kind, struct mg_connection *conn);

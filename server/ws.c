@@ -1,20 +1,47 @@
-/* ws.c - the /ws endpoint: per-client sender threads with ack credit (frames out) and the
- * binary client-message parser (hello, ack, input events in). Wire format:
- * docs/wire-protocol.md; the byte offsets below are the ones documented there.
+/* ws.c - the /ws endpoint: per-client sender threads with ack credit (frames out), and our own
+ * reader of the client's frames (hello, ack, input events in). Wire format and the limits
+ * enforced: docs/wire-protocol.md.
  *
- * Threads per WebSocket client: civetweb's worker thread reads the socket and runs
- * ws_data/ws_close; our sender thread writes frames. A socket that stops draining blocks only
- * its own sender (for at most send_timeout_ms, then the client is marked dead and closed). */
+ * Threads per WebSocket client: civetweb's worker thread runs ws_ready, which reads the socket
+ * itself (read_client) until the connection ends, then ws_close; our sender thread writes
+ * frames. Why our own reader: civetweb 1.15 allocates and reads a frame's whole declared payload
+ * (up to 2 GiB) before any callback could refuse it, so a few hostile clients could take
+ * gigabytes; read_client refuses a frame on its header, never buffers more than
+ * max_message_bytes, and closes clients that never ack or never speak. Every write (frames,
+ * pong, close) goes through civetweb under mg_lock_connection. A socket that stops draining
+ * blocks only its own sender (for at most send_timeout_ms, then the client is closed). */
 #include "server_internal.h"
 
+#include "conn_socket.h"
 #include "sb_error_internal.h"
 #include "wire.h"
+#include "ws_frame.h"
+#include "ws_message.h"
 
 #include <civetweb.h>
+#include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+
+/* A client's first message (normally HELLO) must arrive within this of the upgrade: a
+ * connection that says nothing only holds a slot. */
+#define SB_WS_FIRST_MESSAGE_MS 10000
+/* A frame, once its first byte arrived, must be complete within this (a trickled frame only
+ * holds a slot). */
+#define SB_WS_FRAME_COMPLETE_MS 10000
+/* A peer silent this long gets a ping (what civetweb's own reader did: keeps NATs and proxies
+ * from dropping a still scene's connection). Its pong is not required. */
+#define SB_WS_PING_IDLE_MS 10000
+/* After our close frame, the peer's data is read and dropped for at most this long, waiting for
+ * its close frame: closing the socket on unread data would send a reset that can destroy our
+ * close frame before the peer reads it. */
+#define SB_WS_CLOSE_LINGER_MS 2000
+/* The reader wakes at least this often to notice a stop, a dead sender and the time bounds. */
+#define SB_WS_POLL_MS 100
 
 /* ---- frames out ------------------------------------------------------------------------------ */
 
@@ -33,20 +60,29 @@ static void put_u64(unsigned char *p, uint64_t v)
     for (int i = 0; i < 8; i++)
         p[i] = (unsigned char)(v >> (8 * i));
 }
-static uint32_t get_u32(const unsigned char *p)
+
+/* Writes one control frame unless a close frame went out already (nothing may follow one); a
+ * close frame marks that. */
+static bool write_control(sb_client *c, int opcode, const void *payload, size_t len)
 {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    bool ok = false;
+    mg_lock_connection(c->conn);
+    if (!atomic_load(&c->close_sent)) {
+        ok = mg_websocket_write(c->conn, opcode, (const char *)payload, len) >= 0;
+        if (opcode == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE)
+            atomic_store(&c->close_sent, true);
+    }
+    mg_unlock_connection(c->conn);
+    return ok;
 }
-static uint64_t get_u64(const unsigned char *p)
+
+static void write_close(sb_client *c, uint16_t code, const char *reason)
 {
-    return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
-}
-static float get_f32(const unsigned char *p)
-{
-    uint32_t u = get_u32(p);
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
+    sb_ws_close why;
+    sb__ws_close_set(&why, code, reason);
+    uint8_t payload[2 + SB_WS_MAX_CLOSE_REASON];
+    size_t n = sb__ws_close_payload(&why, payload);
+    write_control(c, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, payload, n);
 }
 
 /* Writes one binary WebSocket message made of our header and the shared JPEG, framing it
@@ -87,7 +123,8 @@ static bool send_frame(sb_client *c, const sb_encoded_frame *f, uint32_t ack_rtt
         wsn = 10;
     }
     mg_lock_connection(c->conn);
-    bool ok = mg_write(c->conn, ws, wsn) == (int)wsn &&
+    bool ok = !atomic_load(&c->close_sent) && /* the reader closed: nothing may follow */
+              mg_write(c->conn, ws, wsn) == (int)wsn &&
               mg_write(c->conn, hdr, sizeof hdr) == (int)sizeof hdr &&
               mg_write(c->conn, f->jpeg, f->jpeg_len) == (int)f->jpeg_len;
     mg_unlock_connection(c->conn);
@@ -134,16 +171,8 @@ static void *sender_main(void *arg)
     pthread_mutex_lock(&c->mu);
     bool dead = c->dead;
     pthread_mutex_unlock(&c->mu);
-    if (!dead && atomic_load(&c->srv->stopping)) {
-        static const char reason[] = "server stopping";
-        char payload[2 + sizeof reason - 1];
-        payload[0] = (char)(SB_WS_CLOSE_GOING_AWAY >> 8);
-        payload[1] = (char)(SB_WS_CLOSE_GOING_AWAY & 0xff);
-        memcpy(payload + 2, reason, sizeof reason - 1);
-        mg_lock_connection(c->conn);
-        mg_websocket_write(c->conn, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, payload, sizeof payload);
-        mg_unlock_connection(c->conn);
-    }
+    if (!dead && atomic_load(&c->srv->stopping))
+        write_close(c, SB_WS_CLOSE_GOING_AWAY, "server stopping");
     pthread_mutex_lock(&c->mu);
     c->sender_done = true;
     pthread_cond_broadcast(&c->cv);
@@ -153,37 +182,33 @@ static void *sender_main(void *arg)
 
 /* ---- messages in ----------------------------------------------------------------------------- */
 
-/* Closes the connection with a WebSocket close code; counted and logged once per client. */
-static int reject(sb_client *c, struct mg_connection *conn, uint16_t code, const char *why)
+/* Closes the connection with a WebSocket close code: sets closing (the sender stops), sends the
+ * close frame, logs once per client; counted in messages_rejected when the client sent
+ * something bad (count), not when it only ran out of time. Returns 0: "stop reading". */
+static int close_client(sb_client *c, uint16_t code, const char *why, bool count)
 {
     sb_server *srv = c->srv;
-    atomic_fetch_add(&srv->messages_rejected, 1);
+    if (count)
+        atomic_fetch_add(&srv->messages_rejected, 1);
     if (!c->logged) {
         c->logged = true;
         sb__log("server: client %u (%s): %s: closing with %u", c->id, c->remote, why, code);
     }
-    unsigned char payload[2 + 96];
-    payload[0] = (unsigned char)(code >> 8);
-    payload[1] = (unsigned char)code;
-    size_t n = strlen(why);
-    if (n > sizeof payload - 2)
-        n = sizeof payload - 2;
-    memcpy(payload + 2, why, n);
     pthread_mutex_lock(&c->mu);
     c->closing = true;
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
-    mg_lock_connection(conn);
-    mg_websocket_write(conn, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, (const char *)payload, 2 + n);
-    mg_unlock_connection(conn);
-    return 0; /* civetweb closes the connection */
+    write_close(c, code, why);
+    return 0;
 }
 
-static int handle_ack(sb_client *c, struct mg_connection *conn, const unsigned char *m)
+static int reject(sb_client *c, uint16_t code, const char *why)
 {
-    if (m[1] || m[2] || m[3])
-        return reject(c, conn, SB_WS_CLOSE_INVALID, "ack: reserved bytes not zero");
-    uint64_t seq = get_u64(m + 4);
+    return close_client(c, code, why, true);
+}
+
+static int handle_ack(sb_client *c, uint64_t seq)
+{
     pthread_mutex_lock(&c->mu);
     int found = -1;
     for (int i = 0; i < c->in_flight; i++) {
@@ -199,28 +224,14 @@ static int handle_ack(sb_client *c, struct mg_connection *conn, const unsigned c
         for (int i = found; i + 1 < c->in_flight; i++) {
             c->in_flight_seq[i] = c->in_flight_seq[i + 1];
             c->in_flight_send_ns[i] = c->in_flight_send_ns[i + 1];
+            c->in_flight_since_ns[i] = c->in_flight_since_ns[i + 1];
         }
         c->in_flight--;
         pthread_cond_signal(&c->cv);
     }
     pthread_mutex_unlock(&c->mu);
     if (found < 0)
-        return reject(c, conn, SB_WS_CLOSE_INVALID, "ack for a frame that is not in flight");
-    return 1;
-}
-
-static int handle_hello(sb_client *c, struct mg_connection *conn, const unsigned char *m)
-{
-    if (m[1] != SB_WIRE_PROTOCOL_VERSION)
-        return reject(c, conn, SB_WS_CLOSE_UNSUPPORTED, "hello: unsupported protocol version");
-    if (m[2] || m[3])
-        return reject(c, conn, SB_WS_CLOSE_INVALID, "hello: reserved bytes not zero");
-    uint32_t w = get_u32(m + 4), h = get_u32(m + 8);
-    if (w < 1 || h < 1 || w > SB_WIRE_MAX_VIEW || h > SB_WIRE_MAX_VIEW)
-        return reject(c, conn, SB_WS_CLOSE_INVALID, "hello: view size out of range");
-    c->view_w = w;
-    c->view_h = h;
-    c->hello_seen = true;
+        return reject(c, SB_WS_CLOSE_INVALID, "ack for a frame that is not in flight");
     return 1;
 }
 
@@ -250,12 +261,6 @@ static bool take_event_token(sb_client *c, bool *abusive)
     return false;
 }
 
-static bool is_positional(uint32_t type)
-{
-    return type == SB_EVENT_POINTER_MOVE || type == SB_EVENT_BUTTON_PRESS ||
-           type == SB_EVENT_BUTTON_RELEASE || type == SB_EVENT_WHEEL;
-}
-
 /* Maps a view coordinate (0..view) to frame pixels (0..frame); rounds toward the pixel the
  * pointer is over. */
 static int32_t map_coord(float v, uint32_t view, uint32_t frame)
@@ -268,75 +273,259 @@ static int32_t map_coord(float v, uint32_t view, uint32_t frame)
     return (int32_t)p;
 }
 
-static int handle_event(sb_client *c, struct mg_connection *conn, const unsigned char *m)
+static int handle_event(sb_client *c, sb_wire_client_msg *msg)
 {
     sb_server *srv = c->srv;
-    sb_event e;
-    memset(&e, 0, sizeof e);
-    e.type = m[1];
-    e.button = m[2];
-    e.modifiers = m[3];
-    float x = get_f32(m + 4), y = get_f32(m + 8);
-    uint32_t view_w = get_u32(m + 12), view_h = get_u32(m + 16);
-    e.wheel_delta = get_f32(m + 20);
-    e.key_code = get_u32(m + 24);
-    uint32_t width = get_u32(m + 28), height = get_u32(m + 32);
-    uint32_t reserved = get_u32(m + 36);
-    e.timestamp_ns = get_u64(m + 40);
-    memcpy(e.keysym, m + 48, SB_KEYSYM_MAX);
+    sb_event e = msg->event;
     e.producer_id = c->id;
-
-    if (reserved)
-        return reject(c, conn, SB_WS_CLOSE_INVALID, "event: reserved field not zero");
-    if (e.type == SB_EVENT_NONE || e.type >= SB_EVENT_TYPE_COUNT)
-        return reject(c, conn, SB_WS_CLOSE_UNSUPPORTED, "event: unknown event type");
-    if (!isfinite(x) || !isfinite(y) || fabsf(x) > 1e6f || fabsf(y) > 1e6f)
-        return reject(c, conn, SB_WS_CLOSE_INVALID, "event: position is not a finite number");
-    if (width > SB_WIRE_MAX_VIEW || height > SB_WIRE_MAX_VIEW)
-        return reject(c, conn, SB_WS_CLOSE_INVALID, "event: size out of range");
+    uint32_t view_w = msg->view_w, view_h = msg->view_h;
     if (view_w == 0 && view_h == 0 && c->hello_seen) {
         view_w = c->view_w;
         view_h = c->view_h;
     }
-    if (is_positional(e.type) &&
-        (view_w < 1 || view_h < 1 || view_w > SB_WIRE_MAX_VIEW || view_h > SB_WIRE_MAX_VIEW))
-        return reject(c, conn, SB_WS_CLOSE_INVALID, "event: view size out of range");
-    if (e.type == SB_EVENT_RESIZE) {
-        e.width = (int32_t)width;
-        e.height = (int32_t)height;
-    }
+    if (msg->positional && (view_w < 1 || view_h < 1))
+        return reject(c, SB_WS_CLOSE_INVALID, "event: view size out of range");
     uint32_t fw = atomic_load(&srv->frame_w), fh = atomic_load(&srv->frame_h);
-    if (is_positional(e.type) && fw && fh) {
-        e.x = map_coord(x, view_w, fw);
-        e.y = map_coord(y, view_h, fh);
-    }
-    if (e.type != SB_EVENT_WHEEL && e.wheel_delta != 0.0f)
-        return reject(c, conn, SB_WS_CLOSE_INVALID, "event: wheel delta on a non-wheel event");
-    if (sb_event_validate(&e) != SB_OK) {
-        char why[120];
-        snprintf(why, sizeof why, "event: %.100s", sb_last_error());
-        return reject(c, conn, SB_WS_CLOSE_INVALID, why);
+    if (msg->positional && fw && fh) {
+        e.x = map_coord(msg->x, view_w, fw);
+        e.y = map_coord(msg->y, view_h, fh);
     }
 
     bool abusive;
     if (!take_event_token(c, &abusive)) {
         atomic_fetch_add(&srv->events_rate_limited, 1);
+        if (abusive)
+            return reject(c, SB_WS_CLOSE_POLICY, "event rate far above the limit");
         atomic_fetch_add(&srv->messages_rejected, 1);
-        if (abusive) {
-            atomic_fetch_sub(&srv->messages_rejected, 1); /* reject() counts this one */
-            return reject(c, conn, SB_WS_CLOSE_POLICY, "event rate far above the limit");
-        }
         return 1;
     }
     atomic_fetch_add(&srv->events_received, 1);
     atomic_store(&srv->last_input_ns, sb__monotonic_ns());
-    if (is_positional(e.type) && !(fw && fh)) {
+    if (msg->positional && !(fw && fh)) {
         atomic_fetch_add(&srv->events_dropped, 1); /* no frame yet: nothing to point at */
         return 1;
     }
     if (srv->queue && sb_event_queue_push(srv->queue, &e) != SB_OK)
         atomic_fetch_add(&srv->events_dropped, 1);
     return 1;
+}
+
+/* One whole binary message from the client: 1 = keep reading, 0 = the connection is closing. */
+static int handle_message(sb_client *c, const uint8_t *m, size_t len)
+{
+    sb_wire_client_msg msg;
+    sb_ws_close why;
+    if (!sb__wire_decode_client_message(m, len, &msg, &why))
+        return reject(c, why.code, why.reason);
+    c->spoke = true;
+    switch (msg.type) {
+    case SB_WIRE_MSG_HELLO:
+        c->view_w = msg.view_w;
+        c->view_h = msg.view_h;
+        c->hello_seen = true;
+        return 1;
+    case SB_WIRE_MSG_ACK: return handle_ack(c, msg.ack_seq);
+    default: return handle_event(c, &msg);
+    }
+}
+
+/* ---- the reader ------------------------------------------------------------------------------ */
+
+/* State of read_client: one frame at a time, read exactly (never past the frame's end). */
+typedef struct ws_reader {
+    sb_client *c;
+    uint8_t header[SB_WS_MAX_HEADER_LEN];
+    size_t header_have;
+    bool in_payload;            /* header complete, reading its payload */
+    sb_ws_frame_header h;
+    uint64_t payload_have;
+    uint8_t control[SB_WS_MAX_CONTROL_PAYLOAD];
+    uint8_t *message;           /* max_message_bytes: the one data message being read */
+    bool closing;               /* our close frame is out: read only to find the peer's */
+    uint64_t frame_start_ns;    /* first byte of the current frame */
+    uint64_t last_rx_ns, last_ping_ns, linger_until_ns;
+} ws_reader;
+
+/* Ends normal reading after close_client() refused something: from now on frames are parsed
+ * but their payloads dropped, until the peer's close frame, EOF or the linger bound. */
+static void start_closing(ws_reader *r)
+{
+    r->closing = true;
+    r->linger_until_ns = sb__monotonic_ns() + (uint64_t)SB_WS_CLOSE_LINGER_MS * 1000000ull;
+}
+
+/* The time bounds of a connection that is reading normally: true = still within them. */
+static bool within_time_bounds(ws_reader *r, uint64_t now)
+{
+    sb_client *c = r->c;
+    sb_server *srv = c->srv;
+    int ack_ms = srv->opts.ack_timeout_ms;
+    char why[96];
+    if (!c->spoke && now - c->connected_ns > (uint64_t)SB_WS_FIRST_MESSAGE_MS * 1000000ull) {
+        snprintf(why, sizeof why, "no message within %d ms of connecting", SB_WS_FIRST_MESSAGE_MS);
+        close_client(c, SB_WS_CLOSE_POLICY, why, false);
+        return false;
+    }
+    if ((r->header_have || r->in_payload) &&
+        now - r->frame_start_ns > (uint64_t)SB_WS_FRAME_COMPLETE_MS * 1000000ull) {
+        snprintf(why, sizeof why, "frame not complete within %d ms", SB_WS_FRAME_COMPLETE_MS);
+        close_client(c, SB_WS_CLOSE_POLICY, why, false);
+        return false;
+    }
+    /* Owing an ack matters only while a newer frame waits for the credit: a viewer of a still
+     * scene has nothing newer to get, however long it sits. */
+    pthread_mutex_lock(&c->mu);
+    bool overdue = c->in_flight > 0 &&
+                   now - c->in_flight_since_ns[0] > (uint64_t)ack_ms * 1000000ull;
+    uint64_t last_sent = c->last_sent_id;
+    pthread_mutex_unlock(&c->mu);
+    if (overdue) {
+        sb_encoded_frame *f = sb__latest_frame(srv);
+        bool newer_waits = f && f->id != last_sent;
+        sb__frame_unref(f);
+        if (newer_waits) {
+            snprintf(why, sizeof why, "no ack for %d ms while frames wait", ack_ms);
+            close_client(c, SB_WS_CLOSE_POLICY, why, false);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A whole frame is in: act on it. false = stop reading. */
+static bool frame_complete(ws_reader *r)
+{
+    sb_client *c = r->c;
+    const sb_ws_frame_header *h = &r->h;
+    if (r->closing)
+        return h->opcode != SB_WS_OP_CLOSE; /* the peer's close: the handshake is done */
+    uint8_t *payload = (h->opcode & 0x08) ? r->control : r->message;
+    sb__ws_unmask(payload, (size_t)h->payload_len, h->mask, 0);
+    switch (h->opcode) {
+    case SB_WS_OP_CLOSE:
+        /* The peer closes first: answer (RFC 6455 5.5.1), then the server closes the TCP
+         * connection. */
+        write_close(c, SB_WS_CLOSE_NORMAL, "");
+        return false;
+    case SB_WS_OP_PING:
+        write_control(c, MG_WEBSOCKET_OPCODE_PONG, payload, (size_t)h->payload_len);
+        return true;
+    case SB_WS_OP_PONG: return true;
+    default: /* binary: sb__ws_frame_header_check let nothing else through */
+        if (!handle_message(c, payload, (size_t)h->payload_len))
+            start_closing(r);
+        return true;
+    }
+}
+
+/* Consumes n bytes just read into the current frame. false = stop reading. */
+static bool consume(ws_reader *r, size_t n)
+{
+    if (!r->in_payload) {
+        r->header_have += n;
+        if (sb__ws_frame_header_decode(r->header, r->header_have, &r->h, NULL) == 0)
+            return true;
+        r->in_payload = true;
+        r->payload_have = 0;
+        sb_ws_close why;
+        if (!r->closing &&
+            !sb__ws_frame_header_check(&r->h, (uint64_t)r->c->srv->opts.max_message_bytes, &why)) {
+            reject(r->c, why.code, why.reason); /* before a single payload byte is read */
+            start_closing(r);
+        }
+    } else {
+        r->payload_have += n;
+    }
+    if (r->payload_have < r->h.payload_len)
+        return true;
+    bool go_on = frame_complete(r);
+    r->header_have = 0;
+    r->in_payload = false;
+    return go_on;
+}
+
+/* Where the next bytes go and how many to ask for: exactly the rest of the header or payload. */
+static size_t next_read(ws_reader *r, uint8_t *scratch, size_t scratch_len, uint8_t **dst)
+{
+    if (!r->in_payload) {
+        size_t need = 2;
+        sb_ws_frame_header unused;
+        sb__ws_frame_header_decode(r->header, r->header_have, &unused, &need);
+        *dst = r->header + r->header_have;
+        return need - r->header_have;
+    }
+    uint64_t left = r->h.payload_len - r->payload_have;
+    if (r->closing) {
+        *dst = scratch; /* dropped */
+        return left < scratch_len ? (size_t)left : scratch_len;
+    }
+    *dst = ((r->h.opcode & 0x08) ? r->control : r->message) + r->payload_have;
+    return (size_t)left; /* <= 125 or <= max_message_bytes: the header check saw to it */
+}
+
+/* Reads the client's frames from its socket until the connection ends: the peer closes, we
+ * close it (bad input, a time bound, a dead sender) or the server stops. */
+static void read_client(sb_client *c, int fd)
+{
+    sb_server *srv = c->srv;
+    ws_reader r;
+    memset(&r, 0, sizeof r);
+    r.c = c;
+    r.message = malloc((size_t)srv->opts.max_message_bytes);
+    if (!r.message) {
+        close_client(c, SB_WS_CLOSE_TRY_AGAIN, "out of memory", false);
+        return;
+    }
+    uint8_t scratch[4096];
+    r.last_rx_ns = r.last_ping_ns = sb__monotonic_ns();
+    for (;;) {
+        uint64_t now = sb__monotonic_ns();
+        if (atomic_load(&srv->stopping))
+            break; /* the sender says 1001 */
+        if (r.closing) {
+            if (now >= r.linger_until_ns)
+                break;
+        } else {
+            pthread_mutex_lock(&c->mu);
+            bool gone = c->dead || c->closing;
+            pthread_mutex_unlock(&c->mu);
+            if (gone)
+                break;
+            if (!within_time_bounds(&r, now)) {
+                start_closing(&r);
+                continue;
+            }
+            if (now - r.last_rx_ns > (uint64_t)SB_WS_PING_IDLE_MS * 1000000ull &&
+                now - r.last_ping_ns > (uint64_t)SB_WS_PING_IDLE_MS * 1000000ull) {
+                r.last_ping_ns = now;
+                write_control(c, MG_WEBSOCKET_OPCODE_PING, "", 0);
+            }
+        }
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int pr = poll(&p, 1, SB_WS_POLL_MS);
+        if (pr < 0 && errno != EINTR)
+            break;
+        if (pr <= 0)
+            continue;
+        if (p.revents & (POLLERR | POLLNVAL))
+            break;
+        uint8_t *dst;
+        size_t want = next_read(&r, scratch, sizeof scratch, &dst);
+        ssize_t n = recv(fd, dst, want, MSG_DONTWAIT);
+        if (n == 0)
+            break; /* the peer closed its side */
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                continue;
+            break;
+        }
+        r.last_rx_ns = sb__monotonic_ns();
+        if (!r.in_payload && r.header_have == 0)
+            r.frame_start_ns = r.last_rx_ns;
+        if (!consume(&r, (size_t)n))
+            break;
+    }
+    free(r.message);
 }
 
 /* ---- civetweb callbacks ---------------------------------------------------------------------- */
@@ -367,8 +556,9 @@ static int ws_connect(const struct mg_connection *cconn, void *cbdata)
     }
     sb_client *c = sb__client_new(srv, SB_CLIENT_WS, conn);
     if (!c || !sb__client_register(srv, c)) {
+        char text[64];
+        snprintf(text, sizeof text, "503 %s\n", c ? c->refused_why : "out of memory");
         sb__client_free(c);
-        const char *text = "503 too many clients\n";
         sb__http_reply(conn, 503, "text/plain; charset=utf-8", "Retry-After: 5\r\n", text,
                        strlen(text));
         return 1;
@@ -377,6 +567,10 @@ static int ws_connect(const struct mg_connection *cconn, void *cbdata)
     return 0;
 }
 
+/* Runs in civetweb's worker thread right after the 101 response, before civetweb's own reader
+ * (read_websocket) would start: starts the sender, then reads the client's frames here until the
+ * connection ends. Shutting the socket down afterwards makes civetweb's reader return at once,
+ * and ws_close runs as for any connection. */
 static void ws_ready(struct mg_connection *conn, void *cbdata)
 {
     (void)cbdata;
@@ -393,8 +587,40 @@ static void ws_ready(struct mg_connection *conn, void *cbdata)
         c->dead = true;
     }
     pthread_mutex_unlock(&c->mu);
+
+    int fd = sb__conn_socket(conn);
+    if (fd < 0) {
+        /* Not expected; civetweb's reader then serves this client through ws_data, without
+         * the header-first size check or the time bounds. */
+        sb__log("server: client %u (%s): socket not found (reset by the peer already?): "
+                "civetweb's reader serves it", c->id, c->remote);
+        return;
+    }
+    /* Bytes a client sent before it had our 101 (RFC 6455 4.1 forbids that) are in civetweb's
+     * buffer, out of our reach: the frames read here then start mid-stream and are refused, or
+     * those first frames are lost. Browsers and civetweb's client wait for the 101. */
+    read_client(c, fd);
+    pthread_mutex_lock(&c->mu);
+    c->closing = true;
+    pthread_cond_broadcast(&c->cv);
+    bool started = c->sender_started;
+    pthread_mutex_unlock(&c->mu);
+    /* The sender's last write (its 1001 on a stop) must be out before the socket closes. */
+    if (started) {
+        pthread_join(c->sender, NULL);
+        c->sender_joined = true;
+    }
+    shutdown(fd, SHUT_RDWR);
+    /* Bytes the peer sent before the shutdown are still queued, and civetweb's reader would
+     * parse them (a declared length included): drop them. After the shutdown the kernel
+     * answers new data with a reset, so this ends at once. */
+    uint8_t sink[4096];
+    while (recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0) {
+    }
 }
 
+/* civetweb's reader calls this only when ws_ready could not read the socket itself, and for
+ * bytes it had buffered before (ignored: the connection is closing by then). */
 static int ws_data(struct mg_connection *conn, int flags, char *data, size_t len, void *cbdata)
 {
     sb_server *srv = cbdata;
@@ -414,31 +640,14 @@ static int ws_data(struct mg_connection *conn, int flags, char *data, size_t len
     case MG_WEBSOCKET_OPCODE_PONG: return 1;
     case MG_WEBSOCKET_OPCODE_BINARY: break;
     case MG_WEBSOCKET_OPCODE_TEXT:
-        return reject(c, conn, SB_WS_CLOSE_UNSUPPORTED, "text messages are not part of the protocol");
-    default: return reject(c, conn, SB_WS_CLOSE_UNSUPPORTED, "fragmented or unknown frame");
+        return reject(c, SB_WS_CLOSE_UNSUPPORTED, "text messages are not part of the protocol");
+    default: return reject(c, SB_WS_CLOSE_UNSUPPORTED, "fragmented or unknown frame");
     }
     if (len > (size_t)srv->opts.max_message_bytes)
-        return reject(c, conn, SB_WS_CLOSE_TOO_BIG, "message larger than max_message_bytes");
+        return reject(c, SB_WS_CLOSE_TOO_BIG, "message larger than max_message_bytes");
     if (!fin)
-        return reject(c, conn, SB_WS_CLOSE_UNSUPPORTED, "fragmented messages are not supported");
-    if (len < 1)
-        return reject(c, conn, SB_WS_CLOSE_INVALID, "empty message");
-    const unsigned char *m = (const unsigned char *)data;
-    switch (m[0]) {
-    case SB_WIRE_MSG_HELLO:
-        if (len != SB_WIRE_HELLO_LEN)
-            return reject(c, conn, SB_WS_CLOSE_INVALID, "hello: wrong length");
-        return handle_hello(c, conn, m);
-    case SB_WIRE_MSG_ACK:
-        if (len != SB_WIRE_ACK_LEN)
-            return reject(c, conn, SB_WS_CLOSE_INVALID, "ack: wrong length");
-        return handle_ack(c, conn, m);
-    case SB_WIRE_MSG_EVENT:
-        if (len != SB_WIRE_EVENT_LEN)
-            return reject(c, conn, SB_WS_CLOSE_INVALID, "event: wrong length");
-        return handle_event(c, conn, m);
-    default: return reject(c, conn, SB_WS_CLOSE_UNSUPPORTED, "unknown message type");
-    }
+        return reject(c, SB_WS_CLOSE_UNSUPPORTED, "fragmented messages are not supported");
+    return handle_message(c, (const uint8_t *)data, len);
 }
 
 static void ws_close(const struct mg_connection *conn, void *cbdata)
@@ -451,7 +660,7 @@ static void ws_close(const struct mg_connection *conn, void *cbdata)
     c->closing = true;
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
-    if (c->sender_started)
+    if (c->sender_started && !c->sender_joined)
         pthread_join(c->sender, NULL);
     sb__client_unregister(srv, c);
     mg_set_user_connection_data(conn, NULL);

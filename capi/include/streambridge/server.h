@@ -34,10 +34,17 @@ typedef struct sb_server_options {
     int num_threads;               /* civetweb worker threads, default max_clients + 8 */
     int send_timeout_ms;           /* a client whose socket accepts nothing for this long is
                                     * closed (its own thread blocks, nobody else), default 5000 */
+    int max_clients_per_address;   /* WebSocket + MJPEG clients from one remote address, default
+                                    * 16; 0 = no cap. Behind a reverse proxy every viewer has the
+                                    * proxy's address: raise it or set 0 there. */
+    int ack_timeout_ms;            /* a WebSocket client that leaves a frame unacknowledged this
+                                    * long while a newer frame waits for it is closed (1008),
+                                    * default 30000 (a still scene's viewer is never closed) */
 } sb_server_options;
 
 #define SB_SERVER_OPTIONS_INIT \
-    { SB_SERVER_OPTIONS_VERSION, "127.0.0.1", 8000, 60, 90, 150, 60.0, NULL, NULL, 64, 4096, 1000, 0, 5000 }
+    { SB_SERVER_OPTIONS_VERSION, "127.0.0.1", 8000, 60, 90, 150, 60.0, NULL, NULL, 64, 4096, 1000, 0, 5000, \
+      16, 30000 }
 
 typedef struct sb_server_stats {
     uint64_t frames_published;  /* seen in the ring */
@@ -58,7 +65,8 @@ typedef struct sb_server_stats {
     uint64_t frames_coalesced;  /* published but superseded before the encoder got to them
                                  * (max_fps cap): frames_encoded + frames_coalesced == published */
     uint64_t events_rate_limited; /* input events dropped by the per-client rate limit */
-    uint64_t clients_refused;   /* connections refused: max_clients, token, Origin */
+    uint64_t clients_refused;   /* connections refused: max_clients, max_clients_per_address,
+                                 * token, Origin */
     uint64_t encode_errors;
 } sb_server_stats;
 
