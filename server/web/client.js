@@ -162,7 +162,7 @@
     decoding = true;
     // Decoding happens off the input path; the draw waits for the next animation frame.
     createImageBitmap(item.jpeg).then((bmp) => {
-      requestAnimationFrame(() => {
+      onNextPaint(() => {
         draw(bmp, item.meta);
         bmp.close();
         sendAck(item.meta.seq);
@@ -173,6 +173,26 @@
       decodeNext();
     });
   }
+
+  // A hidden tab gets no animation frames; waiting for one would leave the frame unacked until
+  // the server closes the connection for it (ack_timeout_ms). So a hidden tab draws at once, and
+  // a draw already waiting for a frame when the tab hides runs then.
+  let paintWaiting = null;
+  function onNextPaint(fn) {
+    if (document.hidden) { setTimeout(fn, 0); return; }
+    paintWaiting = fn;
+    requestAnimationFrame(() => {
+      const f = paintWaiting;
+      paintWaiting = null;
+      if (f) f();
+    });
+  }
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden || !paintWaiting) return;
+    const f = paintWaiting;
+    paintWaiting = null;
+    f();
+  });
 
   function draw(bmp, meta) {
     if (canvas.width !== bmp.width || canvas.height !== bmp.height) {
