@@ -340,9 +340,10 @@ int sb_event_queue_pop(sb_event_queue *q, sb_event *out, size_t max, size_t *cou
     int rc = sb__segment_check_cached(&q->seg, __func__);
     if (rc != SB_OK)
         return rc;
-    /* Cheap path for the render thread polling an idle queue: no lock, no system call. */
+    /* Cheap path for the render thread polling an idle queue: no lock, no system call (but the
+     * read of count itself may have faulted on a truncated file: look at the flag again). */
     if (max == 0 || atomic_load_explicit(&h->count, memory_order_acquire) == 0)
-        return SB_OK;
+        return sb__segment_check_cached(&q->seg, __func__);
     if ((rc = sb__segment_check(&q->seg, __func__)) != SB_OK)
         return rc;
     if ((rc = lock_queue(q, __func__, QUEUE_POP_LOCK_BOUND_NS)) != SB_OK)

@@ -436,6 +436,39 @@ int sb_frame_ring_begin_write(sb_frame_ring *ring, uint32_t width, uint32_t heig
     return SB_OK;
 }
 
+/* Writer: puts back the header's constant words when another process wrote over them, so that
+ * once the garbage stops, the next publish leaves a header every reader accepts again. */
+static void restore_header(sb_frame_ring *r)
+{
+    ring_header *h = r->hdr;
+    sb_shm_common_header *c = &h->common;
+    if (c->layout_version != RING_LAYOUT_VERSION || c->header_size != RING_HEADER_SIZE ||
+        c->total_size != r->seg.size || c->creator_pid != r->seg.creator_pid ||
+        c->creator_start_time != r->seg.creator_start_time ||
+        atomic_load_explicit(&c->closed, memory_order_relaxed) != 0 ||
+        h->max_width != r->max_width || h->max_height != r->max_height ||
+        h->buffer_count != r->count || h->slot_header_size != RING_SLOT_HEADER_SIZE ||
+        h->slot_capacity != r->capacity || h->slots_offset != r->slots_offset ||
+        h->pixels_offset != r->pixels_offset || h->slot_pixel_stride != r->slot_stride) {
+        c->layout_version = RING_LAYOUT_VERSION;
+        c->header_size = RING_HEADER_SIZE;
+        c->total_size = r->seg.size;
+        c->creator_pid = r->seg.creator_pid;
+        c->creator_start_time = r->seg.creator_start_time;
+        atomic_store_explicit(&c->closed, 0, memory_order_relaxed);
+        h->max_width = r->max_width;
+        h->max_height = r->max_height;
+        h->buffer_count = r->count;
+        h->slot_header_size = RING_SLOT_HEADER_SIZE;
+        h->slot_capacity = r->capacity;
+        h->slots_offset = r->slots_offset;
+        h->pixels_offset = r->pixels_offset;
+        h->slot_pixel_stride = r->slot_stride;
+    }
+    if (atomic_load_explicit(&c->magic, memory_order_relaxed) != RING_MAGIC)
+        atomic_store_explicit(&c->magic, RING_MAGIC, memory_order_release);
+}
+
 int sb_frame_ring_commit(sb_frame_ring *ring, uint32_t bottom_up, uint64_t capture_ns,
                          uint64_t *seq_out)
 {
@@ -452,6 +485,7 @@ int sb_frame_ring_commit(sb_frame_ring *ring, uint32_t bottom_up, uint64_t captu
         ring->writing = 0;
         return rc;
     }
+    restore_header(ring);
     uint64_t seq = ring->write_seq + 1;
     if (capture_ns == 0)
         capture_ns = sb__realtime_ns();
