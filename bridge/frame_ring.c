@@ -27,6 +27,9 @@
 /* latest = seq << 8 | slot: one atomic word names the newest slot and its seq together. */
 #define LATEST_SLOT_BITS 8
 #define LATEST_SLOT_MASK 0xffull
+/* No real stream reaches this seq (35 years at 1000 frames/s): a larger one is garbage, and
+ * rejecting it keeps a forged seq from inflating every counter derived from it. */
+#define RING_MAX_SEQ (1ull << 40)
 
 typedef struct ring_header {
     sb_shm_common_header common;        /*   0 */
@@ -90,6 +93,7 @@ struct sb_frame_ring {
     int newest_slot;                                 /* -1 before the first commit */
     uint64_t slot_gen[SB_FRAME_RING_MAX_BUFFERS];    /* each slot's generation */
     uint64_t slot_seq[SB_FRAME_RING_MAX_BUFFERS];    /* seq of the frame in each slot */
+    uint64_t refused_too_big, overwritten_held;      /* stored into the header, never added to */
     /* Reader state: the highest seq validated by this handle (a newest seq going backwards is
      * reported as corruption once, then followed) and how many reads found the header
      * inconsistent. Updated from const accessors too, hence atomics. */
@@ -161,6 +165,9 @@ static int load_latest(const sb_frame_ring *r, const char *func, uint64_t *seq, 
             return SB_OK;
         if (*slot >= r->count)
             return corrupt(r, func, "latest names slot %u of %u", *slot, r->count);
+        if (*seq >= RING_MAX_SEQ)
+            return corrupt(r, func, "latest names seq %llu, beyond any real stream",
+                           (unsigned long long)*seq);
         uint64_t slot_seq = atomic_load_explicit(&r->slots[*slot].seq, memory_order_acquire);
         if (slot_seq != *seq) {
             if (atomic_load_explicit(&h->latest, memory_order_acquire) != latest)
@@ -366,7 +373,8 @@ static int check_frame_size(sb_frame_ring *r, const char *func, uint32_t width, 
         return sb__set_error(SB_EINVAL, func, "frame size %ux%u has a zero side", width, height);
     uint64_t bytes = (uint64_t)width * height * bpp;
     if (width > r->max_width || height > r->max_height || bytes > r->capacity) {
-        atomic_fetch_add_explicit(&r->hdr->refused_too_big, 1, memory_order_relaxed);
+        atomic_store_explicit(&r->hdr->refused_too_big, ++r->refused_too_big,
+                              memory_order_relaxed);
         return sb__set_error(SB_ETOOBIG, func,
                              "frame %ux%u (%llu bytes) exceeds the ring's capacity %ux%u "
                              "(%llu bytes)",
@@ -399,7 +407,8 @@ static uint32_t pick_slot(sb_frame_ring *r)
     }
     if (best_free >= 0)
         return (uint32_t)best_free;
-    atomic_fetch_add_explicit(&r->hdr->overwritten_held, 1, memory_order_relaxed);
+    atomic_store_explicit(&r->hdr->overwritten_held, ++r->overwritten_held,
+                          memory_order_relaxed);
     return (uint32_t)best_any;
 }
 
