@@ -809,6 +809,8 @@ void sb_frame_ring_get_stats(const sb_frame_ring *ring, sb_frame_ring_stats *sta
         return;
     const ring_header *h = ring->hdr;
     stats->writer_pid = ring->seg.creator_pid;
+    /* From the identity copied at attach: still meaningful once the mapping is zero pages. */
+    stats->writer_alive = (uint32_t)sb__segment_creator_alive(&ring->seg);
     stats->broken = sb__segment_check_cached(&ring->seg, __func__) != SB_OK;
     if (stats->broken) {
         stats->corrupt_reads = atomic_load_explicit(&ring->corrupt_reads, memory_order_relaxed);
@@ -817,7 +819,6 @@ void sb_frame_ring_get_stats(const sb_frame_ring *ring, sb_frame_ring_stats *sta
     stats->published = atomic_load_explicit(&h->published, memory_order_relaxed);
     stats->refused_too_big = atomic_load_explicit(&h->refused_too_big, memory_order_relaxed);
     stats->overwritten_held = atomic_load_explicit(&h->overwritten_held, memory_order_relaxed);
-    stats->writer_alive = (uint32_t)sb__segment_creator_alive(&ring->seg);
     stats->heartbeat_ns = atomic_load_explicit(&h->common.heartbeat_ns, memory_order_relaxed);
     /* Shown counters stay plausible whatever was written over them: one frame is published per
      * seq, and no more publishes can have overwritten a held slot than were published. */
