@@ -99,6 +99,10 @@ struct sb_frame_ring {
      * inconsistent. Updated from const accessors too, hence atomics. */
     _Atomic uint64_t sane_seq;
     _Atomic uint64_t corrupt_reads;
+    /* The highest seq ever seen before the sequence went back: seqs up to it were named by a
+     * corrupted header, and a waiter still asking for one is told so (whichever thread of the
+     * process noticed the drop first). */
+    _Atomic uint64_t dropped_from;
 };
 
 unsigned sb_pixel_format_size(uint32_t format)
@@ -184,9 +188,14 @@ static int load_latest(const sb_frame_ring *r, const char *func, uint64_t *seq, 
         if (*seq < sane) {
             /* Report it once, then follow the new sequence (a consistent forgery before, or
              * one now: either way, readers must resynchronise, not wait for the old one). */
-            if (atomic_compare_exchange_strong(&mut->sane_seq, &sane, *seq))
+            if (atomic_compare_exchange_strong(&mut->sane_seq, &sane, *seq)) {
+                uint64_t from = atomic_load(&mut->dropped_from);
+                while (from < sane && !atomic_compare_exchange_weak(&mut->dropped_from, &from,
+                                                                    sane)) {
+                }
                 return corrupt(r, func, "newest seq went back from %llu to %llu",
                                (unsigned long long)sane, (unsigned long long)*seq);
+            }
         }
         return SB_OK;
     }
@@ -719,6 +728,10 @@ int sb_frame_ring_wait(sb_frame_ring *ring, uint64_t after_seq, int timeout_ms,
                 *seq_out = seq;
             return SB_OK;
         }
+        if (rc == SB_OK && seq < after_seq && after_seq <= atomic_load(&ring->dropped_from))
+            return corrupt(ring, __func__, "waiting for a frame after seq %llu, a seq only a "
+                           "corrupted header named (the newest is %llu): resynchronise",
+                           (unsigned long long)after_seq, (unsigned long long)seq);
         if (atomic_load_explicit(&h->common.closed, memory_order_acquire) == 1)
             return SB_FAIL(SB_EGONE, "the writer closed ring \"%s\"", ring->seg.stream_name);
         now = sb__monotonic_ns();

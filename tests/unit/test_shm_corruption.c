@@ -442,6 +442,10 @@ static void test_a_forged_newer_seq_is_reported_when_the_real_one_returns(void)
     st_publish_one(writer, W, H);
     CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1000, 10000, &seq), SB_EBADSEG);
     CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), "went back"));
+    /* Reported to every later waiter still asking for a forged seq (e.g. the server's encoder,
+     * when its /healthz thread met the drop first), not just to the first reader. */
+    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1000, 10000, &seq), SB_EBADSEG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), "resynchronise"));
     CU_ASSERT_EQUAL(sb_frame_ring_latest_seq(reader), 2);
     CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1, 10000, &seq), SB_OK); /* followed again */
     CU_ASSERT_EQUAL(seq, 2);
@@ -467,6 +471,58 @@ static void test_a_forged_newer_seq_is_reported_when_the_real_one_returns(void)
     sb_frame_ring_destroy(writer);
 }
 
+static void test_server_encoder_resynchronises_after_a_forged_seq(void)
+{
+    const char *name = tt_name("ring-forged-srv");
+    sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
+    ro.max_width = W;
+    ro.max_height = H;
+    ro.shm_name = name;
+    sb_frame_ring *writer = NULL, *reader = NULL;
+    CU_ASSERT_EQUAL_FATAL(sb_frame_ring_create(&ro, &writer), SB_OK);
+    CU_ASSERT_EQUAL_FATAL(sb_frame_ring_attach(name, &reader), SB_OK);
+    sb_server_options so = SB_SERVER_OPTIONS_INIT;
+    so.port = 0;
+    sb_server *srv = NULL;
+    CU_ASSERT_EQUAL_FATAL(sb_server_start(reader, NULL, &so, &srv), SB_OK);
+    int port = sb_server_port(srv);
+    st_publish_one(writer, W, H);
+    CU_ASSERT(http_until(port, "/snapshot.jpg", 200, NULL, 60000));
+
+    /* A consistent forgery of seq 1000 in a slot the writer does not hold as its newest. */
+    size_t size = 0;
+    uint8_t *map = tt_map_segment(name, "ring", &size);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(map);
+    uint64_t raw;
+    memcpy(&raw, map + RING_LATEST_OFFSET, 8);
+    uint32_t slot = (uint32_t)((raw & 0xff) + 1) % 3;
+    uint64_t forged = 1000, latest = forged << 8 | slot;
+    memcpy(map + RING_SLOTS_OFFSET + RING_SLOT_SIZE * slot + 8, &forged, 8);
+    memcpy(map + RING_LATEST_OFFSET, &latest, 8);
+    uint64_t deadline = tt_now_ms() + 60000;
+    sb_server_stats s;
+    sb_server_get_stats(srv, &s);
+    while (s.frames_published < 1000 && tt_now_ms() < deadline) {
+        tt_sleep_ms(10);
+        sb_server_get_stats(srv, &s);
+    }
+    /* The real frames that follow (seq 2, 3, ...) are still encoded: the encoder does not wait
+     * for seq 1001. */
+    uint64_t encoded_before = s.frames_encoded;
+    deadline = tt_now_ms() + 60000;
+    while (s.frames_encoded < encoded_before + 3 && tt_now_ms() < deadline) {
+        st_publish_one(writer, W, H);
+        tt_sleep_ms(20);
+        sb_server_get_stats(srv, &s);
+    }
+    CU_ASSERT(s.frames_encoded >= encoded_before + 3);
+    CU_ASSERT(s.frames_published <= 1000 + sb_frame_ring_latest_seq(writer));
+    munmap(map, size);
+    sb_server_stop(srv);
+    sb_frame_ring_destroy(reader);
+    sb_frame_ring_destroy(writer);
+}
+
 static CU_TestInfo corruption_tests[] = {
     {"garbage_in_the_queue_lock_word_is_taken_over",
      test_garbage_in_the_queue_lock_word_is_taken_over},
@@ -480,6 +536,8 @@ static CU_TestInfo corruption_tests[] = {
      test_repeated_garbage_in_the_ring_header_is_reported_and_the_stream_recovers},
     {"a_forged_newer_seq_is_reported_when_the_real_one_returns",
      test_a_forged_newer_seq_is_reported_when_the_real_one_returns},
+    {"server_encoder_resynchronises_after_a_forged_seq",
+     test_server_encoder_resynchronises_after_a_forged_seq},
     CU_TEST_INFO_NULL,
 };
 
