@@ -7,6 +7,10 @@
  * Seeds: tests/fuzz/corpus/shm_attach/ (real segments made by make_shm_attach_corpus.c, plus
  * truncated and bit-flipped variants). Rings need inputs of 12 KiB and more: run with
  * -max_len=65536. */
+/* shm_open, kill, pread are POSIX, outside the project's strict C11. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "streambridge/error.h"
 #include "streambridge/event_queue.h"
 #include "streambridge/frame_ring.h"

@@ -5,6 +5,10 @@
  *   cc -D_GNU_SOURCE -Icapi/include -Icapi/src -Ibridge tests/fuzz/make_shm_attach_corpus.c \
  *      build/capi/libsb_core.a -lpthread -lrt -o /tmp/make_corpus
  *   /tmp/make_corpus tests/fuzz/corpus/shm_attach */
+/* shm_open, kill, pread are POSIX, outside the project's strict C11. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "streambridge/error.h"
 #include "streambridge/event_queue.h"
 #include "streambridge/frame_ring.h"
