@@ -227,8 +227,8 @@ static int lock_queue(sb_event_queue *q, const char *func, uint64_t bound_ns)
         if (waited >= bound_ns) {
             atomic_store_explicit(&q->lock_wedged, 1, memory_order_relaxed);
             return sb__set_error(SB_ETIMEDOUT, func,
-                                 "event queue \"%s\": its lock is held by thread %u, alive, for "
-                                 "%llu ms (a stopped process, or a corrupted header): giving up",
+                                 "event queue \"%s\": its lock is held by live thread %u (a "
+                                 "stopped process, or a corrupted header): giving up after %llu ms",
                                  q->seg.stream_name, owner,
                                  (unsigned long long)(waited / 1000000u));
         }
