@@ -186,6 +186,11 @@ static int load_latest(const sb_frame_ring *r, const char *func, uint64_t *seq, 
                                   memory_order_relaxed)) {
         }
         if (*seq < sane) {
+            /* Another thread of this handle may have validated a newer `latest` since we read
+             * ours: only a `latest` that is still current and older than what was seen is a
+             * sequence that went back. */
+            if (atomic_load_explicit(&h->latest, memory_order_acquire) != latest)
+                continue;
             /* Report it once, then follow the new sequence (a consistent forgery before, or
              * one now: either way, readers must resynchronise, not wait for the old one). */
             if (atomic_compare_exchange_strong(&mut->sane_seq, &sane, *seq)) {
