@@ -39,7 +39,7 @@ typedef struct sb_event_queue_stats {
     uint32_t depth;           /* records queued now */
     uint32_t capacity;
     /* Appended: the segment's health as seen by this handle. */
-    uint64_t corrupt_reads;   /* out-of-range indices clamped and invalid records skipped */
+    uint64_t corrupt_reads;   /* reads that found head/count out of range (clamped) */
     uint32_t broken;          /* 1: the shm file was truncated under the mapping (for good) */
     uint32_t reserved_;       /* 0 */
 } sb_event_queue_stats;
@@ -60,7 +60,8 @@ SB_API const char *sb_event_queue_name(const sb_event_queue *q);
 SB_API int sb_event_queue_push(sb_event_queue *q, const sb_event *e);
 /* Consumer: moves up to max events into out (oldest first); *count gets how many (0 if empty).
  * Never blocks for long (SB_ETIMEDOUT after 250 ms on a lock held by a live thread). Records
- * failing sb_event_validate() (a corrupted segment) are skipped and counted in corrupt_reads. */
+ * come out as stored; with shm, any process that maps the queue can write them, so validate
+ * each (sb_event_validate()) before use, as sb_stream's replay does. */
 SB_API int sb_event_queue_pop(sb_event_queue *q, sb_event *out, size_t max, size_t *count);
 /* Consumer: sleeps until the queue is non-empty, up to timeout_ms (-1 forever, 0 = poll).
  * SB_OK or SB_ETIMEDOUT. */
