@@ -33,6 +33,56 @@ static sb_frame_ring *create_ring(const char *name)
     return sb_frame_ring_create(&o, &r) == SB_OK ? r : NULL;
 }
 
+static void exit_42_on_sigbus(int sig)
+{
+    (void)sig;
+    _exit(42);
+}
+
+/* In a child: a SIGBUS outside our mappings (a file of the application's own, truncated under
+ * its mapping) after the guard was installed. with_handler: the application had its own SIGBUS
+ * handler first. Returns only if the fault was swallowed. */
+static void fault_outside_our_mappings(bool with_handler)
+{
+    if (with_handler) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = exit_42_on_sigbus;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGBUS, &sa, NULL);
+    }
+    sb_frame_ring *r = create_ring(tt_name("chain")); /* installs the guard */
+    char path[] = "/tmp/sb-sigbus-XXXXXX";
+    int fd = mkstemp(path);
+    if (!r || fd < 0 || ftruncate(fd, 4096) != 0)
+        _exit(3);
+    unlink(path);
+    volatile uint8_t *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED || ftruncate(fd, 0) != 0)
+        _exit(4);
+    sb_frame_ring_destroy(r);
+    p[0] = 1; /* SIGBUS */
+    _exit(0);
+}
+
+/* Must run before any test of this binary creates a segment: the guard is installed once per
+ * process, and the children must install it after their own handler. */
+static void test_faults_outside_our_mappings_still_reach_the_previous_handler(void)
+{
+    pid_t child = fork();
+    if (child == 0)
+        fault_outside_our_mappings(true);
+    CU_ASSERT_EQUAL(tt_wait_child(child), 42);
+    child = fork();
+    if (child == 0)
+        fault_outside_our_mappings(false);
+    int status = 0;
+    CU_ASSERT_EQUAL(waitpid(child, &status, 0), child);
+    /* Killed by SIGBUS as without the guard (or, under ASan, reported and aborted by its
+     * handler, the previous one): never swallowed. */
+    CU_ASSERT(WIFSIGNALED(status));
+}
+
 static void test_writer_copying_into_a_truncated_ring_is_not_killed(void)
 {
     const char *name = tt_name("trunc-w");
@@ -261,6 +311,8 @@ static void test_event_queue_truncated_under_producer_is_reported(void)
 }
 
 static CU_TestInfo truncation_tests[] = {
+    {"faults_outside_our_mappings_still_reach_the_previous_handler",
+     test_faults_outside_our_mappings_still_reach_the_previous_handler},
     {"writer_copying_into_a_truncated_ring_is_not_killed",
      test_writer_copying_into_a_truncated_ring_is_not_killed},
     {"reader_of_a_ring_truncated_while_held_is_not_killed",
