@@ -176,7 +176,7 @@ const char *sb_event_queue_name(const sb_event_queue *q)
 static void log_repair_once(sb_event_queue *q, const char *what)
 {
     if (!atomic_exchange(&q->logged_repair, 1))
-        sb__log("event queue \"%s\": %s (further repairs are only counted)", q->seg.stream_name,
+        sb__log("event queue \"%s\": %s (said once per handle)", q->seg.stream_name,
                 what);
 }
 

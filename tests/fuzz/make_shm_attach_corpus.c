@@ -106,7 +106,8 @@ int main(int argc, char **argv)
     if (!bytes)
         return 1;
     /* magic, version, total size, geometry, latest, the first slot's generation/seq/size */
-    static const size_t ring_flips[] = {0, 8, 16, 48, 56, 64, 72, 80, 88, 96, 97, 256, 264, 272, 280};
+    static const size_t ring_flips[] = {0,  8,  16, 48,  56,  64,  72, 80,
+                                        88, 96, 97, 256, 264, 272, 280};
     write_variants(argv[1], "ring", 0, bytes, size, ring_flips,
                    sizeof ring_flips / sizeof ring_flips[0]);
     free(bytes);

@@ -154,7 +154,7 @@ static void test_queue_indices_out_of_range_are_clamped_and_reported(void)
     sb_event_queue_destroy(consumer);
 }
 
-/* ---- the standalone server with a wedged queue lock --------------------------------------------- */
+/* ---- the standalone server with a wedged queue lock ------------------------------------------ */
 
 /* The producer process: ring + queue NAME, one frame, then waits for release_fd. */
 static pid_t fork_producer(const char *name, int *release_fd)
@@ -283,7 +283,7 @@ static void test_server_binary_stops_on_sigterm_while_the_queue_lock_is_wedged(v
     CU_ASSERT_EQUAL(tt_wait_child(producer), 0);
 }
 
-/* ---- garbage in the ring header ------------------------------------------------------------------ */
+/* ---- garbage in the ring header -------------------------------------------------------------- */
 
 typedef struct vandal {
     uint8_t *map;
