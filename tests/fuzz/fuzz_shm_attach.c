@@ -102,19 +102,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         done += (size_t)n;
     }
     close(fd);
-    if (done == segment_size) {
-        if (is_queue) {
-            sb_event_queue *q = NULL;
-            if (sb_event_queue_attach(name, &q) == SB_OK)
-                exercise_queue(q, segment);
-            sb_event_queue_destroy(q);
-        } else {
-            sb_frame_ring *ring = NULL;
-            if (sb_frame_ring_attach(name, &ring) == SB_OK)
-                exercise_ring(ring);
-            sb_frame_ring_destroy(ring);
-        }
+    /* The name is unlinked as soon as attach is done with it (a mapping outlives its name), so
+     * a crash while exercising leaves nothing in /dev/shm. */
+    if (is_queue) {
+        sb_event_queue *q = NULL;
+        int rc = done == segment_size ? sb_event_queue_attach(name, &q) : SB_EIO;
+        shm_unlink(path);
+        if (rc == SB_OK)
+            exercise_queue(q, segment);
+        sb_event_queue_destroy(q);
+    } else {
+        sb_frame_ring *ring = NULL;
+        int rc = done == segment_size ? sb_frame_ring_attach(name, &ring) : SB_EIO;
+        shm_unlink(path);
+        if (rc == SB_OK)
+            exercise_ring(ring);
+        sb_frame_ring_destroy(ring);
     }
-    shm_unlink(path);
     return 0;
 }
