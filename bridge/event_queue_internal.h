@@ -8,8 +8,8 @@
 extern "C" {
 #endif
 
-/* Takes the queue's lock and keeps it (so a test can kill the holder and check that the robust
- * mutex recovers). Returns the pthread_mutex_lock result. Never use outside tests. */
+/* Takes the queue's lock and keeps it (so a test can kill the holder and check that the
+ * lock recovers). Returns 0 once the lock is held. Never use outside tests. */
 int sb__event_queue_test_lock(sb_event_queue *q);
 
 #ifdef __cplusplus

@@ -7,7 +7,9 @@
 #include "shm_segment.h"
 
 #include <sched.h>
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -25,6 +27,9 @@
 /* latest = seq << 8 | slot: one atomic word names the newest slot and its seq together. */
 #define LATEST_SLOT_BITS 8
 #define LATEST_SLOT_MASK 0xffull
+/* No real stream reaches this seq (35 years at 1000 frames/s): a larger one is garbage, and
+ * rejecting it keeps a forged seq from inflating every counter derived from it. */
+#define RING_MAX_SEQ (1ull << 40)
 
 typedef struct ring_header {
     sb_shm_common_header common;        /*   0 */
@@ -75,10 +80,29 @@ struct sb_frame_ring {
     uint32_t max_width, max_height;
     uint64_t capacity;
     uint64_t slot_stride;
-    /* Writer state (creator only). */
+    /* The geometry words of the header as validated, compared on every sb_frame_ring_check()
+     * to notice a header overwritten later. */
+    uint64_t slots_offset, pixels_offset;
+    /* Writer state (creator only). Everything the writer needs to continue is private, never
+     * read back from the shared header: garbage written there by another process is corrected
+     * by the next publish instead of being carried on (a huge seq, an odd generation). */
     int writing;
     uint32_t write_slot;
     uint32_t write_width, write_height, write_stride, write_format;
+    uint64_t write_seq;                              /* seq of the last commit */
+    int newest_slot;                                 /* -1 before the first commit */
+    uint64_t slot_gen[SB_FRAME_RING_MAX_BUFFERS];    /* each slot's generation */
+    uint64_t slot_seq[SB_FRAME_RING_MAX_BUFFERS];    /* seq of the frame in each slot */
+    uint64_t refused_too_big, overwritten_held;      /* stored into the header, never added to */
+    /* Reader state: the highest seq validated by this handle (a newest seq going backwards is
+     * reported as corruption once, then followed) and how many reads found the header
+     * inconsistent. Updated from const accessors too, hence atomics. */
+    _Atomic uint64_t sane_seq;
+    _Atomic uint64_t corrupt_reads;
+    /* The highest seq ever seen before the sequence went back: seqs up to it were named by a
+     * corrupted header, and a waiter still asking for one is told so (whichever thread of the
+     * process noticed the drop first). */
+    _Atomic uint64_t dropped_from;
 };
 
 unsigned sb_pixel_format_size(uint32_t format)
@@ -96,17 +120,91 @@ static uint64_t align_up(uint64_t v, uint64_t a)
     return (v + a - 1) / a * a;
 }
 
-static void bind_layout(sb_frame_ring *r)
+/* Copies the (validated) geometry into the handle: from here on only the copies are used. */
+static void bind_layout(sb_frame_ring *r, const ring_header *valid)
 {
     r->hdr = (ring_header *)(void *)r->seg.base;
-    r->count = r->hdr->buffer_count;
-    r->max_width = r->hdr->max_width;
-    r->max_height = r->hdr->max_height;
-    r->capacity = r->hdr->slot_capacity;
-    r->slot_stride = r->hdr->slot_pixel_stride;
-    r->slots = (ring_slot *)(void *)(r->seg.base + r->hdr->slots_offset);
-    r->pixels = r->seg.base + r->hdr->pixels_offset;
+    r->count = valid->buffer_count;
+    r->max_width = valid->max_width;
+    r->max_height = valid->max_height;
+    r->capacity = valid->slot_capacity;
+    r->slot_stride = valid->slot_pixel_stride;
+    r->slots_offset = valid->slots_offset;
+    r->pixels_offset = valid->pixels_offset;
+    r->slots = (ring_slot *)(void *)(r->seg.base + valid->slots_offset);
+    r->pixels = r->seg.base + valid->pixels_offset;
     r->writing = 0;
+    r->newest_slot = -1;
+}
+
+/* A read found the shared header inconsistent: count it and report SB_EBADSEG. */
+static int corrupt(const sb_frame_ring *r, const char *func, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int corrupt(const sb_frame_ring *r, const char *func, const char *fmt, ...)
+{
+    sb_frame_ring *mut = (sb_frame_ring *)(uintptr_t)r;
+    atomic_fetch_add_explicit(&mut->corrupt_reads, 1, memory_order_relaxed);
+    char what[240];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return sb__set_error(SB_EBADSEG, func, "ring \"%s\" has a corrupted header (written by "
+                         "another process?): %s", r->seg.stream_name, what);
+}
+
+/* Reads `latest` and checks it against the slot it names: the slot index must be in range and
+ * that slot must hold exactly that seq (the writer stores the slot's seq before `latest`, and
+ * never reuses the newest slot), and seq must not go backwards. A slot that disagrees while
+ * `latest` still names it is corruption, not a race. *seq = 0 when nothing was published yet.
+ * SB_OK, SB_EAGAIN (the writer kept moving; rare) or SB_EBADSEG. */
+static int load_latest(const sb_frame_ring *r, const char *func, uint64_t *seq, uint32_t *slot)
+{
+    const ring_header *h = r->hdr;
+    for (int attempt = 0; attempt < 8; attempt++) {
+        uint64_t latest = atomic_load_explicit(&h->latest, memory_order_acquire);
+        *seq = latest >> LATEST_SLOT_BITS;
+        *slot = (uint32_t)(latest & LATEST_SLOT_MASK);
+        if (latest == 0)
+            return SB_OK;
+        if (*slot >= r->count)
+            return corrupt(r, func, "latest names slot %u of %u", *slot, r->count);
+        if (*seq >= RING_MAX_SEQ)
+            return corrupt(r, func, "latest names seq %llu, beyond any real stream",
+                           (unsigned long long)*seq);
+        uint64_t slot_seq = atomic_load_explicit(&r->slots[*slot].seq, memory_order_acquire);
+        if (slot_seq != *seq) {
+            if (atomic_load_explicit(&h->latest, memory_order_acquire) != latest)
+                continue; /* the writer moved on and reused the slot: look again */
+            return corrupt(r, func, "latest names seq %llu in slot %u, which holds seq %llu",
+                           (unsigned long long)*seq, *slot, (unsigned long long)slot_seq);
+        }
+        sb_frame_ring *mut = (sb_frame_ring *)(uintptr_t)r;
+        uint64_t sane = atomic_load_explicit(&mut->sane_seq, memory_order_relaxed);
+        while (sane < *seq && !atomic_compare_exchange_weak_explicit(
+                                  &mut->sane_seq, &sane, *seq, memory_order_relaxed,
+                                  memory_order_relaxed)) {
+        }
+        if (*seq < sane) {
+            /* Another thread of this handle may have validated a newer `latest` since we read
+             * ours: only a `latest` that is still current and older than what was seen is a
+             * sequence that went back. */
+            if (atomic_load_explicit(&h->latest, memory_order_acquire) != latest)
+                continue;
+            /* Report it once, then follow the new sequence (a consistent forgery before, or
+             * one now: either way, readers must resynchronise, not wait for the old one). */
+            if (atomic_compare_exchange_strong(&mut->sane_seq, &sane, *seq)) {
+                uint64_t from = atomic_load(&mut->dropped_from);
+                while (from < sane && !atomic_compare_exchange_weak(&mut->dropped_from, &from,
+                                                                    sane)) {
+                }
+                return corrupt(r, func, "newest seq went back from %llu to %llu",
+                               (unsigned long long)sane, (unsigned long long)*seq);
+            }
+        }
+        return SB_OK;
+    }
+    return sb__set_error(SB_EAGAIN, func, "the writer kept moving; try again");
 }
 
 static uint8_t *slot_pixels(const sb_frame_ring *r, uint32_t slot)
@@ -167,7 +265,7 @@ int sb_frame_ring_create(const sb_frame_ring_options *opts, sb_frame_ring **out)
     h->pixels_offset = pixels_offset;
     h->slot_pixel_stride = slot_stride;
     sb__segment_publish(&r->seg, RING_MAGIC, RING_LAYOUT_VERSION, RING_HEADER_SIZE);
-    bind_layout(r);
+    bind_layout(r, h);
     *out = r;
     return SB_OK;
 }
@@ -188,8 +286,12 @@ int sb_frame_ring_attach(const char *shm_name, sb_frame_ring **out)
         free(r);
         return rc;
     }
-    /* Everything derived from the header must agree with the file before any offset is used. */
-    const ring_header *h = (const ring_header *)(void *)r->seg.base;
+    /* Everything derived from the header must agree with the file before any offset is used.
+     * A snapshot is validated and bound, so a concurrent writer of garbage cannot slip a value
+     * in between the check and the use. */
+    ring_header snapshot;
+    memcpy(&snapshot, r->seg.base, sizeof snapshot);
+    const ring_header *h = &snapshot;
     const char *path = r->seg.shm_path;
     uint64_t capacity = (uint64_t)h->max_width * h->max_height * 4u;
     uint64_t slots_end = h->slots_offset + (uint64_t)h->buffer_count * RING_SLOT_HEADER_SIZE;
@@ -217,12 +319,14 @@ int sb_frame_ring_attach(const char *shm_name, sb_frame_ring **out)
                      path, (unsigned long long)h->slots_offset,
                      (unsigned long long)h->pixels_offset,
                      (unsigned long long)h->slot_pixel_stride, h->buffer_count, r->seg.size);
+    if (rc == SB_OK)
+        rc = sb__segment_check(&r->seg, __func__); /* truncated while we read the header */
     if (rc != SB_OK) {
         sb__segment_destroy(&r->seg);
         free(r);
         return rc;
     }
-    bind_layout(r);
+    bind_layout(r, h);
     *out = r;
     return SB_OK;
 }
@@ -237,7 +341,7 @@ void sb_frame_ring_destroy(sb_frame_ring *ring)
 {
     if (!ring)
         return;
-    if (ring->seg.is_creator && ring->hdr->common.creator_pid == (int32_t)getpid()) {
+    if (ring->seg.is_creator && ring->seg.creator_pid == (int32_t)getpid()) {
         /* Readers in other processes keep their mapping after the unlink: tell them it's over. */
         atomic_store_explicit(&ring->hdr->common.closed, 1, memory_order_release);
         wake_readers(ring);
@@ -283,7 +387,8 @@ static int check_frame_size(sb_frame_ring *r, const char *func, uint32_t width, 
         return sb__set_error(SB_EINVAL, func, "frame size %ux%u has a zero side", width, height);
     uint64_t bytes = (uint64_t)width * height * bpp;
     if (width > r->max_width || height > r->max_height || bytes > r->capacity) {
-        atomic_fetch_add_explicit(&r->hdr->refused_too_big, 1, memory_order_relaxed);
+        atomic_store_explicit(&r->hdr->refused_too_big, ++r->refused_too_big,
+                              memory_order_relaxed);
         return sb__set_error(SB_ETOOBIG, func,
                              "frame %ux%u (%llu bytes) exceeds the ring's capacity %ux%u "
                              "(%llu bytes)",
@@ -297,14 +402,13 @@ static int check_frame_size(sb_frame_ring *r, const char *func, uint32_t width, 
  * frame's; when readers hold all of them it takes the oldest anyway (they will see SB_ESTALE). */
 static uint32_t pick_slot(sb_frame_ring *r)
 {
-    uint64_t latest = atomic_load_explicit(&r->hdr->latest, memory_order_relaxed);
-    int newest = latest ? (int)(latest & LATEST_SLOT_MASK) : -1;
+    int newest = r->newest_slot;
     int best_free = -1, best_any = -1;
     uint64_t best_free_seq = UINT64_MAX, best_any_seq = UINT64_MAX;
     for (uint32_t i = 0; i < r->count; i++) {
         if ((int)i == newest)
             continue;
-        uint64_t seq = atomic_load_explicit(&r->slots[i].seq, memory_order_relaxed);
+        uint64_t seq = r->slot_seq[i];
         if (seq < best_any_seq) {
             best_any_seq = seq;
             best_any = (int)i;
@@ -317,7 +421,8 @@ static uint32_t pick_slot(sb_frame_ring *r)
     }
     if (best_free >= 0)
         return (uint32_t)best_free;
-    atomic_fetch_add_explicit(&r->hdr->overwritten_held, 1, memory_order_relaxed);
+    atomic_store_explicit(&r->hdr->overwritten_held, ++r->overwritten_held,
+                          memory_order_relaxed);
     return (uint32_t)best_any;
 }
 
@@ -333,10 +438,16 @@ int sb_frame_ring_begin_write(sb_frame_ring *ring, uint32_t width, uint32_t heig
         return SB_FAIL(SB_ESTATE, "a write is already open; commit or abort it first");
     if ((rc = check_frame_size(ring, __func__, width, height, format)) != SB_OK)
         return rc;
+    /* A truncated file is refused here, before the caller writes into it (one fstat). */
+    if ((rc = sb__segment_check(&ring->seg, __func__)) != SB_OK)
+        return rc;
     uint32_t slot = pick_slot(ring);
     /* Odd generation: readers that look now, or that held the slot, know it is being rewritten.
-     * seq_cst orders this after the holders check above and before the pixel writes. */
-    atomic_fetch_add_explicit(&ring->slots[slot].generation, 1, memory_order_seq_cst);
+     * The value comes from our own count (never read back from the shared slot); the seq_cst
+     * exchange orders it after the holders check above and before the pixel writes. */
+    ring->slot_gen[slot] += 1 + (ring->slot_gen[slot] & 1);
+    atomic_exchange_explicit(&ring->slots[slot].generation, ring->slot_gen[slot],
+                             memory_order_seq_cst);
     ring->writing = 1;
     ring->write_slot = slot;
     ring->write_width = width;
@@ -346,6 +457,39 @@ int sb_frame_ring_begin_write(sb_frame_ring *ring, uint32_t width, uint32_t heig
     *pixels = slot_pixels(ring, slot);
     *stride = ring->write_stride;
     return SB_OK;
+}
+
+/* Writer: puts back the header's constant words when another process wrote over them, so that
+ * once the garbage stops, the next publish leaves a header every reader accepts again. */
+static void restore_header(sb_frame_ring *r)
+{
+    ring_header *h = r->hdr;
+    sb_shm_common_header *c = &h->common;
+    if (c->layout_version != RING_LAYOUT_VERSION || c->header_size != RING_HEADER_SIZE ||
+        c->total_size != r->seg.size || c->creator_pid != r->seg.creator_pid ||
+        c->creator_start_time != r->seg.creator_start_time ||
+        atomic_load_explicit(&c->closed, memory_order_relaxed) != 0 ||
+        h->max_width != r->max_width || h->max_height != r->max_height ||
+        h->buffer_count != r->count || h->slot_header_size != RING_SLOT_HEADER_SIZE ||
+        h->slot_capacity != r->capacity || h->slots_offset != r->slots_offset ||
+        h->pixels_offset != r->pixels_offset || h->slot_pixel_stride != r->slot_stride) {
+        c->layout_version = RING_LAYOUT_VERSION;
+        c->header_size = RING_HEADER_SIZE;
+        c->total_size = r->seg.size;
+        c->creator_pid = r->seg.creator_pid;
+        c->creator_start_time = r->seg.creator_start_time;
+        atomic_store_explicit(&c->closed, 0, memory_order_relaxed);
+        h->max_width = r->max_width;
+        h->max_height = r->max_height;
+        h->buffer_count = r->count;
+        h->slot_header_size = RING_SLOT_HEADER_SIZE;
+        h->slot_capacity = r->capacity;
+        h->slots_offset = r->slots_offset;
+        h->pixels_offset = r->pixels_offset;
+        h->slot_pixel_stride = r->slot_stride;
+    }
+    if (atomic_load_explicit(&c->magic, memory_order_relaxed) != RING_MAGIC)
+        atomic_store_explicit(&c->magic, RING_MAGIC, memory_order_release);
 }
 
 int sb_frame_ring_commit(sb_frame_ring *ring, uint32_t bottom_up, uint64_t capture_ns,
@@ -358,7 +502,14 @@ int sb_frame_ring_commit(sb_frame_ring *ring, uint32_t bottom_up, uint64_t captu
         return SB_FAIL(SB_ESTATE, "no write is open (call sb_frame_ring_begin_write first)");
     ring_header *h = ring->hdr;
     ring_slot *s = &ring->slots[ring->write_slot];
-    uint64_t seq = (atomic_load_explicit(&h->latest, memory_order_relaxed) >> LATEST_SLOT_BITS) + 1;
+    /* The caller's copy into the slot may have faulted on a truncated file (the SIGBUS guard
+     * then put zero pages under it): nothing of this frame is published. */
+    if ((rc = sb__segment_check(&ring->seg, __func__)) != SB_OK) {
+        ring->writing = 0;
+        return rc;
+    }
+    restore_header(ring);
+    uint64_t seq = ring->write_seq + 1;
     if (capture_ns == 0)
         capture_ns = sb__realtime_ns();
     atomic_store_explicit(&s->seq, seq, memory_order_relaxed);
@@ -369,10 +520,15 @@ int sb_frame_ring_commit(sb_frame_ring *ring, uint32_t bottom_up, uint64_t captu
     atomic_store_explicit(&s->bottom_up, bottom_up ? 1u : 0u, memory_order_relaxed);
     atomic_store_explicit(&s->capture_ns, capture_ns, memory_order_relaxed);
     /* Even again: the slot's pixels and metadata are complete (release publishes them). */
-    atomic_fetch_add_explicit(&s->generation, 1, memory_order_release);
+    ring->slot_gen[ring->write_slot]++;
+    atomic_store_explicit(&s->generation, ring->slot_gen[ring->write_slot], memory_order_release);
     atomic_store_explicit(&h->latest, seq << LATEST_SLOT_BITS | ring->write_slot,
                           memory_order_release);
-    atomic_fetch_add_explicit(&h->published, 1, memory_order_relaxed);
+    /* Stored, not incremented: the count is ours (== seq), whatever was written over it. */
+    atomic_store_explicit(&h->published, seq, memory_order_relaxed);
+    ring->write_seq = seq;
+    ring->newest_slot = (int)ring->write_slot;
+    ring->slot_seq[ring->write_slot] = seq;
     atomic_store_explicit(&h->common.heartbeat_ns, sb__realtime_ns(), memory_order_relaxed);
     ring->writing = 0;
     wake_readers(ring);
@@ -387,8 +543,11 @@ void sb_frame_ring_abort_write(sb_frame_ring *ring)
         return;
     /* The slot's content is now garbage; its generation still moves to even so the slot can be
      * reused, but a reader that held it sees a changed generation. latest never pointed here. */
-    atomic_fetch_add_explicit(&ring->slots[ring->write_slot].generation, 1, memory_order_release);
+    ring->slot_gen[ring->write_slot]++;
+    atomic_store_explicit(&ring->slots[ring->write_slot].generation,
+                          ring->slot_gen[ring->write_slot], memory_order_release);
     atomic_store_explicit(&ring->slots[ring->write_slot].seq, 0, memory_order_relaxed);
+    ring->slot_seq[ring->write_slot] = 0;
     ring->writing = 0;
 }
 
@@ -453,19 +612,26 @@ int sb_frame_ring_acquire(sb_frame_ring *ring, sb_frame *frame)
     if (!ring || !frame)
         return SB_FAIL(SB_EINVAL, "ring and frame must not be NULL");
     memset(frame, 0, sizeof *frame);
-    ring_header *h = ring->hdr;
-    /* Only a writer that laps this reader thousands of times in a row could exhaust this. */
+    int rc = sb__segment_check(&ring->seg, __func__);
+    if (rc != SB_OK)
+        return rc;
+    const ring_header *h = ring->hdr;
+    /* Only a writer that laps this reader thousands of times in a row could exhaust this; a
+     * slot found inconsistent while `latest` still names it is corruption and ends the loop. */
     for (int attempt = 0; attempt < 10000; attempt++) {
-        uint64_t latest = atomic_load_explicit(&h->latest, memory_order_acquire);
-        if (latest == 0)
+        uint64_t seq;
+        uint32_t slot;
+        if ((rc = load_latest(ring, __func__, &seq, &slot)) == SB_EAGAIN)
+            continue;
+        if (rc != SB_OK)
+            return rc;
+        if (seq == 0)
             return SB_FAIL(SB_EAGAIN, "no frame has been published yet");
-        uint32_t slot = (uint32_t)(latest & LATEST_SLOT_MASK);
-        if (slot >= ring->count)
-            return SB_FAIL(SB_EBADSEG, "latest slot %u >= buffer count %u: corrupted segment",
-                           slot, ring->count);
+        uint64_t latest = seq << LATEST_SLOT_BITS | slot;
         ring_slot *s = &ring->slots[slot];
         atomic_fetch_add_explicit(&s->holders, 1, memory_order_seq_cst);
         uint64_t gen = atomic_load_explicit(&s->generation, memory_order_seq_cst);
+        const char *bad = "is being written";
         if ((gen & 1) == 0) {
             sb_frame_info *fi = &frame->info;
             fi->seq = atomic_load_explicit(&s->seq, memory_order_relaxed);
@@ -479,17 +645,36 @@ int sb_frame_ring_acquire(sb_frame_ring *ring, sb_frame *frame)
             atomic_thread_fence(memory_order_acquire);
             uint64_t again = atomic_load_explicit(&s->generation, memory_order_relaxed);
             /* The metadata must be self-consistent too: a hostile or corrupted segment must
-             * not make us hand out a pointer past the slot. */
+             * not make us hand out a pointer past the slot, nor a size the encoder trips on. */
+            unsigned bpp = sb_pixel_format_size(fi->format);
             uint64_t bytes = (uint64_t)fi->stride * fi->height;
-            if (again == gen && fi->seq >= (latest >> LATEST_SLOT_BITS) &&
-                bytes <= ring->capacity && sb_pixel_format_size(fi->format) != 0) {
-                frame->pixels = slot_pixels(ring, slot);
-                frame->slot_ = slot;
-                frame->gen_ = gen;
-                return SB_OK;
+            bad = "changed while read";
+            if (again == gen) {
+                if (fi->seq != seq)
+                    bad = "has another seq";
+                else if (bpp == 0)
+                    bad = "has an unknown pixel format";
+                else if (fi->width == 0 || fi->height == 0 || fi->width > ring->max_width ||
+                         fi->height > ring->max_height)
+                    bad = "has a size outside the ring's";
+                else if (fi->stride != fi->width * bpp || bytes > ring->capacity)
+                    bad = "has a stride that does not match its width";
+                else {
+                    frame->pixels = slot_pixels(ring, slot);
+                    frame->slot_ = slot;
+                    frame->gen_ = gen;
+                    return SB_OK;
+                }
             }
         }
         drop_hold(s);
+        /* The writer never touches the slot `latest` names, so if `latest` has not moved, what
+         * we saw there is not a race with it. */
+        if (atomic_load_explicit(&h->latest, memory_order_acquire) == latest) {
+            memset(frame, 0, sizeof *frame);
+            return corrupt(ring, __func__, "newest slot %u (seq %llu) %s", slot,
+                           (unsigned long long)seq, bad);
+        }
         if (attempt % 16 == 15)
             sched_yield();
     }
@@ -511,6 +696,11 @@ int sb_frame_ring_release(sb_frame_ring *ring, sb_frame *frame)
     uint64_t gen = atomic_load_explicit(&s->generation, memory_order_relaxed);
     drop_hold(s);
     frame->pixels = NULL;
+    /* The pixels may have been read from zero pages the SIGBUS guard put under a truncated
+     * file: then they are not the frame. */
+    int rc = sb__segment_check_cached(&ring->seg, __func__);
+    if (rc != SB_OK)
+        return rc;
     if (gen != frame->gen_)
         return SB_FAIL(SB_ESTALE, "frame %llu was overwritten while held (slot %u)",
                        (unsigned long long)frame->info.seq, frame->slot_);
@@ -531,19 +721,32 @@ int sb_frame_ring_wait(sb_frame_ring *ring, uint64_t after_seq, int timeout_ms,
         /* Read the futex word BEFORE the condition: a publish in between changes the word, so
          * the futex call returns at once instead of sleeping through it. */
         uint32_t word = atomic_load_explicit(&h->wake_seq, memory_order_acquire);
-        uint64_t seq = atomic_load_explicit(&h->latest, memory_order_acquire) >> LATEST_SLOT_BITS;
-        if (seq > after_seq) {
+        uint64_t seq = 0;
+        uint32_t slot;
+        int rc = sb__segment_check_cached(&ring->seg, __func__);
+        if (rc == SB_OK)
+            rc = load_latest(ring, __func__, &seq, &slot);
+        if (rc == SB_EBADSEG)
+            return rc; /* corrupted or broken: report it, never wait on garbage */
+        if (rc == SB_OK && seq > after_seq) {
             if (seq_out)
                 *seq_out = seq;
             return SB_OK;
         }
-        if (atomic_load_explicit(&h->common.closed, memory_order_acquire))
+        if (rc == SB_OK && seq < after_seq && after_seq <= atomic_load(&ring->dropped_from))
+            return corrupt(ring, __func__, "waiting for a frame after seq %llu, a seq only a "
+                           "corrupted header named (the newest is %llu): resynchronise",
+                           (unsigned long long)after_seq, (unsigned long long)seq);
+        if (atomic_load_explicit(&h->common.closed, memory_order_acquire) == 1)
             return SB_FAIL(SB_EGONE, "the writer closed ring \"%s\"", ring->seg.stream_name);
         now = sb__monotonic_ns();
         if (now >= next_liveness_check) {
+            /* Also the moment to notice a file truncated while nobody touched it. */
+            if ((rc = sb__segment_check(&ring->seg, __func__)) != SB_OK)
+                return rc;
             if (!sb__segment_creator_alive(&ring->seg))
                 return SB_FAIL(SB_EGONE, "writer process %d of ring \"%s\" is gone",
-                               (int)h->common.creator_pid, ring->seg.stream_name);
+                               (int)ring->seg.creator_pid, ring->seg.stream_name);
             next_liveness_check = now + RING_LIVENESS_PERIOD_NS;
         }
         if (atomic_load_explicit(&h->interrupt_count, memory_order_acquire) != interrupts)
@@ -563,7 +766,13 @@ uint64_t sb_frame_ring_latest_seq(const sb_frame_ring *ring)
 {
     if (!ring)
         return 0;
-    return atomic_load_explicit(&ring->hdr->latest, memory_order_acquire) >> LATEST_SLOT_BITS;
+    uint64_t seq = 0;
+    uint32_t slot;
+    if (sb__segment_check_cached(&ring->seg, __func__) != SB_OK ||
+        load_latest(ring, __func__, &seq, &slot) != SB_OK)
+        return atomic_load_explicit(&((sb_frame_ring *)(uintptr_t)ring)->sane_seq,
+                                    memory_order_relaxed);
+    return seq;
 }
 
 void sb_frame_ring_wake_all(sb_frame_ring *ring)
@@ -574,6 +783,41 @@ void sb_frame_ring_wake_all(sb_frame_ring *ring)
     wake_readers(ring);
 }
 
+/* Compares the header's geometry words with the validated copies in the handle. */
+static int check_header(const sb_frame_ring *r, const char *func)
+{
+    const ring_header *h = r->hdr;
+    const sb_shm_common_header *c = &h->common;
+    if (atomic_load_explicit(&c->magic, memory_order_relaxed) != RING_MAGIC ||
+        c->layout_version != RING_LAYOUT_VERSION || c->header_size != RING_HEADER_SIZE ||
+        c->total_size != r->seg.size)
+        return corrupt(r, func, "magic, layout version, header size or total size changed");
+    if (h->max_width != r->max_width || h->max_height != r->max_height ||
+        h->buffer_count != r->count || h->slot_header_size != RING_SLOT_HEADER_SIZE ||
+        h->slot_capacity != r->capacity || h->slots_offset != r->slots_offset ||
+        h->pixels_offset != r->pixels_offset || h->slot_pixel_stride != r->slot_stride)
+        return corrupt(r, func, "geometry changed (max %ux%u, %u buffers; attached as %ux%u, "
+                       "%u buffers)", h->max_width, h->max_height, h->buffer_count,
+                       r->max_width, r->max_height, r->count);
+    uint32_t closed = atomic_load_explicit(&c->closed, memory_order_relaxed);
+    if (closed > 1)
+        return corrupt(r, func, "closed flag is %u", closed);
+    uint64_t seq;
+    uint32_t slot;
+    int rc = load_latest(r, func, &seq, &slot);
+    return rc == SB_EAGAIN ? SB_OK : rc;
+}
+
+int sb_frame_ring_check(const sb_frame_ring *ring)
+{
+    if (!ring)
+        return SB_FAIL(SB_EINVAL, "ring is NULL");
+    int rc = sb__segment_check((sb_shm_segment *)(uintptr_t)&ring->seg, __func__);
+    if (rc != SB_OK)
+        return rc;
+    return check_header(ring, __func__);
+}
+
 void sb_frame_ring_get_stats(const sb_frame_ring *ring, sb_frame_ring_stats *stats)
 {
     if (!stats)
@@ -582,10 +826,29 @@ void sb_frame_ring_get_stats(const sb_frame_ring *ring, sb_frame_ring_stats *sta
     if (!ring)
         return;
     const ring_header *h = ring->hdr;
+    stats->writer_pid = ring->seg.creator_pid;
+    /* From the identity copied at attach: still meaningful once the mapping is zero pages. */
+    stats->writer_alive = (uint32_t)sb__segment_creator_alive(&ring->seg);
+    stats->broken = sb__segment_check_cached(&ring->seg, __func__) != SB_OK;
+    if (stats->broken) {
+        stats->corrupt_reads = atomic_load_explicit(&ring->corrupt_reads, memory_order_relaxed);
+        return; /* the mapping is zero pages now: nothing in it means anything */
+    }
     stats->published = atomic_load_explicit(&h->published, memory_order_relaxed);
     stats->refused_too_big = atomic_load_explicit(&h->refused_too_big, memory_order_relaxed);
     stats->overwritten_held = atomic_load_explicit(&h->overwritten_held, memory_order_relaxed);
-    stats->writer_pid = h->common.creator_pid;
-    stats->writer_alive = (uint32_t)sb__segment_creator_alive(&ring->seg);
     stats->heartbeat_ns = atomic_load_explicit(&h->common.heartbeat_ns, memory_order_relaxed);
+    /* Shown counters stay plausible whatever was written over them: one frame is published per
+     * seq, and no more publishes can have overwritten a held slot than were published. */
+    uint64_t newest = sb_frame_ring_latest_seq(ring);
+    stats->corrupted = check_header(ring, __func__) != SB_OK;
+    if (stats->published > newest) {
+        stats->published = newest;
+        stats->corrupted = 1;
+    }
+    if (stats->overwritten_held > stats->published) {
+        stats->overwritten_held = stats->published;
+        stats->corrupted = 1;
+    }
+    stats->corrupt_reads = atomic_load_explicit(&ring->corrupt_reads, memory_order_relaxed);
 }

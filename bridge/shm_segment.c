@@ -76,11 +76,13 @@ int sb__process_alive(int32_t pid, uint64_t start_time)
 int sb__segment_creator_alive(const sb_shm_segment *seg)
 {
     const sb_shm_common_header *h = sb__segment_common(seg);
-    if (atomic_load_explicit(&h->closed, memory_order_acquire))
+    /* Only the exact value 1 means closed: other values are garbage from a foreign writer. */
+    if (atomic_load_explicit(&h->closed, memory_order_acquire) == 1)
         return 0;
-    if (!seg->is_shm || h->creator_pid == (int32_t)getpid())
+    if (!seg->is_shm || seg->creator_pid == (int32_t)getpid())
         return 1;
-    return sb__process_alive(h->creator_pid, h->creator_start_time);
+    /* The identity copied at attach, not the shared one, which anyone can overwrite. */
+    return sb__process_alive(seg->creator_pid, seg->creator_start_time);
 }
 
 int sb__validate_stream_name(const char *func, const char *name)
@@ -160,6 +162,189 @@ static void registry_remove(const char *path)
         }
     }
     pthread_mutex_unlock(&registry_lock);
+}
+
+/* ---- SIGBUS guard ----------------------------------------------------------------------------
+ * Any process that can open a segment can also ftruncate() it. An access to a page of a shared
+ * mapping past the new end of its file raises SIGBUS, which by default kills the process: the
+ * user's application (the frame writer) or the server. As libwayland-server does for wl_shm
+ * pools, a process-wide handler looks the faulting address up in a table of our live shm
+ * mappings; inside one, it maps anonymous zero pages over the whole mapping (MAP_FIXED), so the
+ * faulting access completes when the handler returns, and marks the segment broken. Its owner
+ * sees that flag after the copy and reports the stream broken. A fault anywhere else goes to the
+ * handler that was installed before ours (or to the default action: the process dies as it
+ * would have without us).
+ *
+ * The handler only does async-signal-safe things: atomic loads/stores on a static table and
+ * mmap(2). Entries are published start-last and withdrawn start-first, before munmap(). */
+#define GUARD_MAX 256
+typedef struct guard_entry {
+    _Atomic uintptr_t start; /* 0: entry unused (or being filled / withdrawn) */
+    _Atomic uintptr_t end;
+    _Atomic(sb_shm_segment *) seg;
+} guard_entry;
+static guard_entry guards[GUARD_MAX];
+static struct sigaction previous_sigbus;
+static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+static _Atomic int guard_installed;
+
+static int map_zero_pages_over(void *start, size_t len)
+{
+    void *p = mmap(start, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+                   -1, 0);
+    return p == MAP_FAILED ? -1 : 0;
+}
+
+static void sigbus_guard(int sig, siginfo_t *info, void *ucontext)
+{
+    int saved_errno = errno;
+    uintptr_t addr = (uintptr_t)info->si_addr;
+    for (int i = 0; i < GUARD_MAX; i++) {
+        uintptr_t start = atomic_load_explicit(&guards[i].start, memory_order_acquire);
+        if (!start || addr < start)
+            continue;
+        uintptr_t end = atomic_load_explicit(&guards[i].end, memory_order_relaxed);
+        if (addr >= end)
+            continue;
+        if (map_zero_pages_over((void *)start, end - start) != 0)
+            break; /* cannot repair: let the previous disposition decide */
+        sb_shm_segment *seg = atomic_load_explicit(&guards[i].seg, memory_order_relaxed);
+        if (seg)
+            atomic_store_explicit(&seg->broken, 1, memory_order_release);
+        errno = saved_errno;
+        return;
+    }
+    errno = saved_errno;
+    if ((previous_sigbus.sa_flags & SA_SIGINFO) && previous_sigbus.sa_sigaction) {
+        previous_sigbus.sa_sigaction(sig, info, ucontext);
+        return;
+    }
+    if (previous_sigbus.sa_handler != SIG_DFL && previous_sigbus.sa_handler != SIG_IGN) {
+        previous_sigbus.sa_handler(sig);
+        return;
+    }
+    /* Default (or ignored, which for a fault means death anyway): die of SIGBUS, as we would
+     * have without the guard. SA_NODEFER leaves SIGBUS unblocked here, so raise() delivers it. */
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(SIGBUS, &dfl, NULL);
+    raise(SIGBUS);
+}
+
+static void install_sigbus_guard(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = sigbus_guard;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK | SA_RESTART;
+    if (sigaction(SIGBUS, &sa, &previous_sigbus) != 0) {
+        sb__log("cannot install the SIGBUS guard (%s): a peer truncating a shared-memory "
+                "segment can kill this process",
+                strerror(errno));
+        return;
+    }
+    atomic_store(&guard_installed, 1);
+}
+
+static void guard_add(sb_shm_segment *seg)
+{
+    pthread_once(&guard_once, install_sigbus_guard);
+    for (int i = 0; i < GUARD_MAX; i++) {
+        sb_shm_segment *none = NULL;
+        if (!atomic_compare_exchange_strong(&guards[i].seg, &none, seg))
+            continue;
+        atomic_store_explicit(&guards[i].end, (uintptr_t)seg->base + seg->size,
+                              memory_order_relaxed);
+        atomic_store_explicit(&guards[i].start, (uintptr_t)seg->base, memory_order_release);
+        return;
+    }
+    sb__log("more than %d shared-memory mappings: /dev/shm%s is not guarded against "
+            "truncation (SIGBUS)",
+            GUARD_MAX, seg->shm_path);
+}
+
+static void guard_remove(sb_shm_segment *seg)
+{
+    for (int i = 0; i < GUARD_MAX; i++) {
+        if (atomic_load(&guards[i].seg) != seg)
+            continue;
+        atomic_store_explicit(&guards[i].start, 0, memory_order_release);
+        atomic_store_explicit(&guards[i].end, 0, memory_order_relaxed);
+        atomic_store(&guards[i].seg, NULL);
+        return;
+    }
+}
+
+/* Records why the segment broke, once, and logs it once. */
+static void record_fault(sb_shm_segment *seg, const char *reason)
+{
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&seg->fault_state, &expected, 1))
+        return;
+    snprintf(seg->fault_reason, sizeof seg->fault_reason, "%s", reason);
+    atomic_store_explicit(&seg->fault_state, 2, memory_order_release);
+    sb__log("stream \"%s\": /dev/shm%s is broken: %s; this stream stops, everything else goes on",
+            seg->stream_name, seg->shm_path, reason);
+}
+
+/* The file is shorter than the mapping: swap in zero pages before anything faults on it. */
+static void break_truncated(sb_shm_segment *seg, long long file_size, const char *how)
+{
+    int already = atomic_exchange(&seg->broken, 1);
+    if (!already)
+        map_zero_pages_over(seg->base, seg->size);
+    char reason[200];
+    snprintf(reason, sizeof reason, "segment truncated to %lld of its %zu bytes by another "
+             "process (%s)", file_size, seg->size, how);
+    record_fault(seg, reason);
+}
+
+static int broken_error(const sb_shm_segment *seg, const char *func)
+{
+    return sb__set_error(SB_EBADSEG, func, "stream \"%s\" is broken: %s", seg->stream_name,
+                         sb__segment_fault_reason(seg));
+}
+
+const char *sb__segment_fault_reason(const sb_shm_segment *seg)
+{
+    if (!atomic_load_explicit(&seg->broken, memory_order_acquire))
+        return "";
+    if (atomic_load_explicit(&seg->fault_state, memory_order_acquire) == 2)
+        return seg->fault_reason;
+    return "segment truncated by another process (an access faulted with SIGBUS)";
+}
+
+int sb__segment_check_cached(const sb_shm_segment *seg, const char *func)
+{
+    if (!atomic_load_explicit(&seg->broken, memory_order_acquire))
+        return SB_OK;
+    if (atomic_load_explicit(&seg->fault_state, memory_order_acquire) == 0) {
+        /* The guard caught a fault (it cannot format text): say what happened, once. */
+        sb_shm_segment *mut = (sb_shm_segment *)(uintptr_t)seg;
+        struct stat st;
+        long long size = seg->fd >= 0 && fstat(seg->fd, &st) == 0 ? (long long)st.st_size : -1;
+        char reason[200];
+        snprintf(reason, sizeof reason, "segment truncated to %lld of its %zu bytes by another "
+                 "process (an access faulted with SIGBUS)", size, seg->size);
+        record_fault(mut, reason);
+    }
+    return broken_error(seg, func);
+}
+
+int sb__segment_check(sb_shm_segment *seg, const char *func)
+{
+    if (!seg->is_shm || seg->fd < 0)
+        return SB_OK;
+    if (!atomic_load_explicit(&seg->broken, memory_order_acquire)) {
+        struct stat st;
+        if (fstat(seg->fd, &st) != 0 || (uint64_t)st.st_size >= (uint64_t)seg->size)
+            return SB_OK;
+        break_truncated(seg, (long long)st.st_size, "seen by a size check");
+    }
+    return sb__segment_check_cached(seg, func);
 }
 
 /* ---- creation ------------------------------------------------------------------------------ */
@@ -249,6 +434,7 @@ int sb__segment_create(const char *func, const char *stream_name, const char *su
                        uint64_t magic, size_t size, sb_shm_segment *seg)
 {
     memset(seg, 0, sizeof *seg);
+    seg->fd = -1;
     if (size < sizeof(sb_shm_common_header))
         return sb__set_error(SB_EINTERNAL, func, "segment size %zu too small", size);
     int rc;
@@ -294,8 +480,8 @@ int sb__segment_create(const char *func, const char *stream_name, const char *su
         }
         void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         int e = errno;
-        close(fd);
         if (p == MAP_FAILED) {
+            close(fd);
             shm_unlink(seg->shm_path);
             return sb__set_error(SB_ENOMEM, func, "mmap(/dev/shm%s, %zu): %s", seg->shm_path,
                                  size, strerror(e));
@@ -303,13 +489,17 @@ int sb__segment_create(const char *func, const char *stream_name, const char *su
         seg->base = p;
         seg->size = size;
         seg->is_shm = 1;
+        seg->fd = fd;
         registry_add(seg->shm_path);
+        guard_add(seg);
     }
     seg->is_creator = 1;
+    seg->creator_pid = (int32_t)getpid();
+    seg->creator_start_time = sb__process_start_time(getpid());
     sb_shm_common_header *h = sb__segment_common(seg);
     h->total_size = size;
-    h->creator_pid = (int32_t)getpid();
-    h->creator_start_time = sb__process_start_time(getpid());
+    h->creator_pid = seg->creator_pid;
+    h->creator_start_time = seg->creator_start_time;
     atomic_store_explicit(&h->heartbeat_ns, sb__realtime_ns(), memory_order_relaxed);
     return SB_OK;
 }
@@ -330,6 +520,7 @@ int sb__segment_attach(const char *func, const char *stream_name, const char *su
                        sb_shm_segment *seg)
 {
     memset(seg, 0, sizeof *seg);
+    seg->fd = -1;
     int rc = sb__validate_stream_name(func, stream_name);
     if (rc != SB_OK)
         return rc;
@@ -354,7 +545,12 @@ int sb__segment_attach(const char *func, const char *stream_name, const char *su
             return sb__set_error(SB_EIO, func, "fstat(/dev/shm%s): %s", path, strerror(e));
         }
         size = (size_t)st.st_size;
-        if (size >= header_size) {
+        /* The magic is read with pread(), not through a mapping: the file may shrink at any
+         * moment, and the mapping is guarded against that only once it is registered below. */
+        uint64_t found_magic = 0;
+        if (size >= header_size &&
+            pread(fd, &found_magic, sizeof found_magic, 0) == (ssize_t)sizeof found_magic &&
+            found_magic != 0) {
             p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
             if (p == MAP_FAILED) {
                 int e = errno;
@@ -362,19 +558,15 @@ int sb__segment_attach(const char *func, const char *stream_name, const char *su
                 return sb__set_error(SB_EIO, func, "mmap(/dev/shm%s, %zu): %s", path, size,
                                      strerror(e));
             }
-            if (atomic_load_explicit(&((sb_shm_common_header *)p)->magic,
-                                     memory_order_acquire) != 0)
-                break;
-            munmap(p, size);
-            p = MAP_FAILED;
+            break;
         }
         if (attempt >= 20)
             break;
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    close(fd);
     if (p == MAP_FAILED) {
+        close(fd);
         if (size < header_size)
             return sb__set_error(SB_EBADSEG, func,
                                  "/dev/shm%s is too small: %zu bytes, a header needs %u", path,
@@ -388,6 +580,9 @@ int sb__segment_attach(const char *func, const char *stream_name, const char *su
     seg->size = size;
     seg->is_shm = 1;
     seg->is_creator = 0;
+    seg->fd = fd;
+    /* Guarded from the first header read on: the file may be truncated at any moment. */
+    guard_add(seg);
     const sb_shm_common_header *h = sb__segment_common(seg);
     uint64_t found = atomic_load_explicit(&h->magic, memory_order_acquire);
     if (found != magic) {
@@ -412,10 +607,17 @@ int sb__segment_attach(const char *func, const char *stream_name, const char *su
         rc = sb__set_error(SB_EBADSEG, func,
                            "/dev/shm%s claims %llu bytes but the file has %zu", path,
                            (unsigned long long)h->total_size, size);
+    } else if (sb__segment_check(seg, func) != SB_OK) {
+        rc = SB_EBADSEG; /* truncated while we were reading the header */
     } else {
+        seg->creator_pid = h->creator_pid;
+        seg->creator_start_time = h->creator_start_time;
         return SB_OK;
     }
+    guard_remove(seg);
     munmap(seg->base, seg->size);
+    close(seg->fd);
+    seg->fd = -1;
     seg->base = NULL;
     return rc;
 }
@@ -425,11 +627,16 @@ void sb__segment_destroy(sb_shm_segment *seg)
     if (!seg || !seg->base)
         return;
     /* A forked child inherits the creator's handle but must not close its parent's segment. */
-    int owner = seg->is_creator && sb__segment_common(seg)->creator_pid == (int32_t)getpid();
+    int owner = seg->is_creator && seg->creator_pid == (int32_t)getpid();
     if (owner)
         atomic_store_explicit(&sb__segment_common(seg)->closed, 1, memory_order_release);
+    if (seg->is_shm)
+        guard_remove(seg);
     munmap(seg->base, seg->size);
     seg->base = NULL;
+    if (seg->fd >= 0)
+        close(seg->fd);
+    seg->fd = -1;
     if (seg->is_shm && owner) {
         shm_unlink(seg->shm_path);
         registry_remove(seg->shm_path);

@@ -39,6 +39,17 @@ typedef struct sb_shm_segment {
     size_t size;
     int is_shm;          /* 0: heap backend */
     int is_creator;
+    int fd;              /* shm: kept open so the file size can be checked (fstat); -1 for heap */
+    /* The creator's identity, copied when the segment was created or attached (and checked
+     * then): the copy in the shared header can be overwritten by any process that maps it. */
+    int32_t creator_pid;
+    uint64_t creator_start_time;
+    /* Set (by the SIGBUS guard or by a size check) once the file was truncated under the
+     * mapping: from then on the mapping is anonymous zero pages and the segment is broken for
+     * good. fault_state: 0 sound, 1 reason being written, 2 reason written. */
+    _Atomic int broken;
+    _Atomic int fault_state;
+    char fault_reason[200];
     char stream_name[SB_SHM_NAME_MAX + 1];  /* "" for heap */
     char shm_path[SB_SHM_NAME_MAX + 32];    /* "/streambridge-NAME-SUFFIX" for shm_open */
 } sb_shm_segment;
@@ -65,6 +76,16 @@ int sb__segment_attach(const char *func, const char *stream_name, const char *su
                        sb_shm_segment *seg);
 /* Unmaps; the creator first marks the segment closed and unlinks it. */
 void sb__segment_destroy(sb_shm_segment *seg);
+
+/* SB_OK while the segment is sound. SB_EBADSEG (reason in func's name) once it is broken: the
+ * SIGBUS guard caught an access past the end of a truncated file, or the file is now shorter
+ * than the mapping (one fstat; call it before copying a frame, so the common case never
+ * faults). The first caller to see the breakage logs it once; later calls return at once. */
+int sb__segment_check(sb_shm_segment *seg, const char *func);
+/* The same verdict without a system call: SB_OK unless the segment is already known broken. */
+int sb__segment_check_cached(const sb_shm_segment *seg, const char *func);
+/* "" while sound, otherwise why the segment is broken. Owned by seg, stable once written. */
+const char *sb__segment_fault_reason(const sb_shm_segment *seg);
 
 /* 1 while the creator has not closed the segment and its process (pid + start time) runs. */
 int sb__segment_creator_alive(const sb_shm_segment *seg);

@@ -311,6 +311,19 @@ static void *encoder_main(void *arg)
             }
             continue;
         }
+        if (rc == SB_EBADSEG) {
+            /* Truncated or overwritten segment (/healthz and /stats say which). Never wait for a
+             * seq that garbage made up: resynchronise with what the ring now validates as its
+             * newest frame, and look again a little later. */
+            uint64_t latest = sb_frame_ring_latest_seq(srv->ring);
+            if (st.last_seq > latest)
+                st.last_seq = latest;
+            if (seen_seq > latest)
+                seen_seq = latest;
+            if (sleep_unless_stopping(srv, 100000000ull))
+                break;
+            continue;
+        }
         if (rc != SB_OK) {
             if (sleep_unless_stopping(srv, 10000000ull))
                 break;

@@ -372,6 +372,13 @@ static void serve_mjpeg(sb_server *srv, struct mg_connection *conn)
 
 static void serve_healthz(sb_server *srv, struct mg_connection *conn)
 {
+    /* A truncated or overwritten shm segment ends the stream as surely as a dead producer. */
+    if (sb_frame_ring_check(srv->ring) != SB_OK) {
+        char text[640];
+        snprintf(text, sizeof text, "stream broken: %s\n", sb_last_error());
+        reply_text(conn, 503, text);
+        return;
+    }
     sb_frame_ring_stats rs;
     sb_frame_ring_get_stats(srv->ring, &rs);
     if (rs.writer_alive)
@@ -386,6 +393,15 @@ static void serve_stats(sb_server *srv, struct mg_connection *conn)
     sb_server_get_stats(srv, &s);
     sb_frame_ring_stats rs;
     sb_frame_ring_get_stats(srv->ring, &rs);
+    /* The stream's health, as /healthz sees it; the reason goes into a JSON string, so quotes,
+     * backslashes and control characters are replaced (it names a stream and numbers only). */
+    char fault[600] = "";
+    if (sb_frame_ring_check(srv->ring) != SB_OK) {
+        snprintf(fault, sizeof fault, "%s", sb_last_error());
+        for (char *p = fault; *p; p++)
+            if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
+                *p = *p == '"' ? '\'' : ' ';
+    }
     strbuf b = {0};
     sb_printf(&b,
               "{\"frames_published\":%llu,\"frames_encoded\":%llu,\"frames_encoded_still\":%llu,"
@@ -394,7 +410,8 @@ static void serve_stats(sb_server *srv, struct mg_connection *conn)
               "\"events_rate_limited\":%llu,\"messages_rejected\":%llu,\"clients_refused\":%llu,"
               "\"encode_errors\":%llu,\"clients\":%u,\"encode_ms_mean\":%.3f,"
               "\"encode_ms_p50\":%.3f,\"encode_ms_p99\":%.3f,\"delivered_fps\":%.2f,"
-              "\"producer_alive\":%s,\"slow_connections_closed\":%llu,\"client_list\":[",
+              "\"producer_alive\":%s,\"slow_connections_closed\":%llu,\"stream_ok\":%s,"
+              "\"stream_error\":\"%s\",\"stream_corrupt_reads\":%llu,\"client_list\":[",
               (unsigned long long)s.frames_published, (unsigned long long)s.frames_encoded,
               (unsigned long long)s.frames_encoded_still, (unsigned long long)s.frames_coalesced,
               (unsigned long long)s.frames_sent, (unsigned long long)s.frames_skipped,
@@ -403,7 +420,8 @@ static void serve_stats(sb_server *srv, struct mg_connection *conn)
               (unsigned long long)s.messages_rejected, (unsigned long long)s.clients_refused,
               (unsigned long long)s.encode_errors, s.clients, s.encode_ms_mean, s.encode_ms_p50,
               s.encode_ms_p99, s.delivered_fps, rs.writer_alive ? "true" : "false",
-              sb__http_guard_slow_closed(srv->guard));
+              sb__http_guard_slow_closed(srv->guard), fault[0] ? "false" : "true", fault,
+              (unsigned long long)rs.corrupt_reads);
     pthread_mutex_lock(&srv->clients_mu);
     bool first = true;
     for (sb_client *c = srv->clients; c; c = c->next) {

@@ -38,6 +38,10 @@ typedef struct sb_event_queue_stats {
     uint64_t rejected_invalid;/* pushes refused by sb_event_validate() */
     uint32_t depth;           /* records queued now */
     uint32_t capacity;
+    /* Appended: the segment's health as seen by this handle. */
+    uint64_t corrupt_reads;   /* reads that found head/count out of range (clamped) */
+    uint32_t broken;          /* 1: the shm file was truncated under the mapping (for good) */
+    uint32_t reserved_;       /* 0 */
 } sb_event_queue_stats;
 
 /* Creates a queue and becomes its consumer (same shm hygiene as the frame ring). */
@@ -49,11 +53,15 @@ SB_API void sb_event_queue_destroy(sb_event_queue *q);
 SB_API const char *sb_event_queue_name(const sb_event_queue *q);
 
 /* Any thread/process. Validates the event (SB_EINVAL, counted), applies the full policy above
- * (SB_EFULL when the event itself had to be dropped). Never blocks for long. SB_EGONE once the
- * consumer has destroyed the queue. */
+ * (SB_EFULL when the event itself had to be dropped). Never blocks for long: SB_ETIMEDOUT when
+ * the queue's lock stays held by a live thread for 2 s (a stopped process or a corrupted
+ * header), then single attempts until the lock frees. SB_EGONE once the consumer has destroyed
+ * the queue; SB_EBADSEG once the segment was truncated under us. */
 SB_API int sb_event_queue_push(sb_event_queue *q, const sb_event *e);
 /* Consumer: moves up to max events into out (oldest first); *count gets how many (0 if empty).
- * Never blocks. */
+ * Never blocks for long (SB_ETIMEDOUT after 250 ms on a lock held by a live thread). Records
+ * come out as stored; with shm, any process that maps the queue can write them, so validate
+ * each (sb_event_validate()) before use, as sb_stream's replay does. */
 SB_API int sb_event_queue_pop(sb_event_queue *q, sb_event *out, size_t max, size_t *count);
 /* Consumer: sleeps until the queue is non-empty, up to timeout_ms (-1 forever, 0 = poll).
  * SB_OK or SB_ETIMEDOUT. */
@@ -61,6 +69,10 @@ SB_API int sb_event_queue_wait(sb_event_queue *q, int timeout_ms);
 /* Wakes a consumer sleeping in sb_event_queue_wait (it then returns SB_OK or SB_ETIMEDOUT). */
 SB_API void sb_event_queue_wake(sb_event_queue *q);
 SB_API void sb_event_queue_get_stats(const sb_event_queue *q, sb_event_queue_stats *stats);
+/* Health of the segment, any thread: SB_OK, or SB_EBADSEG with the reason in sb_last_error()
+ * (truncated under the mapping: broken for good; header fields overwritten; lock word held too
+ * long). Push and pop validate what they use regardless. */
+SB_API int sb_event_queue_check(const sb_event_queue *q);
 
 SB_END_DECLS
 #endif /* STREAMBRIDGE_EVENT_QUEUE_H */

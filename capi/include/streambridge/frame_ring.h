@@ -74,6 +74,12 @@ typedef struct sb_frame_ring_stats {
     int32_t writer_pid;
     uint32_t writer_alive;     /* 1 while the writer process runs and has not closed the ring */
     uint64_t heartbeat_ns;     /* CLOCK_REALTIME of the writer's last publish or heartbeat */
+    /* Appended: the segment's health as seen by this handle. */
+    uint32_t broken;           /* 1: the shm file was truncated under the mapping; the stream is
+                                * over for this handle (sb_frame_ring_check() says why) */
+    uint32_t corrupted;        /* 1: the shared header is inconsistent right now (overwritten by
+                                * another process); counters above are clamped to plausible */
+    uint64_t corrupt_reads;    /* reads by this handle that found the header inconsistent */
 } sb_frame_ring_stats;
 
 /* Creates a ring and becomes its writer. For shm, the segment is created mode 0600; a segment of
@@ -125,6 +131,12 @@ SB_API uint64_t sb_frame_ring_latest_seq(const sb_frame_ring *ring);
  * frame then returns SB_ETIMEDOUT early. Any thread. */
 SB_API void sb_frame_ring_wake_all(sb_frame_ring *ring);
 SB_API void sb_frame_ring_get_stats(const sb_frame_ring *ring, sb_frame_ring_stats *stats);
+/* Health of the segment behind the ring, any thread, cheap (one fstat): SB_OK, or SB_EBADSEG
+ * with the reason in sb_last_error() when the shm file was truncated under the mapping (broken
+ * for good: writes and reads of this handle fail with SB_EBADSEG from then on; the process is
+ * never killed by SIGBUS for it, see docs/shm-layout.md) or the shared header is inconsistent
+ * now (overwritten by another process). Every read validates what it uses, whatever this says. */
+SB_API int sb_frame_ring_check(const sb_frame_ring *ring);
 
 SB_END_DECLS
 #endif /* STREAMBRIDGE_FRAME_RING_H */

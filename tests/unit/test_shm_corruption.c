@@ -1,0 +1,549 @@
+/* test_shm_corruption.c - garbage written into live shm headers by another process: the event
+ * queue's lock word, its indices, the ring header and slot headers. Nothing may wedge (a reader
+ * waiting forever, a lock nobody gives back, a server that no longer stops), spin, crash or
+ * show absurd counters; corruption is reported (docs/shm-layout.md, "Validated on every read"). */
+#include "server_test_util.h"
+#include "transport_test_util.h"
+#include "sb_cunit.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#define W 64
+#define H 48
+#define QUEUE_LOCK_OFFSET 128 /* the lock word, docs/shm-layout.md */
+#define QUEUE_HEAD_OFFSET 64
+#define QUEUE_COUNT_OFFSET 68
+#define RING_LATEST_OFFSET 96
+#define RING_SLOTS_OFFSET 256
+#define RING_SLOT_SIZE 64
+
+static sb_event key_event(int x)
+{
+    sb_event e;
+    memset(&e, 0, sizeof e);
+    e.type = SB_EVENT_KEY_PRESS;
+    e.key_code = 'a';
+    e.x = x;
+    return e;
+}
+
+static sb_event_queue *create_queue(const char *name, uint32_t capacity)
+{
+    sb_event_queue_options o = SB_EVENT_QUEUE_OPTIONS_INIT;
+    o.shm_name = name;
+    o.capacity = capacity;
+    sb_event_queue *q = NULL;
+    return sb_event_queue_create(&o, &q) == SB_OK ? q : NULL;
+}
+
+static void put_u32(uint8_t *map, size_t off, uint32_t v)
+{
+    memcpy(map + off, &v, sizeof v);
+}
+
+static void test_garbage_in_the_queue_lock_word_is_taken_over(void)
+{
+    const char *name = tt_name("qlock-garbage");
+    sb_event_queue *consumer = create_queue(name, 16);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(consumer);
+    sb_event_queue *producer = NULL;
+    CU_ASSERT_EQUAL_FATAL(sb_event_queue_attach(name, &producer), SB_OK);
+    size_t size = 0;
+    uint8_t *map = tt_map_segment(name, "events", &size);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(map);
+    /* Values no live thread can have (above any pid_max), then random bytes over the word. */
+    uint32_t garbage[] = {0xdeadbeefu, 0x7fffffffu, 0xffffffffu};
+    for (size_t i = 0; i < sizeof garbage / sizeof garbage[0]; i++) {
+        put_u32(map, QUEUE_LOCK_OFFSET, garbage[i]);
+        sb_event e = key_event((int)i);
+        CU_ASSERT_EQUAL(sb_event_queue_push(producer, &e), SB_OK);
+    }
+    srand(7);
+    for (int i = 0; i < 64; i++)
+        map[QUEUE_LOCK_OFFSET + i] = (uint8_t)rand();
+    sb_event e = key_event(3);
+    int rc = sb_event_queue_push(producer, &e);
+    /* Random bytes can name a live thread (then the bound applies), never a hang. */
+    CU_ASSERT(rc == SB_OK || rc == SB_ETIMEDOUT);
+    put_u32(map, QUEUE_LOCK_OFFSET, 0xdeadbeefu);
+    sb_event out[8];
+    size_t n = 0;
+    CU_ASSERT_EQUAL(sb_event_queue_pop(consumer, out, 8, &n), SB_OK);
+    CU_ASSERT(n >= 3);
+    for (size_t i = 0; i < n; i++)
+        CU_ASSERT_EQUAL(out[i].x, (int)i);
+    munmap(map, size);
+    sb_event_queue_destroy(producer);
+    sb_event_queue_destroy(consumer);
+}
+
+static int nothing_to_set_up(void *arg)
+{
+    (void)arg;
+    return 1;
+}
+
+static void test_queue_lock_held_by_a_live_stopped_process_gives_up_then_recovers(void)
+{
+    const char *name = tt_name("qlock-live");
+    sb_event_queue *consumer = create_queue(name, 16);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(consumer);
+    sb_event_queue *producer = NULL;
+    CU_ASSERT_EQUAL_FATAL(sb_event_queue_attach(name, &producer), SB_OK);
+    sb_event e = key_event(1);
+    CU_ASSERT_EQUAL(sb_event_queue_push(producer, &e), SB_OK);
+    int ready = 0;
+    pid_t holder = tt_fork_ready_then_pause(nothing_to_set_up, NULL, &ready);
+    CU_ASSERT_FATAL(holder > 0);
+    size_t size = 0;
+    uint8_t *map = tt_map_segment(name, "events", &size);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(map);
+    /* A live process (stopped, or garbage that happens to name it) "holds" the lock. */
+    put_u32(map, QUEUE_LOCK_OFFSET, (uint32_t)holder);
+    e.x = 2;
+    CU_ASSERT_EQUAL(sb_event_queue_push(producer, &e), SB_ETIMEDOUT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), "giving up"));
+    CU_ASSERT_EQUAL(sb_event_queue_push(producer, &e), SB_ETIMEDOUT);
+    sb_event out[8];
+    size_t n = 0;
+    CU_ASSERT_EQUAL(sb_event_queue_pop(consumer, out, 8, &n), SB_ETIMEDOUT);
+    CU_ASSERT_EQUAL(n, 0);
+    CU_ASSERT_EQUAL(sb_event_queue_check(producer), SB_EBADSEG);
+    /* The holder goes away: the next calls take the lock over and nothing queued is lost. */
+    kill(holder, SIGKILL);
+    tt_wait_child(holder);
+    CU_ASSERT_EQUAL(sb_event_queue_push(producer, &e), SB_OK);
+    CU_ASSERT_EQUAL(sb_event_queue_pop(consumer, out, 8, &n), SB_OK);
+    CU_ASSERT_EQUAL_FATAL(n, 2);
+    CU_ASSERT_EQUAL(out[0].x, 1);
+    CU_ASSERT_EQUAL(out[1].x, 2);
+    CU_ASSERT_EQUAL(sb_event_queue_check(producer), SB_OK);
+    munmap(map, size);
+    sb_event_queue_destroy(producer);
+    sb_event_queue_destroy(consumer);
+}
+
+static void test_queue_indices_out_of_range_are_clamped_and_reported(void)
+{
+    const char *name = tt_name("qindex");
+    sb_event_queue *consumer = create_queue(name, 8);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(consumer);
+    size_t size = 0;
+    uint8_t *map = tt_map_segment(name, "events", &size);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(map);
+    put_u32(map, QUEUE_HEAD_OFFSET, 0xfffffff0u);
+    put_u32(map, QUEUE_COUNT_OFFSET, 0x7fffffffu);
+    CU_ASSERT_EQUAL(sb_event_queue_check(consumer), SB_EBADSEG);
+    sb_event_queue_stats st;
+    sb_event_queue_get_stats(consumer, &st);
+    CU_ASSERT(st.depth <= st.capacity);
+    /* No more records than the queue holds, all from inside it (the consumer validates them). */
+    sb_event out[16];
+    size_t n = 99;
+    CU_ASSERT_EQUAL(sb_event_queue_pop(consumer, out, 16, &n), SB_OK);
+    CU_ASSERT(n <= 8);
+    sb_event_queue_get_stats(consumer, &st);
+    CU_ASSERT(st.corrupt_reads > 0);
+    CU_ASSERT_EQUAL(sb_event_queue_check(consumer), SB_OK); /* repaired */
+    sb_event e = key_event(5);
+    CU_ASSERT_EQUAL(sb_event_queue_push(consumer, &e), SB_OK);
+    CU_ASSERT_EQUAL(sb_event_queue_pop(consumer, out, 16, &n), SB_OK);
+    CU_ASSERT_EQUAL(n, 1);
+    munmap(map, size);
+    sb_event_queue_destroy(consumer);
+}
+
+/* ---- the standalone server with a wedged queue lock ------------------------------------------ */
+
+/* The producer process: ring + queue NAME, one frame, then waits for release_fd. */
+static pid_t fork_producer(const char *name, int *release_fd)
+{
+    int ready[2], done[2];
+    if (pipe(ready) || pipe(done))
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(done[1]);
+        close(ready[0]);
+        sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
+        ro.max_width = W;
+        ro.max_height = H;
+        ro.shm_name = name;
+        sb_frame_ring *ring = NULL;
+        sb_event_queue *q = create_queue(name, 64);
+        char ok = q && sb_frame_ring_create(&ro, &ring) == SB_OK ? 'y' : 'n';
+        if (ok == 'y')
+            st_publish_one(ring, W, H);
+        if (write(ready[1], &ok, 1) != 1)
+            _exit(1);
+        char x;
+        if (read(done[0], &x, 1) < 0)
+            _exit(1);
+        sb_event_queue_destroy(q);
+        sb_frame_ring_destroy(ring);
+        _exit(0);
+    }
+    close(done[0]);
+    close(ready[1]);
+    char ok = 0;
+    if (read(ready[0], &ok, 1) != 1 || ok != 'y') {
+        close(ready[0]);
+        close(done[1]);
+        waitpid(pid, NULL, 0);
+        return -1;
+    }
+    close(ready[0]);
+    *release_fd = done[1];
+    return pid;
+}
+
+/* The port at the end of the server's first output line ("...:PORT"), 0 if there is none. */
+static int read_announced_port(int fd)
+{
+    char line[256] = "";
+    size_t n = 0;
+    while (n + 1 < sizeof line && !strchr(line, '\n')) {
+        ssize_t r = read(fd, line + n, sizeof line - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        line[n] = '\0';
+    }
+    const char *colon = strrchr(line, ':');
+    return colon ? atoi(colon + 1) : 0;
+}
+
+/* waitpid with a deadline: the exit status, -1 if it died of a signal, -2 if still running. */
+static int wait_exit(pid_t pid, int timeout_ms)
+{
+    uint64_t deadline = tt_now_ms() + (uint64_t)timeout_ms;
+    do {
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        tt_sleep_ms(20);
+    } while (tt_now_ms() < deadline);
+    return -2;
+}
+
+static void test_server_binary_stops_on_sigterm_while_the_queue_lock_is_wedged(void)
+{
+    const char *name = tt_name("qlock-srv");
+    int release = -1;
+    pid_t producer = fork_producer(name, &release);
+    CU_ASSERT_FATAL(producer > 0);
+    int out[2];
+    CU_ASSERT_FATAL(pipe(out) == 0);
+    pid_t server = fork();
+    if (server == 0) {
+        dup2(out[1], 1);
+        close(out[0]);
+        execl(SB_SERVER_BINARY, SB_SERVER_BINARY, "--name", name, "--port", "0", NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    int port = read_announced_port(out[0]);
+    CU_ASSERT_FATAL(port > 0);
+
+    int ready = 0;
+    pid_t holder = tt_fork_ready_then_pause(nothing_to_set_up, NULL, &ready);
+    CU_ASSERT_FATAL(holder > 0);
+    size_t size = 0;
+    uint8_t *map = tt_map_segment(name, "events", &size);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(map);
+    put_u32(map, QUEUE_LOCK_OFFSET, (uint32_t)holder);
+
+    /* A viewer's input now runs into the wedged lock on the server's threads. */
+    st_ws ws;
+    CU_ASSERT_EQUAL_FATAL(st_ws_connect(&ws, port, "/ws", NULL, true), 0);
+    unsigned char hello[12], ev[80];
+    st_hello(hello, W, H);
+    st_ws_send(&ws, hello, sizeof hello, MG_WEBSOCKET_OPCODE_BINARY);
+    for (int i = 0; i < 5; i++) {
+        st_event(ev, SB_EVENT_BUTTON_PRESS, SB_BUTTON_LEFT, 10.0f + (float)i, 10.0f, W, H);
+        st_ws_send(&ws, ev, sizeof ev, MG_WEBSOCKET_OPCODE_BINARY);
+    }
+    CU_ASSERT_EQUAL(st_http_status(port, "/stats", NULL), 200); /* still serving */
+
+    kill(server, SIGTERM);
+    int status = wait_exit(server, 60000);
+    CU_ASSERT_EQUAL(status, 0);
+    if (status == -2) {
+        kill(server, SIGKILL);
+        waitpid(server, NULL, 0);
+    }
+    st_ws_close(&ws);
+    close(out[0]);
+    kill(holder, SIGKILL);
+    tt_wait_child(holder);
+    munmap(map, size);
+    CU_ASSERT_EQUAL(write(release, "x", 1), 1);
+    close(release);
+    CU_ASSERT_EQUAL(tt_wait_child(producer), 0);
+}
+
+/* ---- garbage in the ring header -------------------------------------------------------------- */
+
+typedef struct vandal {
+    uint8_t *map;
+    size_t bytes;          /* how much of the segment start to scribble over */
+    atomic_bool stop;
+    atomic_uint rounds;
+    pthread_t thread;
+} vandal;
+
+/* Keeps writing random bytes over the ring header and the slot headers, as a buggy or hostile
+ * process that maps the segment would. */
+static void *vandal_main(void *arg)
+{
+    vandal *v = arg;
+    unsigned seed = 12345;
+    while (!atomic_load(&v->stop)) {
+        for (size_t i = 0; i < v->bytes; i += 4) {
+            uint32_t r = (uint32_t)rand_r(&seed) << 16 ^ (uint32_t)rand_r(&seed);
+            memcpy(v->map + i, &r, 4);
+        }
+        atomic_fetch_add(&v->rounds, 1);
+        tt_sleep_ms(1);
+    }
+    return NULL;
+}
+
+/* Polls GET path until it answers status with a body containing needle (NULL: any body). */
+static bool http_until(int port, const char *path, int status, const char *needle, int timeout_ms)
+{
+    uint64_t deadline = tt_now_ms() + (uint64_t)timeout_ms;
+    do {
+        st_response r;
+        if (st_http_get(port, path, NULL, 1 << 20, &r) == 0) {
+            bool ok = r.status == status && (!needle || strstr(r.body, needle));
+            st_response_free(&r);
+            if (ok)
+                return true;
+        }
+        tt_sleep_ms(20);
+    } while (tt_now_ms() < deadline);
+    return false;
+}
+
+static void test_repeated_garbage_in_the_ring_header_is_reported_and_the_stream_recovers(void)
+{
+    const char *name = tt_name("ring-garbage");
+    sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
+    ro.max_width = W;
+    ro.max_height = H;
+    ro.shm_name = name;
+    sb_frame_ring *writer = NULL, *reader = NULL;
+    CU_ASSERT_EQUAL_FATAL(sb_frame_ring_create(&ro, &writer), SB_OK);
+    CU_ASSERT_EQUAL_FATAL(sb_frame_ring_attach(name, &reader), SB_OK);
+    st_producer producer;
+    st_producer_start(&producer, writer, W, H, 1 << 30, 5); /* until stopped */
+    sb_server_options so = SB_SERVER_OPTIONS_INIT;
+    so.port = 0;
+    sb_server *srv = NULL;
+    CU_ASSERT_EQUAL_FATAL(sb_server_start(reader, NULL, &so, &srv), SB_OK);
+    int port = sb_server_port(srv);
+    CU_ASSERT(http_until(port, "/healthz", 200, NULL, 60000));
+
+    vandal v = {0};
+    size_t size = 0;
+    v.map = tt_map_segment(name, "ring", &size);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v.map);
+    v.bytes = RING_SLOTS_OFFSET + 3 * RING_SLOT_SIZE; /* ring header + the 3 slot headers */
+    pthread_create(&v.thread, NULL, vandal_main, &v);
+
+    /* Reported while it lasts, and the server keeps answering. */
+    CU_ASSERT(http_until(port, "/healthz", 503, "corrupted", 60000));
+    CU_ASSERT(http_until(port, "/stats", 200, "\"stream_ok\":false", 60000));
+    /* Readers come back from every call, whatever they find. */
+    for (int i = 0; i < 200; i++) {
+        sb_frame f;
+        int rc = sb_frame_ring_acquire(reader, &f);
+        CU_ASSERT(rc == SB_OK || rc == SB_EBADSEG || rc == SB_EAGAIN);
+        if (rc == SB_OK) {
+            CU_ASSERT(f.info.width <= W && f.info.height <= H);
+            sb_frame_ring_release(reader, &f);
+        }
+        rc = sb_frame_ring_wait(reader, sb_frame_ring_latest_seq(reader), 100, NULL);
+        CU_ASSERT(rc == SB_OK || rc == SB_EBADSEG || rc == SB_ETIMEDOUT || rc == SB_EGONE);
+    }
+    atomic_store(&v.stop, true);
+    pthread_join(v.thread, NULL);
+    CU_ASSERT(atomic_load(&v.rounds) > 0);
+
+    /* Once the garbage stops, the writer's next publishes put the header right: healthy again,
+     * new frames encoded, and every counter shown stays within what really happened. */
+    CU_ASSERT(http_until(port, "/healthz", 200, "ok", 60000));
+    sb_server_stats before;
+    sb_server_get_stats(srv, &before);
+    uint64_t deadline = tt_now_ms() + 60000;
+    sb_server_stats after = before;
+    while (after.frames_encoded < before.frames_encoded + 3 && tt_now_ms() < deadline) {
+        tt_sleep_ms(20);
+        sb_server_get_stats(srv, &after);
+    }
+    CU_ASSERT(after.frames_encoded >= before.frames_encoded + 3);
+    atomic_store(&producer.stop, true);
+    st_producer_join(&producer);
+    sb_frame_ring_stats ws, rs;
+    sb_frame_ring_get_stats(writer, &ws);
+    sb_frame_ring_get_stats(reader, &rs);
+    sb_server_get_stats(srv, &after);
+    uint64_t real = sb_frame_ring_latest_seq(writer);
+    CU_ASSERT(after.frames_published <= real);
+    CU_ASSERT(after.frames_encoded <= real);
+    CU_ASSERT(rs.published <= real);
+    CU_ASSERT(rs.overwritten_held <= rs.published);
+    CU_ASSERT(rs.corrupt_reads > 0);
+    CU_ASSERT_EQUAL(rs.corrupted, 0);
+    CU_ASSERT_EQUAL(sb_frame_ring_check(reader), SB_OK);
+
+    munmap(v.map, size);
+    sb_server_stop(srv);
+    sb_frame_ring_destroy(reader);
+    sb_frame_ring_destroy(writer);
+}
+
+static void test_a_forged_newer_seq_is_reported_when_the_real_one_returns(void)
+{
+    const char *name = tt_name("ring-forged");
+    sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
+    ro.max_width = W;
+    ro.max_height = H;
+    ro.shm_name = name;
+    sb_frame_ring *writer = NULL, *reader = NULL;
+    CU_ASSERT_EQUAL_FATAL(sb_frame_ring_create(&ro, &writer), SB_OK);
+    CU_ASSERT_EQUAL_FATAL(sb_frame_ring_attach(name, &reader), SB_OK);
+    st_publish_one(writer, W, H);
+    uint64_t seq = 0;
+    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 0, 10000, &seq), SB_OK);
+    CU_ASSERT_EQUAL(seq, 1);
+    size_t size = 0;
+    uint8_t *map = tt_map_segment(name, "ring", &size);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(map);
+
+    /* A seq no stream reaches (the ~7e16 of issue #8) is refused outright. */
+    uint64_t latest = (uint64_t)281474976710655ull << 8;
+    memcpy(map + RING_LATEST_OFFSET, &latest, 8);
+    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1, 10000, NULL), SB_EBADSEG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), "corrupted"));
+
+    /* A consistent forgery (latest and its slot agree on seq 1000) cannot be told from a real
+     * frame, but when the writer's next real frame (seq 2) follows, the reader is told that the
+     * sequence went back instead of waiting for seq 1001 forever. */
+    uint64_t forged = 1000;
+    uint32_t slot = 2;
+    latest = forged << 8 | slot;
+    memcpy(map + RING_SLOTS_OFFSET + RING_SLOT_SIZE * slot + 8, &forged, 8);
+    memcpy(map + RING_LATEST_OFFSET, &latest, 8);
+    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1, 10000, &seq), SB_OK);
+    CU_ASSERT_EQUAL(seq, 1000);
+    st_publish_one(writer, W, H);
+    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1000, 10000, &seq), SB_EBADSEG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), "went back"));
+    /* Reported to every later waiter still asking for a forged seq (e.g. the server's encoder,
+     * when its /healthz thread met the drop first), not just to the first reader. */
+    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1000, 10000, &seq), SB_EBADSEG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), "resynchronise"));
+    CU_ASSERT_EQUAL(sb_frame_ring_latest_seq(reader), 2);
+    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1, 10000, &seq), SB_OK); /* followed again */
+    CU_ASSERT_EQUAL(seq, 2);
+    sb_frame f;
+    CU_ASSERT_EQUAL(sb_frame_ring_acquire(reader, &f), SB_OK);
+    CU_ASSERT_EQUAL(f.info.seq, 2);
+    CU_ASSERT_EQUAL(sb_frame_ring_release(reader, &f), SB_OK);
+
+    /* An odd generation on the newest slot while latest stays put: reported, not retried. */
+    uint64_t raw;
+    memcpy(&raw, map + RING_LATEST_OFFSET, 8);
+    uint32_t newest = (uint32_t)(raw & 0xff);
+    uint64_t odd = 77;
+    memcpy(map + RING_SLOTS_OFFSET + RING_SLOT_SIZE * newest, &odd, 8);
+    CU_ASSERT_EQUAL(sb_frame_ring_acquire(reader, &f), SB_EBADSEG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), "being written"));
+    st_publish_one(writer, W, H); /* the writer moves on: fine again */
+    CU_ASSERT_EQUAL(sb_frame_ring_acquire(reader, &f), SB_OK);
+    CU_ASSERT_EQUAL(sb_frame_ring_release(reader, &f), SB_OK);
+
+    munmap(map, size);
+    sb_frame_ring_destroy(reader);
+    sb_frame_ring_destroy(writer);
+}
+
+static void test_server_encoder_resynchronises_after_a_forged_seq(void)
+{
+    const char *name = tt_name("ring-forged-srv");
+    sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
+    ro.max_width = W;
+    ro.max_height = H;
+    ro.shm_name = name;
+    sb_frame_ring *writer = NULL, *reader = NULL;
+    CU_ASSERT_EQUAL_FATAL(sb_frame_ring_create(&ro, &writer), SB_OK);
+    CU_ASSERT_EQUAL_FATAL(sb_frame_ring_attach(name, &reader), SB_OK);
+    sb_server_options so = SB_SERVER_OPTIONS_INIT;
+    so.port = 0;
+    sb_server *srv = NULL;
+    CU_ASSERT_EQUAL_FATAL(sb_server_start(reader, NULL, &so, &srv), SB_OK);
+    int port = sb_server_port(srv);
+    st_publish_one(writer, W, H);
+    CU_ASSERT(http_until(port, "/snapshot.jpg", 200, NULL, 60000));
+
+    /* A consistent forgery of seq 1000 in a slot the writer does not hold as its newest. */
+    size_t size = 0;
+    uint8_t *map = tt_map_segment(name, "ring", &size);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(map);
+    uint64_t raw;
+    memcpy(&raw, map + RING_LATEST_OFFSET, 8);
+    uint32_t slot = (uint32_t)((raw & 0xff) + 1) % 3;
+    uint64_t forged = 1000, latest = forged << 8 | slot;
+    memcpy(map + RING_SLOTS_OFFSET + RING_SLOT_SIZE * slot + 8, &forged, 8);
+    memcpy(map + RING_LATEST_OFFSET, &latest, 8);
+    uint64_t deadline = tt_now_ms() + 60000;
+    sb_server_stats s;
+    sb_server_get_stats(srv, &s);
+    while (s.frames_published < 1000 && tt_now_ms() < deadline) {
+        tt_sleep_ms(10);
+        sb_server_get_stats(srv, &s);
+    }
+    /* The real frames that follow (seq 2, 3, ...) are still encoded: the encoder does not wait
+     * for seq 1001. */
+    uint64_t encoded_before = s.frames_encoded;
+    deadline = tt_now_ms() + 60000;
+    while (s.frames_encoded < encoded_before + 3 && tt_now_ms() < deadline) {
+        st_publish_one(writer, W, H);
+        tt_sleep_ms(20);
+        sb_server_get_stats(srv, &s);
+    }
+    CU_ASSERT(s.frames_encoded >= encoded_before + 3);
+    CU_ASSERT(s.frames_published <= 1000 + sb_frame_ring_latest_seq(writer));
+    munmap(map, size);
+    sb_server_stop(srv);
+    sb_frame_ring_destroy(reader);
+    sb_frame_ring_destroy(writer);
+}
+
+static CU_TestInfo corruption_tests[] = {
+    {"garbage_in_the_queue_lock_word_is_taken_over",
+     test_garbage_in_the_queue_lock_word_is_taken_over},
+    {"queue_lock_held_by_a_live_stopped_process_gives_up_then_recovers",
+     test_queue_lock_held_by_a_live_stopped_process_gives_up_then_recovers},
+    {"queue_indices_out_of_range_are_clamped_and_reported",
+     test_queue_indices_out_of_range_are_clamped_and_reported},
+    {"server_binary_stops_on_sigterm_while_the_queue_lock_is_wedged",
+     test_server_binary_stops_on_sigterm_while_the_queue_lock_is_wedged},
+    {"repeated_garbage_in_the_ring_header_is_reported_and_the_stream_recovers",
+     test_repeated_garbage_in_the_ring_header_is_reported_and_the_stream_recovers},
+    {"a_forged_newer_seq_is_reported_when_the_real_one_returns",
+     test_a_forged_newer_seq_is_reported_when_the_real_one_returns},
+    {"server_encoder_resynchronises_after_a_forged_seq",
+     test_server_encoder_resynchronises_after_a_forged_seq},
+    CU_TEST_INFO_NULL,
+};
+
+static CU_SuiteInfo suites[] = {
+    {"shm_corruption", NULL, NULL, NULL, NULL, corruption_tests},
+    CU_SUITE_INFO_NULL,
+};
+
+SB_CUNIT_MAIN(suites)
