@@ -863,7 +863,7 @@ static void test_max_clients_refuses_extra_connections_with_503(void)
 
 /* Stopping with viewers connected: every WebSocket client gets a 1001 (going away) close. How
  * long the stop takes (it should not sit out civetweb's 2 s poll quantum) is measured by
- * bench/bench_server (--stop), not asserted here: a loaded machine can take that long anyway. */
+ * bench/bench_server (its last lines), not asserted here: a loaded machine can take that long anyway. */
 static void test_stop_sends_1001_to_websocket_viewers(void)
 {
     fixture f;
