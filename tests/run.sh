@@ -11,19 +11,21 @@
 # The output ends with ctest's summary of the normal build; the exit status is non-zero if any
 # configuration had a failure.
 #   SB_SKIP_ASAN=1 skips step 2, SB_SKIP_FUZZ=1 step 3 (quicker local iterations; CI sets neither).
+#   SB_CTEST_JOBS=N runs ctest -j N (default: nproc); SB_JOBS=N the build's jobs (default nproc).
+#   More ctest jobs than cores is a load test: SB_CTEST_JOBS=4 on 2 cores (see tests/README.md).
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 "$root/tools/setup.sh" || exit 1
 
-jobs="${SB_JOBS:-$(nproc)}"
+ctest_jobs="${SB_CTEST_JOBS:-$(nproc)}"
 status=0
 
 if [[ "${SB_SKIP_ASAN:-0}" != "1" ]]; then
   echo "== sanitizer build (ASan + UBSan): build-asan/"
   if "$root/tools/build.sh" build-asan -DSB_SANITIZE=ON -DSB_BUILD_EXAMPLES=ON; then
-    ctest --test-dir "$root/build-asan" -j "$jobs" --output-on-failure -LE browser || status=1
+    ctest --test-dir "$root/build-asan" -j "$ctest_jobs" --output-on-failure -LE browser || status=1
   else
     echo "sanitizer build failed"; status=1
   fi
@@ -43,7 +45,7 @@ fi
 
 echo "== normal build: build/"
 if "$root/tools/build.sh" build; then
-  ctest --test-dir "$root/build" -j "$jobs" --output-on-failure || status=1
+  ctest --test-dir "$root/build" -j "$ctest_jobs" --output-on-failure || status=1
 else
   echo "build failed"; status=1
 fi

@@ -18,10 +18,11 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-# The server writes the display number once it accepts connections.
+# The server writes the display number once it accepts connections (up to 60 s: a loaded machine
+# is slow, not broken; 0.05 s is the poll interval).
 tries=0
 while [ ! -s "$dir/display" ]; do
-    if ! kill -0 "$xvfb_pid" 2>/dev/null || [ "$tries" -ge 200 ]; then
+    if ! kill -0 "$xvfb_pid" 2>/dev/null || [ "$tries" -ge 1200 ]; then
         echo "xvfb-run.sh: Xvfb did not start:" >&2
         cat "$dir/log" >&2
         exit 1

@@ -8,6 +8,8 @@
  * stream is destroyed (server stopped, shm segments unlinked) before the process exits. */
 #include "scene.h"
 
+#include "layout.h" /* sbnet::StepLatch: the selftest's stalled layout worker */
+
 #include "streambridge/streambridge.h"
 
 #include <vtkCallbackCommand.h>
@@ -31,7 +33,6 @@
 #include <cstring>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace {
@@ -49,8 +50,13 @@ struct DemoOptions {
     bool serve = true;
     int width = 640, height = 480;
     bool selftest = false;
-    double selftest_seconds = 3.0;
+    int selftest_frames = 10;
 };
+
+/* The selftest waits for conditions (new frames, a moved camera, changed positions), never for
+ * a time: this is how long it waits before it calls a condition failed. Generous, so a loaded
+ * machine (sanitizers, parallel tests) is merely slow, never failing. */
+constexpr int kSelftestDeadlineMs = 60000;
 
 void Usage(FILE *out)
 {
@@ -72,7 +78,9 @@ void Usage(FILE *out)
         "  --max-iterations N network: layout iteration cap (default 1500)\n"
         "  --selftest         render, replay a scripted drag/zoom/'r' through the public API,\n"
         "                     check the frames, print figures and exit (0 = pass)\n"
-        "  --selftest-seconds S, --layout-step-delay-ms D   selftest tuning (tests only)\n"
+        "  --selftest-frames N  selftest: new frames to see during the drag (default 10)\n"
+        "  --selftest-stall-layout  network selftest (tests only): hold the layout worker at a\n"
+        "                     latch during the drag, so frames must come without the layout\n"
         "  --help             this text\n");
 }
 
@@ -91,7 +99,7 @@ bool ParseUnsigned(const char *text, unsigned long max, unsigned long *out)
 int ParseArgs(int argc, char **argv, DemoOptions *o)
 {
     enum { kScene = 1000, kPort, kBind, kToken, kSize, kShm, kNoServe, kNodes, kEdges, kSeed,
-           kGraph, kMaxIter, kSelftest, kSelftestSeconds, kStepDelay, kHelp };
+           kGraph, kMaxIter, kSelftest, kSelftestFrames, kStallLayout, kHelp };
     static const option longopts[] = {
         {"scene", required_argument, nullptr, kScene},
         {"port", required_argument, nullptr, kPort},
@@ -106,8 +114,8 @@ int ParseArgs(int argc, char **argv, DemoOptions *o)
         {"graph", required_argument, nullptr, kGraph},
         {"max-iterations", required_argument, nullptr, kMaxIter},
         {"selftest", no_argument, nullptr, kSelftest},
-        {"selftest-seconds", required_argument, nullptr, kSelftestSeconds},
-        {"layout-step-delay-ms", required_argument, nullptr, kStepDelay},
+        {"selftest-frames", required_argument, nullptr, kSelftestFrames},
+        {"selftest-stall-layout", no_argument, nullptr, kStallLayout},
         {"help", no_argument, nullptr, kHelp},
         {nullptr, 0, nullptr, 0}};
     int c;
@@ -166,16 +174,12 @@ int ParseArgs(int argc, char **argv, DemoOptions *o)
             o->scene.max_iterations = static_cast<uint32_t>(v);
             break;
         case kSelftest: o->selftest = true; break;
-        case kSelftestSeconds:
-            o->selftest_seconds = std::atof(optarg);
-            if (!(o->selftest_seconds > 0 && o->selftest_seconds < 600))
-                return bad("--selftest-seconds", optarg);
+        case kSelftestFrames:
+            if (!ParseUnsigned(optarg, 10000, &v) || v < 1)
+                return bad("--selftest-frames (1 .. 10000)", optarg);
+            o->selftest_frames = static_cast<int>(v);
             break;
-        case kStepDelay:
-            if (!ParseUnsigned(optarg, 60000, &v))
-                return bad("--layout-step-delay-ms", optarg);
-            o->scene.layout_step_delay_ms = static_cast<int>(v);
-            break;
+        case kStallLayout: o->scene.stall_layout = true; break;
         case kHelp: Usage(stdout); return 1;
         default:
             std::fprintf(stderr, "streambridge-demo: unknown or incomplete option '%s' (see --help)\n",
@@ -185,6 +189,10 @@ int ParseArgs(int argc, char **argv, DemoOptions *o)
     }
     if (optind < argc) {
         std::fprintf(stderr, "streambridge-demo: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return 2;
+    }
+    if (o->scene.stall_layout && !o->selftest) {
+        std::fprintf(stderr, "streambridge-demo: --selftest-stall-layout is for --selftest only\n");
         return 2;
     }
     if (!o->serve && o->shm.empty() && !o->selftest) {
@@ -344,66 +352,68 @@ int RunSelftest(const DemoOptions &o, sb_stream *s, sbdemo::Scene *scene, vtkRen
         return g_failures;
     }
 
-    /* network: while the layout runs, keep rotating; frames must keep coming and the render
-     * thread must never stall for a whole layout step. */
+    /* network: drag while the layout runs. With --selftest-stall-layout the layout worker is
+     * held at a latch in the middle of its work for the whole drag: frames and replayed input
+     * must keep coming all the same, which proves by construction that the render thread never
+     * waits for the layout (no clock involved). Every wait below is for a condition, bounded
+     * by a generous deadline. */
+    using Clock = std::chrono::steady_clock;
+    sbnet::StepLatch *latch = scene->LayoutLatch();
+    if (latch) {
+        Check(latch->wait_holding(kSelftestDeadlineMs), "the layout worker is stalled at the test latch");
+        scene->Tick();  /* take whatever was published before the stall */
+    }
     double digest0 = scene->PositionDigest();
     double pos0[3];
     camera->GetPosition(pos0);
-    std::printf("selftest: layout step delay %d ms, observing %.1f s\n",
-                o.scene.layout_step_delay_ms, o.selftest_seconds);
-    auto t_start = std::chrono::steady_clock::now();
-    auto last_frame_t = t_start;
-    uint64_t last_seq = sb_frame_ring_latest_seq(ring);
-    double max_gap_ms = 0;
-    uint64_t frames = 0;
-    bool busy_throughout = true;
+    auto camera_moved = [&] {
+        double p[3];
+        camera->GetPosition(p);
+        return std::fabs(p[0] - pos0[0]) + std::fabs(p[1] - pos0[1]) + std::fabs(p[2] - pos0[2]) > 1e-3;
+    };
+    const uint64_t seq0 = sb_frame_ring_latest_seq(ring);
+    auto new_frames = [&] { return sb_frame_ring_latest_seq(ring) - seq0; };
+    std::printf("selftest: layout worker %s; dragging until %d new frames\n",
+                latch ? "held at the test latch" : "running", o.selftest_frames);
+    bool held_throughout = true;
     int x = cx;
     sb_event press = MakeEvent(SB_EVENT_BUTTON_PRESS, x, cy, SB_BUTTON_LEFT);
     sb_event_queue_push(q, &press);
-    while (std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count() <
-           o.selftest_seconds) {
-        x = cx + static_cast<int>(100 * std::sin(static_cast<double>(frames) / 10.0));
+    const auto deadline = Clock::now() + std::chrono::milliseconds(kSelftestDeadlineMs);
+    for (int step = 0; (new_frames() < uint64_t(o.selftest_frames) || !camera_moved()) &&
+                       Clock::now() < deadline;
+         step++) {
+        x = cx + static_cast<int>(100 * std::sin(static_cast<double>(step) / 10.0));
         sb_event move = MakeEvent(SB_EVENT_POINTER_MOVE, x, cy, SB_BUTTON_LEFT);
         sb_event_queue_push(q, &move);
         sb_stream_pump(s, 5);
         if (scene->Tick())
             sb_stream_render(s);
-        busy_throughout = busy_throughout && scene->Animating();
-        uint64_t seq = sb_frame_ring_latest_seq(ring);
-        auto now = std::chrono::steady_clock::now();
-        if (seq != last_seq) {
-            max_gap_ms = std::max(max_gap_ms,
-                                  std::chrono::duration<double, std::milli>(now - last_frame_t).count());
-            last_frame_t = now;
-            last_seq = seq;
-            frames++;
-        }
+        if (latch)
+            held_throughout = held_throughout && latch->holding();
     }
     sb_event release = MakeEvent(SB_EVENT_BUTTON_RELEASE, x, cy, SB_BUTTON_LEFT);
     sb_event_queue_push(q, &release);
     PumpUntilDrained(s);
-    /* Let at least one new snapshot arrive if the steps are slow. */
-    auto deadline = std::chrono::steady_clock::now() +
-                    std::chrono::milliseconds(3 * o.scene.layout_step_delay_ms + 2000);
-    while (std::fabs(scene->PositionDigest() - digest0) == 0 &&
-           std::chrono::steady_clock::now() < deadline) {
+    std::printf("selftest: %llu new frames during the drag\n",
+                static_cast<unsigned long long>(new_frames()));
+    Check(new_frames() >= uint64_t(o.selftest_frames), latch
+              ? "frames keep coming while the layout worker is stalled"
+              : "frames keep coming while the layout runs");
+    Check(camera_moved(), "replayed drag rotates the camera while the layout runs");
+    if (latch) {
+        Check(held_throughout, "the layout worker stayed stalled throughout (render never waited)");
+        latch->open();
+    }
+    /* The layout goes on: wait for a snapshot with other positions to be drawn. */
+    const auto layout_deadline = Clock::now() + std::chrono::milliseconds(kSelftestDeadlineMs);
+    while (scene->PositionDigest() == digest0 && Clock::now() < layout_deadline) {
         if (scene->Tick())
             sb_stream_render(s);
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        else
+            sb_stream_pump(s, 10); /* poll interval: also sleeps when there is no event */
     }
-    double pos1[3];
-    camera->GetPosition(pos1);
-    std::printf("selftest: %llu frames in %.1f s while the layout ran, max gap %.1f ms\n",
-                static_cast<unsigned long long>(frames), o.selftest_seconds, max_gap_ms);
-    Check(frames >= 3, "frames keep coming while the layout runs");
-    Check(std::fabs(pos1[0] - pos0[0]) + std::fabs(pos1[1] - pos0[1]) + std::fabs(pos1[2] - pos0[2]) > 1e-3,
-          "replayed drag rotates the camera while the layout runs");
     Check(scene->PositionDigest() != digest0, "node positions change between frames");
-    if (o.scene.layout_step_delay_ms > 0) {
-        Check(busy_throughout, "the layout worker was busy the whole time");
-        Check(max_gap_ms < o.scene.layout_step_delay_ms,
-              "no frame gap as long as one layout step (render never waits)");
-    }
     Grab last;
     Check(GrabNewest(ring, &last) && DifferingFraction(before, last) > 0.01,
           "the picture changed");

@@ -7,6 +7,9 @@
 #include <memory>
 #include <string>
 
+namespace sbnet {
+class StepLatch;
+}
 class vtkRenderer;
 class vtkRenderWindow;
 class vtkRenderWindowInteractor;
@@ -20,7 +23,9 @@ struct SceneOptions {
     uint64_t seed = 1;
     std::string graph_file;       /* network: edge list instead of a generated graph */
     uint32_t max_iterations = 1500;
-    int layout_step_delay_ms = 0; /* network, tests only: stretch every layout step */
+    /* network, TEST ONLY (--selftest-stall-layout): the layout worker stops at a latch after
+     * its first step and stays there until the selftest opens it (Scene::LayoutLatch()). */
+    bool stall_layout = false;
 };
 
 class Scene {
@@ -38,6 +43,9 @@ public:
     virtual void Stop() {}
     /* Network selftest helpers: a digest of the node positions drawn now. */
     virtual double PositionDigest() const { return 0; }
+    /* Network, TEST ONLY: the latch the layout worker is stalled at when
+     * SceneOptions::stall_layout is set, else nullptr. Stop() opens it. */
+    virtual sbnet::StepLatch *LayoutLatch() { return nullptr; }
 };
 
 std::unique_ptr<Scene> MakeBasicScene();

@@ -29,10 +29,8 @@
 #include <vtkTextProperty.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstring>
-#include <thread>
 
 namespace sbdemo {
 
@@ -69,11 +67,10 @@ public:
         params.seed = options_.seed;
         params.max_iterations = options_.max_iterations;
         worker_ = std::make_unique<sbnet::LayoutWorker>(graph, params);
-        if (options_.layout_step_delay_ms > 0) {
-            int delay = options_.layout_step_delay_ms;
-            worker_->set_step_hook([delay](uint32_t) {
-                std::this_thread::sleep_for(std::chrono::milliseconds(delay));
-            });
+        if (options_.stall_layout) {
+            /* Test only: hold the worker after its first step until the selftest lets go. */
+            stall_latch_.close();
+            worker_->set_step_hook([this](uint32_t) { stall_latch_.pass(); });
         }
 
         /* One vtkPoints shared by the node glyphs and the edge lines; the float array is
@@ -204,8 +201,14 @@ public:
 
     void Stop() override
     {
+        stall_latch_.open();  /* a stalled worker could not see the stop request */
         if (worker_)
             worker_->stop();
+    }
+
+    sbnet::StepLatch *LayoutLatch() override
+    {
+        return options_.stall_layout ? &stall_latch_ : nullptr;
     }
 
     double PositionDigest() const override
@@ -243,6 +246,7 @@ private:
     uint32_t node_count_ = 0;
     size_t edge_count_ = 0;
     vtkRenderer *renderer_ = nullptr;
+    sbnet::StepLatch stall_latch_;  /* declared before worker_: outlives the worker thread */
     std::unique_ptr<sbnet::LayoutWorker> worker_;
     vtkSmartPointer<vtkPoints> points_;
     vtkSmartPointer<vtkPolyData> nodes_;

@@ -1,6 +1,7 @@
 #include "layout.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -311,6 +312,43 @@ bool LayoutWorker::take_snapshot()
     std::swap(front_, middle_);
     std::swap(front_progress_, middle_progress_);
     return true;
+}
+
+void StepLatch::pass()
+{
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (!closed_)
+        return;
+    holding_ = true;
+    changed_.notify_all();
+    changed_.wait(lock, [this] { return !closed_; });
+    holding_ = false;
+    changed_.notify_all();
+}
+
+void StepLatch::close()
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    closed_ = true;
+}
+
+void StepLatch::open()
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    closed_ = false;
+    changed_.notify_all();
+}
+
+bool StepLatch::holding() const
+{
+    std::lock_guard<std::mutex> lock(mutex_);
+    return holding_;
+}
+
+bool StepLatch::wait_holding(int timeout_ms) const
+{
+    std::unique_lock<std::mutex> lock(mutex_);
+    return changed_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [this] { return holding_; });
 }
 
 }  // namespace sbnet

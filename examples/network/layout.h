@@ -76,6 +76,31 @@ struct LayoutProgress {
     uint64_t seq = 0;         /* snapshot number, 1 = the initial positions */
 };
 
+/* TEST ONLY (tests/scenes, streambridge-demo --selftest-stall-layout; never armed in a normal
+ * run): a gate a LayoutWorker step hook waits at, so a test can stall the layout worker in the
+ * middle of its work for as long as the test likes, check that the render thread carries on
+ * meanwhile (frames, replayed input), then let it go. This proves "the render thread never waits
+ * for the layout" by construction instead of by timing. Thread-safe. */
+class StepLatch {
+public:
+    /* Worker side (call it from the step hook): blocks while the latch is closed. */
+    void pass();
+    /* Test side. close(): the next pass() blocks. open(): releases a blocked pass() for good
+     * (also call it before stopping the worker, or stop() waits for the latch). */
+    void close();
+    void open();
+    /* True while a thread is blocked in pass(): the worker is being held. */
+    bool holding() const;
+    /* Waits until a thread is blocked in pass() or timeout_ms passed; true when it is. */
+    bool wait_holding(int timeout_ms) const;
+
+private:
+    mutable std::mutex mutex_;
+    mutable std::condition_variable changed_;
+    bool closed_ = false;
+    bool holding_ = false;
+};
+
 /* Runs a ForceLayout on its own std::thread. Positions are published as float xyz snapshots
  * through a triple buffer: the worker fills its back buffer with no lock held, then swaps it
  * with the shared middle one under a mutex held for a pointer swap only; the reader swaps the
@@ -99,7 +124,8 @@ public:
     const LayoutProgress &front_progress() const { return front_progress_; }
 
     /* Test hook: called by the worker after each step, before its snapshot is published (no
-     * lock held), so a slow hook stands for a slow step. Set before start(). */
+     * lock held), so a slow hook stands for a slow step. Set before start(). With a StepLatch
+     * (below) a test holds the worker inside a step for as long as it wants. */
     void set_step_hook(std::function<void(uint32_t iteration)> hook) { step_hook_ = std::move(hook); }
 
 private:

@@ -80,24 +80,32 @@ def check_frames(stream, frames, width, height):
 
 
 def serve_for(stream, seconds):
+    """Serves for at least `seconds` and until the self-check fetched /snapshot.jpg: it waits for
+    that condition (up to 60 s, generous for a loaded machine), not for a fixed time."""
     port = stream.server_port()
     result = {}
 
     def fetch():
-        time.sleep(0.5)
-        try:
-            with urllib.request.urlopen("http://127.0.0.1:%d/snapshot.jpg" % port, timeout=5) as r:
-                body = r.read()
-                result["ok"] = r.status == 200 and body[:2] == b"\xff\xd8"
-                result["bytes"] = len(body)
-        except Exception as e:  # reported below
-            result["error"] = str(e)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                url = "http://127.0.0.1:%d/snapshot.jpg" % port
+                with urllib.request.urlopen(url, timeout=30) as r:
+                    body = r.read()
+                    result["ok"] = r.status == 200 and body[:2] == b"\xff\xd8"
+                    result["bytes"] = len(body)
+                    result.pop("error", None)
+                    if result["ok"]:
+                        return
+            except Exception as e:  # e.g. 503 before the first frame is encoded; reported below
+                result["error"] = str(e)
+            time.sleep(0.1)  # poll interval
 
     fetcher = threading.Thread(target=fetch)
     fetcher.start()
     stream.render()
-    deadline = time.time() + seconds
-    while time.time() < deadline:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end or fetcher.is_alive():
         stream.pump(20)  # ctypes releases the GIL while the library waits
     fetcher.join()
     print("served on port %d: %s" % (port, result))

@@ -3,6 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DEADLINE_MS } from '../common/wait.mjs';
 
 let playwright;
 try {
@@ -58,8 +59,9 @@ export async function canvasSummary(page, selector = '#sb-view') {
   }, selector);
 }
 
-// Waits until the canvas shows something and stopped changing for quietMs.
-export async function waitSettled(page, { quietMs = 800, timeoutMs = 30000 } = {}) {
+// Waits until the canvas shows something and stopped changing for quietMs (a wait helper: the
+// page.waitForTimeout below is its poll interval).
+export async function waitSettled(page, { quietMs = 800, timeoutMs = DEADLINE_MS } = {}) {
   const deadline = Date.now() + timeoutMs;
   let last = await canvasSummary(page);
   let since = Date.now();

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { startDemo, stopDemo } from '../scenes/demo_process.mjs';
+import { DEADLINE_MS, waitUntil } from '../common/wait.mjs';
 
 const demoBinary = process.env.SB_DEMO;
 const demoSh = process.env.SB_DEMO_SH;
@@ -48,7 +49,7 @@ function pidsWith(needle) {
 
 const shmSegments = (prefix) => readdirSync('/dev/shm').filter((n) => n.startsWith(prefix));
 
-test('demo.sh serves all scenes and SIGTERM stops everything it started', { timeout: 120000 }, async () => {
+test('demo.sh serves all scenes and SIGTERM stops everything it started', { timeout: 3 * DEADLINE_MS }, async () => {
   assert.ok(demoBinary && demoSh, 'SB_DEMO and SB_DEMO_SH must be set');
   const port = await freePortRun(3);
   const env = { ...process.env, SB_DEMO_BINARY: demoBinary,
@@ -60,12 +61,10 @@ test('demo.sh serves all scenes and SIGTERM stops everything it started', { time
   sh.stderr.on('data', (c) => { out += c; });
   const exited = new Promise((resolve) => sh.on('exit', (code, signal) => resolve({ code, signal })));
   try {
-  const deadline = Date.now() + 60000;
-  while (!/serving/.test(out) || (out.match(/http:\/\//g) ?? []).length < 3) {
-    assert.ok(Date.now() < deadline, `demo.sh printed no URLs:\n${out}`);
+  await waitUntil(() => {
     assert.equal(sh.exitCode, null, `demo.sh exited early:\n${out}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+    return /serving/.test(out) && (out.match(/http:\/\//g) ?? []).length >= 3;
+  }, 'demo.sh to print three URLs', { pollMs: 100 }).catch((e) => assert.fail(`${e.message}:\n${out}`));
   for (let i = 0; i < 3; i++) {
     const res = await fetch(`http://127.0.0.1:${port + i}/healthz`);
     assert.equal(res.status, 200, `scene on port ${port + i} is healthy`);
@@ -89,7 +88,7 @@ test('demo.sh serves all scenes and SIGTERM stops everything it started', { time
   }
 });
 
-test('the demo with a shared-memory stream unlinks its segments on SIGTERM', { timeout: 60000 }, async () => {
+test('the demo with a shared-memory stream unlinks its segments on SIGTERM', { timeout: 2 * DEADLINE_MS }, async () => {
   const name = `demo-sigterm-${process.pid}`;
   const demo = await startDemo(demoBinary, ['--scene', 'basic', '--shm', name]);
   assert.deepEqual(shmSegments(`streambridge-${name}-`).sort(),

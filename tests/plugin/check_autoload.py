@@ -59,7 +59,12 @@ def jpeg_size(data):
     return None
 
 
-def get(url, timeout=5):
+# How long a condition may take before the check calls it failed (tests/README.md): generous, so
+# a loaded machine is slow, not failing.
+DEADLINE_S = 60
+
+
+def get(url, timeout=DEADLINE_S / 2):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.status, r.headers.get("Content-Type", ""), r.read()
 
@@ -72,24 +77,37 @@ def wait_for_ready(proc, lines, timeout):
                 return line.split()[1]
         if proc.poll() is not None:
             raise Failure(f"the app exited with status {proc.returncode} before it was ready")
-        time.sleep(0.05)
+        time.sleep(0.05)  # poll interval
     raise Failure(f"the app was not ready after {timeout} s")
+
+
+def wait_for_status(url, wanted):
+    """Polls url until it answers `wanted` or DEADLINE_S passed; returns the last status (or
+    error)."""
+    deadline = time.monotonic() + DEADLINE_S
+    status = None
+    while time.monotonic() < deadline:
+        try:
+            status = get(url)[0]
+        except urllib.error.HTTPError as e:
+            status = e.code
+        except (urllib.error.URLError, ConnectionError, OSError) as e:
+            status = e
+        if status == wanted:
+            break
+        time.sleep(0.1)  # poll interval
+    return status
 
 
 def check_streaming(port, stderr_lines):
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    status = None
-    while time.monotonic() < deadline:
-        try:
-            status = get(base + "/healthz")[0]
-            if status == 200:
-                break
-        except (urllib.error.URLError, ConnectionError, OSError) as e:
-            status = e
-        time.sleep(0.1)
+    status = wait_for_status(base + "/healthz", 200)
     if status != 200:
         raise Failure(f"/healthz never answered 200 on port {port} (last: {status})")
+    # The first frame may still be encoding (the server waits 2 s at most before a 503).
+    status = wait_for_status(base + "/snapshot.jpg", 200)
+    if status != 200:
+        raise Failure(f"/snapshot.jpg never answered 200 on port {port} (last: {status})")
     status, ctype, body = get(base + "/snapshot.jpg")
     if status != 200 or not ctype.startswith("image/jpeg"):
         raise Failure(f"/snapshot.jpg answered {status} {ctype!r}")
@@ -111,7 +129,7 @@ def check_not_serving(port, stderr_lines):
                 raise Failure(f"something listens on port {port} although streaming is disabled")
         except ConnectionRefusedError:
             pass
-        time.sleep(0.1)
+        time.sleep(0.1)  # grace: a late listener would show up within these probes
     print(f"nothing listens on port {port}")
 
 
@@ -236,7 +254,9 @@ def main():
 
     with tempfile.TemporaryDirectory(prefix="sb-plugin-") as tmp:
         quit_file = os.path.join(tmp, "quit")
-        proc = subprocess.Popen(app + [str(WIDTH), str(HEIGHT), quit_file, "90"], env=env,
+        # The app's own safety net (it quits by itself after this many seconds) outlasts every
+        # wait of this check.
+        proc = subprocess.Popen(app + [str(WIDTH), str(HEIGHT), quit_file, str(4 * DEADLINE_S)], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         out_lines, err_lines = [], []
 
@@ -250,7 +270,7 @@ def main():
         for t in readers:
             t.start()
         try:
-            interactor = wait_for_ready(proc, out_lines, 60)
+            interactor = wait_for_ready(proc, out_lines, DEADLINE_S)
             expected = VTK_INTERACTOR if args.disabled else PLUGIN_INTERACTOR
             if interactor != expected:
                 raise Failure(f"the app's interactor is {interactor}, expected {expected}")
@@ -264,9 +284,9 @@ def main():
                 check_exit_keys_refused(proc, port, err_lines)
             open(quit_file, "w").close()
             try:
-                rc = proc.wait(timeout=30)
+                rc = proc.wait(timeout=DEADLINE_S)
             except subprocess.TimeoutExpired:
-                raise Failure("the app did not exit within 30 s of being asked to")
+                raise Failure(f"the app did not exit within {DEADLINE_S} s of being asked to")
             if rc != 0:
                 raise Failure(f"the app exited with status {rc}")
         except Failure as e:

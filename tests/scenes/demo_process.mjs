@@ -1,10 +1,11 @@
 // demo_process.mjs - starts streambridge-demo on a free port and waits for its URL line.
 // Shared by tests/scenes/serve_test.mjs and tests/browser/*.mjs.
 import { spawn } from 'node:child_process';
+import { DEADLINE_MS } from '../common/wait.mjs';
 
 // Starts `demo --port 0 ...args`; resolves { proc, url, port, output() } once the demo printed
 // "scene NAME at http://HOST:PORT/". Rejects with the demo's output when it exits first.
-export function startDemo(demoBinary, args, { timeoutMs = 60000, env = process.env } = {}) {
+export function startDemo(demoBinary, args, { timeoutMs = DEADLINE_MS, env = process.env } = {}) {
   const proc = spawn(demoBinary, ['--port', '0', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const collect = (chunk) => { out += chunk.toString(); };
@@ -32,7 +33,8 @@ export function startDemo(demoBinary, args, { timeoutMs = 60000, env = process.e
 }
 
 // Sends SIGTERM and resolves with { code, signal } (SIGKILL after graceMs: then it failed).
-export function stopDemo(demo, graceMs = 15000) {
+// Generous: an ASan build checks for leaks on its way out, slowly on a loaded machine.
+export function stopDemo(demo, graceMs = DEADLINE_MS / 2) {
   return new Promise((resolve) => {
     if (demo.proc.exitCode !== null || demo.proc.signalCode !== null) {
       resolve({ code: demo.proc.exitCode, signal: demo.proc.signalCode });

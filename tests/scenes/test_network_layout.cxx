@@ -105,6 +105,10 @@ static void test_layout_converges(void)
     CU_ASSERT(layout.step_length() < params.min_step * params.ideal_distance);
 }
 
+/* Conditions, not clocks: every wait here is for a state, bounded by this generous deadline
+ * (tests/README.md). */
+static const auto kDeadline = std::chrono::seconds(60);
+
 static void test_worker_publishes_changing_snapshots_until_converged(void)
 {
     Graph g = generate_barabasi_albert(200, 2, 3);
@@ -115,12 +119,12 @@ static void test_worker_publishes_changing_snapshots_until_converged(void)
     CU_ASSERT_EQUAL(worker.front_progress().seq, 1u);
     std::vector<float> first = worker.front();
     worker.start();
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    auto deadline = std::chrono::steady_clock::now() + kDeadline;
     while (std::chrono::steady_clock::now() < deadline) {
         worker.take_snapshot();
         if (!worker.front_progress().running)
             break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        std::this_thread::sleep_for(std::chrono::milliseconds(2)); /* poll interval */
     }
     CU_ASSERT_FALSE(worker.front_progress().running);
     CU_ASSERT(worker.front_progress().iteration > 0);
@@ -131,49 +135,59 @@ static void test_worker_publishes_changing_snapshots_until_converged(void)
 
 static void test_snapshot_never_waits_for_a_running_step(void)
 {
-    /* The worker is held inside a step (the hook blocks); the render thread must still get
-     * its snapshot immediately, and the newest one published before the step. */
+    /* The worker is held inside its second step (a StepLatch); the render thread must still
+     * get its snapshot, the newest one published before the step. The snapshot is taken on
+     * another thread: if take_snapshot() waited for the step it would never return while the
+     * latch is closed, which the deadline turns into a failure instead of a hang. */
     Graph g = generate_barabasi_albert(100, 2, 3);
     LayoutWorker worker(g, params_with_theta(0.8));
-    std::mutex m;
-    std::condition_variable cv;
-    bool in_step = false, release = false;
+    StepLatch latch;
+    latch.close();
     worker.set_step_hook([&](uint32_t iteration) {
-        if (iteration != 2)
-            return;
-        std::unique_lock<std::mutex> lock(m);
-        in_step = true;
-        cv.notify_all();
-        cv.wait(lock, [&] { return release; });
+        if (iteration == 2)
+            latch.pass();
     });
     worker.start();
+    CU_ASSERT_FATAL(latch.wait_holding(60000));
+    std::mutex m;
+    std::condition_variable cv;
+    bool done = false, got = false, again = true;
+    std::thread render([&] {
+        bool g1 = worker.take_snapshot();
+        bool g2 = worker.take_snapshot();
+        std::lock_guard<std::mutex> lock(m);
+        got = g1;
+        again = g2;
+        done = true;
+        cv.notify_all();
+    });
+    bool returned;
     {
         std::unique_lock<std::mutex> lock(m);
-        CU_ASSERT_FATAL(cv.wait_for(lock, std::chrono::seconds(20), [&] { return in_step; }));
+        returned = cv.wait_for(lock, kDeadline, [&] { return done; });
     }
-    auto t0 = std::chrono::steady_clock::now();
-    bool got = worker.take_snapshot();
-    bool again = worker.take_snapshot();
-    auto took = std::chrono::steady_clock::now() - t0;
+    CU_ASSERT_TRUE(latch.holding()); /* the step was still held when the snapshots came */
+    latch.open();
+    render.join();
+    CU_ASSERT_TRUE(returned);
     CU_ASSERT_TRUE(got);
     CU_ASSERT_FALSE(again);
     CU_ASSERT_EQUAL(worker.front_progress().iteration, 1u);
-    /* Structural, not a benchmark: with the worker parked the call cannot have waited on it. */
-    CU_ASSERT(took < std::chrono::seconds(1));
-    {
-        std::lock_guard<std::mutex> lock(m);
-        release = true;
-    }
-    cv.notify_all();
     worker.stop();
 }
 
-static void test_worker_stops_promptly_mid_layout(void)
+static void test_worker_stops_mid_layout(void)
 {
     Graph g = generate_barabasi_albert(3000, 2, 3);
     LayoutWorker worker(g, params_with_theta(0.8));
     worker.start();
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    /* Mid-layout: the worker has published a step of its own. */
+    auto deadline = std::chrono::steady_clock::now() + kDeadline;
+    while (worker.front_progress().iteration == 0 && std::chrono::steady_clock::now() < deadline) {
+        worker.take_snapshot();
+        std::this_thread::sleep_for(std::chrono::milliseconds(2)); /* poll interval */
+    }
+    CU_ASSERT(worker.front_progress().iteration > 0);
     worker.stop();
     worker.take_snapshot();
     CU_ASSERT_FALSE(worker.front_progress().running);
@@ -187,7 +201,7 @@ static CU_TestInfo layout_tests[] = {
     {"layout_converges", test_layout_converges},
     {"worker_publishes_changing_snapshots_until_converged", test_worker_publishes_changing_snapshots_until_converged},
     {"snapshot_never_waits_for_a_running_step", test_snapshot_never_waits_for_a_running_step},
-    {"worker_stops_promptly_mid_layout", test_worker_stops_promptly_mid_layout},
+    {"worker_stops_mid_layout", test_worker_stops_mid_layout},
     CU_TEST_INFO_NULL};
 static CU_SuiteInfo suites[] = {{"network_layout", NULL, NULL, NULL, NULL, layout_tests},
                                 CU_SUITE_INFO_NULL};

@@ -26,10 +26,40 @@
 #include <turbojpeg.h>
 #include <unistd.h>
 
+/* Waits ms. Only as the poll interval of a wait helper, to pace a producer, or as the grace
+ * period before asserting that something did NOT happen; never between an action and an
+ * assertion about its effect: wait for the effect (ST_WAIT_UNTIL). See tests/README.md. */
 static inline void st_sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
+}
+
+/* How long a test waits for a condition before calling it failed: tens of seconds, so the
+ * sanitizers and parallel tests on a loaded 2-core machine make a test slower, never red. */
+#define ST_DEADLINE_MS 60000
+/* How often the wait helpers look again. */
+#define ST_POLL_MS 5
+
+/* Evaluates cond until it is true or timeout_ms passed; ok (a bool lvalue) receives the last
+ * result. The general "wait until a condition or a deadline" of the C tests:
+ *     bool quiet;
+ *     ST_WAIT_UNTIL(quiet, stats_of(&f).clients == 0, ST_DEADLINE_MS);
+ *     CU_ASSERT(quiet); */
+#define ST_WAIT_UNTIL(ok, cond, timeout_ms)                                                      \
+    do {                                                                                         \
+        uint64_t st_wait_deadline_ = sb__monotonic_ns() + (uint64_t)(timeout_ms) * 1000000ull; \
+        while (!((ok) = (cond)) && sb__monotonic_ns() < st_wait_deadline_)                       \
+            st_sleep_ms(ST_POLL_MS);                                                             \
+    } while (0)
+
+/* The same for a condition that is a function: true once cond(arg) returned true, false when
+ * timeout_ms passed first. */
+static inline bool st_wait_until(bool (*cond)(void *arg), void *arg, int timeout_ms)
+{
+    bool ok;
+    ST_WAIT_UNTIL(ok, cond(arg), timeout_ms);
+    return ok;
 }
 
 /* ---- synthetic frames ------------------------------------------------------------------------ */
@@ -246,7 +276,7 @@ static inline int st_http_get(int port, const char *path, const char *extra_head
         return -1;
     mg_printf(c, "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n%s\r\n", path, port,
               extra_headers ? extra_headers : "");
-    if (mg_get_response(c, ebuf, sizeof ebuf, 10000) < 0) {
+    if (mg_get_response(c, ebuf, sizeof ebuf, ST_DEADLINE_MS) < 0) {
         mg_close_connection(c);
         return -1;
     }
@@ -432,12 +462,21 @@ static inline int st_ws_wait_frames(st_ws *w, int n, int timeout_ms)
     pthread_mutex_lock(&w->mu);
     while (w->frames < n && !w->closed && sb__monotonic_ns() < deadline) {
         pthread_mutex_unlock(&w->mu);
-        st_sleep_ms(5);
+        st_sleep_ms(ST_POLL_MS);
         pthread_mutex_lock(&w->mu);
     }
     int f = w->frames;
     pthread_mutex_unlock(&w->mu);
     return f;
+}
+
+/* The seq of the newest frame received so far (0: none yet). */
+static inline uint64_t st_ws_last_seq(st_ws *w)
+{
+    pthread_mutex_lock(&w->mu);
+    uint64_t seq = w->frames ? w->last_seq : 0;
+    pthread_mutex_unlock(&w->mu);
+    return seq;
 }
 
 static inline bool st_ws_wait_closed(st_ws *w, int timeout_ms)
@@ -446,7 +485,7 @@ static inline bool st_ws_wait_closed(st_ws *w, int timeout_ms)
     pthread_mutex_lock(&w->mu);
     while (!w->closed && sb__monotonic_ns() < deadline) {
         pthread_mutex_unlock(&w->mu);
-        st_sleep_ms(5);
+        st_sleep_ms(ST_POLL_MS);
         pthread_mutex_lock(&w->mu);
     }
     bool c = w->closed;
@@ -515,7 +554,7 @@ static inline int st_raw_request_status(int fd, const char *request)
         return -1;
     char buf[64];
     size_t n = 0;
-    struct timeval tv = {5, 0};
+    struct timeval tv = {ST_DEADLINE_MS / 1000, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     while (n < 12) {
         ssize_t r = read(fd, buf + n, sizeof buf - 1 - n);

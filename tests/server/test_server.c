@@ -67,7 +67,7 @@ static bool wait_encoded(fixture *f, uint64_t n, int timeout_ms)
         sb_server_stats s = stats_of(f);
         if (s.frames_encoded >= n)
             return true;
-        st_sleep_ms(5);
+        st_sleep_ms(ST_POLL_MS);
     }
     return false;
 }
@@ -148,6 +148,7 @@ static void test_snapshot_decodes_to_frame_size(void)
     fixture f;
     CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
     uint64_t seq = st_publish_one(f.ring, W, H);
+    CU_ASSERT_FATAL(wait_encoded(&f, 1, ST_DEADLINE_MS)); /* /snapshot.jpg waits 2 s at most */
     st_response r;
     CU_ASSERT_EQUAL_FATAL(st_http_get(f.port, "/snapshot.jpg", NULL, 1 << 22, &r), 0);
     CU_ASSERT_EQUAL(r.status, 200);
@@ -171,7 +172,7 @@ static void test_mjpeg_parts_decode_to_frame_size(void)
     struct mg_connection *c = mg_connect_client("127.0.0.1", f.port, 0, ebuf, sizeof ebuf);
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     mg_printf(c, "GET /video.mjpeg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-    CU_ASSERT_FATAL(mg_get_response(c, ebuf, sizeof ebuf, 5000) >= 0);
+    CU_ASSERT_FATAL(mg_get_response(c, ebuf, sizeof ebuf, ST_DEADLINE_MS) >= 0);
     const struct mg_response_info *ri = mg_get_response_info(c);
     CU_ASSERT_EQUAL(ri->status_code, 200);
     const char *ct = NULL;
@@ -243,21 +244,21 @@ static void test_mjpeg_single_frame_is_followed_by_next_part_headers(void)
     fixture f;
     CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
     st_publish_one(f.ring, W, H);
-    CU_ASSERT_FATAL(wait_encoded(&f, 1, 5000));
+    CU_ASSERT_FATAL(wait_encoded(&f, 1, ST_DEADLINE_MS));
     /* A raw socket with a receive timeout: with nothing more to come, a civetweb client read
      * would wait for good. */
     int fd = st_raw_connect(f.port);
     CU_ASSERT_FATAL(fd >= 0);
     static const char request[] = "GET /video.mjpeg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
     CU_ASSERT_FATAL(write(fd, request, sizeof request - 1) == (ssize_t)(sizeof request - 1));
-    struct timeval tv = {0, 200000};
+    struct timeval tv = {0, 200000}; /* the poll interval of the read loop below */
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     /* The JPEG's end marker, then at once the boundary and the next part's header block. */
     static const char after_part[] = "\xff\xd9\r\n--sbframe\r\nContent-Type: image/jpeg\r\n\r\n";
     size_t cap = 1 << 20, len = 0;
     char *buf = malloc(cap);
     bool complete = false;
-    uint64_t deadline = sb__monotonic_ns() + 3000000000ull;
+    uint64_t deadline = sb__monotonic_ns() + (uint64_t)ST_DEADLINE_MS * 1000000ull;
     while (!complete && len < cap && sb__monotonic_ns() < deadline) {
         ssize_t n = read(fd, buf + len, cap - len);
         if (n == 0)
@@ -448,7 +449,7 @@ static void test_stats_json_parses_with_key_fields(void)
     fixture f;
     CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
     st_ws ws;
-    connect_viewer_and_publish_a_frame(&f, &ws, 5000);
+    connect_viewer_and_publish_a_frame(&f, &ws, ST_DEADLINE_MS);
     st_response r;
     CU_ASSERT_EQUAL_FATAL(st_http_get(f.port, "/stats", NULL, 1 << 20, &r), 0);
     CU_ASSERT_EQUAL(r.status, 200);
@@ -476,8 +477,8 @@ static void test_ws_frames_arrive_in_order_with_increasing_seq(void)
     st_ws ws;
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&ws, f.port, "/ws", NULL, true), 0);
     st_produce(f.ring, W, H, 30, 20);
-    CU_ASSERT(wait_encoded(&f, 1, 3000));
-    st_ws_wait_frames(&ws, 30, 3000);
+    CU_ASSERT(wait_encoded(&f, 1, ST_DEADLINE_MS));
+    st_ws_wait_frames(&ws, 30, ST_DEADLINE_MS);
     pthread_mutex_lock(&ws.mu);
     CU_ASSERT(ws.frames >= 2);
     CU_ASSERT(ws.in_order);
@@ -498,17 +499,23 @@ static void test_ws_ack_credit_bounds_frames_in_flight(void)
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&lazy, f.port, "/ws", NULL, false), 0);
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&eager, f.port, "/ws", NULL, true), 0);
     st_produce(f.ring, W, H, 20, 20);
-    CU_ASSERT(wait_encoded(&f, 20, 3000));
-    st_ws_wait_frames(&eager, 20, 3000);
-    st_sleep_ms(100);
+    CU_ASSERT(wait_encoded(&f, 20, ST_DEADLINE_MS));
+    /* Conditions first: the lazy client has its credit's worth, the eager one the last frame
+     * (so the server has offered every frame to everyone). */
+    CU_ASSERT(st_ws_wait_frames(&lazy, 2, ST_DEADLINE_MS) >= 2);
+    bool eager_has_last;
+    ST_WAIT_UNTIL(eager_has_last, st_ws_last_seq(&eager) == 20,
+                  ST_DEADLINE_MS);
+    CU_ASSERT(eager_has_last);
+    st_sleep_ms(100); /* grace: a third frame, were one wrongly sent, would show up */
     pthread_mutex_lock(&lazy.mu);
     CU_ASSERT_EQUAL(lazy.frames, 2); /* never acked: exactly the credit */
     uint64_t second = lazy.seqs[1];
     pthread_mutex_unlock(&lazy.mu);
     /* One ack buys exactly one more frame: the newest. */
     st_ws_ack(&lazy, second);
-    CU_ASSERT_EQUAL(st_ws_wait_frames(&lazy, 3, 3000), 3);
-    st_sleep_ms(100);
+    CU_ASSERT_EQUAL(st_ws_wait_frames(&lazy, 3, ST_DEADLINE_MS), 3);
+    st_sleep_ms(100); /* grace: a fourth frame, were one wrongly sent, would show up */
     pthread_mutex_lock(&lazy.mu);
     CU_ASSERT_EQUAL(lazy.frames, 3);
     CU_ASSERT_EQUAL(lazy.seqs[2], 20);
@@ -529,11 +536,23 @@ static void run_encoded_equals_published(int nclients)
     st_ws *ws = calloc((size_t)nclients, sizeof *ws);
     for (int i = 0; i < nclients; i++)
         CU_ASSERT_EQUAL_FATAL(st_ws_connect(&ws[i], f.port, "/ws", NULL, true), 0);
+    /* The server registers a client just after the handshake the client returned from. */
+    bool registered;
+    ST_WAIT_UNTIL(registered, stats_of(&f).clients == (uint32_t)nclients, ST_DEADLINE_MS);
+    CU_ASSERT(registered);
+    /* Each frame is published once every client has the previous one: below the fps cap
+     * however slow the machine is (a fixed publishing interval could outrun a starved encoder,
+     * which then rightly coalesces). */
     const int frames = 20;
-    st_produce(f.ring, W, H, frames, 60); /* ~16 fps, well below the cap */
-    CU_ASSERT(wait_encoded(&f, frames, 5000));
-    for (int i = 0; i < nclients; i++)
-        st_ws_wait_frames(&ws[i], frames, 5000);
+    for (int i = 1; i <= frames; i++) {
+        st_publish_one(f.ring, W, H);
+        CU_ASSERT(wait_encoded(&f, (uint64_t)i, ST_DEADLINE_MS));
+        for (int k = 0; k < nclients; k++) {
+            bool got;
+            ST_WAIT_UNTIL(got, st_ws_last_seq(&ws[k]) == (uint64_t)i, ST_DEADLINE_MS);
+            CU_ASSERT(got);
+        }
+    }
     sb_server_stats s = stats_of(&f);
     CU_ASSERT_EQUAL(s.frames_published, (uint64_t)frames);
     CU_ASSERT_EQUAL(s.frames_encoded, (uint64_t)frames);
@@ -565,18 +584,33 @@ static void test_encoded_count_equals_published_with_32_clients(void)
     run_encoded_equals_published(32);
 }
 
+static bool all_published_frames_handled(void *fixture_)
+{
+    sb_server_stats s = stats_of(fixture_);
+    return s.frames_published == 40 && s.frames_encoded + s.frames_coalesced == 40;
+}
+
 static void test_faster_than_max_fps_is_coalesced_not_encoded(void)
 {
     fixture f;
     sb_server_options o = SB_SERVER_OPTIONS_INIT;
     o.max_fps = 5;
     CU_ASSERT_EQUAL_FATAL(fixture_start_with(&f, &o, W, H), 0);
-    st_produce(f.ring, W, H, 40, 5); /* ~200 fps for 0.2 s */
-    st_sleep_ms(600);
+    uint64_t t0 = sb__monotonic_ns();
+    st_produce(f.ring, W, H, 40, 0); /* as fast as this machine publishes */
+    CU_ASSERT(st_wait_until(all_published_frames_handled, &f, ST_DEADLINE_MS));
+    double seconds = (double)(sb__monotonic_ns() - t0) / 1e9;
     sb_server_stats s = stats_of(&f);
     CU_ASSERT_EQUAL(s.frames_published, 40);
-    CU_ASSERT(s.frames_encoded < 10);
     CU_ASSERT_EQUAL(s.frames_encoded + s.frames_coalesced, s.frames_published);
+    /* The cap is a token bucket (2 encodes of burst, then max_fps): over the time the frames
+     * took, however long that was on this machine, no more encodes than it allows (+1 for the
+     * bucket's rounding). Not a speed assertion: a slower machine raises the bound with it. */
+    double allowed = 2.0 + seconds * o.max_fps + 1.0;
+    printf("\n  %llu of 40 frames encoded in %.2f s (cap allows %.1f)\n",
+           (unsigned long long)s.frames_encoded, seconds, allowed);
+    CU_ASSERT((double)s.frames_encoded <= allowed);
+    CU_ASSERT(s.frames_coalesced > 0);
     fixture_stop(&f);
 }
 
@@ -584,7 +618,10 @@ static void test_unchanged_frame_is_sent_once_then_still_once(void)
 {
     fixture f;
     sb_server_options o = SB_SERVER_OPTIONS_INIT;
-    o.still_delay_ms = 100;
+    /* The frame published after input must be encoded while that input is recent: the client
+     * keeps sending input until it has the frame, and the still delay is long enough that the
+     * server cannot see the input as stale in between, however loaded the machine. */
+    o.still_delay_ms = 1000;
     CU_ASSERT_EQUAL_FATAL(fixture_start_with(&f, &o, W, H), 0);
     st_ws ws;
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&ws, f.port, "/ws", NULL, true), 0);
@@ -593,17 +630,20 @@ static void test_unchanged_frame_is_sent_once_then_still_once(void)
     st_ws_send(&ws, hello, sizeof hello, MG_WEBSOCKET_OPCODE_BINARY);
     /* No input yet: the first frame goes out at still quality directly. */
     st_publish_one(f.ring, W, H);
-    CU_ASSERT_EQUAL(st_ws_wait_frames(&ws, 1, 3000), 1);
+    CU_ASSERT_EQUAL(st_ws_wait_frames(&ws, 1, ST_DEADLINE_MS), 1);
     CU_ASSERT_EQUAL(ws.last_quality, o.jpeg_quality_still);
     /* Input, then a new frame: interactive quality; once idle, one still re-encode of it. */
     st_event(ev, SB_EVENT_POINTER_MOVE, 0, 10, 10, W, H);
     st_ws_send(&ws, ev, sizeof ev, MG_WEBSOCKET_OPCODE_BINARY);
-    uint64_t deadline = sb__monotonic_ns() + 3000000000ull;
-    while (stats_of(&f).events_received < 1 && sb__monotonic_ns() < deadline)
-        st_sleep_ms(1);
+    bool received;
+    ST_WAIT_UNTIL(received, stats_of(&f).events_received >= 1, ST_DEADLINE_MS);
+    CU_ASSERT(received);
     uint64_t seq = st_publish_one(f.ring, W, H);
-    CU_ASSERT_EQUAL(st_ws_wait_frames(&ws, 3, 3000), 3);
-    st_sleep_ms(400); /* well past still_delay_ms: nothing more may come */
+    uint64_t deadline = sb__monotonic_ns() + (uint64_t)ST_DEADLINE_MS * 1000000ull;
+    while (st_ws_wait_frames(&ws, 2, 20) < 2 && sb__monotonic_ns() < deadline)
+        st_ws_send(&ws, ev, sizeof ev, MG_WEBSOCKET_OPCODE_BINARY); /* the input goes on */
+    CU_ASSERT_EQUAL(st_ws_wait_frames(&ws, 3, ST_DEADLINE_MS), 3);
+    st_sleep_ms(1500); /* grace, past still_delay_ms: a fourth frame would show up */
     pthread_mutex_lock(&ws.mu);
     CU_ASSERT_EQUAL(ws.frames, 3);
     CU_ASSERT_EQUAL(ws.seqs[1], seq);
@@ -625,7 +665,7 @@ static void test_ws_events_land_in_queue_with_mapped_coordinates(void)
     fixture f;
     CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
     st_ws ws;
-    connect_viewer_and_publish_a_frame(&f, &ws, 3000);
+    connect_viewer_and_publish_a_frame(&f, &ws, ST_DEADLINE_MS);
     /* The client displays the 320x240 frame at 640x480: (100, 50) is frame pixel (50, 25). */
     unsigned char ev[80];
     st_event(ev, SB_EVENT_BUTTON_PRESS, SB_BUTTON_LEFT, 100.0f, 50.0f, 640, 480);
@@ -642,7 +682,7 @@ static void test_ws_events_land_in_queue_with_mapped_coordinates(void)
 
     sb_event got[8];
     size_t n = 0;
-    uint64_t deadline = sb__monotonic_ns() + 3000000000ull;
+    uint64_t deadline = sb__monotonic_ns() + (uint64_t)ST_DEADLINE_MS * 1000000ull;
     while (n < 3 && sb__monotonic_ns() < deadline) {
         size_t k = 0;
         sb_event_queue_wait(f.queue, 100);
@@ -672,7 +712,7 @@ static void expect_next_frame_arrives(fixture *f, st_ws *ws)
 {
     int before = st_ws_wait_frames(ws, 0, 0);
     st_publish_one(f->ring, W, H);
-    CU_ASSERT(st_ws_wait_frames(ws, before + 1, 3000) > before);
+    CU_ASSERT(st_ws_wait_frames(ws, before + 1, ST_DEADLINE_MS) > before);
 }
 
 /* Sends msg (binary or text) and expects the server to close this client with code. */
@@ -683,7 +723,7 @@ static void expect_close_code(fixture *f, const void *msg, size_t len, int opcod
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&good, f->port, "/ws", NULL, true), 0);
     uint64_t rejected = stats_of(f).messages_rejected;
     st_ws_send(&bad, msg, len, opcode);
-    CU_ASSERT(st_ws_wait_closed(&bad, 3000));
+    CU_ASSERT(st_ws_wait_closed(&bad, ST_DEADLINE_MS));
     CU_ASSERT_EQUAL(bad.close_code, code);
     CU_ASSERT(stats_of(f).messages_rejected > rejected);
     /* The other client keeps streaming. */
@@ -734,16 +774,20 @@ static void test_event_rate_abuse_is_dropped_then_closed_with_1008(void)
     st_ws bad, good;
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&bad, f.port, "/ws", NULL, true), 0);
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&good, f.port, "/ws", NULL, true), 0);
-    CU_ASSERT(st_ws_wait_frames(&bad, 1, 3000) >= 1);
+    CU_ASSERT(st_ws_wait_frames(&bad, 1, ST_DEADLINE_MS) >= 1);
     unsigned char ev[80];
     st_event(ev, SB_EVENT_POINTER_MOVE, 0, 5, 5, W, H);
+    uint64_t t0 = sb__monotonic_ns();
     for (int i = 0; i < 200 && !bad.closed; i++)
         st_ws_send(&bad, ev, sizeof ev, MG_WEBSOCKET_OPCODE_BINARY);
-    CU_ASSERT(st_ws_wait_closed(&bad, 3000));
+    CU_ASSERT(st_ws_wait_closed(&bad, ST_DEADLINE_MS));
+    double seconds = (double)(sb__monotonic_ns() - t0) / 1e9;
     CU_ASSERT_EQUAL(bad.close_code, 1008);
     sb_server_stats s = stats_of(&f);
     CU_ASSERT(s.events_rate_limited >= 20);
-    CU_ASSERT(s.events_received <= 25); /* the bucket, and not much more */
+    /* The bucket (a second's worth) plus what it refilled while the events came in, however
+     * long that took on this machine: the rate limit, not the machine's speed. */
+    CU_ASSERT((double)s.events_received <= 20.0 + seconds * 20.0 + 1.0);
     expect_next_frame_arrives(&f, &good);
     st_ws_close(&bad);
     st_ws_close(&good);
@@ -773,26 +817,28 @@ static void test_non_reading_clients_do_not_stall_a_fast_one(void)
     st_ws fast;
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&fast, f.port, "/ws", NULL, true), 0);
 
+    /* Frame by frame: each one must reach the fast client (a condition, with a generous
+     * deadline) while the two others read nothing; their socket buffers fill within a few of
+     * these big noisy frames, and from then on any send that waited for them would stall the
+     * fast client for good. */
     st_producer p;
     memset(&p, 0, sizeof p);
     p.ring = f.ring;
     p.width = 1280;
     p.height = 720;
-    p.count = 60;
-    p.interval_ms = 30;
+    p.count = 1;
     p.noise = 1; /* big JPEGs: the stalled sockets fill within a few frames */
-    pthread_create(&p.thread, NULL, st_producer_main, &p);
-    st_producer_join(&p);
-    CU_ASSERT(wait_encoded(&f, 1, 3000));
-    st_ws_wait_frames(&fast, 40, 5000);
-    pthread_mutex_lock(&fast.mu);
-    uint64_t last = fast.last_seq;
-    int got = fast.frames;
-    pthread_mutex_unlock(&fast.mu);
-    sb_server_stats s = stats_of(&f);
-    /* The fast client saw most distinct frames and the very last one. */
-    CU_ASSERT(got >= (int)(s.frames_encoded * 3 / 4));
-    CU_ASSERT_EQUAL(last, 60);
+    int delivered = 0;
+    for (int i = 1; i <= 60; i++) {
+        st_producer_main(&p); /* publishes one frame, on this thread */
+        bool got;
+        ST_WAIT_UNTIL(got, st_ws_last_seq(&fast) == (uint64_t)i,
+                      ST_DEADLINE_MS);
+        if (!got)
+            break;
+        delivered = i;
+    }
+    CU_ASSERT_EQUAL(delivered, 60);
     close(ws_fd);
     close(mj_fd);
     st_ws_close(&fast);
@@ -816,28 +862,23 @@ static void test_max_clients_refuses_extra_connections_with_503(void)
     fixture_stop(&f);
 }
 
-/* Stopping with viewers connected: every WebSocket client gets a 1001 (going away) close, and
- * the stop does not sit out civetweb's 2 s poll quantum (its master thread is woken, the clients'
- * reads end with their close handshake). Before, every stop took 2 s or more. */
-static void test_stop_sends_1001_and_does_not_wait_out_civetweb_polls(void)
+/* Stopping with viewers connected: every WebSocket client gets a 1001 (going away) close. How
+ * long the stop takes (it should not sit out civetweb's 2 s poll quantum) is measured by
+ * bench/bench_server (its last lines), not asserted here: a loaded machine can take that long anyway. */
+static void test_stop_sends_1001_to_websocket_viewers(void)
 {
     fixture f;
     CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
     st_publish_one(f.ring, W, H);
     st_ws ws;
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&ws, f.port, "/ws", NULL, true), 0);
-    CU_ASSERT_EQUAL(st_ws_wait_frames(&ws, 1, 5000), 1);
+    CU_ASSERT_EQUAL(st_ws_wait_frames(&ws, 1, ST_DEADLINE_MS), 1);
     int mj = st_raw_connect(f.port);
     CU_ASSERT_FATAL(mj >= 0);
     CU_ASSERT_EQUAL(st_raw_request_status(mj, "GET /video.mjpeg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"), 200);
-    uint64_t t0 = sb__monotonic_ns();
     sb_server_stop(f.srv);
-    double stop_ms = (double)(sb__monotonic_ns() - t0) / 1e6;
     f.srv = NULL;
-    printf("\n  sb_server_stop with a WebSocket and an MJPEG viewer: %.0f ms\n", stop_ms);
-    /* Far below the 2000 ms a stop that waits for civetweb's poll quantum takes. */
-    CU_ASSERT(stop_ms < 1000.0);
-    CU_ASSERT(st_ws_wait_closed(&ws, 3000));
+    CU_ASSERT(st_ws_wait_closed(&ws, ST_DEADLINE_MS));
     CU_ASSERT_EQUAL(ws.close_code, 1001);
     st_ws_close(&ws);
     close(mj);
@@ -853,13 +894,12 @@ static void test_connect_disconnect_cycles_leave_no_client_behind(void)
         st_ws ws;
         CU_ASSERT_EQUAL_FATAL(st_ws_connect(&ws, f.port, "/ws", NULL, i % 2 == 0), 0);
         if (i % 4 == 0)
-            st_ws_wait_frames(&ws, 1, 2000);
+            st_ws_wait_frames(&ws, 1, ST_DEADLINE_MS);
         st_ws_close(&ws);
     }
-    uint64_t deadline = sb__monotonic_ns() + 5000000000ull;
-    while (stats_of(&f).clients != 0 && sb__monotonic_ns() < deadline)
-        st_sleep_ms(10);
-    CU_ASSERT_EQUAL(stats_of(&f).clients, 0);
+    bool none_left;
+    ST_WAIT_UNTIL(none_left, stats_of(&f).clients == 0, ST_DEADLINE_MS);
+    CU_ASSERT(none_left);
     fixture_stop(&f); /* ASan builds report any leaked client or frame at exit */
 }
 
@@ -873,7 +913,7 @@ static int status_with_host(int port, const char *path, const char *host)
     if (!c)
         return -1;
     mg_printf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path, host);
-    int status = mg_get_response(c, ebuf, sizeof ebuf, 5000) >= 0 ? mg_get_response_info(c)->status_code : -1;
+    int status = mg_get_response(c, ebuf, sizeof ebuf, ST_DEADLINE_MS) >= 0 ? mg_get_response_info(c)->status_code : -1;
     mg_close_connection(c);
     return status;
 }
@@ -899,7 +939,7 @@ static void test_loopback_server_refuses_foreign_host_headers(void)
     o.allowed_origins = "http://viewer.example:8888";
     CU_ASSERT_EQUAL_FATAL(fixture_start_with(&f, &o, W, H), 0);
     st_publish_one(f.ring, W, H);
-    CU_ASSERT_FATAL(wait_encoded(&f, 1, 5000));
+    CU_ASSERT_FATAL(wait_encoded(&f, 1, ST_DEADLINE_MS));
     char with_port[64];
     const char *refused[] = {"evil.example", "evil.example:8000", "127.0.0.1.evil.example",
                              "127.0.0.1.evil.example:80", "localhost.evil.example", "[::1].evil",
@@ -976,7 +1016,7 @@ static void test_token_required_on_every_endpoint(void)
     CU_ASSERT_EQUAL(st_ws_upgrade_status(f.port, "/ws?token=nope", NULL), 403);
     st_ws ws;
     CU_ASSERT_EQUAL(st_ws_connect(&ws, f.port, "/ws?token=s3cret-Token", NULL, true), 0);
-    CU_ASSERT_EQUAL(st_ws_wait_frames(&ws, 1, 3000), 1);
+    CU_ASSERT_EQUAL(st_ws_wait_frames(&ws, 1, ST_DEADLINE_MS), 1);
     st_ws_close(&ws);
     fixture_stop(&f);
 }
@@ -1119,6 +1159,9 @@ static void test_binary_serves_frames_of_a_shm_producer_process(void)
     CU_ASSERT_FATAL(port > 0);
 
     st_response r;
+    bool served;
+    ST_WAIT_UNTIL(served, st_http_status(port, "/snapshot.jpg", NULL) == 200, ST_DEADLINE_MS);
+    CU_ASSERT(served);
     CU_ASSERT_EQUAL(st_http_get(port, "/snapshot.jpg", NULL, 1 << 22, &r), 0);
     CU_ASSERT_EQUAL(r.status, 200);
     int w = 0, h = 0;
@@ -1154,24 +1197,25 @@ static void test_binary_waits_for_producer_and_reattaches_to_a_new_one(void)
     int server_out = -1;
     pid_t server = spawn_server_binary(name, &server_out);
     CU_ASSERT_FATAL(server > 0);
-    st_sleep_ms(300); /* the server is waiting for a producer that does not exist yet */
+    st_sleep_ms(300); /* lets the server start waiting for a producer that does not exist yet */
     int release = -1;
     pid_t first = fork_shm_producer(name, true, 5, &release);
     CU_ASSERT_FATAL(first > 0);
     int port = read_announced_port(server_out);
     CU_ASSERT_FATAL(port > 0);
-    CU_ASSERT(abs(snapshot_marker(port) - (int)st_marker_value(5)) <= 6);
+    bool first_served;
+    ST_WAIT_UNTIL(first_served, abs(snapshot_marker(port) - (int)st_marker_value(5)) <= 6,
+                  ST_DEADLINE_MS);
+    CU_ASSERT(first_served);
     release_producer(first, release);
     CU_ASSERT_EQUAL(st_http_status(port, "/healthz", NULL), 503);
 
     pid_t second = fork_shm_producer(name, true, 9, &release);
     CU_ASSERT_FATAL(second > 0);
-    bool reattached = false;
-    for (int i = 0; i < 100 && !reattached; i++) {
-        st_sleep_ms(50);
-        reattached = st_http_status(port, "/healthz", NULL) == 200 &&
-                     abs(snapshot_marker(port) - (int)st_marker_value(9)) <= 6;
-    }
+    bool reattached;
+    ST_WAIT_UNTIL(reattached, st_http_status(port, "/healthz", NULL) == 200 &&
+                                  abs(snapshot_marker(port) - (int)st_marker_value(9)) <= 6,
+                  ST_DEADLINE_MS);
     CU_ASSERT(reattached); /* same port, the new producer's newest frame */
     release_producer(second, release);
     CU_ASSERT(stop_server_binary(server, server_out));
@@ -1204,8 +1248,7 @@ static CU_TestInfo server_tests[] = {
     {"non_reading_clients_do_not_stall_a_fast_one", test_non_reading_clients_do_not_stall_a_fast_one},
     {"max_clients_refuses_extra_connections_with_503",
      test_max_clients_refuses_extra_connections_with_503},
-    {"stop_sends_1001_and_does_not_wait_out_civetweb_polls",
-     test_stop_sends_1001_and_does_not_wait_out_civetweb_polls},
+    {"stop_sends_1001_to_websocket_viewers", test_stop_sends_1001_to_websocket_viewers},
     {"connect_disconnect_cycles_leave_no_client_behind",
      test_connect_disconnect_cycles_leave_no_client_behind},
     {"loopback_server_refuses_foreign_host_headers", test_loopback_server_refuses_foreign_host_headers},

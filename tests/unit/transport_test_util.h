@@ -85,6 +85,13 @@ static inline uint64_t tt_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* How long a test waits for a condition (a frame, an event, a wake-up) before calling it failed:
+ * tens of seconds, so a loaded machine makes a test slower, never red (tests/README.md). A wait
+ * that must be woken uses this as its timeout and checks it returned before it. */
+#define TT_DEADLINE_MS 60000
+
+/* Waits ms. Only to let another thread get to its wait first, to pace a producer, or as a poll
+ * interval; never between an action and an assertion about its effect. */
 static inline void tt_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <initializer_list>
 #include <string>
 #include <thread>
@@ -451,10 +452,11 @@ struct DragLoop {
     std::chrono::steady_clock::time_point start;
     // Samples (render thread, from a passive timer observer, which VTK calls whatever the focus).
     std::atomic<int> phase{0};   // set by the producer thread: 1 = holding still, 2 = released
+    std::atomic<bool> finished{false};  // set by the producer thread: end the event loop
     uint64_t seq_hold_start = 0, seq_hold_end = 0, seq_quiet_start = 0, seq_quiet_end = 0;
     double pos_hold_start[3] = {0, 0, 0}, pos_hold_end[3] = {0, 0, 0};
-    int hold_samples = 0, quiet_samples = 0;
-    double deadline_s = 0;
+    std::atomic<int> hold_samples{0}, quiet_samples{0};
+    double deadline_s = 0;  // safety net only: the loop ends even if the producer never finishes
 };
 
 void OnDragLoopTick(vtkObject *, unsigned long, void *client_data, void *)
@@ -480,7 +482,7 @@ void OnDragLoopTick(vtkObject *, unsigned long, void *client_data, void *)
         st->seq_quiet_end = seq;
         st->quiet_samples++;
     }
-    if (t > st->deadline_s)
+    if (st->finished.load() || t > st->deadline_s)
         st->iren->TerminateApp();
 }
 
@@ -500,7 +502,7 @@ void test_drag_over_many_ticks_ends_and_goes_quiet_during_start()
     st.iren = iren;
     st.camera = scene.renderer->GetActiveCamera();
     st.ring = sb_stream_frame_ring(s);
-    st.deadline_s = 4.0; // also the safety net: the loop ends even if the drag never does
+    st.deadline_s = 120.0;
     double pos0[3];
     st.camera->GetPosition(pos0);
     vtkNew<vtkCallbackCommand> sampler;
@@ -513,22 +515,36 @@ void test_drag_over_many_ticks_ends_and_goes_quiet_during_start()
     iren->AddObserver(vtkCommand::TimerEvent, sampler);
 
     const int pushed = 2 + 8 + 1;
-    std::thread producer([&st, s] {
-        auto sleep_ms = [](int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); };
-        sleep_ms(300);
-        Push(s, MakeEvent(SB_EVENT_POINTER_MOVE, cx, cy));
-        Push(s, MakeEvent(SB_EVENT_BUTTON_PRESS, cx, cy, SB_BUTTON_LEFT));
-        for (int i = 1; i <= 8; i++) {
-            sleep_ms(40);
-            Push(s, MakeEvent(SB_EVENT_POINTER_MOVE, cx + 8 * i, cy + 2 * i, SB_BUTTON_LEFT));
-        }
-        sleep_ms(100);
+    // The producer paces the drag by conditions, not by a clock: each event is pushed once the
+    // previous one was taken from the queue (so each lands in a different tick), and each phase
+    // lasts until the sampler has seen enough ticks of it. A loaded machine is only slower.
+    sb_event_queue *queue = sb_stream_event_queue(s);
+    std::thread producer([&st, s, queue] {
+        auto wait_for = [](const std::function<bool()> &cond) {
+            auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+            while (!cond() && std::chrono::steady_clock::now() < deadline)
+                std::this_thread::sleep_for(std::chrono::milliseconds(5)); // poll interval
+        };
+        auto drained = [queue] {
+            sb_event_queue_stats qs{};
+            sb_event_queue_get_stats(queue, &qs);
+            return qs.depth == 0;
+        };
+        auto push_alone = [&](const sb_event &e) {
+            Push(s, e);
+            wait_for(drained);
+        };
+        push_alone(MakeEvent(SB_EVENT_POINTER_MOVE, cx, cy));
+        push_alone(MakeEvent(SB_EVENT_BUTTON_PRESS, cx, cy, SB_BUTTON_LEFT));
+        for (int i = 1; i <= 8; i++)
+            push_alone(MakeEvent(SB_EVENT_POINTER_MOVE, cx + 8 * i, cy + 2 * i, SB_BUTTON_LEFT));
         st.phase = 1; // the button is held, the pointer does not move
-        sleep_ms(800);
+        wait_for([&st] { return st.hold_samples.load() > 10; });
         st.phase = 0;
-        Push(s, MakeEvent(SB_EVENT_BUTTON_RELEASE, cx + 64, cy + 16, SB_BUTTON_LEFT));
-        sleep_ms(200);
+        push_alone(MakeEvent(SB_EVENT_BUTTON_RELEASE, cx + 64, cy + 16, SB_BUTTON_LEFT));
         st.phase = 2; // released: the scene is at rest
+        wait_for([&st] { return st.quiet_samples.load() > 25; });
+        st.finished = true;
     });
     st.start = std::chrono::steady_clock::now();
     iren->Start();
@@ -543,7 +559,7 @@ void test_drag_over_many_ticks_ends_and_goes_quiet_during_start()
                 static_cast<unsigned long long>(stats.events_replayed), pushed,
                 static_cast<unsigned long long>(st.seq_hold_end - st.seq_hold_start),
                 static_cast<unsigned long long>(st.seq_quiet_end - st.seq_quiet_start),
-                st.hold_samples, st.quiet_samples);
+                st.hold_samples.load(), st.quiet_samples.load());
     // Every event, the release included, was replayed while the style held the focus: the queue
     // is empty and the style is out of its rotate state.
     sb_event_queue_stats qs{};
@@ -558,7 +574,7 @@ void test_drag_over_many_ticks_ends_and_goes_quiet_during_start()
     CU_ASSERT(std::fabs(st.pos_hold_end[0] - st.pos_hold_start[0]) < 1e-9);
     CU_ASSERT(std::fabs(st.pos_hold_end[1] - st.pos_hold_start[1]) < 1e-9);
     CU_ASSERT_EQUAL(st.seq_hold_end, st.seq_hold_start);
-    // After the release: no new frame for the rest of the run (over a second).
+    // After the release: no new frame for the rest of the run (over 25 ticks).
     CU_ASSERT_EQUAL(st.seq_quiet_end, st.seq_quiet_start);
     sb_stream_destroy(s);
 }
