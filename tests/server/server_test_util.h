@@ -320,6 +320,27 @@ static inline int st_http_status(int port, const char *path, const char *extra_h
     return r.status;
 }
 
+/* Whether GET path answers status with a body containing needle (NULL: any body). */
+static inline bool st_http_answers(int port, const char *path, int status, const char *needle)
+{
+    st_response r;
+    if (st_http_get(port, path, NULL, 1 << 20, &r) != 0)
+        return false;
+    bool ok = r.status == status && (!needle || strstr(r.body, needle));
+    st_response_free(&r);
+    return ok;
+}
+
+/* Polls GET path until it answers status with a body containing needle (NULL: any body); false
+ * when timeout_ms passed first. */
+static inline bool st_http_until(int port, const char *path, int status, const char *needle,
+                                 int timeout_ms)
+{
+    bool ok;
+    ST_WAIT_UNTIL(ok, st_http_answers(port, path, status, needle), timeout_ms);
+    return ok;
+}
+
 /* ---- WebSocket client (civetweb) ------------------------------------------------------------- */
 
 #define ST_MAX_SEQS 4096

@@ -22,7 +22,7 @@ static int raw_exchange(int port, const char *request, size_t request_len, char 
         close(fd);
         return -1;
     }
-    struct timeval tv = {20, 0};
+    struct timeval tv = {ST_DEADLINE_MS / 1000, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     size_t n = 0;
     while (n + 1 < size && !strstr(head, "\r\n\r\n")) {
@@ -70,14 +70,13 @@ static void test_closed_mjpeg_viewers_free_their_slots_on_a_still_scene(void)
         close(fd);
     }
     CU_ASSERT(served > 0);
-    uint64_t deadline = sb__monotonic_ns() + 20000000000ull;
-    while (st_server_clients(&f) != 0 && sb__monotonic_ns() < deadline)
-        st_sleep_ms(20);
-    CU_ASSERT_EQUAL(st_server_clients(&f), 0);
+    bool slots_freed;
+    ST_WAIT_UNTIL(slots_freed, st_server_clients(&f) == 0, ST_DEADLINE_MS);
+    CU_ASSERT(slots_freed);
     /* New viewers of both kinds are served, and the WebSocket one gets the still frame. */
     st_ws ws;
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&ws, f.port, "/ws", NULL, true), 0);
-    CU_ASSERT_EQUAL(st_ws_wait_frames(&ws, 1, 20000), 1);
+    CU_ASSERT_EQUAL(st_ws_wait_frames(&ws, 1, ST_DEADLINE_MS), 1);
     int fd = st_raw_connect(f.port);
     CU_ASSERT_FATAL(fd >= 0);
     CU_ASSERT_EQUAL(st_raw_request_status(fd, request), 200);
@@ -96,6 +95,7 @@ typedef struct slowloris {
     size_t sent[SLOW_SOCKETS];
     atomic_int closed_by_server; /* how many of the slow connections the server closed */
     atomic_int open;             /* slow connections open now */
+    atomic_int rounds;           /* passes over all connections (one byte each) so far */
     atomic_bool reconnect;       /* an attacker that reconnects at once (until told to stop) */
     atomic_bool stop;
     pthread_t thread;
@@ -148,6 +148,7 @@ static void *slowloris_main(void *arg)
                 atomic_fetch_sub(&s->open, 1);
             }
         }
+        atomic_fetch_add(&s->rounds, 1);
         st_sleep_ms(1000); /* one header byte a second per connection */
     }
     return NULL;
@@ -168,7 +169,7 @@ static void test_slow_header_senders_do_not_lock_out_healthz(void)
     st_ws ws;
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&ws, f.port, "/ws", NULL, true), 0);
     st_publish_one(f.ring, W, H);
-    CU_ASSERT_EQUAL(st_ws_wait_frames(&ws, 1, 20000), 1);
+    CU_ASSERT_EQUAL(st_ws_wait_frames(&ws, 1, ST_DEADLINE_MS), 1);
     slowloris *s = calloc(1, sizeof *s);
     CU_ASSERT_FATAL(s != NULL);
     s->port = f.port;
@@ -176,23 +177,20 @@ static void test_slow_header_senders_do_not_lock_out_healthz(void)
     for (int i = 0; i < SLOW_SOCKETS; i++)
         s->fds[i] = -1; /* the thread connects them */
     CU_ASSERT_EQUAL_FATAL(pthread_create(&s->thread, NULL, slowloris_main, s), 0);
-    st_sleep_ms(1500); /* let the attack take hold: it is a precondition, not a measurement */
+    /* The attack has taken hold once every connection was opened and sent its second byte. */
+    bool attacking;
+    ST_WAIT_UNTIL(attacking, atomic_load(&s->rounds) >= 2, ST_DEADLINE_MS);
+    CU_ASSERT(attacking);
 
-    int status = -1;
-    uint64_t deadline = sb__monotonic_ns() + 30000000000ull;
-    while (status != 200 && sb__monotonic_ns() < deadline) {
-        status = st_http_status(f.port, "/healthz", NULL);
-        if (status != 200)
-            st_sleep_ms(100);
-    }
-    CU_ASSERT_EQUAL(status, 200);
+    bool healthz;
+    ST_WAIT_UNTIL(healthz, st_http_status(f.port, "/healthz", NULL) == 200, ST_DEADLINE_MS);
+    CU_ASSERT(healthz);
 
     /* The attacker stops reconnecting: every connection it still has gets closed. */
     atomic_store(&s->reconnect, false);
-    deadline = sb__monotonic_ns() + 30000000000ull;
-    while (atomic_load(&s->open) > 0 && sb__monotonic_ns() < deadline)
-        st_sleep_ms(100);
-    CU_ASSERT_EQUAL(atomic_load(&s->open), 0);
+    bool all_closed;
+    ST_WAIT_UNTIL(all_closed, atomic_load(&s->open) == 0, ST_DEADLINE_MS);
+    CU_ASSERT(all_closed);
     CU_ASSERT(atomic_load(&s->closed_by_server) >= SLOW_SOCKETS);
     atomic_store(&s->stop, true);
     pthread_join(s->thread, NULL);
@@ -212,7 +210,7 @@ static void test_slow_header_senders_do_not_lock_out_healthz(void)
     /* The viewer was never taken for a slow header sender: it is still served. */
     int before = st_ws_wait_frames(&ws, 0, 0);
     st_publish_one(f.ring, W, H);
-    CU_ASSERT(st_ws_wait_frames(&ws, before + 1, 20000) > before);
+    CU_ASSERT(st_ws_wait_frames(&ws, before + 1, ST_DEADLINE_MS) > before);
     CU_ASSERT_FALSE(ws.closed);
     st_ws_close(&ws);
     st_server_stop(&f);

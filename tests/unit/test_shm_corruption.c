@@ -37,6 +37,13 @@ static sb_event_queue *create_queue(const char *name, uint32_t capacity)
     return sb_event_queue_create(&o, &q) == SB_OK ? q : NULL;
 }
 
+static sb_server_stats stats_of(sb_server *srv)
+{
+    sb_server_stats s;
+    sb_server_get_stats(srv, &s);
+    return s;
+}
+
 static void put_u32(uint8_t *map, size_t off, uint32_t v)
 {
     memcpy(map + off, &v, sizeof v);
@@ -222,7 +229,7 @@ static int wait_exit(pid_t pid, int timeout_ms)
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid)
             return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        tt_sleep_ms(20);
+        tt_sleep_ms(20); /* poll interval */
     } while (tt_now_ms() < deadline);
     return -2;
 }
@@ -267,7 +274,7 @@ static void test_server_binary_stops_on_sigterm_while_the_queue_lock_is_wedged(v
     CU_ASSERT_EQUAL(st_http_status(port, "/stats", NULL), 200); /* still serving */
 
     kill(server, SIGTERM);
-    int status = wait_exit(server, 60000);
+    int status = wait_exit(server, TT_DEADLINE_MS);
     CU_ASSERT_EQUAL(status, 0);
     if (status == -2) {
         kill(server, SIGKILL);
@@ -305,26 +312,9 @@ static void *vandal_main(void *arg)
             memcpy(v->map + i, &r, 4);
         }
         atomic_fetch_add(&v->rounds, 1);
-        tt_sleep_ms(1);
+        tt_sleep_ms(1); /* pace: the vandal leaves the CPU to the others now and then */
     }
     return NULL;
-}
-
-/* Polls GET path until it answers status with a body containing needle (NULL: any body). */
-static bool http_until(int port, const char *path, int status, const char *needle, int timeout_ms)
-{
-    uint64_t deadline = tt_now_ms() + (uint64_t)timeout_ms;
-    do {
-        st_response r;
-        if (st_http_get(port, path, NULL, 1 << 20, &r) == 0) {
-            bool ok = r.status == status && (!needle || strstr(r.body, needle));
-            st_response_free(&r);
-            if (ok)
-                return true;
-        }
-        tt_sleep_ms(20);
-    } while (tt_now_ms() < deadline);
-    return false;
 }
 
 static void test_repeated_garbage_in_the_ring_header_is_reported_and_the_stream_recovers(void)
@@ -344,7 +334,7 @@ static void test_repeated_garbage_in_the_ring_header_is_reported_and_the_stream_
     sb_server *srv = NULL;
     CU_ASSERT_EQUAL_FATAL(sb_server_start(reader, NULL, &so, &srv), SB_OK);
     int port = sb_server_port(srv);
-    CU_ASSERT(http_until(port, "/healthz", 200, NULL, 60000));
+    CU_ASSERT(st_http_until(port, "/healthz", 200, NULL, ST_DEADLINE_MS));
 
     vandal v = {0};
     size_t size = 0;
@@ -354,8 +344,8 @@ static void test_repeated_garbage_in_the_ring_header_is_reported_and_the_stream_
     pthread_create(&v.thread, NULL, vandal_main, &v);
 
     /* Reported while it lasts, and the server keeps answering. */
-    CU_ASSERT(http_until(port, "/healthz", 503, "corrupted", 60000));
-    CU_ASSERT(http_until(port, "/stats", 200, "\"stream_ok\":false", 60000));
+    CU_ASSERT(st_http_until(port, "/healthz", 503, "corrupted", ST_DEADLINE_MS));
+    CU_ASSERT(st_http_until(port, "/stats", 200, "\"stream_ok\":false", ST_DEADLINE_MS));
     /* Readers come back from every call, whatever they find. */
     for (int i = 0; i < 200; i++) {
         sb_frame f;
@@ -374,22 +364,18 @@ static void test_repeated_garbage_in_the_ring_header_is_reported_and_the_stream_
 
     /* Once the garbage stops, the writer's next publishes put the header right: healthy again,
      * new frames encoded, and every counter shown stays within what really happened. */
-    CU_ASSERT(http_until(port, "/healthz", 200, "ok", 60000));
-    sb_server_stats before;
-    sb_server_get_stats(srv, &before);
-    uint64_t deadline = tt_now_ms() + 60000;
-    sb_server_stats after = before;
-    while (after.frames_encoded < before.frames_encoded + 3 && tt_now_ms() < deadline) {
-        tt_sleep_ms(20);
-        sb_server_get_stats(srv, &after);
-    }
-    CU_ASSERT(after.frames_encoded >= before.frames_encoded + 3);
+    CU_ASSERT(st_http_until(port, "/healthz", 200, "ok", ST_DEADLINE_MS));
+    sb_server_stats before = stats_of(srv);
+    bool encoded;
+    ST_WAIT_UNTIL(encoded, stats_of(srv).frames_encoded >= before.frames_encoded + 3,
+                  ST_DEADLINE_MS);
+    CU_ASSERT(encoded);
     atomic_store(&producer.stop, true);
     st_producer_join(&producer);
     sb_frame_ring_stats ws, rs;
     sb_frame_ring_get_stats(writer, &ws);
     sb_frame_ring_get_stats(reader, &rs);
-    sb_server_get_stats(srv, &after);
+    sb_server_stats after = stats_of(srv);
     uint64_t real = sb_frame_ring_latest_seq(writer);
     CU_ASSERT(after.frames_published <= real);
     CU_ASSERT(after.frames_encoded <= real);
@@ -417,7 +403,7 @@ static void test_a_forged_newer_seq_is_reported_when_the_real_one_returns(void)
     CU_ASSERT_EQUAL_FATAL(sb_frame_ring_attach(name, &reader), SB_OK);
     st_publish_one(writer, W, H);
     uint64_t seq = 0;
-    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 0, 10000, &seq), SB_OK);
+    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 0, TT_DEADLINE_MS, &seq), SB_OK);
     CU_ASSERT_EQUAL(seq, 1);
     size_t size = 0;
     uint8_t *map = tt_map_segment(name, "ring", &size);
@@ -426,7 +412,7 @@ static void test_a_forged_newer_seq_is_reported_when_the_real_one_returns(void)
     /* A seq no stream reaches (the ~7e16 of issue #8) is refused outright. */
     uint64_t latest = (uint64_t)281474976710655ull << 8;
     memcpy(map + RING_LATEST_OFFSET, &latest, 8);
-    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1, 10000, NULL), SB_EBADSEG);
+    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1, TT_DEADLINE_MS, NULL), SB_EBADSEG);
     CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), "corrupted"));
 
     /* A consistent forgery (latest and its slot agree on seq 1000) cannot be told from a real
@@ -437,17 +423,17 @@ static void test_a_forged_newer_seq_is_reported_when_the_real_one_returns(void)
     latest = forged << 8 | slot;
     memcpy(map + RING_SLOTS_OFFSET + RING_SLOT_SIZE * slot + 8, &forged, 8);
     memcpy(map + RING_LATEST_OFFSET, &latest, 8);
-    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1, 10000, &seq), SB_OK);
+    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1, TT_DEADLINE_MS, &seq), SB_OK);
     CU_ASSERT_EQUAL(seq, 1000);
     st_publish_one(writer, W, H);
-    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1000, 10000, &seq), SB_EBADSEG);
+    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1000, TT_DEADLINE_MS, &seq), SB_EBADSEG);
     CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), "went back"));
     /* Reported to every later waiter still asking for a forged seq (e.g. the server's encoder,
      * when its /healthz thread met the drop first), not just to the first reader. */
-    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1000, 10000, &seq), SB_EBADSEG);
+    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1000, TT_DEADLINE_MS, &seq), SB_EBADSEG);
     CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), "resynchronise"));
     CU_ASSERT_EQUAL(sb_frame_ring_latest_seq(reader), 2);
-    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1, 10000, &seq), SB_OK); /* followed again */
+    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1, TT_DEADLINE_MS, &seq), SB_OK); /* followed again */
     CU_ASSERT_EQUAL(seq, 2);
     sb_frame f;
     CU_ASSERT_EQUAL(sb_frame_ring_acquire(reader, &f), SB_OK);
@@ -487,7 +473,7 @@ static void test_server_encoder_resynchronises_after_a_forged_seq(void)
     CU_ASSERT_EQUAL_FATAL(sb_server_start(reader, NULL, &so, &srv), SB_OK);
     int port = sb_server_port(srv);
     st_publish_one(writer, W, H);
-    CU_ASSERT(http_until(port, "/snapshot.jpg", 200, NULL, 60000));
+    CU_ASSERT(st_http_until(port, "/snapshot.jpg", 200, NULL, ST_DEADLINE_MS));
 
     /* A consistent forgery of seq 1000 in a slot the writer does not hold as its newest. */
     size_t size = 0;
@@ -499,23 +485,18 @@ static void test_server_encoder_resynchronises_after_a_forged_seq(void)
     uint64_t forged = 1000, latest = forged << 8 | slot;
     memcpy(map + RING_SLOTS_OFFSET + RING_SLOT_SIZE * slot + 8, &forged, 8);
     memcpy(map + RING_LATEST_OFFSET, &latest, 8);
-    uint64_t deadline = tt_now_ms() + 60000;
-    sb_server_stats s;
-    sb_server_get_stats(srv, &s);
-    while (s.frames_published < 1000 && tt_now_ms() < deadline) {
-        tt_sleep_ms(10);
-        sb_server_get_stats(srv, &s);
-    }
+    bool forgery_seen;
+    ST_WAIT_UNTIL(forgery_seen, stats_of(srv).frames_published >= 1000, ST_DEADLINE_MS);
+    CU_ASSERT(forgery_seen);
     /* The real frames that follow (seq 2, 3, ...) are still encoded: the encoder does not wait
-     * for seq 1001. */
-    uint64_t encoded_before = s.frames_encoded;
-    deadline = tt_now_ms() + 60000;
-    while (s.frames_encoded < encoded_before + 3 && tt_now_ms() < deadline) {
-        st_publish_one(writer, W, H);
-        tt_sleep_ms(20);
-        sb_server_get_stats(srv, &s);
-    }
-    CU_ASSERT(s.frames_encoded >= encoded_before + 3);
+     * for seq 1001. The writer keeps publishing until they are. */
+    uint64_t encoded_before = stats_of(srv).frames_encoded;
+    bool encoded;
+    ST_WAIT_UNTIL(encoded,
+                  (st_publish_one(writer, W, H), stats_of(srv).frames_encoded >= encoded_before + 3),
+                  ST_DEADLINE_MS);
+    CU_ASSERT(encoded);
+    sb_server_stats s = stats_of(srv);
     CU_ASSERT(s.frames_published <= 1000 + sb_frame_ring_latest_seq(writer));
     munmap(map, size);
     sb_server_stop(srv);

@@ -143,7 +143,7 @@ static void test_reader_of_a_ring_truncated_while_held_is_not_killed(void)
     CU_ASSERT_EQUAL(sum, 0);
     CU_ASSERT_EQUAL(sb_frame_ring_release(reader, &f), SB_EBADSEG); /* not the frame: discard */
     CU_ASSERT_EQUAL(sb_frame_ring_acquire(reader, &f), SB_EBADSEG);
-    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 0, 10000, NULL), SB_EBADSEG);
+    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 0, TT_DEADLINE_MS, NULL), SB_EBADSEG);
     CU_ASSERT_EQUAL(sb_frame_ring_check(reader), SB_EBADSEG);
     CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), "truncated"));
     sb_frame_ring_destroy(reader);
@@ -175,7 +175,7 @@ static void producer_main(const char *name, int report_fd, int release_fd)
         memset(px, (int)(n * 37), sizeof px);
         if ((rc = sb_frame_ring_publish(ring, &info, px, 0, NULL)) != SB_OK)
             break;
-        tt_sleep_ms(5);
+        tt_sleep_ms(5); /* pace: a frame every few ms, like an application */
     }
     char verdict = rc == SB_EBADSEG && strstr(sb_last_error(), "truncated") ? 'B' : 'x';
     if (verdict != 'B')
@@ -203,23 +203,6 @@ static char read_byte(int fd, int timeout_ms)
     return 0;
 }
 
-/* Polls GET path until it answers status with a body containing needle (NULL: any body). */
-static bool http_until(int port, const char *path, int status, const char *needle, int timeout_ms)
-{
-    uint64_t deadline = tt_now_ms() + (uint64_t)timeout_ms;
-    do {
-        st_response r;
-        if (st_http_get(port, path, NULL, 1 << 20, &r) == 0) {
-            bool ok = r.status == status && (!needle || strstr(r.body, needle));
-            st_response_free(&r);
-            if (ok)
-                return true;
-        }
-        tt_sleep_ms(20);
-    } while (tt_now_ms() < deadline);
-    return false;
-}
-
 static void truncation_under_producer_process_and_server(off_t new_size)
 {
     const char *name = tt_name("trunc-s");
@@ -233,7 +216,7 @@ static void truncation_under_producer_process_and_server(off_t new_size)
     }
     close(report[1]);
     close(release[0]);
-    CU_ASSERT_EQUAL_FATAL(read_byte(report[0], 60000), 'r');
+    CU_ASSERT_EQUAL_FATAL(read_byte(report[0], TT_DEADLINE_MS), 'r');
 
     /* The server side, as streambridge-server runs it: attached handles in another process. */
     sb_frame_ring *ring = NULL;
@@ -245,16 +228,16 @@ static void truncation_under_producer_process_and_server(off_t new_size)
     sb_server *srv = NULL;
     CU_ASSERT_EQUAL_FATAL(sb_server_start(ring, queue, &so, &srv), SB_OK);
     int port = sb_server_port(srv);
-    CU_ASSERT(http_until(port, "/healthz", 200, NULL, 60000));
-    CU_ASSERT(http_until(port, "/snapshot.jpg", 200, NULL, 60000));
+    CU_ASSERT(st_http_until(port, "/healthz", 200, NULL, ST_DEADLINE_MS));
+    CU_ASSERT(st_http_until(port, "/snapshot.jpg", 200, NULL, ST_DEADLINE_MS));
 
     CU_ASSERT_EQUAL_FATAL(truncate_segment(name, "ring", new_size), 0);
 
     /* Both sides notice, neither dies. */
-    CU_ASSERT_EQUAL(read_byte(report[0], 60000), 'B');
-    CU_ASSERT(http_until(port, "/healthz", 503, "stream broken", 60000));
-    CU_ASSERT(http_until(port, "/healthz", 503, "truncated", 60000));
-    CU_ASSERT(http_until(port, "/stats", 200, "\"stream_ok\":false", 60000));
+    CU_ASSERT_EQUAL(read_byte(report[0], TT_DEADLINE_MS), 'B');
+    CU_ASSERT(st_http_until(port, "/healthz", 503, "stream broken", ST_DEADLINE_MS));
+    CU_ASSERT(st_http_until(port, "/healthz", 503, "truncated", ST_DEADLINE_MS));
+    CU_ASSERT(st_http_until(port, "/stats", 200, "\"stream_ok\":false", ST_DEADLINE_MS));
     CU_ASSERT_EQUAL(st_http_status(port, "/", NULL), 200); /* the rest still serves */
     sb_event e = {0};
     e.type = SB_EVENT_KEY_PRESS;
