@@ -136,7 +136,7 @@ def check_not_serving(port, stderr_lines):
 # ---- a minimal WebSocket viewer (docs/wire-protocol.md): what the exit-key check needs ----------
 
 def ws_connect(port):
-    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE_S)
     key = base64.b64encode(os.urandom(16)).decode()
     sock.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
@@ -210,13 +210,13 @@ def check_exit_keys_refused(proc, port, stderr_lines):
 
 
 def wait_exit_refused(proc, port, stderr_lines):
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + DEADLINE_S
     while not any("asked the application to exit" in l for l in stderr_lines):
         if proc.poll() is not None:
             raise Failure(f"the app exited (status {proc.returncode}) after a viewer's exit keys")
         if time.monotonic() > deadline:
-            raise Failure("no 'asked the application to exit' line on stderr within 30 s")
-        time.sleep(0.05)
+            raise Failure(f"no 'asked the application to exit' line on stderr within {DEADLINE_S} s")
+        time.sleep(0.05)  # poll interval
     if proc.poll() is not None:
         raise Failure(f"the app exited (status {proc.returncode}) after a viewer's exit keys")
     if get(f"http://127.0.0.1:{port}/healthz")[0] != 200:
@@ -226,9 +226,9 @@ def wait_exit_refused(proc, port, stderr_lines):
 def check_exit_keys_allowed(proc, port):
     with type_exit_keys(port):
         try:
-            rc = proc.wait(timeout=30)
+            rc = proc.wait(timeout=DEADLINE_S)
         except subprocess.TimeoutExpired:
-            raise Failure("STREAMBRIDGE_ALLOW_EXIT=1: the app still runs 30 s after a viewer's 'q'")
+            raise Failure(f"STREAMBRIDGE_ALLOW_EXIT=1: the app still runs {DEADLINE_S} s after a viewer's 'q'")
     if rc != 0:
         raise Failure(f"the app exited with status {rc} after a viewer's 'q'")
     print("STREAMBRIDGE_ALLOW_EXIT=1: a viewer's 'q' ended the app's event loop")

@@ -7,7 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDemo, stopDemo } from './demo_process.mjs';
-import { DEADLINE_MS, pace, waitUnchanged } from '../common/wait.mjs';
+import { DEADLINE_MS, waitUnchanged } from '../common/wait.mjs';
+import { WireClient } from './wire_client.mjs';
 
 const demoBinary = process.env.SB_DEMO;
 const scene = process.env.SB_SCENE ?? 'basic';
@@ -46,67 +47,6 @@ async function readMjpegParts(url, count, timeoutMs) {
   return parts;
 }
 
-// A WebSocket client speaking the wire protocol: hello, acks every frame, sends events.
-class WireClient {
-  constructor(url) {
-    this.frames = [];
-    this.waiters = [];
-    this.ws = new WebSocket(url);
-    this.ws.binaryType = 'arraybuffer';
-    this.opened = new Promise((resolve, reject) => {
-      this.ws.onopen = resolve;
-      this.ws.onerror = (e) => reject(new Error(`websocket error: ${e.message ?? e.type}`));
-    });
-    this.ws.onmessage = (msg) => {
-      const buf = Buffer.from(msg.data);
-      if (buf[0] !== 0x53 || buf[1] !== 0x01) return;
-      const headerLen = buf.readUInt16LE(2);
-      const frame = {
-        width: buf.readUInt32LE(4), height: buf.readUInt32LE(8),
-        still: (buf[13] & 1) === 1, seq: buf.readBigUInt64LE(16),
-        jpeg: buf.subarray(headerLen, headerLen + buf.readUInt32LE(40)),
-      };
-      this.frames.push(frame);
-      const ack = Buffer.alloc(12);
-      ack[0] = 0x02;
-      ack.writeBigUInt64LE(frame.seq, 4);
-      this.ws.send(ack);
-      for (const w of this.waiters.splice(0)) w();
-    };
-  }
-  hello(w, h) {
-    const m = Buffer.alloc(12);
-    m[0] = 0x01; m[1] = 1;
-    m.writeUInt32LE(w, 4); m.writeUInt32LE(h, 8);
-    this.ws.send(m);
-  }
-  event(type, x, y, { button = 0, wheel = 0 } = {}) {
-    const m = Buffer.alloc(80);
-    m[0] = 0x03; m[1] = type; m[2] = button;
-    m.writeFloatLE(x, 4); m.writeFloatLE(y, 8);
-    m.writeUInt32LE(W, 12); m.writeUInt32LE(H, 16);
-    m.writeFloatLE(wheel, 20);
-    this.ws.send(m);
-  }
-  // Resolves with the first frame (from index `from` on) that satisfies pred.
-  async waitFrame(pred, from, timeoutMs = DEADLINE_MS) {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const f = this.frames.slice(from).find(pred);
-      if (f) return f;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no matching frame within ${timeoutMs} ms (${this.frames.length} frames)`);
-      await new Promise((resolve) => {
-        const t = setTimeout(resolve, left);
-        this.waiters.push(() => { clearTimeout(t); resolve(); });
-      });
-    }
-  }
-  close() { this.ws.close(); }
-}
-
-const MOVE = 1, PRESS = 2, RELEASE = 3, LEFT = 1;
-
 test(`scene ${scene}: serves frames over HTTP and WebSocket, and a drag changes the picture`,
   { timeout: 3 * DEADLINE_MS }, async () => {
     assert.ok(demoBinary, 'SB_DEMO must name the streambridge-demo binary');
@@ -123,9 +63,9 @@ test(`scene ${scene}: serves frames over HTTP and WebSocket, and a drag changes 
       const parts = await readMjpegParts(demo.base + 'video.mjpeg', 1, DEADLINE_MS);
       assert.ok(parts.length >= 1 && isJpeg(parts[0]), 'video.mjpeg delivers JPEG parts');
 
-      const ws = new WireClient(demo.base.replace('http:', 'ws:') + 'ws');
+      const ws = new WireClient(demo.base.replace('http:', 'ws:') + 'ws', W, H);
       await ws.opened;
-      ws.hello(W, H);
+      ws.hello();
       const first = await ws.waitFrame(() => true, 0);
       assert.equal(first.width, W);
       assert.equal(first.height, H);
@@ -135,17 +75,7 @@ test(`scene ${scene}: serves frames over HTTP and WebSocket, and a drag changes 
       await waitUnchanged(() => ws.frames.length, 'the scene to come to rest', { quietMs: 2000 });
       const before = ws.frames[ws.frames.length - 1];
       const mark = ws.frames.length;
-      // Paced as a person drags: the press, each move and the release reach the demo in
-      // different interactor timer ticks (the release must still be replayed while the style
-      // holds the interactor's focus).
-      ws.event(MOVE, W / 2, H / 2);
-      ws.event(PRESS, W / 2, H / 2, { button: LEFT });
-      for (let i = 1; i <= 10; i++) {
-        await pace(25);
-        ws.event(MOVE, W / 2 + 16 * i, H / 2 + 5 * i, { button: LEFT });
-      }
-      await pace(25);
-      ws.event(RELEASE, W / 2 + 160, H / 2 + 50, { button: LEFT });
+      await ws.drag(160, 50);
       // The condition is a changed picture, not the first still frame: on a loaded machine the
       // input can pause for longer than the still delay mid-drag, and the still frame sent then
       // may show the scene before the drag turned it.

@@ -1,7 +1,9 @@
 // wire_client.mjs - a WebSocket client speaking the wire protocol (docs/wire-protocol.md) as a
 // non-browser viewer: HELLO, acks every frame it receives, sends pointer and key events.
-// Node's WebSocket client (node --experimental-websocket). Used by remote_exit_test.mjs; the same
-// client as serve_test.mjs's own copy, plus key events, so serve_test.mjs can import it.
+// Node's WebSocket client (node --experimental-websocket). Shared by serve_test.mjs and
+// remote_exit_test.mjs (serve_test.mjs cannot be imported: importing it would run its test).
+import { DEADLINE_MS, pace } from '../common/wait.mjs';
+
 export const MOVE = 1, PRESS = 2, RELEASE = 3, KEY_PRESS = 5, KEY_RELEASE = 6, CHAR = 7;
 export const LEFT = 1;
 const KEYSYM_OFFSET = 48, KEYSYM_MAX = 32;
@@ -61,8 +63,22 @@ export class WireClient {
     m.write(ch, KEYSYM_OFFSET, KEYSYM_MAX - 1, 'latin1');
     this.ws.send(m);
   }
+  // A left-button drag from the view's centre by (dx, dy) in 10 moves, paced as a person drags:
+  // the press, each move and the release reach the demo in different interactor timer ticks
+  // (the release must still be replayed while the style holds the interactor's focus).
+  async drag(dx, dy) {
+    const x0 = this.viewW / 2, y0 = this.viewH / 2, steps = 10;
+    this.event(MOVE, x0, y0);
+    this.event(PRESS, x0, y0, { button: LEFT });
+    for (let i = 1; i <= steps; i++) {
+      await pace(25);
+      this.event(MOVE, x0 + dx * i / steps, y0 + dy * i / steps, { button: LEFT });
+    }
+    await pace(25);
+    this.event(RELEASE, x0 + dx, y0 + dy, { button: LEFT });
+  }
   // Resolves with the first frame (from index `from` on) that satisfies pred.
-  async waitFrame(pred, from, timeoutMs) {
+  async waitFrame(pred, from, timeoutMs = DEADLINE_MS) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const f = this.frames.slice(from).find(pred);
@@ -70,21 +86,10 @@ export class WireClient {
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`no matching frame within ${timeoutMs} ms (${this.frames.length} frames)`);
       await new Promise((resolve) => {
-        const t = setTimeout(resolve, left);
+        const t = setTimeout(resolve, left); // the deadline; a frame's arrival ends the wait first
         this.waiters.push(() => { clearTimeout(t); resolve(); });
       });
     }
-  }
-  // Waits until no frame arrived for quietMs (the scene is at rest); false at the deadline.
-  async settle(quietMs, timeoutMs) {
-    const deadline = Date.now() + timeoutMs;
-    let count = -1;
-    while (Date.now() < deadline) {
-      if (this.frames.length === count) return true;
-      count = this.frames.length;
-      await new Promise((r) => setTimeout(r, quietMs));
-    }
-    return false;
   }
   close() { this.ws.close(); }
 }
