@@ -1215,6 +1215,9 @@ static void test_binary_waits_for_producer_and_reattaches_to_a_new_one(void)
     ST_WAIT_UNTIL(reattached, st_http_status(port, "/healthz", NULL) == 200 &&
                                   abs(snapshot_marker(port) - (int)st_marker_value(9)) <= 6,
                   ST_DEADLINE_MS);
+    if (!reattached)
+        fprintf(stderr, "\n  not re-attached: /healthz %d, snapshot marker %d (want %u)\n",
+                st_http_status(port, "/healthz", NULL), snapshot_marker(port), st_marker_value(9));
     CU_ASSERT(reattached); /* same port, the new producer's newest frame */
     release_producer(second, release);
     CU_ASSERT(stop_server_binary(server, server_out));
