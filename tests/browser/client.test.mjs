@@ -43,12 +43,17 @@ test("wheel zooms in and 'r' resets the camera", async () => {
   const box = await page.locator('#sb-view').boundingBox();
   await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
   for (let i = 0; i < 3; i++) await page.mouse.wheel(0, -120);
+  // A settled canvas is not yet a changed one: wait for the change, then for it to settle.
+  await waitUntil(async () => (await canvasSummary(page)).hash !== start.hash,
+                  'the wheel to change the picture');
   const zoomed = await waitSettled(page);
   assert.notEqual(zoomed.hash, start.hash, 'the wheel changed the picture');
   assert.ok(zoomed.foreground > start.foreground * 1.2,
             `zoomed in: foreground ${start.foreground.toFixed(3)} -> ${zoomed.foreground.toFixed(3)}`);
   await page.locator('#sb-view').focus();
   await page.keyboard.press('r');
+  await waitUntil(async () => (await canvasSummary(page)).hash !== zoomed.hash,
+                  "'r' to change the picture");
   const reset = await waitSettled(page);
   assert.ok(Math.abs(reset.foreground - start.foreground) < 0.01 * Math.max(1, start.foreground * 10),
             `'r' restored the view: foreground ${start.foreground.toFixed(3)} -> ${reset.foreground.toFixed(3)}`);
@@ -80,8 +85,10 @@ test('a drag cut short by pointercancel ends on the server too', async () => {
     const c = document.querySelector('#sb-view');
     c.dispatchEvent(new PointerEvent('pointercancel', { pointerId: 1, button: -1, buttons: 0, bubbles: true }));
   });
-  const cancelled = await waitSettled(page);
+  // The moves before the cancel turned the scene: first the server at rest, then the canvas
+  // settled on its last frame.
   await waitAtRest('the scene to come to rest after pointercancel');
+  const cancelled = await waitSettled(page);
   // The page still sees the button down, but the remote drag is over: moves rotate nothing.
   // Wait until the server has the moves and the scene is at rest again (each replayed batch
   // renders once, the same picture); then the canvas must be unchanged.

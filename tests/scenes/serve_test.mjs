@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDemo, stopDemo } from './demo_process.mjs';
-import { DEADLINE_MS, waitUnchanged } from '../common/wait.mjs';
+import { DEADLINE_MS, waitUntil, waitUnchanged } from '../common/wait.mjs';
 import { WireClient } from './wire_client.mjs';
 
 const demoBinary = process.env.SB_DEMO;
@@ -57,7 +57,12 @@ test(`scene ${scene}: serves frames over HTTP and WebSocket, and a drag changes 
       const health = await fetch(demo.base + 'healthz');
       assert.equal(health.status, 200);
 
-      const snap = Buffer.from(await (await fetch(demo.base + 'snapshot.jpg')).arrayBuffer());
+      // 503 until the first frame is encoded (the server waits 2 s at most): wait for a JPEG.
+      const snap = await waitUntil(async () => {
+        const res = await fetch(demo.base + 'snapshot.jpg');
+        const body = Buffer.from(await res.arrayBuffer());
+        return res.status === 200 && body;
+      }, 'snapshot.jpg to answer 200', { pollMs: 200 });
       assert.ok(isJpeg(snap), 'snapshot.jpg is a JPEG');
 
       const parts = await readMjpegParts(demo.base + 'video.mjpeg', 1, DEADLINE_MS);

@@ -40,6 +40,9 @@ static inline void st_sleep_ms(long ms)
 #define ST_DEADLINE_MS 60000
 /* How often the wait helpers look again. */
 #define ST_POLL_MS 5
+/* How long one HTTP request may wait for its response: a third of the deadline, so a request
+ * that hangs (a server restarting under it) leaves a condition wait room for more tries. */
+#define ST_REQUEST_TIMEOUT_MS (ST_DEADLINE_MS / 3)
 
 /* Evaluates cond until it is true or timeout_ms passed; ok (a bool lvalue) receives the last
  * result. The general "wait until a condition or a deadline" of the C tests:
@@ -276,7 +279,7 @@ static inline int st_http_get(int port, const char *path, const char *extra_head
         return -1;
     mg_printf(c, "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n%s\r\n", path, port,
               extra_headers ? extra_headers : "");
-    if (mg_get_response(c, ebuf, sizeof ebuf, ST_DEADLINE_MS) < 0) {
+    if (mg_get_response(c, ebuf, sizeof ebuf, ST_REQUEST_TIMEOUT_MS) < 0) {
         mg_close_connection(c);
         return -1;
     }
@@ -575,7 +578,7 @@ static inline int st_raw_request_status(int fd, const char *request)
         return -1;
     char buf[64];
     size_t n = 0;
-    struct timeval tv = {ST_DEADLINE_MS / 1000, 0};
+    struct timeval tv = {ST_REQUEST_TIMEOUT_MS / 1000, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     while (n < 12) {
         ssize_t r = read(fd, buf + n, sizeof buf - 1 - n);

@@ -172,7 +172,7 @@ static void test_mjpeg_parts_decode_to_frame_size(void)
     struct mg_connection *c = mg_connect_client("127.0.0.1", f.port, 0, ebuf, sizeof ebuf);
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     mg_printf(c, "GET /video.mjpeg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-    CU_ASSERT_FATAL(mg_get_response(c, ebuf, sizeof ebuf, ST_DEADLINE_MS) >= 0);
+    CU_ASSERT_FATAL(mg_get_response(c, ebuf, sizeof ebuf, ST_REQUEST_TIMEOUT_MS) >= 0);
     const struct mg_response_info *ri = mg_get_response_info(c);
     CU_ASSERT_EQUAL(ri->status_code, 200);
     const char *ct = NULL;
@@ -913,7 +913,7 @@ static int status_with_host(int port, const char *path, const char *host)
     if (!c)
         return -1;
     mg_printf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path, host);
-    int status = mg_get_response(c, ebuf, sizeof ebuf, ST_DEADLINE_MS) >= 0 ? mg_get_response_info(c)->status_code : -1;
+    int status = mg_get_response(c, ebuf, sizeof ebuf, ST_REQUEST_TIMEOUT_MS) >= 0 ? mg_get_response_info(c)->status_code : -1;
     mg_close_connection(c);
     return status;
 }
@@ -1216,6 +1216,9 @@ static void test_binary_waits_for_producer_and_reattaches_to_a_new_one(void)
     ST_WAIT_UNTIL(reattached, st_http_status(port, "/healthz", NULL) == 200 &&
                                   abs(snapshot_marker(port) - (int)st_marker_value(9)) <= 6,
                   ST_DEADLINE_MS);
+    if (!reattached)
+        fprintf(stderr, "\n  not re-attached: /healthz %d, snapshot marker %d (want %u)\n",
+                st_http_status(port, "/healthz", NULL), snapshot_marker(port), st_marker_value(9));
     CU_ASSERT(reattached); /* same port, the new producer's newest frame */
     release_producer(second, release);
     CU_ASSERT(stop_server_binary(server, server_out));
