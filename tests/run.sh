@@ -37,7 +37,9 @@ if [[ "${SB_SKIP_FUZZ:-0}" != "1" ]]; then
   # only the C library, and nothing else is tested here.
   if CC=clang CXX=clang++ "$root/tools/build.sh" build-fuzz -DSB_FUZZ=ON -DSB_WITH_VTK=OFF \
        -DSB_BUILD_EXAMPLES=OFF; then
-    ctest --test-dir "$root/build-fuzz" -j "$jobs" --output-on-failure -L fuzz || status=1
+    ctest --test-dir "$root/build-fuzz" -j "$ctest_jobs" --output-on-failure -L fuzz || status=1
+    # What each target did this run (ctest shows a passing test's output only with -V).
+    tail -qn1 "$root"/build-fuzz/tests/fuzz/*/last-run.log 2>/dev/null
   else
     echo "fuzz build failed"; status=1
   fi
