@@ -213,11 +213,16 @@ static inline void st_server_stop(st_server *f)
     sb_frame_ring_destroy(f->ring);
 }
 
-static inline uint32_t st_server_clients(st_server *f)
+static inline sb_server_stats st_server_stats(st_server *f)
 {
     sb_server_stats s;
     sb_server_get_stats(f->srv, &s);
-    return s.clients;
+    return s;
+}
+
+static inline uint32_t st_server_clients(st_server *f)
+{
+    return st_server_stats(f).clients;
 }
 
 /* ---- JPEG ------------------------------------------------------------------------------------ */
