@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -25,6 +26,15 @@
 #include <time.h>
 #include <turbojpeg.h>
 #include <unistd.h>
+
+/* CUnit suite init for suites that talk to a server: a peer that hangs up must not kill the
+ * test with SIGPIPE, and civetweb's client functions need the library initialised. */
+static inline int st_suite_init(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    mg_init_library(0);
+    return 0;
+}
 
 /* Waits ms. Only as the poll interval of a wait helper, to pace a producer, or as the grace
  * period before asserting that something did NOT happen; never between an action and an
@@ -574,6 +584,23 @@ static inline int st_raw_connect(int port)
         return -1;
     }
     return fd;
+}
+
+/* The port at the end of a streambridge-server's first output line ("...:PORT") read from fd,
+ * 0 if there is none. */
+static inline int st_read_announced_port(int fd)
+{
+    char line[256] = "";
+    size_t n = 0;
+    while (n + 1 < sizeof line && !strchr(line, '\n')) {
+        ssize_t r = read(fd, line + n, sizeof line - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        line[n] = '\0';
+    }
+    const char *colon = strrchr(line, ':');
+    return colon ? atoi(colon + 1) : 0;
 }
 
 /* Sends a raw request and returns the status code of the reply's first line (-1 if none). */

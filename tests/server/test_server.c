@@ -1054,22 +1054,6 @@ static pid_t spawn_server_binary(const char *name, int *stdout_fd)
     return server;
 }
 
-/* The port at the end of the server's first output line ("...:PORT"), 0 if there is none. */
-static int read_announced_port(int stdout_fd)
-{
-    char line[256] = "";
-    size_t n = 0;
-    while (n + 1 < sizeof line && !strchr(line, '\n')) {
-        ssize_t r = read(stdout_fd, line + n, sizeof line - 1 - n);
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-        line[n] = '\0';
-    }
-    const char *colon = strrchr(line, ':');
-    return colon ? atoi(colon + 1) : 0;
-}
-
 /* SIGTERM to a spawn_server_binary() server; true when it then exited with status 0. */
 static bool stop_server_binary(pid_t server, int stdout_fd)
 {
@@ -1116,7 +1100,7 @@ static void test_binary_serves_frames_of_a_shm_producer_process(void)
     int server_out = -1;
     pid_t server = spawn_server_binary(name, &server_out);
     CU_ASSERT_FATAL(server > 0);
-    int port = read_announced_port(server_out);
+    int port = st_read_announced_port(server_out);
     CU_ASSERT_FATAL(port > 0);
 
     st_response r;
@@ -1162,7 +1146,7 @@ static void test_binary_waits_for_producer_and_reattaches_to_a_new_one(void)
     int release = -1;
     pid_t first = fork_shm_producer(name, true, 5, &release);
     CU_ASSERT_FATAL(first > 0);
-    int port = read_announced_port(server_out);
+    int port = st_read_announced_port(server_out);
     CU_ASSERT_FATAL(port > 0);
     bool first_served;
     ST_WAIT_UNTIL(first_served, abs(snapshot_marker(port) - (int)st_marker_value(5)) <= 6,
@@ -1226,15 +1210,8 @@ static CU_TestInfo server_tests[] = {
     CU_TEST_INFO_NULL,
 };
 
-static int suite_init(void)
-{
-    signal(SIGPIPE, SIG_IGN);
-    mg_init_library(0);
-    return 0;
-}
-
 static CU_SuiteInfo suites[] = {
-    {"server", suite_init, NULL, NULL, NULL, server_tests},
+    {"server", st_suite_init, NULL, NULL, NULL, server_tests},
     CU_SUITE_INFO_NULL,
 };
 

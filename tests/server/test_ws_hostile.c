@@ -11,7 +11,6 @@
 #include "ws_message.h"
 
 #include <poll.h>
-#include <signal.h>
 
 #define W 320
 #define H 240
@@ -641,16 +640,9 @@ static CU_TestInfo server_tests[] = {
     CU_TEST_INFO_NULL,
 };
 
-static int suite_init(void)
-{
-    signal(SIGPIPE, SIG_IGN);
-    mg_init_library(0);
-    return 0;
-}
-
 static CU_SuiteInfo suites[] = {
     {"ws_frame_rules", NULL, NULL, NULL, NULL, pure_tests},
-    {"ws_hostile", suite_init, NULL, NULL, NULL, server_tests},
+    {"ws_hostile", st_suite_init, NULL, NULL, NULL, server_tests},
     CU_SUITE_INFO_NULL,
 };
 

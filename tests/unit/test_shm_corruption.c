@@ -205,22 +205,6 @@ static pid_t fork_producer(const char *name, int *release_fd)
     return pid;
 }
 
-/* The port at the end of the server's first output line ("...:PORT"), 0 if there is none. */
-static int read_announced_port(int fd)
-{
-    char line[256] = "";
-    size_t n = 0;
-    while (n + 1 < sizeof line && !strchr(line, '\n')) {
-        ssize_t r = read(fd, line + n, sizeof line - 1 - n);
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-        line[n] = '\0';
-    }
-    const char *colon = strrchr(line, ':');
-    return colon ? atoi(colon + 1) : 0;
-}
-
 /* waitpid with a deadline: the exit status, -1 if it died of a signal, -2 if still running. */
 static int wait_exit(pid_t pid, int timeout_ms)
 {
@@ -250,7 +234,7 @@ static void test_server_binary_stops_on_sigterm_while_the_queue_lock_is_wedged(v
         _exit(127);
     }
     close(out[1]);
-    int port = read_announced_port(out[0]);
+    int port = st_read_announced_port(out[0]);
     CU_ASSERT_FATAL(port > 0);
 
     int ready = 0;
