@@ -57,7 +57,7 @@ static inline void st_sleep_ms(long ms)
 /* Evaluates cond until it is true or timeout_ms passed; ok (a bool lvalue) receives the last
  * result. The general "wait until a condition or a deadline" of the C tests:
  *     bool quiet;
- *     ST_WAIT_UNTIL(quiet, stats_of(&f).clients == 0, ST_DEADLINE_MS);
+ *     ST_WAIT_UNTIL(quiet, st_server_stats(f.srv).clients == 0, ST_DEADLINE_MS);
  *     CU_ASSERT(quiet); */
 #define ST_WAIT_UNTIL(ok, cond, timeout_ms)                                                      \
     do {                                                                                         \
@@ -223,16 +223,16 @@ static inline void st_server_stop(st_server *f)
     sb_frame_ring_destroy(f->ring);
 }
 
-static inline sb_server_stats st_server_stats(st_server *f)
+static inline sb_server_stats st_server_stats(sb_server *srv)
 {
     sb_server_stats s;
-    sb_server_get_stats(f->srv, &s);
+    sb_server_get_stats(srv, &s);
     return s;
 }
 
 static inline uint32_t st_server_clients(st_server *f)
 {
-    return st_server_stats(f).clients;
+    return st_server_stats(f->srv).clients;
 }
 
 /* ---- JPEG ------------------------------------------------------------------------------------ */

@@ -25,7 +25,7 @@ static bool wait_encoded(st_server *f, uint64_t n, int timeout_ms)
 {
     uint64_t deadline = sb__monotonic_ns() + (uint64_t)timeout_ms * 1000000ull;
     while (sb__monotonic_ns() < deadline) {
-        sb_server_stats s = st_server_stats(f);
+        sb_server_stats s = st_server_stats(f->srv);
         if (s.frames_encoded >= n)
             return true;
         st_sleep_ms(ST_POLL_MS);
@@ -499,7 +499,7 @@ static void run_encoded_equals_published(int nclients)
         CU_ASSERT_EQUAL_FATAL(st_ws_connect(&ws[i], f.port, "/ws", NULL, true), 0);
     /* The server registers a client just after the handshake the client returned from. */
     bool registered;
-    ST_WAIT_UNTIL(registered, st_server_stats(&f).clients == (uint32_t)nclients, ST_DEADLINE_MS);
+    ST_WAIT_UNTIL(registered, st_server_stats(f.srv).clients == (uint32_t)nclients, ST_DEADLINE_MS);
     CU_ASSERT(registered);
     /* Each frame is published once every client has the previous one: below the fps cap
      * however slow the machine is (a fixed publishing interval could outrun a starved encoder,
@@ -514,7 +514,7 @@ static void run_encoded_equals_published(int nclients)
             CU_ASSERT(got);
         }
     }
-    sb_server_stats s = st_server_stats(&f);
+    sb_server_stats s = st_server_stats(f.srv);
     CU_ASSERT_EQUAL(s.frames_published, (uint64_t)frames);
     CU_ASSERT_EQUAL(s.frames_encoded, (uint64_t)frames);
     CU_ASSERT_EQUAL(s.frames_coalesced, 0);
@@ -547,7 +547,8 @@ static void test_encoded_count_equals_published_with_32_clients(void)
 
 static bool all_published_frames_handled(void *fixture_)
 {
-    sb_server_stats s = st_server_stats(fixture_);
+    const st_server *f = fixture_;
+    sb_server_stats s = st_server_stats(f->srv);
     return s.frames_published == 40 && s.frames_encoded + s.frames_coalesced == 40;
 }
 
@@ -561,7 +562,7 @@ static void test_faster_than_max_fps_is_coalesced_not_encoded(void)
     st_produce(f.ring, W, H, 40, 0); /* as fast as this machine publishes */
     CU_ASSERT(st_wait_until(all_published_frames_handled, &f, ST_DEADLINE_MS));
     double seconds = (double)(sb__monotonic_ns() - t0) / 1e9;
-    sb_server_stats s = st_server_stats(&f);
+    sb_server_stats s = st_server_stats(f.srv);
     CU_ASSERT_EQUAL(s.frames_published, 40);
     CU_ASSERT_EQUAL(s.frames_encoded + s.frames_coalesced, s.frames_published);
     /* The cap is a token bucket (2 encodes of burst, then max_fps): over the time the frames
@@ -597,7 +598,7 @@ static void test_unchanged_frame_is_sent_once_then_still_once(void)
     st_event(ev, SB_EVENT_POINTER_MOVE, 0, 10, 10, W, H);
     st_ws_send(&ws, ev, sizeof ev, MG_WEBSOCKET_OPCODE_BINARY);
     bool received;
-    ST_WAIT_UNTIL(received, st_server_stats(&f).events_received >= 1, ST_DEADLINE_MS);
+    ST_WAIT_UNTIL(received, st_server_stats(f.srv).events_received >= 1, ST_DEADLINE_MS);
     CU_ASSERT(received);
     uint64_t seq = st_publish_one(f.ring, W, H);
     uint64_t deadline = sb__monotonic_ns() + (uint64_t)ST_DEADLINE_MS * 1000000ull;
@@ -612,7 +613,7 @@ static void test_unchanged_frame_is_sent_once_then_still_once(void)
     CU_ASSERT_EQUAL(ws.last_quality, o.jpeg_quality_still);
     CU_ASSERT_EQUAL(ws.last_still, 1);
     pthread_mutex_unlock(&ws.mu);
-    sb_server_stats s = st_server_stats(&f);
+    sb_server_stats s = st_server_stats(f.srv);
     CU_ASSERT_EQUAL(s.frames_encoded, 2);
     CU_ASSERT_EQUAL(s.frames_encoded_still, 1);
     st_ws_close(&ws);
@@ -663,7 +664,7 @@ static void test_ws_events_land_in_queue_with_mapped_coordinates(void)
     CU_ASSERT_EQUAL(got[2].type, SB_EVENT_KEY_PRESS);
     CU_ASSERT_EQUAL(got[2].key_code, 'a');
     CU_ASSERT_STRING_EQUAL(got[2].keysym, "a");
-    CU_ASSERT_EQUAL(st_server_stats(&f).events_received, 3);
+    CU_ASSERT_EQUAL(st_server_stats(f.srv).events_received, 3);
     st_ws_close(&ws);
     st_server_stop(&f);
 }
@@ -682,11 +683,11 @@ static void expect_close_code(st_server *f, const void *msg, size_t len, int opc
     st_ws bad, good;
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&bad, f->port, "/ws", NULL, true), 0);
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&good, f->port, "/ws", NULL, true), 0);
-    uint64_t rejected = st_server_stats(f).messages_rejected;
+    uint64_t rejected = st_server_stats(f->srv).messages_rejected;
     st_ws_send(&bad, msg, len, opcode);
     CU_ASSERT(st_ws_wait_closed(&bad, ST_DEADLINE_MS));
     CU_ASSERT_EQUAL(bad.close_code, code);
-    CU_ASSERT(st_server_stats(f).messages_rejected > rejected);
+    CU_ASSERT(st_server_stats(f->srv).messages_rejected > rejected);
     /* The other client keeps streaming. */
     expect_next_frame_arrives(f, &good);
     CU_ASSERT_FALSE(good.closed);
@@ -744,7 +745,7 @@ static void test_event_rate_abuse_is_dropped_then_closed_with_1008(void)
     CU_ASSERT(st_ws_wait_closed(&bad, ST_DEADLINE_MS));
     double seconds = (double)(sb__monotonic_ns() - t0) / 1e9;
     CU_ASSERT_EQUAL(bad.close_code, 1008);
-    sb_server_stats s = st_server_stats(&f);
+    sb_server_stats s = st_server_stats(f.srv);
     CU_ASSERT(s.events_rate_limited >= 20);
     /* The bucket (a second's worth) plus what it refilled while the events came in, however
      * long that took on this machine: the rate limit, not the machine's speed. */
@@ -817,7 +818,7 @@ static void test_max_clients_refuses_extra_connections_with_503(void)
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&b, f.port, "/ws", NULL, true), 0);
     CU_ASSERT_EQUAL(st_ws_upgrade_status(f.port, "/ws", NULL), 503);
     CU_ASSERT_EQUAL(st_http_status(f.port, "/video.mjpeg", NULL), 503);
-    CU_ASSERT(st_server_stats(&f).clients_refused >= 2);
+    CU_ASSERT(st_server_stats(f.srv).clients_refused >= 2);
     st_ws_close(&a);
     st_ws_close(&b);
     st_server_stop(&f);
@@ -859,7 +860,7 @@ static void test_connect_disconnect_cycles_leave_no_client_behind(void)
         st_ws_close(&ws);
     }
     bool none_left;
-    ST_WAIT_UNTIL(none_left, st_server_stats(&f).clients == 0, ST_DEADLINE_MS);
+    ST_WAIT_UNTIL(none_left, st_server_stats(f.srv).clients == 0, ST_DEADLINE_MS);
     CU_ASSERT(none_left);
     st_server_stop(&f); /* ASan builds report any leaked client or frame at exit */
 }

@@ -204,7 +204,7 @@ static long rss_bytes(void)
 static bool wait_clients(st_server *f, uint32_t n)
 {
     bool ok;
-    ST_WAIT_UNTIL(ok, st_server_stats(f).clients == n, ST_DEADLINE_MS);
+    ST_WAIT_UNTIL(ok, st_server_stats(f->srv).clients == n, ST_DEADLINE_MS);
     return ok;
 }
 
@@ -363,7 +363,7 @@ static void test_declared_huge_length_closes_1009_before_any_payload_is_kept(voi
     st_ws good;
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&good, f.port, "/ws", NULL, true), 0);
     CU_ASSERT_EQUAL(st_ws_wait_frames(&good, 1, ST_DEADLINE_MS), 1);
-    uint64_t rejected = st_server_stats(&f).messages_rejected;
+    uint64_t rejected = st_server_stats(f.srv).messages_rejected;
 
     enum { CONNS = 4 };
     const size_t per_conn = 8u << 20;
@@ -390,7 +390,7 @@ static void test_declared_huge_length_closes_1009_before_any_payload_is_kept(voi
         CU_ASSERT_EQUAL(raw_wait_close_code(fds[i]), 1009);
         close(fds[i]);
     }
-    CU_ASSERT(st_server_stats(&f).messages_rejected >= rejected + CONNS);
+    CU_ASSERT(st_server_stats(f.srv).messages_rejected >= rejected + CONNS);
     /* Everyone else keeps streaming. */
     st_publish_one(f.ring, W, H);
     CU_ASSERT_EQUAL(st_ws_wait_frames(&good, 2, ST_DEADLINE_MS), 2);
@@ -418,7 +418,7 @@ static void test_protocol_violations_close_with_the_rfc6455_code(void)
     /* The message decoder's codes come through the same reader. */
     hello[2] = 1;
     expect_frame_closes_with(&f, 0x82, true, hello, sizeof hello, 1007);
-    CU_ASSERT(st_server_stats(&f).messages_rejected >= 9);
+    CU_ASSERT(st_server_stats(f.srv).messages_rejected >= 9);
     st_server_stop(&f);
 }
 
@@ -450,7 +450,7 @@ static void test_ping_is_answered_with_pong_and_a_close_with_a_close(void)
     CU_ASSERT_EQUAL(recv(fd, &eof, 1, 0), 0); /* then the server closes the TCP connection */
     close(fd);
     CU_ASSERT(wait_clients(&f, 0));
-    CU_ASSERT_EQUAL(st_server_stats(&f).messages_rejected, 0);
+    CU_ASSERT_EQUAL(st_server_stats(f.srv).messages_rejected, 0);
     st_server_stop(&f);
 }
 
@@ -524,7 +524,7 @@ static void test_still_scene_viewer_is_not_closed_for_idleness(void)
     st_sleep_ms(2000); /* grace: ten ack timeouts with nothing newer to send */
     CU_ASSERT_FALSE(acking.closed);
     CU_ASSERT_FALSE(silent.closed);
-    CU_ASSERT_EQUAL(st_server_stats(&f).clients, 2);
+    CU_ASSERT_EQUAL(st_server_stats(f.srv).clients, 2);
     st_ws_close(&acking);
     st_ws_close(&silent);
     st_server_stop(&f);
@@ -553,7 +553,7 @@ static void test_silent_or_stalled_clients_are_closed(void)
     close(silent);
     close(stalled);
     CU_ASSERT(wait_clients(&f, 0));
-    CU_ASSERT_EQUAL(st_server_stats(&f).messages_rejected, 0); /* out of time is not bad input */
+    CU_ASSERT_EQUAL(st_server_stats(f.srv).messages_rejected, 0); /* out of time is not bad input */
     st_server_stop(&f);
 }
 
@@ -569,7 +569,7 @@ static void test_per_address_cap_refuses_with_503_then_a_freed_slot_works(void)
     st_ws a, b;
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&a, f.port, "/ws", NULL, true), 0);
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&b, f.port, "/ws", NULL, true), 0);
-    uint64_t refused = st_server_stats(&f).clients_refused;
+    uint64_t refused = st_server_stats(f.srv).clients_refused;
     int status;
     char body[256];
     CU_ASSERT_EQUAL(raw_ws_open(f.port, &status, body, sizeof body), -1);
@@ -580,7 +580,7 @@ static void test_per_address_cap_refuses_with_503_then_a_freed_slot_works(void)
     CU_ASSERT_EQUAL(r.status, 503);
     CU_ASSERT_PTR_NOT_NULL(r.body ? strstr(r.body, "from this address") : NULL);
     st_response_free(&r);
-    CU_ASSERT_EQUAL(st_server_stats(&f).clients_refused, refused + 2);
+    CU_ASSERT_EQUAL(st_server_stats(f.srv).clients_refused, refused + 2);
     /* Other endpoints are not clients: still served. */
     CU_ASSERT_EQUAL(st_http_status(f.port, "/snapshot.jpg", NULL), 200);
 

@@ -37,13 +37,6 @@ static sb_event_queue *create_queue(const char *name, uint32_t capacity)
     return sb_event_queue_create(&o, &q) == SB_OK ? q : NULL;
 }
 
-static sb_server_stats stats_of(sb_server *srv)
-{
-    sb_server_stats s;
-    sb_server_get_stats(srv, &s);
-    return s;
-}
-
 static void put_u32(uint8_t *map, size_t off, uint32_t v)
 {
     memcpy(map + off, &v, sizeof v);
@@ -349,9 +342,9 @@ static void test_repeated_garbage_in_the_ring_header_is_reported_and_the_stream_
     /* Once the garbage stops, the writer's next publishes put the header right: healthy again,
      * new frames encoded, and every counter shown stays within what really happened. */
     CU_ASSERT(st_http_until(port, "/healthz", 200, "ok", ST_DEADLINE_MS));
-    sb_server_stats before = stats_of(srv);
+    sb_server_stats before = st_server_stats(srv);
     bool encoded;
-    ST_WAIT_UNTIL(encoded, stats_of(srv).frames_encoded >= before.frames_encoded + 3,
+    ST_WAIT_UNTIL(encoded, st_server_stats(srv).frames_encoded >= before.frames_encoded + 3,
                   ST_DEADLINE_MS);
     CU_ASSERT(encoded);
     atomic_store(&producer.stop, true);
@@ -359,7 +352,7 @@ static void test_repeated_garbage_in_the_ring_header_is_reported_and_the_stream_
     sb_frame_ring_stats ws, rs;
     sb_frame_ring_get_stats(writer, &ws);
     sb_frame_ring_get_stats(reader, &rs);
-    sb_server_stats after = stats_of(srv);
+    sb_server_stats after = st_server_stats(srv);
     uint64_t real = sb_frame_ring_latest_seq(writer);
     CU_ASSERT(after.frames_published <= real);
     CU_ASSERT(after.frames_encoded <= real);
@@ -470,17 +463,17 @@ static void test_server_encoder_resynchronises_after_a_forged_seq(void)
     memcpy(map + RING_SLOTS_OFFSET + RING_SLOT_SIZE * slot + 8, &forged, 8);
     memcpy(map + RING_LATEST_OFFSET, &latest, 8);
     bool forgery_seen;
-    ST_WAIT_UNTIL(forgery_seen, stats_of(srv).frames_published >= 1000, ST_DEADLINE_MS);
+    ST_WAIT_UNTIL(forgery_seen, st_server_stats(srv).frames_published >= 1000, ST_DEADLINE_MS);
     CU_ASSERT(forgery_seen);
     /* The real frames that follow (seq 2, 3, ...) are still encoded: the encoder does not wait
      * for seq 1001. The writer keeps publishing until they are. */
-    uint64_t encoded_before = stats_of(srv).frames_encoded;
+    uint64_t encoded_before = st_server_stats(srv).frames_encoded;
     bool encoded;
     ST_WAIT_UNTIL(encoded,
-                  (st_publish_one(writer, W, H), stats_of(srv).frames_encoded >= encoded_before + 3),
+                  (st_publish_one(writer, W, H), st_server_stats(srv).frames_encoded >= encoded_before + 3),
                   ST_DEADLINE_MS);
     CU_ASSERT(encoded);
-    sb_server_stats s = stats_of(srv);
+    sb_server_stats s = st_server_stats(srv);
     CU_ASSERT(s.frames_published <= 1000 + sb_frame_ring_latest_seq(writer));
     munmap(map, size);
     sb_server_stop(srv);
