@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <turbojpeg.h>
 #include <unistd.h>
@@ -185,6 +186,59 @@ static inline uint64_t st_publish_one(sb_frame_ring *ring, uint32_t w, uint32_t 
     uint64_t seq = 0;
     sb_frame_ring_commit(ring, 0, 0, &seq);
     return seq;
+}
+
+/* ---- a producer in another process --------------------------------------------------------- */
+
+/* Forks a process that creates the w x h shm ring NAME (and the event queue NAME when
+ * with_event_queue), publishes nframes, then waits until *release_fd is written to (or closed)
+ * and destroys both (unlinking the segments). The producer lives in another process, as with
+ * streambridge-server. */
+static inline pid_t st_fork_shm_producer(const char *name, uint32_t w, uint32_t h,
+                                         bool with_event_queue, int nframes, int *release_fd)
+{
+    int ready[2], done[2];
+    if (pipe(ready) || pipe(done))
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(done[1]);
+        close(ready[0]);
+        sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
+        ro.max_width = w;
+        ro.max_height = h;
+        ro.shm_name = name;
+        sb_event_queue_options qo = SB_EVENT_QUEUE_OPTIONS_INIT;
+        qo.shm_name = name;
+        sb_frame_ring *ring = NULL;
+        sb_event_queue *q = NULL;
+        char ok = sb_frame_ring_create(&ro, &ring) == SB_OK &&
+                          (!with_event_queue || sb_event_queue_create(&qo, &q) == SB_OK)
+                      ? 'y'
+                      : 'n';
+        for (int i = 0; i < nframes && ok == 'y'; i++)
+            st_publish_one(ring, w, h);
+        if (write(ready[1], &ok, 1) != 1)
+            _exit(1);
+        char x;
+        if (read(done[0], &x, 1) < 0)
+            _exit(1);
+        sb_event_queue_destroy(q);
+        sb_frame_ring_destroy(ring);
+        _exit(0);
+    }
+    close(done[0]);
+    close(ready[1]);
+    char ok = 0;
+    if (read(ready[0], &ok, 1) != 1 || ok != 'y') {
+        close(ready[0]);
+        close(done[1]);
+        waitpid(pid, NULL, 0);
+        return -1;
+    }
+    close(ready[0]);
+    *release_fd = done[1];
+    return pid;
 }
 
 /* ---- a heap ring + queue + server on an ephemeral port -------------------------------------- */

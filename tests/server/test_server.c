@@ -253,57 +253,7 @@ static void test_unknown_paths_are_404_and_never_the_filesystem(void)
     st_server_stop(&f);
 }
 
-/* Forks a process that creates the shm ring NAME (and the event queue NAME when
- * with_event_queue), publishes nframes, then waits until *release_fd is written to (or closed)
- * and destroys both (unlinking the segments). The producer lives in another process, as with
- * streambridge-server. */
-static pid_t fork_shm_producer(const char *name, bool with_event_queue, int nframes,
-                               int *release_fd)
-{
-    int ready[2], done[2];
-    if (pipe(ready) || pipe(done))
-        return -1;
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(done[1]);
-        sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
-        ro.max_width = W;
-        ro.max_height = H;
-        ro.shm_name = name;
-        sb_event_queue_options qo = SB_EVENT_QUEUE_OPTIONS_INIT;
-        qo.shm_name = name;
-        sb_frame_ring *ring = NULL;
-        sb_event_queue *q = NULL;
-        char ok = sb_frame_ring_create(&ro, &ring) == SB_OK &&
-                          (!with_event_queue || sb_event_queue_create(&qo, &q) == SB_OK)
-                      ? 'y'
-                      : 'n';
-        for (int i = 0; i < nframes && ok == 'y'; i++)
-            st_publish_one(ring, W, H);
-        if (write(ready[1], &ok, 1) != 1)
-            _exit(1);
-        char x;
-        if (read(done[0], &x, 1) < 0)
-            _exit(1);
-        sb_event_queue_destroy(q);
-        sb_frame_ring_destroy(ring);
-        _exit(0);
-    }
-    close(done[0]);
-    close(ready[1]);
-    char ok = 0;
-    if (read(ready[0], &ok, 1) != 1 || ok != 'y') {
-        close(ready[0]);
-        close(done[1]);
-        waitpid(pid, NULL, 0);
-        return -1;
-    }
-    close(ready[0]);
-    *release_fd = done[1];
-    return pid;
-}
-
-/* Lets a fork_shm_producer() process go and reaps it; false when the release message could not
+/* Lets a st_fork_shm_producer() process go and reaps it; false when the release message could not
  * be written (closing the pipe releases it all the same). */
 static bool release_producer(pid_t pid, int release_fd)
 {
@@ -318,7 +268,7 @@ static void test_healthz_turns_503_when_producer_closes_ring(void)
     char name[64];
     snprintf(name, sizeof name, "t%d-healthz", (int)getpid());
     int release = -1;
-    pid_t producer = fork_shm_producer(name, false, 1, &release);
+    pid_t producer = st_fork_shm_producer(name, W, H, false, 1, &release);
     CU_ASSERT_FATAL(producer > 0);
     sb_frame_ring *ring = NULL;
     CU_ASSERT_EQUAL_FATAL(sb_frame_ring_attach(name, &ring), SB_OK);
@@ -1096,7 +1046,7 @@ static void test_binary_serves_frames_of_a_shm_producer_process(void)
     char name[64];
     snprintf(name, sizeof name, "t%d-binary", (int)getpid());
     int release = -1;
-    pid_t producer = fork_shm_producer(name, true, 5, &release);
+    pid_t producer = st_fork_shm_producer(name, W, H, true, 5, &release);
     CU_ASSERT_FATAL(producer > 0);
     int server_out = -1;
     pid_t server = spawn_server_binary(name, &server_out);
@@ -1145,7 +1095,7 @@ static void test_binary_waits_for_producer_and_reattaches_to_a_new_one(void)
     CU_ASSERT_FATAL(server > 0);
     st_sleep_ms(300); /* lets the server start waiting for a producer that does not exist yet */
     int release = -1;
-    pid_t first = fork_shm_producer(name, true, 5, &release);
+    pid_t first = st_fork_shm_producer(name, W, H, true, 5, &release);
     CU_ASSERT_FATAL(first > 0);
     int port = st_read_announced_port(server_out);
     CU_ASSERT_FATAL(port > 0);
@@ -1156,7 +1106,7 @@ static void test_binary_waits_for_producer_and_reattaches_to_a_new_one(void)
     release_producer(first, release);
     CU_ASSERT_EQUAL(st_http_status(port, "/healthz", NULL), 503);
 
-    pid_t second = fork_shm_producer(name, true, 9, &release);
+    pid_t second = st_fork_shm_producer(name, W, H, true, 9, &release);
     CU_ASSERT_FATAL(second > 0);
     bool reattached;
     ST_WAIT_UNTIL(reattached, st_http_status(port, "/healthz", NULL) == 200 &&

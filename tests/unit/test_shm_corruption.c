@@ -156,48 +156,6 @@ static void test_queue_indices_out_of_range_are_clamped_and_reported(void)
 
 /* ---- the standalone server with a wedged queue lock ------------------------------------------ */
 
-/* The producer process: ring + queue NAME, one frame, then waits for release_fd. */
-static pid_t fork_producer(const char *name, int *release_fd)
-{
-    int ready[2], done[2];
-    if (pipe(ready) || pipe(done))
-        return -1;
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(done[1]);
-        close(ready[0]);
-        sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
-        ro.max_width = W;
-        ro.max_height = H;
-        ro.shm_name = name;
-        sb_frame_ring *ring = NULL;
-        sb_event_queue *q = create_queue(name, 64);
-        char ok = q && sb_frame_ring_create(&ro, &ring) == SB_OK ? 'y' : 'n';
-        if (ok == 'y')
-            st_publish_one(ring, W, H);
-        if (write(ready[1], &ok, 1) != 1)
-            _exit(1);
-        char x;
-        if (read(done[0], &x, 1) < 0)
-            _exit(1);
-        sb_event_queue_destroy(q);
-        sb_frame_ring_destroy(ring);
-        _exit(0);
-    }
-    close(done[0]);
-    close(ready[1]);
-    char ok = 0;
-    if (read(ready[0], &ok, 1) != 1 || ok != 'y') {
-        close(ready[0]);
-        close(done[1]);
-        waitpid(pid, NULL, 0);
-        return -1;
-    }
-    close(ready[0]);
-    *release_fd = done[1];
-    return pid;
-}
-
 /* waitpid with a deadline: the exit status, -1 if it died of a signal, -2 if still running. */
 static int wait_exit(pid_t pid, int timeout_ms)
 {
@@ -215,7 +173,7 @@ static void test_server_binary_stops_on_sigterm_while_the_queue_lock_is_wedged(v
 {
     const char *name = tt_name("qlock-srv");
     int release = -1;
-    pid_t producer = fork_producer(name, &release);
+    pid_t producer = st_fork_shm_producer(name, W, H, true, 1, &release);
     CU_ASSERT_FATAL(producer > 0);
     int out[2];
     CU_ASSERT_FATAL(pipe(out) == 0);
