@@ -225,6 +225,24 @@ static void test_server_binary_stops_on_sigterm_while_the_queue_lock_is_wedged(v
     CU_ASSERT_EQUAL(tt_wait_child(producer), 0);
 }
 
+/* The W x H shm ring NAME, as a producer creates it. */
+static int create_shm_ring(const char *name, sb_frame_ring **writer)
+{
+    sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
+    ro.max_width = W;
+    ro.max_height = H;
+    ro.shm_name = name;
+    return sb_frame_ring_create(&ro, writer);
+}
+
+/* A consistent forgery in the mapped ring: slot's header and latest both claim seq. */
+static void forge_latest(uint8_t *map, uint32_t slot, uint64_t seq)
+{
+    uint64_t latest = seq << 8 | slot;
+    memcpy(map + RING_SLOTS_OFFSET + RING_SLOT_SIZE * slot + 8, &seq, 8);
+    memcpy(map + RING_LATEST_OFFSET, &latest, 8);
+}
+
 /* ---- garbage in the ring header -------------------------------------------------------------- */
 
 typedef struct vandal {
@@ -255,12 +273,8 @@ static void *vandal_main(void *arg)
 static void test_repeated_garbage_in_the_ring_header_is_reported_and_the_stream_recovers(void)
 {
     const char *name = tt_name("ring-garbage");
-    sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
-    ro.max_width = W;
-    ro.max_height = H;
-    ro.shm_name = name;
     sb_frame_ring *writer = NULL, *reader = NULL;
-    CU_ASSERT_EQUAL_FATAL(sb_frame_ring_create(&ro, &writer), SB_OK);
+    CU_ASSERT_EQUAL_FATAL(create_shm_ring(name, &writer), SB_OK);
     CU_ASSERT_EQUAL_FATAL(sb_frame_ring_attach(name, &reader), SB_OK);
     st_producer producer;
     st_producer_start(&producer, writer, W, H, 1 << 30, 5); /* until stopped */
@@ -329,12 +343,8 @@ static void test_repeated_garbage_in_the_ring_header_is_reported_and_the_stream_
 static void test_a_forged_newer_seq_is_reported_when_the_real_one_returns(void)
 {
     const char *name = tt_name("ring-forged");
-    sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
-    ro.max_width = W;
-    ro.max_height = H;
-    ro.shm_name = name;
     sb_frame_ring *writer = NULL, *reader = NULL;
-    CU_ASSERT_EQUAL_FATAL(sb_frame_ring_create(&ro, &writer), SB_OK);
+    CU_ASSERT_EQUAL_FATAL(create_shm_ring(name, &writer), SB_OK);
     CU_ASSERT_EQUAL_FATAL(sb_frame_ring_attach(name, &reader), SB_OK);
     st_publish_one(writer, W, H);
     uint64_t seq = 0;
@@ -355,9 +365,7 @@ static void test_a_forged_newer_seq_is_reported_when_the_real_one_returns(void)
      * sequence went back instead of waiting for seq 1001 forever. */
     uint64_t forged = 1000;
     uint32_t slot = 2;
-    latest = forged << 8 | slot;
-    memcpy(map + RING_SLOTS_OFFSET + RING_SLOT_SIZE * slot + 8, &forged, 8);
-    memcpy(map + RING_LATEST_OFFSET, &latest, 8);
+    forge_latest(map, slot, forged);
     CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1, TT_DEADLINE_MS, &seq), SB_OK);
     CU_ASSERT_EQUAL(seq, 1000);
     st_publish_one(writer, W, H);
@@ -395,12 +403,8 @@ static void test_a_forged_newer_seq_is_reported_when_the_real_one_returns(void)
 static void test_server_encoder_resynchronises_after_a_forged_seq(void)
 {
     const char *name = tt_name("ring-forged-srv");
-    sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
-    ro.max_width = W;
-    ro.max_height = H;
-    ro.shm_name = name;
     sb_frame_ring *writer = NULL, *reader = NULL;
-    CU_ASSERT_EQUAL_FATAL(sb_frame_ring_create(&ro, &writer), SB_OK);
+    CU_ASSERT_EQUAL_FATAL(create_shm_ring(name, &writer), SB_OK);
     CU_ASSERT_EQUAL_FATAL(sb_frame_ring_attach(name, &reader), SB_OK);
     sb_server_options so = SB_SERVER_OPTIONS_INIT;
     so.port = 0;
@@ -417,9 +421,8 @@ static void test_server_encoder_resynchronises_after_a_forged_seq(void)
     uint64_t raw;
     memcpy(&raw, map + RING_LATEST_OFFSET, 8);
     uint32_t slot = (uint32_t)((raw & 0xff) + 1) % 3;
-    uint64_t forged = 1000, latest = forged << 8 | slot;
-    memcpy(map + RING_SLOTS_OFFSET + RING_SLOT_SIZE * slot + 8, &forged, 8);
-    memcpy(map + RING_LATEST_OFFSET, &latest, 8);
+    uint64_t forged = 1000;
+    forge_latest(map, slot, forged);
     bool forgery_seen;
     ST_WAIT_UNTIL(forgery_seen, st_server_stats(srv).frames_published >= 1000, ST_DEADLINE_MS);
     CU_ASSERT(forgery_seen);
