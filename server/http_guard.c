@@ -81,6 +81,16 @@ static void format_peer(char out[SB_PEER_TEXT], size_t *addr_len, const char *ad
     *addr_len = strlen(addr);
 }
 
+/* conn's key in the bookkeeping; false when civetweb has no request info for it. */
+static bool conn_peer(const struct mg_connection *conn, char peer[SB_PEER_TEXT], size_t *addr_len)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    if (!ri)
+        return false;
+    format_peer(peer, addr_len, ri->remote_addr, ri->remote_port);
+    return true;
+}
+
 static guarded_conn *find_conn(sb_http_guard *g, const char *peer)
 {
     for (size_t i = 0; i < g->nconns; i++)
@@ -130,12 +140,10 @@ static void done_reading_headers(sb_http_guard *g)
 void sb__http_guard_request_started(sb_http_guard *g, const struct mg_connection *conn)
 {
     done_reading_headers(g);
-    const struct mg_request_info *ri = mg_get_request_info(conn);
-    if (!ri)
-        return;
     char peer[SB_PEER_TEXT];
     size_t addr_len;
-    format_peer(peer, &addr_len, ri->remote_addr, ri->remote_port);
+    if (!conn_peer(conn, peer, &addr_len))
+        return;
     pthread_mutex_lock(&g->mu);
     guarded_conn *c = find_conn(g, peer);
     if (!c)
@@ -151,12 +159,10 @@ void sb__http_guard_request_started(sb_http_guard *g, const struct mg_connection
 void sb__http_guard_conn_closing(sb_http_guard *g, const struct mg_connection *conn)
 {
     done_reading_headers(g);
-    const struct mg_request_info *ri = mg_get_request_info(conn);
-    if (!ri)
-        return;
     char peer[SB_PEER_TEXT];
     size_t addr_len;
-    format_peer(peer, &addr_len, ri->remote_addr, ri->remote_port);
+    if (!conn_peer(conn, peer, &addr_len))
+        return;
     pthread_mutex_lock(&g->mu);
     guarded_conn *c = find_conn(g, peer);
     if (c && c->fd < 0) {
