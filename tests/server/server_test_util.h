@@ -250,6 +250,18 @@ typedef struct st_server {
     int port;
 } st_server;
 
+/* Starts *srv with options o (port forced to 0) on ring and queue (NULL: none), e.g. handles
+ * attached to a producer's shm; SB_OK or the error, which it prints. */
+static inline int st_server_start_on(sb_frame_ring *ring, sb_event_queue *queue, sb_server_options *o,
+                                     sb_server **srv)
+{
+    o->port = 0;
+    int rc = sb_server_start(ring, queue, o, srv);
+    if (rc != SB_OK)
+        fprintf(stderr, "sb_server_start: %s\n", sb_last_error());
+    return rc;
+}
+
 /* Starts a server with options o (port forced to 0) on a fresh max_w x max_h heap ring. */
 static inline int st_server_start(st_server *f, sb_server_options *o, uint32_t max_w, uint32_t max_h)
 {
@@ -260,12 +272,9 @@ static inline int st_server_start(st_server *f, sb_server_options *o, uint32_t m
     sb_event_queue_options qo = SB_EVENT_QUEUE_OPTIONS_INIT;
     if (sb_frame_ring_create(&ro, &f->ring) != SB_OK || sb_event_queue_create(&qo, &f->queue) != SB_OK)
         return -1;
-    o->port = 0;
-    int rc = sb_server_start(f->ring, f->queue, o, &f->srv);
-    if (rc != SB_OK) {
-        fprintf(stderr, "sb_server_start: %s\n", sb_last_error());
+    int rc = st_server_start_on(f->ring, f->queue, o, &f->srv);
+    if (rc != SB_OK)
         return rc;
-    }
     f->port = sb_server_port(f->srv);
     return 0;
 }

@@ -279,9 +279,8 @@ static void test_repeated_garbage_in_the_ring_header_is_reported_and_the_stream_
     st_producer producer;
     st_producer_start(&producer, writer, W, H, 1 << 30, 5); /* until stopped */
     sb_server_options so = SB_SERVER_OPTIONS_INIT;
-    so.port = 0;
     sb_server *srv = NULL;
-    CU_ASSERT_EQUAL_FATAL(sb_server_start(reader, NULL, &so, &srv), SB_OK);
+    CU_ASSERT_EQUAL_FATAL(st_server_start_on(reader, NULL, &so, &srv), SB_OK);
     int port = sb_server_port(srv);
     CU_ASSERT(st_http_until(port, "/healthz", 200, NULL, ST_DEADLINE_MS));
 
@@ -407,9 +406,8 @@ static void test_server_encoder_resynchronises_after_a_forged_seq(void)
     CU_ASSERT_EQUAL_FATAL(create_shm_ring(name, &writer), SB_OK);
     CU_ASSERT_EQUAL_FATAL(sb_frame_ring_attach(name, &reader), SB_OK);
     sb_server_options so = SB_SERVER_OPTIONS_INIT;
-    so.port = 0;
     sb_server *srv = NULL;
-    CU_ASSERT_EQUAL_FATAL(sb_server_start(reader, NULL, &so, &srv), SB_OK);
+    CU_ASSERT_EQUAL_FATAL(st_server_start_on(reader, NULL, &so, &srv), SB_OK);
     int port = sb_server_port(srv);
     st_publish_one(writer, W, H);
     CU_ASSERT(st_http_until(port, "/snapshot.jpg", 200, NULL, ST_DEADLINE_MS));
