@@ -49,15 +49,11 @@ static int local_port(const struct sockaddr_storage *addr)
     return -1;
 }
 
-int sb__conn_socket(const struct mg_connection *conn)
+bool sb__for_each_socket(bool (*visit)(int fd, void *user), void *user)
 {
-    const struct mg_request_info *ri = mg_get_request_info(conn);
-    if (!ri)
-        return -1;
     DIR *d = opendir("/proc/self/fd");
     if (!d)
-        return -1;
-    int found = -1;
+        return false;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         char *end;
@@ -67,19 +63,43 @@ int sb__conn_socket(const struct mg_connection *conn)
         struct stat st;
         if (fstat((int)fd, &st) != 0 || !S_ISSOCK(st.st_mode))
             continue;
-        struct sockaddr_storage peer, self;
-        socklen_t plen = sizeof peer, slen = sizeof self;
-        if (getpeername((int)fd, (struct sockaddr *)&peer, &plen) != 0 ||
-            getsockname((int)fd, (struct sockaddr *)&self, &slen) != 0)
-            continue;
-        if (endpoint_is(&peer, ri->remote_addr, ri->remote_port) &&
-            local_port(&self) == ri->server_port) {
-            found = (int)fd;
+        if (visit((int)fd, user))
             break;
-        }
     }
     closedir(d);
-    return found;
+    return true;
+}
+
+/* The connection sb__conn_socket looks for, and the descriptor once found. */
+typedef struct conn_match {
+    const struct mg_request_info *ri;
+    int found;
+} conn_match;
+
+static bool match_conn(int fd, void *user)
+{
+    conn_match *m = user;
+    struct sockaddr_storage peer, self;
+    socklen_t plen = sizeof peer, slen = sizeof self;
+    if (getpeername(fd, (struct sockaddr *)&peer, &plen) != 0 ||
+        getsockname(fd, (struct sockaddr *)&self, &slen) != 0)
+        return false;
+    if (endpoint_is(&peer, m->ri->remote_addr, m->ri->remote_port) &&
+        local_port(&self) == m->ri->server_port) {
+        m->found = fd;
+        return true;
+    }
+    return false;
+}
+
+int sb__conn_socket(const struct mg_connection *conn)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    if (!ri)
+        return -1;
+    conn_match m = {.ri = ri, .found = -1};
+    sb__for_each_socket(match_conn, &m);
+    return m.found;
 }
 
 bool sb__socket_peer_gone(int fd)

@@ -17,6 +17,11 @@ struct mg_connection;
  * only after that thread's handler returns, so the number stays valid until then. O(open fds). */
 int sb__conn_socket(const struct mg_connection *conn);
 
+/* Calls visit(fd, user) for each socket descriptor the process has open, in no particular order,
+ * until visit returns true. false when the descriptors cannot be listed (no /proc). A descriptor
+ * may be closed and its number reused while visit runs: visit checks what it acts on. */
+bool sb__for_each_socket(bool (*visit)(int fd, void *user), void *user);
+
 /* true when the peer has closed its side or the socket failed; never blocks, consumes nothing. */
 bool sb__socket_peer_gone(int fd);
 

@@ -1,13 +1,13 @@
 /* http_guard.c - see http_guard.h. */
 #include "http_guard.h"
 
+#include "conn_socket.h"
 #include "server_internal.h"
 #include "sb_error_internal.h"
 
 #include <civetweb.h>
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -17,7 +17,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 /* "addr port" of a peer: a numeric IPv6 address with a scope fits. */
@@ -82,6 +81,16 @@ static void format_peer(char out[SB_PEER_TEXT], size_t *addr_len, const char *ad
     *addr_len = strlen(addr);
 }
 
+/* conn's key in the bookkeeping; false when civetweb has no request info for it. */
+static bool conn_peer(const struct mg_connection *conn, char peer[SB_PEER_TEXT], size_t *addr_len)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    if (!ri)
+        return false;
+    format_peer(peer, addr_len, ri->remote_addr, ri->remote_port);
+    return true;
+}
+
 static guarded_conn *find_conn(sb_http_guard *g, const char *peer)
 {
     for (size_t i = 0; i < g->nconns; i++)
@@ -131,12 +140,10 @@ static void done_reading_headers(sb_http_guard *g)
 void sb__http_guard_request_started(sb_http_guard *g, const struct mg_connection *conn)
 {
     done_reading_headers(g);
-    const struct mg_request_info *ri = mg_get_request_info(conn);
-    if (!ri)
-        return;
     char peer[SB_PEER_TEXT];
     size_t addr_len;
-    format_peer(peer, &addr_len, ri->remote_addr, ri->remote_port);
+    if (!conn_peer(conn, peer, &addr_len))
+        return;
     pthread_mutex_lock(&g->mu);
     guarded_conn *c = find_conn(g, peer);
     if (!c)
@@ -152,12 +159,10 @@ void sb__http_guard_request_started(sb_http_guard *g, const struct mg_connection
 void sb__http_guard_conn_closing(sb_http_guard *g, const struct mg_connection *conn)
 {
     done_reading_headers(g);
-    const struct mg_request_info *ri = mg_get_request_info(conn);
-    if (!ri)
-        return;
     char peer[SB_PEER_TEXT];
     size_t addr_len;
-    format_peer(peer, &addr_len, ri->remote_addr, ri->remote_port);
+    if (!conn_peer(conn, peer, &addr_len))
+        return;
     pthread_mutex_lock(&g->mu);
     guarded_conn *c = find_conn(g, peer);
     if (c && c->fd < 0) {
@@ -275,6 +280,45 @@ static bool evict(sb_http_guard *g, guarded_conn *c)
     return true;
 }
 
+/* What scan_connections hands track_socket for each socket. */
+typedef struct scan_visit {
+    sb_http_guard *g;
+    int port;
+    unsigned gen;
+} scan_visit;
+
+/* Records fd in the bookkeeping when it is a connection accepted on our port. */
+static bool track_socket(int fd, void *user)
+{
+    const scan_visit *v = user;
+    sb_http_guard *g = v->g;
+    char peer[SB_PEER_TEXT];
+    size_t addr_len;
+    if (!accepted_peer(fd, v->port, peer, &addr_len))
+        return false;
+    pthread_mutex_lock(&g->mu);
+    guarded_conn *c = find_conn(g, peer);
+    if (c && c->closed && c->fd != fd) {
+        /* A new connection from the peer port of a closed one, its request not begun:
+         * start over. (The same fd number too is taken for the closing connection's
+         * lingering socket: when in doubt, the guard does not evict.) */
+        memset(c, 0, sizeof *c);
+        snprintf(c->peer, sizeof c->peer, "%s", peer);
+        c->addr_len = addr_len;
+        c->first_seen_ns = sb__monotonic_ns();
+    }
+    if (!c)
+        c = add_conn(g, peer, addr_len, fd);
+    if (c) {
+        c->fd = fd;
+        c->seen_gen = v->gen;
+        if (!c->started && !c->closed)
+            c->scans_seen++;
+    }
+    pthread_mutex_unlock(&g->mu);
+    return false; /* every socket */
+}
+
 /* Finds the sockets accepted on our port and evicts those that are late with their headers or
  * over their address's limit. */
 static void scan_connections(sb_http_guard *g)
@@ -286,43 +330,9 @@ static void scan_connections(sb_http_guard *g)
     unsigned gen = ++g->gen;
     pthread_mutex_unlock(&g->mu);
 
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
+    scan_visit v = {.g = g, .port = port, .gen = gen};
+    if (!sb__for_each_socket(track_socket, &v))
         return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        char *end;
-        long fd = strtol(e->d_name, &end, 10);
-        if (*end || end == e->d_name || fd < 0 || fd == dirfd(d))
-            continue;
-        struct stat st;
-        char peer[SB_PEER_TEXT];
-        size_t addr_len;
-        if (fstat((int)fd, &st) != 0 || !S_ISSOCK(st.st_mode) ||
-            !accepted_peer((int)fd, port, peer, &addr_len))
-            continue;
-        pthread_mutex_lock(&g->mu);
-        guarded_conn *c = find_conn(g, peer);
-        if (c && c->closed && c->fd != (int)fd) {
-            /* A new connection from the peer port of a closed one, its request not begun:
-             * start over. (The same fd number too is taken for the closing connection's
-             * lingering socket: when in doubt, the guard does not evict.) */
-            memset(c, 0, sizeof *c);
-            snprintf(c->peer, sizeof c->peer, "%s", peer);
-            c->addr_len = addr_len;
-            c->first_seen_ns = sb__monotonic_ns();
-        }
-        if (!c)
-            c = add_conn(g, peer, addr_len, (int)fd);
-        if (c) {
-            c->fd = (int)fd;
-            c->seen_gen = gen;
-            if (!c->started && !c->closed)
-                c->scans_seen++;
-        }
-        pthread_mutex_unlock(&g->mu);
-    }
-    closedir(d);
 
     pthread_mutex_lock(&g->mu);
     /* Forget connections whose socket is gone (not seen by this scan nor started since). */

@@ -16,15 +16,26 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <turbojpeg.h>
 #include <unistd.h>
+
+/* CUnit suite init for suites that talk to a server: a peer that hangs up must not kill the
+ * test with SIGPIPE, and civetweb's client functions need the library initialised. */
+static inline int st_suite_init(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    mg_init_library(0);
+    return 0;
+}
 
 /* Waits ms. Only as the poll interval of a wait helper, to pace a producer, or as the grace
  * period before asserting that something did NOT happen; never between an action and an
@@ -47,7 +58,7 @@ static inline void st_sleep_ms(long ms)
 /* Evaluates cond until it is true or timeout_ms passed; ok (a bool lvalue) receives the last
  * result. The general "wait until a condition or a deadline" of the C tests:
  *     bool quiet;
- *     ST_WAIT_UNTIL(quiet, stats_of(&f).clients == 0, ST_DEADLINE_MS);
+ *     ST_WAIT_UNTIL(quiet, st_server_stats(f.srv).clients == 0, ST_DEADLINE_MS);
  *     CU_ASSERT(quiet); */
 #define ST_WAIT_UNTIL(ok, cond, timeout_ms)                                                      \
     do {                                                                                         \
@@ -177,6 +188,59 @@ static inline uint64_t st_publish_one(sb_frame_ring *ring, uint32_t w, uint32_t 
     return seq;
 }
 
+/* ---- a producer in another process --------------------------------------------------------- */
+
+/* Forks a process that creates the w x h shm ring NAME (and the event queue NAME when
+ * with_event_queue), publishes nframes, then waits until *release_fd is written to (or closed)
+ * and destroys both (unlinking the segments). The producer lives in another process, as with
+ * streambridge-server. */
+static inline pid_t st_fork_shm_producer(const char *name, uint32_t w, uint32_t h,
+                                         bool with_event_queue, int nframes, int *release_fd)
+{
+    int ready[2], done[2];
+    if (pipe(ready) || pipe(done))
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(done[1]);
+        close(ready[0]);
+        sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
+        ro.max_width = w;
+        ro.max_height = h;
+        ro.shm_name = name;
+        sb_event_queue_options qo = SB_EVENT_QUEUE_OPTIONS_INIT;
+        qo.shm_name = name;
+        sb_frame_ring *ring = NULL;
+        sb_event_queue *q = NULL;
+        char ok = sb_frame_ring_create(&ro, &ring) == SB_OK &&
+                          (!with_event_queue || sb_event_queue_create(&qo, &q) == SB_OK)
+                      ? 'y'
+                      : 'n';
+        for (int i = 0; i < nframes && ok == 'y'; i++)
+            st_publish_one(ring, w, h);
+        if (write(ready[1], &ok, 1) != 1)
+            _exit(1);
+        char x;
+        if (read(done[0], &x, 1) < 0)
+            _exit(1);
+        sb_event_queue_destroy(q);
+        sb_frame_ring_destroy(ring);
+        _exit(0);
+    }
+    close(done[0]);
+    close(ready[1]);
+    char ok = 0;
+    if (read(ready[0], &ok, 1) != 1 || ok != 'y') {
+        close(ready[0]);
+        close(done[1]);
+        waitpid(pid, NULL, 0);
+        return -1;
+    }
+    close(ready[0]);
+    *release_fd = done[1];
+    return pid;
+}
+
 /* ---- a heap ring + queue + server on an ephemeral port -------------------------------------- */
 
 typedef struct st_server {
@@ -185,6 +249,18 @@ typedef struct st_server {
     sb_server *srv;
     int port;
 } st_server;
+
+/* Starts *srv with options o (port forced to 0) on ring and queue (NULL: none), e.g. handles
+ * attached to a producer's shm; SB_OK or the error, which it prints. */
+static inline int st_server_start_on(sb_frame_ring *ring, sb_event_queue *queue, sb_server_options *o,
+                                     sb_server **srv)
+{
+    o->port = 0;
+    int rc = sb_server_start(ring, queue, o, srv);
+    if (rc != SB_OK)
+        fprintf(stderr, "sb_server_start: %s\n", sb_last_error());
+    return rc;
+}
 
 /* Starts a server with options o (port forced to 0) on a fresh max_w x max_h heap ring. */
 static inline int st_server_start(st_server *f, sb_server_options *o, uint32_t max_w, uint32_t max_h)
@@ -196,12 +272,9 @@ static inline int st_server_start(st_server *f, sb_server_options *o, uint32_t m
     sb_event_queue_options qo = SB_EVENT_QUEUE_OPTIONS_INIT;
     if (sb_frame_ring_create(&ro, &f->ring) != SB_OK || sb_event_queue_create(&qo, &f->queue) != SB_OK)
         return -1;
-    o->port = 0;
-    int rc = sb_server_start(f->ring, f->queue, o, &f->srv);
-    if (rc != SB_OK) {
-        fprintf(stderr, "sb_server_start: %s\n", sb_last_error());
+    int rc = st_server_start_on(f->ring, f->queue, o, &f->srv);
+    if (rc != SB_OK)
         return rc;
-    }
     f->port = sb_server_port(f->srv);
     return 0;
 }
@@ -213,11 +286,16 @@ static inline void st_server_stop(st_server *f)
     sb_frame_ring_destroy(f->ring);
 }
 
-static inline uint32_t st_server_clients(st_server *f)
+static inline sb_server_stats st_server_stats(sb_server *srv)
 {
     sb_server_stats s;
-    sb_server_get_stats(f->srv, &s);
-    return s.clients;
+    sb_server_get_stats(srv, &s);
+    return s;
+}
+
+static inline uint32_t st_server_clients(st_server *f)
+{
+    return st_server_stats(f->srv).clients;
 }
 
 /* ---- JPEG ------------------------------------------------------------------------------------ */
@@ -569,6 +647,23 @@ static inline int st_raw_connect(int port)
         return -1;
     }
     return fd;
+}
+
+/* The port at the end of a streambridge-server's first output line ("...:PORT") read from fd,
+ * 0 if there is none. */
+static inline int st_read_announced_port(int fd)
+{
+    char line[256] = "";
+    size_t n = 0;
+    while (n + 1 < sizeof line && !strchr(line, '\n')) {
+        ssize_t r = read(fd, line + n, sizeof line - 1 - n);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        line[n] = '\0';
+    }
+    const char *colon = strrchr(line, ':');
+    return colon ? atoi(colon + 1) : 0;
 }
 
 /* Sends a raw request and returns the status code of the reply's first line (-1 if none). */

@@ -5,7 +5,6 @@
 #include "sb_cunit.h"
 
 #include <poll.h>
-#include <signal.h>
 
 #define W 320
 #define H 240
@@ -320,15 +319,8 @@ static CU_TestInfo hostile_tests[] = {
     CU_TEST_INFO_NULL,
 };
 
-static int suite_init(void)
-{
-    signal(SIGPIPE, SIG_IGN);
-    mg_init_library(0);
-    return 0;
-}
-
 static CU_SuiteInfo suites[] = {
-    {"http_hostile", suite_init, NULL, NULL, NULL, hostile_tests},
+    {"http_hostile", st_suite_init, NULL, NULL, NULL, hostile_tests},
     CU_SUITE_INFO_NULL,
 };
 

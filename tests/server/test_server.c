@@ -11,60 +11,21 @@
 #define W 320
 #define H 240
 
-/* ---- fixture: a heap ring + queue + server ----------------------------------------------------- */
+/* ---- fixture: st_server (server_test_util.h) with this file's frame size --------------------- */
 
-typedef struct fixture {
-    sb_frame_ring *ring;
-    sb_event_queue *queue;
-    sb_server *srv;
-    int port;
-} fixture;
-
-static int fixture_start_with(fixture *f, sb_server_options *o, uint32_t max_w, uint32_t max_h)
-{
-    memset(f, 0, sizeof *f);
-    sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
-    ro.max_width = max_w;
-    ro.max_height = max_h;
-    sb_event_queue_options qo = SB_EVENT_QUEUE_OPTIONS_INIT;
-    if (sb_frame_ring_create(&ro, &f->ring) != SB_OK || sb_event_queue_create(&qo, &f->queue) != SB_OK)
-        return -1;
-    o->port = 0;
-    int rc = sb_server_start(f->ring, f->queue, o, &f->srv);
-    if (rc != SB_OK) {
-        fprintf(stderr, "sb_server_start: %s\n", sb_last_error());
-        return rc;
-    }
-    f->port = sb_server_port(f->srv);
-    return 0;
-}
-
-static int fixture_start(fixture *f)
+/* The same default server for every test that sets no option. */
+static int fixture_start(st_server *f)
 {
     sb_server_options o = SB_SERVER_OPTIONS_INIT;
-    return fixture_start_with(f, &o, W, H);
-}
-
-static void fixture_stop(fixture *f)
-{
-    sb_server_stop(f->srv);
-    sb_event_queue_destroy(f->queue);
-    sb_frame_ring_destroy(f->ring);
-}
-
-static sb_server_stats stats_of(fixture *f)
-{
-    sb_server_stats s;
-    sb_server_get_stats(f->srv, &s);
-    return s;
+    return st_server_start(f, &o, W, H);
 }
 
 /* Waits until the server has encoded frame seq (frames_encoded + coalesced reached it). */
-static bool wait_encoded(fixture *f, uint64_t n, int timeout_ms)
+static bool wait_encoded(st_server *f, uint64_t n, int timeout_ms)
 {
     uint64_t deadline = sb__monotonic_ns() + (uint64_t)timeout_ms * 1000000ull;
     while (sb__monotonic_ns() < deadline) {
-        sb_server_stats s = stats_of(f);
+        sb_server_stats s = st_server_stats(f->srv);
         if (s.frames_encoded >= n)
             return true;
         st_sleep_ms(ST_POLL_MS);
@@ -73,7 +34,7 @@ static bool wait_encoded(fixture *f, uint64_t n, int timeout_ms)
 }
 
 /* Connects an acking WebSocket viewer, publishes a frame and expects exactly that frame. */
-static void connect_viewer_and_publish_a_frame(fixture *f, st_ws *ws, int timeout_ms)
+static void connect_viewer_and_publish_a_frame(st_server *f, st_ws *ws, int timeout_ms)
 {
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(ws, f->port, "/ws", NULL, true), 0);
     st_publish_one(f->ring, W, H);
@@ -121,7 +82,7 @@ static void test_start_rejects_bad_options(void)
 
 static void test_bind_failure_reports_enet_with_reason(void)
 {
-    fixture f;
+    st_server f;
     CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
     CU_ASSERT(f.port > 0);
     sb_server_options o = SB_SERVER_OPTIONS_INIT;
@@ -130,22 +91,22 @@ static void test_bind_failure_reports_enet_with_reason(void)
     CU_ASSERT_EQUAL(sb_server_start(f.ring, NULL, &o, &second), SB_ENET);
     CU_ASSERT_PTR_NULL(second);
     CU_ASSERT(strlen(sb_last_error()) > strlen("sb_server_start(): cannot serve"));
-    fixture_stop(&f);
+    st_server_stop(&f);
 }
 
 /* ---- HTTP endpoints ---------------------------------------------------------------------------- */
 
 static void test_snapshot_is_503_before_first_frame(void)
 {
-    fixture f;
+    st_server f;
     CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
     CU_ASSERT_EQUAL(st_http_status(f.port, "/snapshot.jpg", NULL), 503);
-    fixture_stop(&f);
+    st_server_stop(&f);
 }
 
 static void test_snapshot_decodes_to_frame_size(void)
 {
-    fixture f;
+    st_server f;
     CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
     uint64_t seq = st_publish_one(f.ring, W, H);
     CU_ASSERT_FATAL(wait_encoded(&f, 1, ST_DEADLINE_MS)); /* /snapshot.jpg waits 2 s at most */
@@ -159,12 +120,12 @@ static void test_snapshot_decodes_to_frame_size(void)
     CU_ASSERT_EQUAL(h, H);
     CU_ASSERT(abs(marker - (int)st_marker_value(seq)) <= 6);
     st_response_free(&r);
-    fixture_stop(&f);
+    st_server_stop(&f);
 }
 
 static void test_mjpeg_parts_decode_to_frame_size(void)
 {
-    fixture f;
+    st_server f;
     CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
     st_producer p;
     st_producer_start(&p, f.ring, W, H, 1000, 30); /* stopped below */
@@ -233,7 +194,7 @@ static void test_mjpeg_parts_decode_to_frame_size(void)
     mg_close_connection(c);
     atomic_store(&p.stop, true);
     st_producer_join(&p);
-    fixture_stop(&f);
+    st_server_stop(&f);
 }
 
 /* A still scene publishes one frame and then nothing: a browser shows that frame only once the
@@ -241,7 +202,7 @@ static void test_mjpeg_parts_decode_to_frame_size(void)
  * headers), so the server must send the boundary AND the next part's headers right after it. */
 static void test_mjpeg_single_frame_is_followed_by_next_part_headers(void)
 {
-    fixture f;
+    st_server f;
     CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
     st_publish_one(f.ring, W, H);
     CU_ASSERT_FATAL(wait_encoded(&f, 1, ST_DEADLINE_MS));
@@ -271,12 +232,12 @@ static void test_mjpeg_single_frame_is_followed_by_next_part_headers(void)
     CU_ASSERT_PTR_NOT_NULL(memmem(buf, len, "HTTP/1.1 200", 12));
     free(buf);
     close(fd);
-    fixture_stop(&f);
+    st_server_stop(&f);
 }
 
 static void test_unknown_paths_are_404_and_never_the_filesystem(void)
 {
-    fixture f;
+    st_server f;
     CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
     CU_ASSERT_EQUAL(st_http_status(f.port, "/nope", NULL), 404);
     CU_ASSERT_EQUAL(st_http_status(f.port, "/../../etc/passwd", NULL), 404);
@@ -289,60 +250,10 @@ static void test_unknown_paths_are_404_and_never_the_filesystem(void)
     CU_ASSERT_PTR_NULL(strcasestr(r.headers, "X-Frame-Options")); /* iframe-friendly */
     st_response_free(&r);
     CU_ASSERT_EQUAL(st_http_status(f.port, "/client.js", NULL), 200);
-    fixture_stop(&f);
+    st_server_stop(&f);
 }
 
-/* Forks a process that creates the shm ring NAME (and the event queue NAME when
- * with_event_queue), publishes nframes, then waits until *release_fd is written to (or closed)
- * and destroys both (unlinking the segments). The producer lives in another process, as with
- * streambridge-server. */
-static pid_t fork_shm_producer(const char *name, bool with_event_queue, int nframes,
-                               int *release_fd)
-{
-    int ready[2], done[2];
-    if (pipe(ready) || pipe(done))
-        return -1;
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(done[1]);
-        sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
-        ro.max_width = W;
-        ro.max_height = H;
-        ro.shm_name = name;
-        sb_event_queue_options qo = SB_EVENT_QUEUE_OPTIONS_INIT;
-        qo.shm_name = name;
-        sb_frame_ring *ring = NULL;
-        sb_event_queue *q = NULL;
-        char ok = sb_frame_ring_create(&ro, &ring) == SB_OK &&
-                          (!with_event_queue || sb_event_queue_create(&qo, &q) == SB_OK)
-                      ? 'y'
-                      : 'n';
-        for (int i = 0; i < nframes && ok == 'y'; i++)
-            st_publish_one(ring, W, H);
-        if (write(ready[1], &ok, 1) != 1)
-            _exit(1);
-        char x;
-        if (read(done[0], &x, 1) < 0)
-            _exit(1);
-        sb_event_queue_destroy(q);
-        sb_frame_ring_destroy(ring);
-        _exit(0);
-    }
-    close(done[0]);
-    close(ready[1]);
-    char ok = 0;
-    if (read(ready[0], &ok, 1) != 1 || ok != 'y') {
-        close(ready[0]);
-        close(done[1]);
-        waitpid(pid, NULL, 0);
-        return -1;
-    }
-    close(ready[0]);
-    *release_fd = done[1];
-    return pid;
-}
-
-/* Lets a fork_shm_producer() process go and reaps it; false when the release message could not
+/* Lets a st_fork_shm_producer() process go and reaps it; false when the release message could not
  * be written (closing the pipe releases it all the same). */
 static bool release_producer(pid_t pid, int release_fd)
 {
@@ -357,7 +268,7 @@ static void test_healthz_turns_503_when_producer_closes_ring(void)
     char name[64];
     snprintf(name, sizeof name, "t%d-healthz", (int)getpid());
     int release = -1;
-    pid_t producer = fork_shm_producer(name, false, 1, &release);
+    pid_t producer = st_fork_shm_producer(name, W, H, false, 1, &release);
     CU_ASSERT_FATAL(producer > 0);
     sb_frame_ring *ring = NULL;
     CU_ASSERT_EQUAL_FATAL(sb_frame_ring_attach(name, &ring), SB_OK);
@@ -446,7 +357,7 @@ static long long json_int(const char *json, const char *key)
 
 static void test_stats_json_parses_with_key_fields(void)
 {
-    fixture f;
+    st_server f;
     CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
     st_ws ws;
     connect_viewer_and_publish_a_frame(&f, &ws, ST_DEADLINE_MS);
@@ -465,14 +376,14 @@ static void test_stats_json_parses_with_key_fields(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"encode_ms_p50\":"));
     st_response_free(&r);
     st_ws_close(&ws);
-    fixture_stop(&f);
+    st_server_stop(&f);
 }
 
 /* ---- WebSocket frames ------------------------------------------------------------------------ */
 
 static void test_ws_frames_arrive_in_order_with_increasing_seq(void)
 {
-    fixture f;
+    st_server f;
     CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
     st_ws ws;
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&ws, f.port, "/ws", NULL, true), 0);
@@ -488,12 +399,12 @@ static void test_ws_frames_arrive_in_order_with_increasing_seq(void)
     CU_ASSERT_EQUAL(ws.height, H);
     pthread_mutex_unlock(&ws.mu);
     st_ws_close(&ws);
-    fixture_stop(&f);
+    st_server_stop(&f);
 }
 
 static void test_ws_ack_credit_bounds_frames_in_flight(void)
 {
-    fixture f;
+    st_server f;
     CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
     st_ws lazy, eager;
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&lazy, f.port, "/ws", NULL, false), 0);
@@ -523,22 +434,22 @@ static void test_ws_ack_credit_bounds_frames_in_flight(void)
     CU_ASSERT(eager.frames >= 2);
     st_ws_close(&lazy);
     st_ws_close(&eager);
-    fixture_stop(&f);
+    st_server_stop(&f);
 }
 
 static void run_encoded_equals_published(int nclients)
 {
-    fixture f;
+    st_server f;
     sb_server_options o = SB_SERVER_OPTIONS_INIT;
     o.max_fps = 60;
     o.max_clients_per_address = 0; /* every client comes from 127.0.0.1 */
-    CU_ASSERT_EQUAL_FATAL(fixture_start_with(&f, &o, W, H), 0);
+    CU_ASSERT_EQUAL_FATAL(st_server_start(&f, &o, W, H), 0);
     st_ws *ws = calloc((size_t)nclients, sizeof *ws);
     for (int i = 0; i < nclients; i++)
         CU_ASSERT_EQUAL_FATAL(st_ws_connect(&ws[i], f.port, "/ws", NULL, true), 0);
     /* The server registers a client just after the handshake the client returned from. */
     bool registered;
-    ST_WAIT_UNTIL(registered, stats_of(&f).clients == (uint32_t)nclients, ST_DEADLINE_MS);
+    ST_WAIT_UNTIL(registered, st_server_stats(f.srv).clients == (uint32_t)nclients, ST_DEADLINE_MS);
     CU_ASSERT(registered);
     /* Each frame is published once every client has the previous one: below the fps cap
      * however slow the machine is (a fixed publishing interval could outrun a starved encoder,
@@ -553,7 +464,7 @@ static void run_encoded_equals_published(int nclients)
             CU_ASSERT(got);
         }
     }
-    sb_server_stats s = stats_of(&f);
+    sb_server_stats s = st_server_stats(f.srv);
     CU_ASSERT_EQUAL(s.frames_published, (uint64_t)frames);
     CU_ASSERT_EQUAL(s.frames_encoded, (uint64_t)frames);
     CU_ASSERT_EQUAL(s.frames_coalesced, 0);
@@ -571,7 +482,7 @@ static void run_encoded_equals_published(int nclients)
     for (int i = 0; i < nclients; i++)
         st_ws_close(&ws[i]);
     free(ws);
-    fixture_stop(&f);
+    st_server_stop(&f);
 }
 
 static void test_encoded_count_equals_published_with_1_client(void)
@@ -586,21 +497,22 @@ static void test_encoded_count_equals_published_with_32_clients(void)
 
 static bool all_published_frames_handled(void *fixture_)
 {
-    sb_server_stats s = stats_of(fixture_);
+    const st_server *f = fixture_;
+    sb_server_stats s = st_server_stats(f->srv);
     return s.frames_published == 40 && s.frames_encoded + s.frames_coalesced == 40;
 }
 
 static void test_faster_than_max_fps_is_coalesced_not_encoded(void)
 {
-    fixture f;
+    st_server f;
     sb_server_options o = SB_SERVER_OPTIONS_INIT;
     o.max_fps = 5;
-    CU_ASSERT_EQUAL_FATAL(fixture_start_with(&f, &o, W, H), 0);
+    CU_ASSERT_EQUAL_FATAL(st_server_start(&f, &o, W, H), 0);
     uint64_t t0 = sb__monotonic_ns();
     st_produce(f.ring, W, H, 40, 0); /* as fast as this machine publishes */
     CU_ASSERT(st_wait_until(all_published_frames_handled, &f, ST_DEADLINE_MS));
     double seconds = (double)(sb__monotonic_ns() - t0) / 1e9;
-    sb_server_stats s = stats_of(&f);
+    sb_server_stats s = st_server_stats(f.srv);
     CU_ASSERT_EQUAL(s.frames_published, 40);
     CU_ASSERT_EQUAL(s.frames_encoded + s.frames_coalesced, s.frames_published);
     /* The cap is a token bucket (2 encodes of burst, then max_fps): over the time the frames
@@ -611,18 +523,18 @@ static void test_faster_than_max_fps_is_coalesced_not_encoded(void)
            (unsigned long long)s.frames_encoded, seconds, allowed);
     CU_ASSERT((double)s.frames_encoded <= allowed);
     CU_ASSERT(s.frames_coalesced > 0);
-    fixture_stop(&f);
+    st_server_stop(&f);
 }
 
 static void test_unchanged_frame_is_sent_once_then_still_once(void)
 {
-    fixture f;
+    st_server f;
     sb_server_options o = SB_SERVER_OPTIONS_INIT;
     /* The frame published after input must be encoded while that input is recent: the client
      * keeps sending input until it has the frame, and the still delay is long enough that the
      * server cannot see the input as stale in between, however loaded the machine. */
     o.still_delay_ms = 1000;
-    CU_ASSERT_EQUAL_FATAL(fixture_start_with(&f, &o, W, H), 0);
+    CU_ASSERT_EQUAL_FATAL(st_server_start(&f, &o, W, H), 0);
     st_ws ws;
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&ws, f.port, "/ws", NULL, true), 0);
     unsigned char hello[12], ev[80];
@@ -636,7 +548,7 @@ static void test_unchanged_frame_is_sent_once_then_still_once(void)
     st_event(ev, SB_EVENT_POINTER_MOVE, 0, 10, 10, W, H);
     st_ws_send(&ws, ev, sizeof ev, MG_WEBSOCKET_OPCODE_BINARY);
     bool received;
-    ST_WAIT_UNTIL(received, stats_of(&f).events_received >= 1, ST_DEADLINE_MS);
+    ST_WAIT_UNTIL(received, st_server_stats(f.srv).events_received >= 1, ST_DEADLINE_MS);
     CU_ASSERT(received);
     uint64_t seq = st_publish_one(f.ring, W, H);
     uint64_t deadline = sb__monotonic_ns() + (uint64_t)ST_DEADLINE_MS * 1000000ull;
@@ -651,18 +563,18 @@ static void test_unchanged_frame_is_sent_once_then_still_once(void)
     CU_ASSERT_EQUAL(ws.last_quality, o.jpeg_quality_still);
     CU_ASSERT_EQUAL(ws.last_still, 1);
     pthread_mutex_unlock(&ws.mu);
-    sb_server_stats s = stats_of(&f);
+    sb_server_stats s = st_server_stats(f.srv);
     CU_ASSERT_EQUAL(s.frames_encoded, 2);
     CU_ASSERT_EQUAL(s.frames_encoded_still, 1);
     st_ws_close(&ws);
-    fixture_stop(&f);
+    st_server_stop(&f);
 }
 
 /* ---- input ----------------------------------------------------------------------------------- */
 
 static void test_ws_events_land_in_queue_with_mapped_coordinates(void)
 {
-    fixture f;
+    st_server f;
     CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
     st_ws ws;
     connect_viewer_and_publish_a_frame(&f, &ws, ST_DEADLINE_MS);
@@ -702,13 +614,13 @@ static void test_ws_events_land_in_queue_with_mapped_coordinates(void)
     CU_ASSERT_EQUAL(got[2].type, SB_EVENT_KEY_PRESS);
     CU_ASSERT_EQUAL(got[2].key_code, 'a');
     CU_ASSERT_STRING_EQUAL(got[2].keysym, "a");
-    CU_ASSERT_EQUAL(stats_of(&f).events_received, 3);
+    CU_ASSERT_EQUAL(st_server_stats(f.srv).events_received, 3);
     st_ws_close(&ws);
-    fixture_stop(&f);
+    st_server_stop(&f);
 }
 
 /* Publishes a frame and expects ws to receive it. */
-static void expect_next_frame_arrives(fixture *f, st_ws *ws)
+static void expect_next_frame_arrives(st_server *f, st_ws *ws)
 {
     int before = st_ws_wait_frames(ws, 0, 0);
     st_publish_one(f->ring, W, H);
@@ -716,16 +628,16 @@ static void expect_next_frame_arrives(fixture *f, st_ws *ws)
 }
 
 /* Sends msg (binary or text) and expects the server to close this client with code. */
-static void expect_close_code(fixture *f, const void *msg, size_t len, int opcode, int code)
+static void expect_close_code(st_server *f, const void *msg, size_t len, int opcode, int code)
 {
     st_ws bad, good;
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&bad, f->port, "/ws", NULL, true), 0);
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&good, f->port, "/ws", NULL, true), 0);
-    uint64_t rejected = stats_of(f).messages_rejected;
+    uint64_t rejected = st_server_stats(f->srv).messages_rejected;
     st_ws_send(&bad, msg, len, opcode);
     CU_ASSERT(st_ws_wait_closed(&bad, ST_DEADLINE_MS));
     CU_ASSERT_EQUAL(bad.close_code, code);
-    CU_ASSERT(stats_of(f).messages_rejected > rejected);
+    CU_ASSERT(st_server_stats(f->srv).messages_rejected > rejected);
     /* The other client keeps streaming. */
     expect_next_frame_arrives(f, &good);
     CU_ASSERT_FALSE(good.closed);
@@ -735,7 +647,7 @@ static void expect_close_code(fixture *f, const void *msg, size_t len, int opcod
 
 static void test_malformed_messages_close_with_the_right_code(void)
 {
-    fixture f;
+    st_server f;
     CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
     st_publish_one(f.ring, W, H);
     unsigned char ev[80];
@@ -761,15 +673,15 @@ static void test_malformed_messages_close_with_the_right_code(void)
     big[0] = 3;
     expect_close_code(&f, big, 8192, MG_WEBSOCKET_OPCODE_BINARY, 1009);
     free(big);
-    fixture_stop(&f);
+    st_server_stop(&f);
 }
 
 static void test_event_rate_abuse_is_dropped_then_closed_with_1008(void)
 {
-    fixture f;
+    st_server f;
     sb_server_options o = SB_SERVER_OPTIONS_INIT;
     o.max_events_per_second = 20;
-    CU_ASSERT_EQUAL_FATAL(fixture_start_with(&f, &o, W, H), 0);
+    CU_ASSERT_EQUAL_FATAL(st_server_start(&f, &o, W, H), 0);
     st_publish_one(f.ring, W, H);
     st_ws bad, good;
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&bad, f.port, "/ws", NULL, true), 0);
@@ -783,7 +695,7 @@ static void test_event_rate_abuse_is_dropped_then_closed_with_1008(void)
     CU_ASSERT(st_ws_wait_closed(&bad, ST_DEADLINE_MS));
     double seconds = (double)(sb__monotonic_ns() - t0) / 1e9;
     CU_ASSERT_EQUAL(bad.close_code, 1008);
-    sb_server_stats s = stats_of(&f);
+    sb_server_stats s = st_server_stats(f.srv);
     CU_ASSERT(s.events_rate_limited >= 20);
     /* The bucket (a second's worth) plus what it refilled while the events came in, however
      * long that took on this machine: the rate limit, not the machine's speed. */
@@ -791,17 +703,17 @@ static void test_event_rate_abuse_is_dropped_then_closed_with_1008(void)
     expect_next_frame_arrives(&f, &good);
     st_ws_close(&bad);
     st_ws_close(&good);
-    fixture_stop(&f);
+    st_server_stop(&f);
 }
 
 /* ---- isolation and limits -------------------------------------------------------------------- */
 
 static void test_non_reading_clients_do_not_stall_a_fast_one(void)
 {
-    fixture f;
+    st_server f;
     sb_server_options o = SB_SERVER_OPTIONS_INIT;
     o.max_fps = 200;
-    CU_ASSERT_EQUAL_FATAL(fixture_start_with(&f, &o, 1280, 720), 0);
+    CU_ASSERT_EQUAL_FATAL(st_server_start(&f, &o, 1280, 720), 0);
     /* A raw WebSocket that upgrades then never reads, and an MJPEG viewer that never reads
      * (no ack credit there: its socket buffers fill and its thread blocks). */
     int small = 4096;
@@ -842,24 +754,24 @@ static void test_non_reading_clients_do_not_stall_a_fast_one(void)
     close(ws_fd);
     close(mj_fd);
     st_ws_close(&fast);
-    fixture_stop(&f);
+    st_server_stop(&f);
 }
 
 static void test_max_clients_refuses_extra_connections_with_503(void)
 {
-    fixture f;
+    st_server f;
     sb_server_options o = SB_SERVER_OPTIONS_INIT;
     o.max_clients = 2;
-    CU_ASSERT_EQUAL_FATAL(fixture_start_with(&f, &o, W, H), 0);
+    CU_ASSERT_EQUAL_FATAL(st_server_start(&f, &o, W, H), 0);
     st_ws a, b;
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&a, f.port, "/ws", NULL, true), 0);
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&b, f.port, "/ws", NULL, true), 0);
     CU_ASSERT_EQUAL(st_ws_upgrade_status(f.port, "/ws", NULL), 503);
     CU_ASSERT_EQUAL(st_http_status(f.port, "/video.mjpeg", NULL), 503);
-    CU_ASSERT(stats_of(&f).clients_refused >= 2);
+    CU_ASSERT(st_server_stats(f.srv).clients_refused >= 2);
     st_ws_close(&a);
     st_ws_close(&b);
-    fixture_stop(&f);
+    st_server_stop(&f);
 }
 
 /* Stopping with viewers connected: every WebSocket client gets a 1001 (going away) close. How
@@ -867,7 +779,7 @@ static void test_max_clients_refuses_extra_connections_with_503(void)
  * bench/bench_server (its last lines), not asserted here: a loaded machine can take that long anyway. */
 static void test_stop_sends_1001_to_websocket_viewers(void)
 {
-    fixture f;
+    st_server f;
     CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
     st_publish_one(f.ring, W, H);
     st_ws ws;
@@ -882,12 +794,12 @@ static void test_stop_sends_1001_to_websocket_viewers(void)
     CU_ASSERT_EQUAL(ws.close_code, 1001);
     st_ws_close(&ws);
     close(mj);
-    fixture_stop(&f); /* the server is stopped already: NULL is ignored */
+    st_server_stop(&f); /* the server is stopped already: NULL is ignored */
 }
 
 static void test_connect_disconnect_cycles_leave_no_client_behind(void)
 {
-    fixture f;
+    st_server f;
     CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
     st_publish_one(f.ring, W, H);
     for (int i = 0; i < 200; i++) {
@@ -898,9 +810,9 @@ static void test_connect_disconnect_cycles_leave_no_client_behind(void)
         st_ws_close(&ws);
     }
     bool none_left;
-    ST_WAIT_UNTIL(none_left, stats_of(&f).clients == 0, ST_DEADLINE_MS);
+    ST_WAIT_UNTIL(none_left, st_server_stats(f.srv).clients == 0, ST_DEADLINE_MS);
     CU_ASSERT(none_left);
-    fixture_stop(&f); /* ASan builds report any leaked client or frame at exit */
+    st_server_stop(&f); /* ASan builds report any leaked client or frame at exit */
 }
 
 /* ---- security -------------------------------------------------------------------------------- */
@@ -934,10 +846,10 @@ static void upgrade_request_of_page_at(char *req, size_t size, const char *host,
  * header tells: a loopback server answers only Host names that mean loopback. */
 static void test_loopback_server_refuses_foreign_host_headers(void)
 {
-    fixture f;
+    st_server f;
     sb_server_options o = SB_SERVER_OPTIONS_INIT;
     o.allowed_origins = "http://viewer.example:8888";
-    CU_ASSERT_EQUAL_FATAL(fixture_start_with(&f, &o, W, H), 0);
+    CU_ASSERT_EQUAL_FATAL(st_server_start(&f, &o, W, H), 0);
     st_publish_one(f.ring, W, H);
     CU_ASSERT_FATAL(wait_encoded(&f, 1, ST_DEADLINE_MS));
     char with_port[64];
@@ -977,15 +889,15 @@ static void test_loopback_server_refuses_foreign_host_headers(void)
     CU_ASSERT_FATAL(fd >= 0);
     CU_ASSERT_EQUAL(st_raw_request_status(fd, req), 101);
     close(fd);
-    fixture_stop(&f);
+    st_server_stop(&f);
 }
 
 static void test_token_required_on_every_endpoint(void)
 {
-    fixture f;
+    st_server f;
     sb_server_options o = SB_SERVER_OPTIONS_INIT;
     o.access_token = "s3cret-Token";
-    CU_ASSERT_EQUAL_FATAL(fixture_start_with(&f, &o, W, H), 0);
+    CU_ASSERT_EQUAL_FATAL(st_server_start(&f, &o, W, H), 0);
     st_publish_one(f.ring, W, H);
     const char *paths[] = {"/", "/client.js", "/stats", "/healthz", "/snapshot.jpg", "/nope"};
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
@@ -1018,15 +930,15 @@ static void test_token_required_on_every_endpoint(void)
     CU_ASSERT_EQUAL(st_ws_connect(&ws, f.port, "/ws?token=s3cret-Token", NULL, true), 0);
     CU_ASSERT_EQUAL(st_ws_wait_frames(&ws, 1, ST_DEADLINE_MS), 1);
     st_ws_close(&ws);
-    fixture_stop(&f);
+    st_server_stop(&f);
 }
 
 static void test_ws_foreign_origin_is_refused(void)
 {
-    fixture f;
+    st_server f;
     sb_server_options o = SB_SERVER_OPTIONS_INIT;
     o.allowed_origins = "http://localhost:8888, https://notebook.example";
-    CU_ASSERT_EQUAL_FATAL(fixture_start_with(&f, &o, W, H), 0);
+    CU_ASSERT_EQUAL_FATAL(st_server_start(&f, &o, W, H), 0);
     char own[64];
     snprintf(own, sizeof own, "http://127.0.0.1:%d", f.port);
     struct { const char *origin; int status; } cases[] = {
@@ -1044,7 +956,7 @@ static void test_ws_foreign_origin_is_refused(void)
             fprintf(stderr, "origin %s: %d\n", cases[i].origin ? cases[i].origin : "(none)", status);
         CU_ASSERT_EQUAL(status, cases[i].status);
     }
-    fixture_stop(&f);
+    st_server_stop(&f);
 }
 
 /* ---- the standalone binary --------------------------------------------------------------------- */
@@ -1093,22 +1005,6 @@ static pid_t spawn_server_binary(const char *name, int *stdout_fd)
     return server;
 }
 
-/* The port at the end of the server's first output line ("...:PORT"), 0 if there is none. */
-static int read_announced_port(int stdout_fd)
-{
-    char line[256] = "";
-    size_t n = 0;
-    while (n + 1 < sizeof line && !strchr(line, '\n')) {
-        ssize_t r = read(stdout_fd, line + n, sizeof line - 1 - n);
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-        line[n] = '\0';
-    }
-    const char *colon = strrchr(line, ':');
-    return colon ? atoi(colon + 1) : 0;
-}
-
 /* SIGTERM to a spawn_server_binary() server; true when it then exited with status 0. */
 static bool stop_server_binary(pid_t server, int stdout_fd)
 {
@@ -1150,12 +1046,12 @@ static void test_binary_serves_frames_of_a_shm_producer_process(void)
     char name[64];
     snprintf(name, sizeof name, "t%d-binary", (int)getpid());
     int release = -1;
-    pid_t producer = fork_shm_producer(name, true, 5, &release);
+    pid_t producer = st_fork_shm_producer(name, W, H, true, 5, &release);
     CU_ASSERT_FATAL(producer > 0);
     int server_out = -1;
     pid_t server = spawn_server_binary(name, &server_out);
     CU_ASSERT_FATAL(server > 0);
-    int port = read_announced_port(server_out);
+    int port = st_read_announced_port(server_out);
     CU_ASSERT_FATAL(port > 0);
 
     st_response r;
@@ -1199,9 +1095,9 @@ static void test_binary_waits_for_producer_and_reattaches_to_a_new_one(void)
     CU_ASSERT_FATAL(server > 0);
     st_sleep_ms(300); /* lets the server start waiting for a producer that does not exist yet */
     int release = -1;
-    pid_t first = fork_shm_producer(name, true, 5, &release);
+    pid_t first = st_fork_shm_producer(name, W, H, true, 5, &release);
     CU_ASSERT_FATAL(first > 0);
-    int port = read_announced_port(server_out);
+    int port = st_read_announced_port(server_out);
     CU_ASSERT_FATAL(port > 0);
     bool first_served;
     ST_WAIT_UNTIL(first_served, abs(snapshot_marker(port) - (int)st_marker_value(5)) <= 6,
@@ -1210,7 +1106,7 @@ static void test_binary_waits_for_producer_and_reattaches_to_a_new_one(void)
     release_producer(first, release);
     CU_ASSERT_EQUAL(st_http_status(port, "/healthz", NULL), 503);
 
-    pid_t second = fork_shm_producer(name, true, 9, &release);
+    pid_t second = st_fork_shm_producer(name, W, H, true, 9, &release);
     CU_ASSERT_FATAL(second > 0);
     bool reattached;
     ST_WAIT_UNTIL(reattached, st_http_status(port, "/healthz", NULL) == 200 &&
@@ -1265,15 +1161,8 @@ static CU_TestInfo server_tests[] = {
     CU_TEST_INFO_NULL,
 };
 
-static int suite_init(void)
-{
-    signal(SIGPIPE, SIG_IGN);
-    mg_init_library(0);
-    return 0;
-}
-
 static CU_SuiteInfo suites[] = {
-    {"server", suite_init, NULL, NULL, NULL, server_tests},
+    {"server", st_suite_init, NULL, NULL, NULL, server_tests},
     CU_SUITE_INFO_NULL,
 };
 

@@ -11,56 +11,17 @@
 #include "ws_message.h"
 
 #include <poll.h>
-#include <signal.h>
 
 #define W 320
 #define H 240
 
-/* ---- fixture: a heap ring + queue + server ----------------------------------------------------- */
+/* ---- fixture: st_server (server_test_util.h) with this file's frame size --------------------- */
 
-typedef struct fixture {
-    sb_frame_ring *ring;
-    sb_event_queue *queue;
-    sb_server *srv;
-    int port;
-} fixture;
-
-static int fixture_start_with(fixture *f, sb_server_options *o)
-{
-    memset(f, 0, sizeof *f);
-    sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
-    ro.max_width = W;
-    ro.max_height = H;
-    sb_event_queue_options qo = SB_EVENT_QUEUE_OPTIONS_INIT;
-    if (sb_frame_ring_create(&ro, &f->ring) != SB_OK || sb_event_queue_create(&qo, &f->queue) != SB_OK)
-        return -1;
-    o->port = 0;
-    if (sb_server_start(f->ring, f->queue, o, &f->srv) != SB_OK) {
-        fprintf(stderr, "sb_server_start: %s\n", sb_last_error());
-        return -1;
-    }
-    f->port = sb_server_port(f->srv);
-    return 0;
-}
-
-static int fixture_start(fixture *f)
+/* The same default server for every test that sets no option. */
+static int fixture_start(st_server *f)
 {
     sb_server_options o = SB_SERVER_OPTIONS_INIT;
-    return fixture_start_with(f, &o);
-}
-
-static void fixture_stop(fixture *f)
-{
-    sb_server_stop(f->srv);
-    sb_event_queue_destroy(f->queue);
-    sb_frame_ring_destroy(f->ring);
-}
-
-static sb_server_stats stats_of(fixture *f)
-{
-    sb_server_stats s;
-    sb_server_get_stats(f->srv, &s);
-    return s;
+    return st_server_start(f, &o, W, H);
 }
 
 /* ---- raw WebSocket client -------------------------------------------------------------------- */
@@ -212,7 +173,7 @@ static int raw_wait_close_code(int fd)
 
 /* Opens /ws raw, sends one frame, expects the server to close with code; the server keeps
  * serving a normal client meanwhile. */
-static void expect_frame_closes_with(fixture *f, uint8_t b0, bool masked, const void *payload,
+static void expect_frame_closes_with(st_server *f, uint8_t b0, bool masked, const void *payload,
                                      size_t n, int code)
 {
     int status;
@@ -240,10 +201,10 @@ static long rss_bytes(void)
     return resident * sysconf(_SC_PAGESIZE);
 }
 
-static bool wait_clients(fixture *f, uint32_t n)
+static bool wait_clients(st_server *f, uint32_t n)
 {
     bool ok;
-    ST_WAIT_UNTIL(ok, stats_of(f).clients == n, ST_DEADLINE_MS);
+    ST_WAIT_UNTIL(ok, st_server_stats(f->srv).clients == n, ST_DEADLINE_MS);
     return ok;
 }
 
@@ -396,13 +357,13 @@ static void *bulk_writer_main(void *arg)
  * could refuse it: four clients declaring 2^30 bytes took the server past 1 GB. */
 static void test_declared_huge_length_closes_1009_before_any_payload_is_kept(void)
 {
-    fixture f;
+    st_server f;
     CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
     st_publish_one(f.ring, W, H);
     st_ws good;
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&good, f.port, "/ws", NULL, true), 0);
     CU_ASSERT_EQUAL(st_ws_wait_frames(&good, 1, ST_DEADLINE_MS), 1);
-    uint64_t rejected = stats_of(&f).messages_rejected;
+    uint64_t rejected = st_server_stats(f.srv).messages_rejected;
 
     enum { CONNS = 4 };
     const size_t per_conn = 8u << 20;
@@ -429,18 +390,18 @@ static void test_declared_huge_length_closes_1009_before_any_payload_is_kept(voi
         CU_ASSERT_EQUAL(raw_wait_close_code(fds[i]), 1009);
         close(fds[i]);
     }
-    CU_ASSERT(stats_of(&f).messages_rejected >= rejected + CONNS);
+    CU_ASSERT(st_server_stats(f.srv).messages_rejected >= rejected + CONNS);
     /* Everyone else keeps streaming. */
     st_publish_one(f.ring, W, H);
     CU_ASSERT_EQUAL(st_ws_wait_frames(&good, 2, ST_DEADLINE_MS), 2);
     CU_ASSERT_FALSE(good.closed);
     st_ws_close(&good);
-    fixture_stop(&f);
+    st_server_stop(&f);
 }
 
 static void test_protocol_violations_close_with_the_rfc6455_code(void)
 {
-    fixture f;
+    st_server f;
     CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
     unsigned char hello[12];
     st_hello(hello, W, H);
@@ -457,13 +418,13 @@ static void test_protocol_violations_close_with_the_rfc6455_code(void)
     /* The message decoder's codes come through the same reader. */
     hello[2] = 1;
     expect_frame_closes_with(&f, 0x82, true, hello, sizeof hello, 1007);
-    CU_ASSERT(stats_of(&f).messages_rejected >= 9);
-    fixture_stop(&f);
+    CU_ASSERT(st_server_stats(f.srv).messages_rejected >= 9);
+    st_server_stop(&f);
 }
 
 static void test_ping_is_answered_with_pong_and_a_close_with_a_close(void)
 {
-    fixture f;
+    st_server f;
     CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
     int status;
     int fd = raw_ws_open(f.port, &status, NULL, 0);
@@ -489,19 +450,19 @@ static void test_ping_is_answered_with_pong_and_a_close_with_a_close(void)
     CU_ASSERT_EQUAL(recv(fd, &eof, 1, 0), 0); /* then the server closes the TCP connection */
     close(fd);
     CU_ASSERT(wait_clients(&f, 0));
-    CU_ASSERT_EQUAL(stats_of(&f).messages_rejected, 0);
-    fixture_stop(&f);
+    CU_ASSERT_EQUAL(st_server_stats(f.srv).messages_rejected, 0);
+    st_server_stop(&f);
 }
 
 /* ---- clients that hold a slot without taking part --------------------------------------------- */
 
 static void test_never_acking_clients_are_closed_and_their_slots_reused(void)
 {
-    fixture f;
+    st_server f;
     sb_server_options o = SB_SERVER_OPTIONS_INIT;
     o.max_clients = 3;
     o.ack_timeout_ms = 500;
-    CU_ASSERT_EQUAL_FATAL(fixture_start_with(&f, &o), 0);
+    CU_ASSERT_EQUAL_FATAL(st_server_start(&f, &o, W, H), 0);
     enum { LAZY = 3 };
     st_ws lazy[LAZY];
     unsigned char hello[12];
@@ -539,17 +500,17 @@ static void test_never_acking_clients_are_closed_and_their_slots_reused(void)
     st_ws_close(&fresh);
     for (int i = 0; i < LAZY; i++)
         st_ws_close(&lazy[i]);
-    fixture_stop(&f);
+    st_server_stop(&f);
 }
 
 /* A viewer of a still scene has nothing newer to get: it is never closed for owing an ack, nor
  * for sending nothing after its hello. */
 static void test_still_scene_viewer_is_not_closed_for_idleness(void)
 {
-    fixture f;
+    st_server f;
     sb_server_options o = SB_SERVER_OPTIONS_INIT;
     o.ack_timeout_ms = 200;
-    CU_ASSERT_EQUAL_FATAL(fixture_start_with(&f, &o), 0);
+    CU_ASSERT_EQUAL_FATAL(st_server_start(&f, &o, W, H), 0);
     st_ws acking, silent;
     unsigned char hello[12];
     st_hello(hello, W, H);
@@ -563,16 +524,16 @@ static void test_still_scene_viewer_is_not_closed_for_idleness(void)
     st_sleep_ms(2000); /* grace: ten ack timeouts with nothing newer to send */
     CU_ASSERT_FALSE(acking.closed);
     CU_ASSERT_FALSE(silent.closed);
-    CU_ASSERT_EQUAL(stats_of(&f).clients, 2);
+    CU_ASSERT_EQUAL(st_server_stats(f.srv).clients, 2);
     st_ws_close(&acking);
     st_ws_close(&silent);
-    fixture_stop(&f);
+    st_server_stop(&f);
 }
 
 /* A connection that says nothing, or starts a frame and never finishes it, only holds a slot. */
 static void test_silent_or_stalled_clients_are_closed(void)
 {
-    fixture f;
+    st_server f;
     CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
     int status;
     int silent = raw_ws_open(f.port, &status, NULL, 0);
@@ -592,23 +553,23 @@ static void test_silent_or_stalled_clients_are_closed(void)
     close(silent);
     close(stalled);
     CU_ASSERT(wait_clients(&f, 0));
-    CU_ASSERT_EQUAL(stats_of(&f).messages_rejected, 0); /* out of time is not bad input */
-    fixture_stop(&f);
+    CU_ASSERT_EQUAL(st_server_stats(f.srv).messages_rejected, 0); /* out of time is not bad input */
+    st_server_stop(&f);
 }
 
 /* ---- one address, many slots ------------------------------------------------------------------ */
 
 static void test_per_address_cap_refuses_with_503_then_a_freed_slot_works(void)
 {
-    fixture f;
+    st_server f;
     sb_server_options o = SB_SERVER_OPTIONS_INIT;
     o.max_clients_per_address = 2; /* every test client is 127.0.0.1 */
-    CU_ASSERT_EQUAL_FATAL(fixture_start_with(&f, &o), 0);
+    CU_ASSERT_EQUAL_FATAL(st_server_start(&f, &o, W, H), 0);
     st_publish_one(f.ring, W, H);
     st_ws a, b;
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&a, f.port, "/ws", NULL, true), 0);
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&b, f.port, "/ws", NULL, true), 0);
-    uint64_t refused = stats_of(&f).clients_refused;
+    uint64_t refused = st_server_stats(f.srv).clients_refused;
     int status;
     char body[256];
     CU_ASSERT_EQUAL(raw_ws_open(f.port, &status, body, sizeof body), -1);
@@ -619,7 +580,7 @@ static void test_per_address_cap_refuses_with_503_then_a_freed_slot_works(void)
     CU_ASSERT_EQUAL(r.status, 503);
     CU_ASSERT_PTR_NOT_NULL(r.body ? strstr(r.body, "from this address") : NULL);
     st_response_free(&r);
-    CU_ASSERT_EQUAL(stats_of(&f).clients_refused, refused + 2);
+    CU_ASSERT_EQUAL(st_server_stats(f.srv).clients_refused, refused + 2);
     /* Other endpoints are not clients: still served. */
     CU_ASSERT_EQUAL(st_http_status(f.port, "/snapshot.jpg", NULL), 200);
 
@@ -630,7 +591,7 @@ static void test_per_address_cap_refuses_with_503_then_a_freed_slot_works(void)
     CU_ASSERT_EQUAL(st_ws_wait_frames(&c, 1, ST_DEADLINE_MS), 1);
     st_ws_close(&b);
     st_ws_close(&c);
-    fixture_stop(&f);
+    st_server_stop(&f);
 }
 
 static void test_options_bound_the_new_limits(void)
@@ -679,16 +640,9 @@ static CU_TestInfo server_tests[] = {
     CU_TEST_INFO_NULL,
 };
 
-static int suite_init(void)
-{
-    signal(SIGPIPE, SIG_IGN);
-    mg_init_library(0);
-    return 0;
-}
-
 static CU_SuiteInfo suites[] = {
     {"ws_frame_rules", NULL, NULL, NULL, NULL, pure_tests},
-    {"ws_hostile", suite_init, NULL, NULL, NULL, server_tests},
+    {"ws_hostile", st_suite_init, NULL, NULL, NULL, server_tests},
     CU_SUITE_INFO_NULL,
 };
 

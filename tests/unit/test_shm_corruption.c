@@ -37,13 +37,6 @@ static sb_event_queue *create_queue(const char *name, uint32_t capacity)
     return sb_event_queue_create(&o, &q) == SB_OK ? q : NULL;
 }
 
-static sb_server_stats stats_of(sb_server *srv)
-{
-    sb_server_stats s;
-    sb_server_get_stats(srv, &s);
-    return s;
-}
-
 static void put_u32(uint8_t *map, size_t off, uint32_t v)
 {
     memcpy(map + off, &v, sizeof v);
@@ -163,64 +156,6 @@ static void test_queue_indices_out_of_range_are_clamped_and_reported(void)
 
 /* ---- the standalone server with a wedged queue lock ------------------------------------------ */
 
-/* The producer process: ring + queue NAME, one frame, then waits for release_fd. */
-static pid_t fork_producer(const char *name, int *release_fd)
-{
-    int ready[2], done[2];
-    if (pipe(ready) || pipe(done))
-        return -1;
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(done[1]);
-        close(ready[0]);
-        sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
-        ro.max_width = W;
-        ro.max_height = H;
-        ro.shm_name = name;
-        sb_frame_ring *ring = NULL;
-        sb_event_queue *q = create_queue(name, 64);
-        char ok = q && sb_frame_ring_create(&ro, &ring) == SB_OK ? 'y' : 'n';
-        if (ok == 'y')
-            st_publish_one(ring, W, H);
-        if (write(ready[1], &ok, 1) != 1)
-            _exit(1);
-        char x;
-        if (read(done[0], &x, 1) < 0)
-            _exit(1);
-        sb_event_queue_destroy(q);
-        sb_frame_ring_destroy(ring);
-        _exit(0);
-    }
-    close(done[0]);
-    close(ready[1]);
-    char ok = 0;
-    if (read(ready[0], &ok, 1) != 1 || ok != 'y') {
-        close(ready[0]);
-        close(done[1]);
-        waitpid(pid, NULL, 0);
-        return -1;
-    }
-    close(ready[0]);
-    *release_fd = done[1];
-    return pid;
-}
-
-/* The port at the end of the server's first output line ("...:PORT"), 0 if there is none. */
-static int read_announced_port(int fd)
-{
-    char line[256] = "";
-    size_t n = 0;
-    while (n + 1 < sizeof line && !strchr(line, '\n')) {
-        ssize_t r = read(fd, line + n, sizeof line - 1 - n);
-        if (r <= 0)
-            break;
-        n += (size_t)r;
-        line[n] = '\0';
-    }
-    const char *colon = strrchr(line, ':');
-    return colon ? atoi(colon + 1) : 0;
-}
-
 /* waitpid with a deadline: the exit status, -1 if it died of a signal, -2 if still running. */
 static int wait_exit(pid_t pid, int timeout_ms)
 {
@@ -238,7 +173,7 @@ static void test_server_binary_stops_on_sigterm_while_the_queue_lock_is_wedged(v
 {
     const char *name = tt_name("qlock-srv");
     int release = -1;
-    pid_t producer = fork_producer(name, &release);
+    pid_t producer = st_fork_shm_producer(name, W, H, true, 1, &release);
     CU_ASSERT_FATAL(producer > 0);
     int out[2];
     CU_ASSERT_FATAL(pipe(out) == 0);
@@ -250,7 +185,7 @@ static void test_server_binary_stops_on_sigterm_while_the_queue_lock_is_wedged(v
         _exit(127);
     }
     close(out[1]);
-    int port = read_announced_port(out[0]);
+    int port = st_read_announced_port(out[0]);
     CU_ASSERT_FATAL(port > 0);
 
     int ready = 0;
@@ -290,6 +225,24 @@ static void test_server_binary_stops_on_sigterm_while_the_queue_lock_is_wedged(v
     CU_ASSERT_EQUAL(tt_wait_child(producer), 0);
 }
 
+/* The W x H shm ring NAME, as a producer creates it. */
+static int create_shm_ring(const char *name, sb_frame_ring **writer)
+{
+    sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
+    ro.max_width = W;
+    ro.max_height = H;
+    ro.shm_name = name;
+    return sb_frame_ring_create(&ro, writer);
+}
+
+/* A consistent forgery in the mapped ring: slot's header and latest both claim seq. */
+static void forge_latest(uint8_t *map, uint32_t slot, uint64_t seq)
+{
+    uint64_t latest = seq << 8 | slot;
+    memcpy(map + RING_SLOTS_OFFSET + RING_SLOT_SIZE * slot + 8, &seq, 8);
+    memcpy(map + RING_LATEST_OFFSET, &latest, 8);
+}
+
 /* ---- garbage in the ring header -------------------------------------------------------------- */
 
 typedef struct vandal {
@@ -320,19 +273,14 @@ static void *vandal_main(void *arg)
 static void test_repeated_garbage_in_the_ring_header_is_reported_and_the_stream_recovers(void)
 {
     const char *name = tt_name("ring-garbage");
-    sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
-    ro.max_width = W;
-    ro.max_height = H;
-    ro.shm_name = name;
     sb_frame_ring *writer = NULL, *reader = NULL;
-    CU_ASSERT_EQUAL_FATAL(sb_frame_ring_create(&ro, &writer), SB_OK);
+    CU_ASSERT_EQUAL_FATAL(create_shm_ring(name, &writer), SB_OK);
     CU_ASSERT_EQUAL_FATAL(sb_frame_ring_attach(name, &reader), SB_OK);
     st_producer producer;
     st_producer_start(&producer, writer, W, H, 1 << 30, 5); /* until stopped */
     sb_server_options so = SB_SERVER_OPTIONS_INIT;
-    so.port = 0;
     sb_server *srv = NULL;
-    CU_ASSERT_EQUAL_FATAL(sb_server_start(reader, NULL, &so, &srv), SB_OK);
+    CU_ASSERT_EQUAL_FATAL(st_server_start_on(reader, NULL, &so, &srv), SB_OK);
     int port = sb_server_port(srv);
     CU_ASSERT(st_http_until(port, "/healthz", 200, NULL, ST_DEADLINE_MS));
 
@@ -365,9 +313,9 @@ static void test_repeated_garbage_in_the_ring_header_is_reported_and_the_stream_
     /* Once the garbage stops, the writer's next publishes put the header right: healthy again,
      * new frames encoded, and every counter shown stays within what really happened. */
     CU_ASSERT(st_http_until(port, "/healthz", 200, "ok", ST_DEADLINE_MS));
-    sb_server_stats before = stats_of(srv);
+    sb_server_stats before = st_server_stats(srv);
     bool encoded;
-    ST_WAIT_UNTIL(encoded, stats_of(srv).frames_encoded >= before.frames_encoded + 3,
+    ST_WAIT_UNTIL(encoded, st_server_stats(srv).frames_encoded >= before.frames_encoded + 3,
                   ST_DEADLINE_MS);
     CU_ASSERT(encoded);
     atomic_store(&producer.stop, true);
@@ -375,7 +323,7 @@ static void test_repeated_garbage_in_the_ring_header_is_reported_and_the_stream_
     sb_frame_ring_stats ws, rs;
     sb_frame_ring_get_stats(writer, &ws);
     sb_frame_ring_get_stats(reader, &rs);
-    sb_server_stats after = stats_of(srv);
+    sb_server_stats after = st_server_stats(srv);
     uint64_t real = sb_frame_ring_latest_seq(writer);
     CU_ASSERT(after.frames_published <= real);
     CU_ASSERT(after.frames_encoded <= real);
@@ -394,12 +342,8 @@ static void test_repeated_garbage_in_the_ring_header_is_reported_and_the_stream_
 static void test_a_forged_newer_seq_is_reported_when_the_real_one_returns(void)
 {
     const char *name = tt_name("ring-forged");
-    sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
-    ro.max_width = W;
-    ro.max_height = H;
-    ro.shm_name = name;
     sb_frame_ring *writer = NULL, *reader = NULL;
-    CU_ASSERT_EQUAL_FATAL(sb_frame_ring_create(&ro, &writer), SB_OK);
+    CU_ASSERT_EQUAL_FATAL(create_shm_ring(name, &writer), SB_OK);
     CU_ASSERT_EQUAL_FATAL(sb_frame_ring_attach(name, &reader), SB_OK);
     st_publish_one(writer, W, H);
     uint64_t seq = 0;
@@ -420,9 +364,7 @@ static void test_a_forged_newer_seq_is_reported_when_the_real_one_returns(void)
      * sequence went back instead of waiting for seq 1001 forever. */
     uint64_t forged = 1000;
     uint32_t slot = 2;
-    latest = forged << 8 | slot;
-    memcpy(map + RING_SLOTS_OFFSET + RING_SLOT_SIZE * slot + 8, &forged, 8);
-    memcpy(map + RING_LATEST_OFFSET, &latest, 8);
+    forge_latest(map, slot, forged);
     CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1, TT_DEADLINE_MS, &seq), SB_OK);
     CU_ASSERT_EQUAL(seq, 1000);
     st_publish_one(writer, W, H);
@@ -460,17 +402,12 @@ static void test_a_forged_newer_seq_is_reported_when_the_real_one_returns(void)
 static void test_server_encoder_resynchronises_after_a_forged_seq(void)
 {
     const char *name = tt_name("ring-forged-srv");
-    sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
-    ro.max_width = W;
-    ro.max_height = H;
-    ro.shm_name = name;
     sb_frame_ring *writer = NULL, *reader = NULL;
-    CU_ASSERT_EQUAL_FATAL(sb_frame_ring_create(&ro, &writer), SB_OK);
+    CU_ASSERT_EQUAL_FATAL(create_shm_ring(name, &writer), SB_OK);
     CU_ASSERT_EQUAL_FATAL(sb_frame_ring_attach(name, &reader), SB_OK);
     sb_server_options so = SB_SERVER_OPTIONS_INIT;
-    so.port = 0;
     sb_server *srv = NULL;
-    CU_ASSERT_EQUAL_FATAL(sb_server_start(reader, NULL, &so, &srv), SB_OK);
+    CU_ASSERT_EQUAL_FATAL(st_server_start_on(reader, NULL, &so, &srv), SB_OK);
     int port = sb_server_port(srv);
     st_publish_one(writer, W, H);
     CU_ASSERT(st_http_until(port, "/snapshot.jpg", 200, NULL, ST_DEADLINE_MS));
@@ -482,21 +419,20 @@ static void test_server_encoder_resynchronises_after_a_forged_seq(void)
     uint64_t raw;
     memcpy(&raw, map + RING_LATEST_OFFSET, 8);
     uint32_t slot = (uint32_t)((raw & 0xff) + 1) % 3;
-    uint64_t forged = 1000, latest = forged << 8 | slot;
-    memcpy(map + RING_SLOTS_OFFSET + RING_SLOT_SIZE * slot + 8, &forged, 8);
-    memcpy(map + RING_LATEST_OFFSET, &latest, 8);
+    uint64_t forged = 1000;
+    forge_latest(map, slot, forged);
     bool forgery_seen;
-    ST_WAIT_UNTIL(forgery_seen, stats_of(srv).frames_published >= 1000, ST_DEADLINE_MS);
+    ST_WAIT_UNTIL(forgery_seen, st_server_stats(srv).frames_published >= 1000, ST_DEADLINE_MS);
     CU_ASSERT(forgery_seen);
     /* The real frames that follow (seq 2, 3, ...) are still encoded: the encoder does not wait
      * for seq 1001. The writer keeps publishing until they are. */
-    uint64_t encoded_before = stats_of(srv).frames_encoded;
+    uint64_t encoded_before = st_server_stats(srv).frames_encoded;
     bool encoded;
     ST_WAIT_UNTIL(encoded,
-                  (st_publish_one(writer, W, H), stats_of(srv).frames_encoded >= encoded_before + 3),
+                  (st_publish_one(writer, W, H), st_server_stats(srv).frames_encoded >= encoded_before + 3),
                   ST_DEADLINE_MS);
     CU_ASSERT(encoded);
-    sb_server_stats s = stats_of(srv);
+    sb_server_stats s = st_server_stats(srv);
     CU_ASSERT(s.frames_published <= 1000 + sb_frame_ring_latest_seq(writer));
     munmap(map, size);
     sb_server_stop(srv);

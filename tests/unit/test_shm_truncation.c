@@ -224,9 +224,8 @@ static void truncation_under_producer_process_and_server(off_t new_size)
     CU_ASSERT_EQUAL_FATAL(sb_frame_ring_attach(name, &ring), SB_OK);
     CU_ASSERT_EQUAL_FATAL(sb_event_queue_attach(name, &queue), SB_OK);
     sb_server_options so = SB_SERVER_OPTIONS_INIT;
-    so.port = 0;
     sb_server *srv = NULL;
-    CU_ASSERT_EQUAL_FATAL(sb_server_start(ring, queue, &so, &srv), SB_OK);
+    CU_ASSERT_EQUAL_FATAL(st_server_start_on(ring, queue, &so, &srv), SB_OK);
     int port = sb_server_port(srv);
     CU_ASSERT(st_http_until(port, "/healthz", 200, NULL, ST_DEADLINE_MS));
     CU_ASSERT(st_http_until(port, "/snapshot.jpg", 200, NULL, ST_DEADLINE_MS));
