@@ -6,7 +6,7 @@
  *   ws_message.c  client message decoding and validation (pure)
  *   auth.c     access token and Origin checks
  *   http_guard.c  slow header senders, MJPEG viewers that hung up
- * Not installed. No VTK here (DESIGN.md: server/ includes no VTK header). */
+ * Not installed. No VTK here (docs/architecture.md: server/ includes no VTK header; tests/layout checks it). */
 #ifndef SB_SERVER_INTERNAL_H
 #define SB_SERVER_INTERNAL_H
 

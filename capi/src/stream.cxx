@@ -37,9 +37,7 @@ public:
         // server (it reads the ring), then the ring and queue.
         replay.reset();
         capture.reset();
-#ifdef SB_HAVE_SERVER
         sb_server_stop(server);
-#endif
         server = nullptr;
         sb_event_queue_destroy(queue);
         sb_frame_ring_destroy(ring);
@@ -145,7 +143,6 @@ int CheckOptions(const sb_stream_options &o, const char *func)
     return SB_OK;
 }
 
-#ifdef SB_HAVE_SERVER
 sb_server_options ServerOptionsFrom(const Stream &s)
 {
     sb_server_options so = SB_SERVER_OPTIONS_INIT;
@@ -157,28 +154,15 @@ sb_server_options ServerOptionsFrom(const Stream &s)
     so.access_token = s.has_access_token ? s.access_token.c_str() : nullptr;
     return so;
 }
-#endif
 
 int StartServer(Stream &s, const sb_server_options *opts, const char *func)
 {
     if (s.server)
         return sb__set_error(SB_ESTATE, func, "a server already runs for this stream (port %d)",
-#ifdef SB_HAVE_SERVER
-                             sb_server_port(s.server)
-#else
-                             0
-#endif
-        );
-#ifdef SB_HAVE_SERVER
+                             sb_server_port(s.server));
     sb_server_options from_stream = ServerOptionsFrom(s);
     // sb_server_start sets its own error text (with its name) on failure.
     return sb_server_start(s.ring, s.queue, opts ? opts : &from_stream, &s.server);
-#else
-    (void)opts;
-    return sb__set_error(SB_ESTATE, func,
-                         "server not built: this libstreambridge has no web server (configure "
-                         "with the server component to use serve = 1)");
-#endif
 }
 
 // Turns a VTK error caught during the call into SB_EVTK (unless the call already failed).

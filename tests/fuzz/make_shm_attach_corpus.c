@@ -2,8 +2,8 @@
  * real create/publish/push code (a ring with a frame, a queue with events), each prefixed with
  * the target's selector byte, plus truncated and bit-flipped variants. Run by hand when the
  * layout changes (the seeds are committed):
- *   cc -D_GNU_SOURCE -Icapi/include -Icapi/src -Ibridge tests/fuzz/make_shm_attach_corpus.c \
- *      build/capi/libsb_core.a -lpthread -lrt -o /tmp/make_corpus
+ *   cc -D_GNU_SOURCE -Icapi/include -Ibase -Ibridge/transport tests/fuzz/make_shm_attach_corpus.c \
+ *      build/bridge/transport/libsb_transport.a build/base/libsb_base.a -lpthread -lrt -o /tmp/make_corpus
  *   /tmp/make_corpus tests/fuzz/corpus/shm_attach */
 /* shm_open, kill, pread are POSIX, outside the project's strict C11. */
 #ifndef _GNU_SOURCE

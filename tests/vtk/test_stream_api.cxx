@@ -184,18 +184,12 @@ void test_serve_starts_server_or_says_not_built()
     o.port = 0; // ephemeral
     sb_stream *s = nullptr;
     int rc = sb_stream_create(scene.window, &o, &s);
-#ifdef SB_HAVE_SERVER
     CU_ASSERT_EQUAL_FATAL(rc, SB_OK);
     CU_ASSERT_FATAL(sb_stream_server(s) != nullptr);
     CU_ASSERT(sb_server_port(sb_stream_server(s)) > 0);
     CU_ASSERT_EQUAL(sb_stream_serve(s, nullptr), SB_ESTATE);
     CU_ASSERT(LastErrorHas("already runs"));
     sb_stream_destroy(s);
-#else
-    CU_ASSERT_EQUAL(rc, SB_ESTATE);
-    CU_ASSERT(LastErrorHas("server not built"));
-    CU_ASSERT(s == nullptr);
-#endif
 }
 
 void test_serve_later_with_explicit_options()
@@ -207,13 +201,8 @@ void test_serve_later_with_explicit_options()
     sb_server_options so = SB_SERVER_OPTIONS_INIT;
     so.port = 0;
     int rc = sb_stream_serve(s, &so);
-#ifdef SB_HAVE_SERVER
     CU_ASSERT_EQUAL(rc, SB_OK);
     CU_ASSERT(sb_stream_server(s) != nullptr);
-#else
-    CU_ASSERT_EQUAL(rc, SB_ESTATE);
-    CU_ASSERT(LastErrorHas("server not built"));
-#endif
     sb_stream_destroy(s);
 }
 

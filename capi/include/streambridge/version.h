@@ -5,7 +5,7 @@
 #include "streambridge/common.h"
 
 #define SB_VERSION_MAJOR 0
-#define SB_VERSION_MINOR 1
+#define SB_VERSION_MINOR 2
 #define SB_VERSION_PATCH 0
 /* One comparable number: 0xMMmmpp. */
 #define SB_VERSION_NUMBER ((SB_VERSION_MAJOR << 16) | (SB_VERSION_MINOR << 8) | SB_VERSION_PATCH)
