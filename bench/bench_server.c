@@ -130,11 +130,12 @@ static void bench(int nclients, double seconds)
     o.still_delay_ms = 150;
     o.max_clients_per_address = 0; /* up to 64 clients, all from 127.0.0.1 */
     sb_server *srv = NULL;
-    if (sb_server_start(ring, NULL, &o, &srv) != SB_OK) {
+    if (sb_server_create(ring, NULL, &o, &srv) != SB_OK) {
         fprintf(stderr, "server: %s\n", sb_last_error());
         exit(1);
     }
-    int port = sb_server_port(srv);
+    int port = 0;
+    sb_server_get_port(srv, &port);
     /* Warm up without clients (encoder buffers, frame pool), so the RSS growth measured while
      * the clients are connected is what the clients themselves cost. */
     for (int i = 0; i < 10; i++) {
@@ -208,7 +209,7 @@ static void bench(int nclients, double seconds)
            (double)p50 / 1000.0, (double)p99 / 1000.0, (double)srv50 / 1000.0, s.encode_ms_p50,
            s.encode_ms_p99, (double)(rss_with_clients - rss_before) / nclients);
     fflush(stdout);
-    sb_server_stop(srv);
+    sb_server_destroy(srv);
     sb_frame_ring_destroy(ring);
     close(ready[0]);
     close(ready[1]);
@@ -218,7 +219,7 @@ static void bench(int nclients, double seconds)
     close(result[1]);
 }
 
-/* How long sb_server_stop takes with a WebSocket and an MJPEG viewer connected. A stop that sat
+/* How long sb_server_destroy takes with a WebSocket and an MJPEG viewer connected. A stop that sat
  * out civetweb's poll quantum would take 2000 ms or more; the server wakes its master thread and
  * closes the clients instead. Measured here, not asserted in tests/ (a loaded machine can take
  * that long anyway): tests/README.md. */
@@ -230,11 +231,12 @@ static void bench_stop(void)
         sb_server_options o = SB_SERVER_OPTIONS_INIT;
         o.port = 0;
         sb_server *srv = NULL;
-        if (sb_frame_ring_create(&ro, &ring) != SB_OK || sb_server_start(ring, NULL, &o, &srv) != SB_OK) {
+        if (sb_frame_ring_create(&ro, &ring) != SB_OK || sb_server_create(ring, NULL, &o, &srv) != SB_OK) {
             fprintf(stderr, "stop bench: %s\n", sb_last_error());
             exit(1);
         }
-        int port = sb_server_port(srv);
+        int port = 0;
+        sb_server_get_port(srv, &port);
         st_publish_one(ring, 320, 240);
         st_ws ws;
         int mj = st_raw_connect(port);
@@ -245,9 +247,9 @@ static void bench_stop(void)
             exit(1);
         }
         uint64_t t0 = sb__monotonic_ns();
-        sb_server_stop(srv);
+        sb_server_destroy(srv);
         double ms = (double)(sb__monotonic_ns() - t0) / 1e6;
-        printf("sb_server_stop with a WebSocket and an MJPEG viewer: %6.1f ms (run %d; >= 2000 "
+        printf("sb_server_destroy with a WebSocket and an MJPEG viewer: %6.1f ms (run %d; >= 2000 "
                "would mean it waited out civetweb's poll)\n", ms, run + 1);
         st_ws_wait_closed(&ws, ST_DEADLINE_MS);
         st_ws_close(&ws);

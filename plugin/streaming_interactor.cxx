@@ -67,7 +67,8 @@ void sbStreamingInteractor::AttachStream()
         return;
     }
     stream_ = stream;
-    const int port = sb_server_port(sb_stream_server(stream));
+    int port = 0;
+    sb_server_get_port(sb_stream_server(stream), &port);
     sb::AutoloadLog("streaming render window %d (%s) at http://%s:%d/%s", index + 1,
                     this->RenderWindow->GetClassName(), settings.bind_address.c_str(), port,
                     settings.has_token ? " (access token required)" : "");

@@ -280,7 +280,7 @@ static void *encoder_main(void *arg)
 
     while (!atomic_load(&srv->stopping)) {
         /* Wake at the still deadline when a still re-encode is owed, else poll the stop flag
-         * twice a second (sb_server_stop also wakes us through the ring). */
+         * twice a second (sb_server_destroy also wakes us through the ring). */
         int timeout_ms = 500;
         bool still_owed = st.encoded_interactive;
         if (still_owed) {
@@ -378,12 +378,12 @@ int sb__encoder_start(sb_server *srv)
     uint32_t w = sb_frame_ring_max_width(srv->ring), h = sb_frame_ring_max_height(srv->ring);
     unsigned long cap = tjBufSize((int)w, (int)h, TJSAMP_420);
     if (cap == (unsigned long)-1 || cap == 0)
-        return sb__set_error(SB_EINVAL, "sb_server_start", "ring capacity %ux%u is not encodable: %s", w, h,
+        return sb__set_error(SB_EINVAL, "sb_server_create", "ring capacity %ux%u is not encodable: %s", w, h,
                        tjGetErrorStr2(NULL));
     srv->jpeg_capacity = cap;
     int err = pthread_create(&srv->encoder, NULL, encoder_main, srv);
     if (err != 0)
-        return sb__set_error(SB_EIO, "sb_server_start", "cannot start the encoder thread: %s", strerror(err));
+        return sb__set_error(SB_EIO, "sb_server_create", "cannot start the encoder thread: %s", strerror(err));
     srv->encoder_started = true;
     return SB_OK;
 }

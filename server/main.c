@@ -232,7 +232,7 @@ int main(int argc, char **argv)
     if (attach_stream(name, wait, &ring, &queue) != SB_OK)
         return stop_requested ? 0 : 1;
     sb_server *srv = NULL;
-    int rc = sb_server_start(ring, queue, &opts, &srv);
+    int rc = sb_server_create(ring, queue, &opts, &srv);
     if (rc != SB_OK) {
         fprintf(stderr, "streambridge-server: %s\n", sb_last_error());
         sb_event_queue_destroy(queue);
@@ -241,7 +241,7 @@ int main(int argc, char **argv)
         return rc == SB_EINVAL ? 2 : 1;
     }
     /* Keep the port we got, so browsers reconnect to the same URL after a re-attach. */
-    opts.port = sb_server_port(srv);
+    sb_server_get_port(srv, &opts.port);
     printf("streambridge-server: serving '%s' on http://%s:%d/\n", name,
            opts.bind_address ? opts.bind_address : "127.0.0.1", opts.port);
     fflush(stdout);
@@ -273,13 +273,13 @@ int main(int argc, char **argv)
         sb_event_queue *nqueue = NULL;
         if (sb_event_queue_attach(name, &nqueue) != SB_OK)
             nqueue = NULL;
-        sb_server_stop(srv);
+        sb_server_destroy(srv);
         srv = NULL;
         sb_event_queue_destroy(queue);
         sb_frame_ring_destroy(ring);
         ring = nring;
         queue = nqueue;
-        rc = sb_server_start(ring, queue, &opts, &srv);
+        rc = sb_server_create(ring, queue, &opts, &srv);
         if (rc != SB_OK) {
             fprintf(stderr, "streambridge-server: cannot serve again: %s\n", sb_last_error());
             sb_event_queue_destroy(queue);
@@ -289,7 +289,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "streambridge-server: re-attached to a new producer of '%s'\n", name);
         gone_logged = 0;
     }
-    sb_server_stop(srv);
+    sb_server_destroy(srv);
     sb_event_queue_destroy(queue);
     sb_frame_ring_destroy(ring);
     return 0;

@@ -1,4 +1,4 @@
-/* server.c - sb_server_start/stop/port/get_stats, option validation, the civetweb context, the
+/* server.c - sb_server_create/destroy/get_port/get_stats, option validation, the civetweb context, the
  * HTTP endpoints (/, /video.mjpeg, /snapshot.jpg, /stats, /healthz) and the client registry.
  * The WebSocket endpoint lives in ws.c, the encoder in encoder.c. */
 #include "server_internal.h"
@@ -570,13 +570,50 @@ static bool valid_token(const char *s)
 }
 
 /* Option errors are reported as sb_server_start's, the function the caller called. */
-#define OPT_FAIL(code, ...) sb__set_error((code), "sb_server_start", __VA_ARGS__)
+#define OPT_FAIL(code, ...) sb__set_error((code), "sb_server_create", __VA_ARGS__)
+
+/* Bytes of sb_server_options each version has: a caller built against an older header passes a
+ * shorter struct, of which only these bytes may be read. */
+static size_t options_size(unsigned int version)
+{
+    switch (version) {
+    case 1: return offsetof(sb_server_options, max_clients_per_address);
+    case 2: return sizeof(sb_server_options);
+    default: return 0;
+    }
+}
+
+int sb_server_options_init(sb_server_options *opts, unsigned int version)
+{
+    if (!opts)
+        return SB_FAIL(SB_EINVAL, "opts is NULL");
+    size_t size = options_size(version);
+    if (size == 0)
+        return SB_FAIL(SB_EVERSION, "options version %u is not 1..%d", version,
+                       SB_SERVER_OPTIONS_VERSION);
+    const sb_server_options defaults = SB_SERVER_OPTIONS_INIT;
+    memcpy(opts, &defaults, size);
+    opts->version = version;
+    return SB_OK;
+}
+
+/* The caller's options of any known version, completed with the defaults of the fields its
+ * version lacks, in *full. */
+static int complete_options(const sb_server_options *o, sb_server_options *full)
+{
+    size_t size = options_size(o->version);
+    if (size == 0)
+        return OPT_FAIL(SB_EVERSION, "options version %u is not 1..%d (use SB_SERVER_OPTIONS_INIT "
+                        "or sb_server_options_init)", o->version, SB_SERVER_OPTIONS_VERSION);
+    const sb_server_options defaults = SB_SERVER_OPTIONS_INIT;
+    *full = defaults;
+    memcpy(full, o, size);
+    full->version = SB_SERVER_OPTIONS_VERSION;
+    return SB_OK;
+}
 
 static int validate_options(const sb_server_options *o)
 {
-    if (o->version != SB_SERVER_OPTIONS_VERSION)
-        return OPT_FAIL(SB_EVERSION, "options version %u is not %d (use SB_SERVER_OPTIONS_INIT)",
-                       o->version, SB_SERVER_OPTIONS_VERSION);
     if (o->bind_address && !valid_bind_address(o->bind_address))
         return OPT_FAIL(SB_EINVAL, "bind_address \"%.64s\" is not a numeric IPv4/IPv6 address",
                        o->bind_address);
@@ -637,17 +674,21 @@ static void server_free(sb_server *srv)
     free(srv);
 }
 
-int sb_server_start(sb_frame_ring *ring, sb_event_queue *queue, const sb_server_options *opts,
-                    sb_server **out)
+int sb_server_create(sb_frame_ring *ring, sb_event_queue *queue, const sb_server_options *opts,
+                     sb_server **out)
 {
     if (!out)
         return SB_FAIL(SB_EINVAL, "out is NULL");
     *out = NULL;
     if (!ring)
         return SB_FAIL(SB_EINVAL, "ring is NULL");
-    sb_server_options defaults = SB_SERVER_OPTIONS_INIT;
-    if (!opts)
-        opts = &defaults;
+    sb_server_options full = SB_SERVER_OPTIONS_INIT;
+    if (opts) {
+        int rc = complete_options(opts, &full);
+        if (rc != SB_OK)
+            return rc;
+    }
+    opts = &full;
     int rc = validate_options(opts);
     if (rc != SB_OK)
         return rc;
@@ -744,7 +785,7 @@ int sb_server_start(sb_frame_ring *ring, sb_event_queue *queue, const sb_server_
     struct mg_server_port ports[1];
     memset(ports, 0, sizeof ports);
     if (mg_get_server_ports(srv->ctx, 1, ports) < 1) {
-        sb_server_stop(srv);
+        sb_server_destroy(srv);
         return SB_FAIL(SB_ENET, "cannot read the bound port of %s", listen);
     }
     srv->port = ports[0].port;
@@ -821,7 +862,7 @@ static void stop_civetweb(sb_server *srv)
     }
 }
 
-void sb_server_stop(sb_server *srv)
+void sb_server_destroy(sb_server *srv)
 {
     if (!srv)
         return;
@@ -844,11 +885,35 @@ void sb_server_stop(sb_server *srv)
     server_free(srv);
 }
 
-int sb_server_port(const sb_server *srv)
+int sb_server_get_port(const sb_server *srv, int *port)
 {
+    if (!port)
+        return SB_FAIL(SB_EINVAL, "port is NULL");
+    *port = 0;
     if (!srv)
         return SB_FAIL(SB_EINVAL, "server is NULL");
-    return srv->port;
+    *port = srv->port;
+    return SB_OK;
+}
+
+/* ---- deprecated names (0.1), one release ---------------------------------------------------- */
+
+int sb_server_start(sb_frame_ring *ring, sb_event_queue *queue, const sb_server_options *opts,
+                    sb_server **out)
+{
+    return sb_server_create(ring, queue, opts, out);
+}
+
+void sb_server_stop(sb_server *srv)
+{
+    sb_server_destroy(srv);
+}
+
+int sb_server_port(const sb_server *srv)
+{
+    int port = 0;
+    int rc = sb_server_get_port(srv, &port);
+    return rc != SB_OK ? rc : port;
 }
 
 static int cmp_double(const void *a, const void *b)

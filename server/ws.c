@@ -578,7 +578,7 @@ static void ws_ready(struct mg_connection *conn, void *cbdata)
     if (!c)
         return;
     c->conn = conn;
-    /* Under mu: sb_server_stop reads sender_started from another thread. */
+    /* Under mu: sb_server_destroy reads sender_started from another thread. */
     pthread_mutex_lock(&c->mu);
     if (pthread_create(&c->sender, NULL, sender_main, c) == 0) {
         c->sender_started = true;

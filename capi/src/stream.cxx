@@ -37,7 +37,7 @@ public:
         // server (it reads the ring), then the ring and queue.
         replay.reset();
         capture.reset();
-        sb_server_stop(server);
+        sb_server_destroy(server);
         server = nullptr;
         sb_event_queue_destroy(queue);
         sb_frame_ring_destroy(ring);
@@ -157,12 +157,15 @@ sb_server_options ServerOptionsFrom(const Stream &s)
 
 int StartServer(Stream &s, const sb_server_options *opts, const char *func)
 {
-    if (s.server)
+    if (s.server) {
+        int port = 0;
+        sb_server_get_port(s.server, &port);
         return sb__set_error(SB_ESTATE, func, "a server already runs for this stream (port %d)",
-                             sb_server_port(s.server));
+                             port);
+    }
     sb_server_options from_stream = ServerOptionsFrom(s);
-    // sb_server_start sets its own error text (with its name) on failure.
-    return sb_server_start(s.ring, s.queue, opts ? opts : &from_stream, &s.server);
+    // sb_server_create sets its own error text (with its name) on failure.
+    return sb_server_create(s.ring, s.queue, opts ? opts : &from_stream, &s.server);
 }
 
 // Turns a VTK error caught during the call into SB_EVTK (unless the call already failed).

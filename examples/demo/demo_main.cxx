@@ -520,8 +520,10 @@ int main(int argc, char **argv)
             std::string host = o.bind == "0.0.0.0" ? "127.0.0.1" : o.bind;
             if (host.find(':') != std::string::npos)
                 host = "[" + host + "]";
+            int port = 0;
+            sb_server_get_port(server, &port);
             std::printf("streambridge-demo: scene %s at http://%s:%d/%s\n", o.scene.name.c_str(),
-                        host.c_str(), sb_server_port(server),
+                        host.c_str(), port,
                         o.token.empty() ? "" : ("?token=" + o.token).c_str());
         }
         if (!o.shm.empty())

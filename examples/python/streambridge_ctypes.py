@@ -162,7 +162,7 @@ def load_library():
     declare("sb_frame_ring_release", ctypes.c_int, vp, ctypes.POINTER(Frame))
     declare("sb_frame_ring_name", ctypes.c_char_p, vp)
     declare("sb_event_queue_push", ctypes.c_int, vp, ctypes.POINTER(Event))
-    declare("sb_server_port", ctypes.c_int, vp)
+    declare("sb_server_get_port", ctypes.c_int, vp, ctypes.POINTER(ctypes.c_int))
     return lib
 
 
@@ -256,7 +256,11 @@ class Stream:
     def server_port(self):
         """The bound port of the running server, or None."""
         server = library().sb_stream_server(self._handle)
-        return library().sb_server_port(server) if server else None
+        if not server:
+            return None
+        port = ctypes.c_int(0)
+        _check(library().sb_server_get_port(server, ctypes.byref(port)))
+        return port.value
 
     def newest_frame(self):
         """(FrameInfo, bytes) of the newest frame (a copy), or None before the first frame."""

@@ -256,9 +256,9 @@ static inline int st_server_start_on(sb_frame_ring *ring, sb_event_queue *queue,
                                      sb_server **srv)
 {
     o->port = 0;
-    int rc = sb_server_start(ring, queue, o, srv);
+    int rc = sb_server_create(ring, queue, o, srv);
     if (rc != SB_OK)
-        fprintf(stderr, "sb_server_start: %s\n", sb_last_error());
+        fprintf(stderr, "sb_server_create: %s\n", sb_last_error());
     return rc;
 }
 
@@ -275,13 +275,13 @@ static inline int st_server_start(st_server *f, sb_server_options *o, uint32_t m
     int rc = st_server_start_on(f->ring, f->queue, o, &f->srv);
     if (rc != SB_OK)
         return rc;
-    f->port = sb_server_port(f->srv);
+    sb_server_get_port(f->srv, &f->port);
     return 0;
 }
 
 static inline void st_server_stop(st_server *f)
 {
-    sb_server_stop(f->srv);
+    sb_server_destroy(f->srv);
     sb_event_queue_destroy(f->queue);
     sb_frame_ring_destroy(f->ring);
 }

@@ -51,9 +51,9 @@ static void test_start_rejects_bad_options(void)
     sb_server *srv = NULL;
     sb_server_options o = SB_SERVER_OPTIONS_INIT;
     o.version = 99;
-    CU_ASSERT_EQUAL(sb_server_start(ring, NULL, &o, &srv), SB_EVERSION);
+    CU_ASSERT_EQUAL(sb_server_create(ring, NULL, &o, &srv), SB_EVERSION);
     CU_ASSERT_PTR_NULL(srv);
-    CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), "sb_server_start"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), "sb_server_create"));
 
     struct { const char *what; void (*set)(sb_server_options *); } cases[] = {
         {"jpeg_quality_interactive", NULL}, {"jpeg_quality_still", NULL}, {"max_fps", NULL},
@@ -71,12 +71,12 @@ static void test_start_rejects_bad_options(void)
         case 5: b.bind_address = "localhost; rm -rf"; break;
         case 6: b.access_token = "has space"; break;
         }
-        CU_ASSERT_EQUAL(sb_server_start(ring, NULL, &b, &srv), SB_EINVAL);
+        CU_ASSERT_EQUAL(sb_server_create(ring, NULL, &b, &srv), SB_EINVAL);
         CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), cases[i].what));
     }
-    CU_ASSERT_EQUAL(sb_server_start(NULL, NULL, NULL, &srv), SB_EINVAL);
-    CU_ASSERT_EQUAL(sb_server_start(ring, NULL, NULL, NULL), SB_EINVAL);
-    sb_server_stop(NULL); /* ignored */
+    CU_ASSERT_EQUAL(sb_server_create(NULL, NULL, NULL, &srv), SB_EINVAL);
+    CU_ASSERT_EQUAL(sb_server_create(ring, NULL, NULL, NULL), SB_EINVAL);
+    sb_server_destroy(NULL); /* ignored */
     sb_frame_ring_destroy(ring);
 }
 
@@ -88,9 +88,9 @@ static void test_bind_failure_reports_enet_with_reason(void)
     sb_server_options o = SB_SERVER_OPTIONS_INIT;
     o.port = f.port; /* taken */
     sb_server *second = NULL;
-    CU_ASSERT_EQUAL(sb_server_start(f.ring, NULL, &o, &second), SB_ENET);
+    CU_ASSERT_EQUAL(sb_server_create(f.ring, NULL, &o, &second), SB_ENET);
     CU_ASSERT_PTR_NULL(second);
-    CU_ASSERT(strlen(sb_last_error()) > strlen("sb_server_start(): cannot serve"));
+    CU_ASSERT(strlen(sb_last_error()) > strlen("sb_server_create(): cannot serve"));
     st_server_stop(&f);
 }
 
@@ -275,15 +275,16 @@ static void test_healthz_turns_503_when_producer_closes_ring(void)
     sb_server_options o = SB_SERVER_OPTIONS_INIT;
     o.port = 0;
     sb_server *srv = NULL;
-    CU_ASSERT_EQUAL_FATAL(sb_server_start(ring, NULL, &o, &srv), SB_OK);
-    int port = sb_server_port(srv);
+    CU_ASSERT_EQUAL_FATAL(sb_server_create(ring, NULL, &o, &srv), SB_OK);
+    int port = 0;
+    sb_server_get_port(srv, &port);
     CU_ASSERT_EQUAL(st_http_status(port, "/healthz", NULL), 200);
     /* The producer destroys its ring: closes it and unlinks the segment. */
     CU_ASSERT(release_producer(producer, release));
     CU_ASSERT_EQUAL(st_http_status(port, "/healthz", NULL), 503);
     /* Still serving the last frame after the producer left. */
     CU_ASSERT_EQUAL(st_http_status(port, "/snapshot.jpg", NULL), 200);
-    sb_server_stop(srv);
+    sb_server_destroy(srv);
     sb_frame_ring_destroy(ring);
 }
 
@@ -788,7 +789,7 @@ static void test_stop_sends_1001_to_websocket_viewers(void)
     int mj = st_raw_connect(f.port);
     CU_ASSERT_FATAL(mj >= 0);
     CU_ASSERT_EQUAL(st_raw_request_status(mj, "GET /video.mjpeg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"), 200);
-    sb_server_stop(f.srv);
+    sb_server_destroy(f.srv);
     f.srv = NULL;
     CU_ASSERT(st_ws_wait_closed(&ws, ST_DEADLINE_MS));
     CU_ASSERT_EQUAL(ws.close_code, 1001);

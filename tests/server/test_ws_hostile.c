@@ -605,11 +605,11 @@ static void test_options_bound_the_new_limits(void)
     CU_ASSERT_EQUAL(o.ack_timeout_ms, 30000);
     o.port = 0;
     o.max_clients_per_address = -1;
-    CU_ASSERT_EQUAL(sb_server_start(ring, NULL, &o, &srv), SB_EINVAL);
+    CU_ASSERT_EQUAL(sb_server_create(ring, NULL, &o, &srv), SB_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), "max_clients_per_address"));
     o.max_clients_per_address = 0;
     o.ack_timeout_ms = 10;
-    CU_ASSERT_EQUAL(sb_server_start(ring, NULL, &o, &srv), SB_EINVAL);
+    CU_ASSERT_EQUAL(sb_server_create(ring, NULL, &o, &srv), SB_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), "ack_timeout_ms"));
     sb_frame_ring_destroy(ring);
 }

@@ -281,7 +281,8 @@ static void test_repeated_garbage_in_the_ring_header_is_reported_and_the_stream_
     sb_server_options so = SB_SERVER_OPTIONS_INIT;
     sb_server *srv = NULL;
     CU_ASSERT_EQUAL_FATAL(st_server_start_on(reader, NULL, &so, &srv), SB_OK);
-    int port = sb_server_port(srv);
+    int port = 0;
+    sb_server_get_port(srv, &port);
     CU_ASSERT(st_http_until(port, "/healthz", 200, NULL, ST_DEADLINE_MS));
 
     vandal v = {0};
@@ -334,7 +335,7 @@ static void test_repeated_garbage_in_the_ring_header_is_reported_and_the_stream_
     CU_ASSERT_EQUAL(sb_frame_ring_check(reader), SB_OK);
 
     munmap(v.map, size);
-    sb_server_stop(srv);
+    sb_server_destroy(srv);
     sb_frame_ring_destroy(reader);
     sb_frame_ring_destroy(writer);
 }
@@ -408,7 +409,8 @@ static void test_server_encoder_resynchronises_after_a_forged_seq(void)
     sb_server_options so = SB_SERVER_OPTIONS_INIT;
     sb_server *srv = NULL;
     CU_ASSERT_EQUAL_FATAL(st_server_start_on(reader, NULL, &so, &srv), SB_OK);
-    int port = sb_server_port(srv);
+    int port = 0;
+    sb_server_get_port(srv, &port);
     st_publish_one(writer, W, H);
     CU_ASSERT(st_http_until(port, "/snapshot.jpg", 200, NULL, ST_DEADLINE_MS));
 
@@ -435,7 +437,7 @@ static void test_server_encoder_resynchronises_after_a_forged_seq(void)
     sb_server_stats s = st_server_stats(srv);
     CU_ASSERT(s.frames_published <= 1000 + sb_frame_ring_latest_seq(writer));
     munmap(map, size);
-    sb_server_stop(srv);
+    sb_server_destroy(srv);
     sb_frame_ring_destroy(reader);
     sb_frame_ring_destroy(writer);
 }

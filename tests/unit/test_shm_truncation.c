@@ -226,7 +226,8 @@ static void truncation_under_producer_process_and_server(off_t new_size)
     sb_server_options so = SB_SERVER_OPTIONS_INIT;
     sb_server *srv = NULL;
     CU_ASSERT_EQUAL_FATAL(st_server_start_on(ring, queue, &so, &srv), SB_OK);
-    int port = sb_server_port(srv);
+    int port = 0;
+    sb_server_get_port(srv, &port);
     CU_ASSERT(st_http_until(port, "/healthz", 200, NULL, ST_DEADLINE_MS));
     CU_ASSERT(st_http_until(port, "/snapshot.jpg", 200, NULL, ST_DEADLINE_MS));
 
@@ -247,7 +248,7 @@ static void truncation_under_producer_process_and_server(off_t new_size)
     CU_ASSERT_EQUAL(tt_wait_child(producer), 0); /* exited normally: no SIGBUS */
     close(report[0]);
     close(release[1]);
-    sb_server_stop(srv);
+    sb_server_destroy(srv);
     sb_event_queue_destroy(queue);
     sb_frame_ring_destroy(ring);
     CU_ASSERT(!tt_segment_exists(name, "ring"));

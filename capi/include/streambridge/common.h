@@ -28,4 +28,14 @@
 #  define SB_END_DECLS
 #endif
 
+/* Marks a name kept for one release after it was replaced (CHANGELOG.md says by what). */
+#if defined(__GNUC__)
+#  define SB_DEPRECATED(replacement) __attribute__((deprecated("use " replacement)))
+#else
+#  define SB_DEPRECATED(replacement)
+#endif
+
+/* The largest frame width or height anywhere: ring capacity, resize requests, wire sizes. */
+#define SB_MAX_FRAME_SIDE 16384
+
 #endif /* STREAMBRIDGE_COMMON_H */

@@ -27,7 +27,8 @@
     X(ENET, -14, "network or server error")                                          \
     X(EVTK, -15, "VTK reported an error")                                            \
     X(ESTATE, -16, "operation not valid in the current state")                       \
-    X(EINTERNAL, -17, "internal error")
+    X(EINTERNAL, -17, "internal error")                                              \
+    X(EWOKEN, -18, "woken before the awaited condition held")
 
 SB_BEGIN_DECLS
 
@@ -35,7 +36,7 @@ typedef enum sb_error {
 #define SB__ERR_ENUM(name, value, text) SB_##name = (value),
     SB_ERRNO_MAP(SB__ERR_ENUM)
 #undef SB__ERR_ENUM
-    SB__ERR_LAST = -18
+    SB__ERR_LAST = -19
 } sb_error;
 
 /* Human text for a code ("invalid argument"). Static string, never NULL; unknown codes give

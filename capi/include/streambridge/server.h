@@ -15,7 +15,10 @@ SB_BEGIN_DECLS
 
 typedef struct sb_server sb_server;
 
-#define SB_SERVER_OPTIONS_VERSION 1
+/* Version 1: bind_address .. send_timeout_ms. Version 2 added max_clients_per_address and
+ * ack_timeout_ms. The library accepts every version 1..SB_SERVER_OPTIONS_VERSION; fields a
+ * version lacks take their defaults. */
+#define SB_SERVER_OPTIONS_VERSION 2
 
 typedef struct sb_server_options {
     unsigned int version;          /* SB_SERVER_OPTIONS_VERSION */
@@ -70,15 +73,28 @@ typedef struct sb_server_stats {
     uint64_t encode_errors;
 } sb_server_stats;
 
+/* Fills opts with the defaults of the given version (usually SB_SERVER_OPTIONS_VERSION) and sets
+ * opts->version. SB_EVERSION for a version this library does not know. For FFI callers and C++
+ * before C++20, which cannot use SB_SERVER_OPTIONS_INIT. */
+SB_API int sb_server_options_init(sb_server_options *opts, unsigned int version);
+
 /* Starts serving ring (and pushing input into queue; queue may be NULL for view-only). Both are
- * borrowed and must outlive the server. SB_ENET with the reason when the port cannot be bound.
- * *out is owned by the caller: sb_server_stop(). */
-SB_API int sb_server_start(sb_frame_ring *ring, sb_event_queue *queue,
-                           const sb_server_options *opts, sb_server **out);
+ * borrowed and must outlive the server. opts NULL = defaults. SB_ENET with the reason when the
+ * port cannot be bound. *out is owned by the caller: sb_server_destroy(). */
+SB_API int sb_server_create(sb_frame_ring *ring, sb_event_queue *queue,
+                            const sb_server_options *opts, sb_server **out);
 /* Closes every connection, joins every thread, frees everything. NULL is ignored. */
-SB_API void sb_server_stop(sb_server *server);
-/* The bound TCP port. */
-SB_API int sb_server_port(const sb_server *server);
+SB_API void sb_server_destroy(sb_server *server);
+/* The bound TCP port (the one chosen by the system when opts->port was 0). */
+SB_API int sb_server_get_port(const sb_server *server, int *port);
+
+/* Deprecated names (0.1), kept for one release: sb_server_create, sb_server_destroy, and
+ * sb_server_get_port (sb_server_port returned an error code through the port). */
+SB_API int sb_server_start(sb_frame_ring *ring, sb_event_queue *queue,
+                           const sb_server_options *opts, sb_server **out)
+    SB_DEPRECATED("sb_server_create");
+SB_API void sb_server_stop(sb_server *server) SB_DEPRECATED("sb_server_destroy");
+SB_API int sb_server_port(const sb_server *server) SB_DEPRECATED("sb_server_get_port");
 SB_API int sb_server_get_stats(sb_server *server, sb_server_stats *stats);
 
 SB_END_DECLS
