@@ -32,12 +32,14 @@ for p in "${packages[@]}"; do
 done
 
 if ((${#missing[@]})); then
-  # Debian's paraview conflicts with python3-vtk9 (pulled in by libvtk9-dev): installing ours would
-  # remove it. Never do that to a user's machine behind their back; CI machines are ours to set up.
-  if dpkg-query -W -f='${Status}' paraview 2>/dev/null | grep -q "install ok installed" &&
-     [[ "${CI:-}" != "true" ]]; then
-    echo "setup: Debian's 'paraview' is installed and conflicts with libvtk9-dev/python3-vtk9." >&2
-    echo "setup: remove it yourself (apt-get remove paraview) or run with CI=true to let apt do it." >&2
+  # Debian's python3-paraview conflicts with python3-vtk9 (both ship the Python package
+  # vtkmodules): apt would remove it to install ours. Never do that to anyone's machine; the
+  # paraview package itself (pvpython, pvbatch, the GUI) installs beside libvtk9-dev and is fine.
+  if [[ " ${missing[*]} " == *" python3-vtk9 "* ]] &&
+     dpkg-query -W -f='${Status}' python3-paraview 2>/dev/null | grep -q "install ok installed"; then
+    echo "setup: Debian's 'python3-paraview' is installed and conflicts with python3-vtk9 (both" >&2
+    echo "setup: ship vtkmodules); installing python3-vtk9 would remove it, so nothing was changed." >&2
+    echo "setup: remove it yourself (apt-get remove python3-paraview) if you want to go on." >&2
     exit 1
   fi
   echo "setup: installing Debian packages: ${missing[*]}"
