@@ -76,8 +76,8 @@ struct LayoutProgress {
     uint64_t seq = 0;         /* snapshot number, 1 = the initial positions */
 };
 
-/* TEST ONLY (tests/scenes, streambridge-demo --selftest-stall-layout; never armed in a normal
- * run): a gate a LayoutWorker step hook waits at, so a test can stall the layout worker in the
+/* TEST ONLY (tests/scenes: test_network_layout, and test_scene_selftest through
+ * sbdemo::SceneOptions::stall_layout; never armed by streambridge-demo): a gate a LayoutWorker step hook waits at, so a test can stall the layout worker in the
  * middle of its work for as long as the test likes, check that the render thread carries on
  * meanwhile (frames, replayed input), then let it go. This proves "the render thread never waits
  * for the layout" by construction instead of by timing. Thread-safe. */
