@@ -56,7 +56,17 @@ public:
 
 private:
     struct Cell;
+    /* Barnes-Hut octree over the positions: cells[0] is the root; a leaf holds the nodes
+     * order[first .. first+count). */
     void build_tree(std::vector<Cell> &cells, std::vector<uint32_t> &order) const;
+    Cell root_cell() const;
+    /* Appends cells[ci]'s non-empty octants as its children; returns how many. */
+    uint32_t split_cell(size_t ci, std::vector<Cell> &cells, std::vector<uint32_t> &order,
+                        std::vector<uint32_t> &scratch) const;
+    /* Repulsion k^2/d on node i from weight nodes at `from`, added to force. */
+    void repel(Vec3 &force, size_t i, const Vec3 &from, double weight) const;
+    void add_exact_repulsion(std::vector<Vec3> &out) const;
+    void add_tree_repulsion(std::vector<Vec3> &out, double theta) const;
 
     std::vector<std::pair<uint32_t, uint32_t>> edges_;
     std::vector<Vec3> positions_;

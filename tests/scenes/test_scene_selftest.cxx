@@ -212,6 +212,48 @@ void CheckDragZoomReset(const char *scene_name)
 void test_basic_drag_zoom_reset() { CheckDragZoomReset("basic"); }
 void test_science_drag_zoom_reset() { CheckDragZoomReset("science"); }
 
+/* A left-button drag back and forth across the middle (the stream pumped and the scene ticked
+ * between moves, as the demo's loop does) until done(). Returns whether latch, if any, held the
+ * layout worker at every step. */
+template <typename Done>
+bool DragBackAndForthUntil(SceneRun &run, sbnet::StepLatch *latch, Done done)
+{
+    sb_stream *s = run.stream();
+    sbdemo::Scene *scene = run.w.scene();
+    const int cx = kWidth / 2, cy = kHeight / 2;
+    bool held_throughout = true;
+    int x = cx, step = 0;
+    sb_event press = MakeEvent(SB_EVENT_BUTTON_PRESS, x, cy, SB_BUTTON_LEFT);
+    sb_event_queue_push(run.queue(), &press);
+    RepeatUntil(done, [&] {
+        x = cx + static_cast<int>(100 * std::sin(static_cast<double>(step++) / 10.0));
+        sb_event move = MakeEvent(SB_EVENT_POINTER_MOVE, x, cy, SB_BUTTON_LEFT);
+        sb_event_queue_push(run.queue(), &move);
+        sb_stream_pump(s, 5);
+        if (scene->Tick())
+            sb_stream_render(s);
+        if (latch)
+            held_throughout = held_throughout && latch->holding();
+    });
+    sb_event release = MakeEvent(SB_EVENT_BUTTON_RELEASE, x, cy, SB_BUTTON_LEFT);
+    sb_event_queue_push(run.queue(), &release);
+    Check(PumpUntilDrained(s), "the replayed release is consumed");
+    return held_throughout;
+}
+
+/* The layout goes on: waits for a snapshot with positions other than digest0 to be drawn. */
+void WaitForNewPositions(SceneRun &run, double digest0)
+{
+    sbdemo::Scene *scene = run.w.scene();
+    RepeatUntil([&] { return scene->PositionDigest() != digest0; }, [&] {
+        if (scene->Tick())
+            sb_stream_render(run.stream());
+        else
+            sb_stream_pump(run.stream(), 10); /* poll interval: also sleeps when there is no event */
+    });
+    Check(scene->PositionDigest() != digest0, "node positions change between frames");
+}
+
 /* network: drag while the layout runs, until kDragFrames new frames came and the camera moved.
  * With stall_layout the layout worker is held at a latch in the middle of its work for the whole
  * drag: frames and replayed input must keep coming all the same, which proves by construction
@@ -226,7 +268,6 @@ void CheckNetworkDrag(uint32_t nodes, bool stall_layout)
     SceneRun run(options);
     CU_ASSERT_FATAL(run.started);
     sbdemo::Scene *scene = run.w.scene();
-    sb_stream *s = run.stream();
     sbnet::StepLatch *latch = scene->LayoutLatch();
     CU_ASSERT_FATAL((latch != nullptr) == stall_layout);
     if (latch) {
@@ -247,24 +288,8 @@ void CheckNetworkDrag(uint32_t nodes, bool stall_layout)
                 latch ? "held at the test latch" : "running",
                 static_cast<unsigned long long>(kDragFrames));
 
-    const int cx = kWidth / 2, cy = kHeight / 2;
-    bool held_throughout = true;
-    int x = cx, step = 0;
-    sb_event press = MakeEvent(SB_EVENT_BUTTON_PRESS, x, cy, SB_BUTTON_LEFT);
-    sb_event_queue_push(run.queue(), &press);
-    RepeatUntil([&] { return new_frames() >= kDragFrames && camera_moved(); }, [&] {
-        x = cx + static_cast<int>(100 * std::sin(static_cast<double>(step++) / 10.0));
-        sb_event move = MakeEvent(SB_EVENT_POINTER_MOVE, x, cy, SB_BUTTON_LEFT);
-        sb_event_queue_push(run.queue(), &move);
-        sb_stream_pump(s, 5);
-        if (scene->Tick())
-            sb_stream_render(s);
-        if (latch)
-            held_throughout = held_throughout && latch->holding();
-    });
-    sb_event release = MakeEvent(SB_EVENT_BUTTON_RELEASE, x, cy, SB_BUTTON_LEFT);
-    sb_event_queue_push(run.queue(), &release);
-    Check(PumpUntilDrained(s), "the replayed release is consumed");
+    bool held_throughout = DragBackAndForthUntil(
+        run, latch, [&] { return new_frames() >= kDragFrames && camera_moved(); });
     std::printf("selftest: %llu new frames during the drag\n",
                 static_cast<unsigned long long>(new_frames()));
     Check(new_frames() >= kDragFrames, latch ? "frames keep coming while the layout worker is stalled"
@@ -275,14 +300,7 @@ void CheckNetworkDrag(uint32_t nodes, bool stall_layout)
         latch->open();
     }
 
-    /* The layout goes on: wait for a snapshot with other positions to be drawn. */
-    RepeatUntil([&] { return scene->PositionDigest() != digest0; }, [&] {
-        if (scene->Tick())
-            sb_stream_render(s);
-        else
-            sb_stream_pump(s, 10); /* poll interval: also sleeps when there is no event */
-    });
-    Check(scene->PositionDigest() != digest0, "node positions change between frames");
+    WaitForNewPositions(run, digest0);
     Grab last;
     Check(GrabNewest(run.ring(), &last) && DifferingFraction(run.first, last) > 0.01,
           "the picture changed");
