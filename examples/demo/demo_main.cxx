@@ -3,7 +3,8 @@
  *   streambridge-demo --scene network --port 8001
  *
  * The window is an ordinary VTK window with an ordinary interactor; three streambridge calls
- * make it a web viewer: sb_stream_create (serve = 1), interactor Start(), sb_stream_destroy.
+ * make it a web viewer: sb_stream_create (serve = 1), interactor Start(), sb_stream_destroy
+ * (the window and the stream: sbdemo::DemoWindow, demo_window.h, shared with the tests).
  * SIGINT/SIGTERM set a flag that a repeating interactor timer turns into TerminateApp(), so the
  * stream is destroyed (server stopped, shm segments unlinked) before the process exits. */
 #include "demo_window.h"
