@@ -1,5 +1,5 @@
 /* scene.h - one demo scene: builds its VTK pipeline into a renderer and may animate it from the
- * render thread. Only VTK here; streaming is the demo's main loop's business (demo_main.cxx). */
+ * render thread. Only VTK here; streaming is demo_window.h's business. */
 #ifndef SB_DEMO_SCENE_H
 #define SB_DEMO_SCENE_H
 
@@ -23,8 +23,9 @@ struct SceneOptions {
     uint64_t seed = 1;
     std::string graph_file;       /* network: edge list instead of a generated graph */
     uint32_t max_iterations = 1500;
-    /* network, TEST ONLY (--selftest-stall-layout): the layout worker stops at a latch after
-     * its first step and stays there until the selftest opens it (Scene::LayoutLatch()). */
+    /* network, TEST ONLY (tests/scenes/test_scene_selftest.cxx; the demo has no option for it):
+     * the layout worker stops at a latch after its first step and stays there until the test
+     * opens it (Scene::LayoutLatch()). */
     bool stall_layout = false;
 };
 
@@ -41,13 +42,16 @@ public:
     /* Whether the scene still changes by itself (network: layout running). */
     virtual bool Animating() const { return false; }
     virtual void Stop() {}
-    /* Network selftest helpers: a digest of the node positions drawn now. */
+    /* Network, for tests: a digest of the node positions drawn now. */
     virtual double PositionDigest() const { return 0; }
     /* Network, TEST ONLY: the latch the layout worker is stalled at when
      * SceneOptions::stall_layout is set, else nullptr. Stop() opens it. */
     virtual sbnet::StepLatch *LayoutLatch() { return nullptr; }
 };
 
+/* The scene options.name names (basic | network | science); nullptr for an unknown name. */
+std::unique_ptr<Scene> MakeScene(const SceneOptions &options);
+bool IsSceneName(const std::string &name);
 std::unique_ptr<Scene> MakeBasicScene();
 std::unique_ptr<Scene> MakeScienceScene();
 std::unique_ptr<Scene> MakeNetworkScene(const SceneOptions &options);

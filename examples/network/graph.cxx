@@ -20,6 +20,30 @@ std::vector<uint32_t> Graph::degrees() const
     return d;
 }
 
+namespace {
+
+/* The whitespace-separated fields of one line, '#' to the end of the line being a comment. */
+std::vector<std::string> fields_of(std::string line)
+{
+    size_t hash = line.find('#');
+    if (hash != std::string::npos)
+        line.erase(hash);
+    std::istringstream fields(line);
+    std::vector<std::string> tokens;
+    std::string token;
+    while (fields >> token)
+        tokens.push_back(token);
+    return tokens;
+}
+
+std::string malformed_line_error(const std::string &source_name, size_t line_no, size_t fields)
+{
+    return source_name + ":" + std::to_string(line_no) + ": expected two node names \"a b\", found " +
+           std::to_string(fields) + " field" + (fields == 1 ? "" : "s");
+}
+
+}  // namespace
+
 ParseResult parse_edge_list(std::istream &in, const std::string &source_name, Graph *out,
                             size_t max_errors)
 {
@@ -40,24 +64,13 @@ ParseResult parse_edge_list(std::istream &in, const std::string &source_name, Gr
     size_t line_no = 0;
     while (std::getline(in, line)) {
         line_no++;
-        size_t hash = line.find('#');
-        if (hash != std::string::npos)
-            line.erase(hash);
-        std::istringstream fields(line);
-        std::vector<std::string> tokens;
-        std::string token;
-        while (fields >> token)
-            tokens.push_back(token);
+        std::vector<std::string> tokens = fields_of(line);
         if (tokens.empty())
             continue;
         if (tokens.size() != 2) {
             result.malformed_lines++;
-            if (result.errors.size() < max_errors) {
-                result.errors.push_back(source_name + ":" + std::to_string(line_no) +
-                                        ": expected two node names \"a b\", found " +
-                                        std::to_string(tokens.size()) + " field" +
-                                        (tokens.size() == 1 ? "" : "s"));
-            }
+            if (result.errors.size() < max_errors)
+                result.errors.push_back(malformed_line_error(source_name, line_no, tokens.size()));
             continue;
         }
         uint32_t a = node(tokens[0]);

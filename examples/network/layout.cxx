@@ -64,6 +64,26 @@ void ForceLayout::build_tree(std::vector<Cell> &cells, std::vector<uint32_t> &or
         order[i] = i;
     if (n == 0)
         return;
+    cells.push_back(root_cell());
+
+    /* Breadth-first: each cell's children are appended contiguously. */
+    std::vector<int> depth{0};
+    std::vector<uint32_t> scratch;
+    for (size_t ci = 0; ci < cells.size(); ci++) {
+        Cell &c = cells[ci];
+        Vec3 mc;
+        for (uint32_t i = c.first; i < c.first + c.count; i++)
+            add_scaled(mc, positions_[order[i]], 1.0);
+        add_scaled(c.mass_center, mc, 1.0 / c.count);
+        if (c.count <= kLeafSize || depth[ci] >= kMaxTreeDepth)
+            continue;
+        uint32_t children = split_cell(ci, cells, order, scratch);
+        depth.insert(depth.end(), children, depth[ci] + 1);
+    }
+}
+
+ForceLayout::Cell ForceLayout::root_cell() const
+{
     Vec3 lo = positions_[0], hi = positions_[0];
     for (const auto &p : positions_) {
         lo = {std::min(lo.x, p.x), std::min(lo.y, p.y), std::min(lo.z, p.z)};
@@ -73,122 +93,126 @@ void ForceLayout::build_tree(std::vector<Cell> &cells, std::vector<uint32_t> &or
     root.center = {(lo.x + hi.x) / 2, (lo.y + hi.y) / 2, (lo.z + hi.z) / 2};
     root.half = std::max({hi.x - lo.x, hi.y - lo.y, hi.z - lo.z}) / 2 * 1.0001 + 1e-9;
     root.first = 0;
-    root.count = n;
-    cells.push_back(root);
+    root.count = static_cast<uint32_t>(positions_.size());
+    return root;
+}
 
-    /* Breadth-first: each cell's children are appended contiguously. */
-    std::vector<int> depth{0};
-    std::vector<uint32_t> scratch;
-    for (size_t ci = 0; ci < cells.size(); ci++) {
-        Cell c = cells[ci];
-        Vec3 mc;
-        for (uint32_t i = c.first; i < c.first + c.count; i++)
-            add_scaled(mc, positions_[order[i]], 1.0);
-        add_scaled(c.mass_center, mc, 1.0 / c.count);
-        cells[ci].mass_center = c.mass_center;
-        if (c.count <= kLeafSize || depth[ci] >= kMaxTreeDepth)
-            continue;
-        /* Counting sort of this cell's nodes into octants. */
-        uint32_t counts[8] = {0};
-        auto octant = [&](const Vec3 &p) {
-            return (p.x >= c.center.x ? 1 : 0) | (p.y >= c.center.y ? 2 : 0) |
-                   (p.z >= c.center.z ? 4 : 0);
-        };
-        for (uint32_t i = c.first; i < c.first + c.count; i++)
-            counts[octant(positions_[order[i]])]++;
-        uint32_t offsets[8];
-        uint32_t running = 0;
-        for (int o = 0; o < 8; o++) {
-            offsets[o] = running;
-            running += counts[o];
-        }
-        scratch.assign(order.begin() + c.first, order.begin() + c.first + c.count);
-        uint32_t fill[8];
-        std::copy(offsets, offsets + 8, fill);
-        for (uint32_t node : scratch)
-            order[c.first + fill[octant(positions_[node])]++] = node;
-        cells[ci].first_child = static_cast<int32_t>(cells.size());
-        for (int o = 0; o < 8; o++) {
-            if (counts[o] == 0)
-                continue;
-            Cell child;
-            child.half = c.half / 2;
-            child.center = {c.center.x + ((o & 1) ? child.half : -child.half),
-                            c.center.y + ((o & 2) ? child.half : -child.half),
-                            c.center.z + ((o & 4) ? child.half : -child.half)};
-            child.first = c.first + offsets[o];
-            child.count = counts[o];
-            cells.push_back(child);
-            depth.push_back(depth[ci] + 1);
-            cells[ci].child_count++;
-        }
+uint32_t ForceLayout::split_cell(size_t ci, std::vector<Cell> &cells, std::vector<uint32_t> &order,
+                                 std::vector<uint32_t> &scratch) const
+{
+    const Cell c = cells[ci];  /* a copy: appending the children may move the cells */
+    /* Counting sort of this cell's nodes into octants. */
+    uint32_t counts[8] = {0};
+    auto octant = [&](const Vec3 &p) {
+        return (p.x >= c.center.x ? 1 : 0) | (p.y >= c.center.y ? 2 : 0) |
+               (p.z >= c.center.z ? 4 : 0);
+    };
+    for (uint32_t i = c.first; i < c.first + c.count; i++)
+        counts[octant(positions_[order[i]])]++;
+    uint32_t offsets[8];
+    uint32_t running = 0;
+    for (int o = 0; o < 8; o++) {
+        offsets[o] = running;
+        running += counts[o];
     }
+    scratch.assign(order.begin() + c.first, order.begin() + c.first + c.count);
+    uint32_t fill[8];
+    std::copy(offsets, offsets + 8, fill);
+    for (uint32_t node : scratch)
+        order[c.first + fill[octant(positions_[node])]++] = node;
+
+    cells[ci].first_child = static_cast<int32_t>(cells.size());
+    for (int o = 0; o < 8; o++) {
+        if (counts[o] == 0)
+            continue;
+        Cell child;
+        child.half = c.half / 2;
+        child.center = {c.center.x + ((o & 1) ? child.half : -child.half),
+                        c.center.y + ((o & 2) ? child.half : -child.half),
+                        c.center.z + ((o & 4) ? child.half : -child.half)};
+        child.first = c.first + offsets[o];
+        child.count = counts[o];
+        cells.push_back(child);
+        cells[ci].child_count++;
+    }
+    return cells[ci].child_count;
 }
 
 void ForceLayout::compute_forces(std::vector<Vec3> &out, double theta) const
 {
-    const size_t n = positions_.size();
-    const double k = params_.ideal_distance;
-    const double k2 = k * k;
-    out.assign(n, Vec3{});
-
-    /* Repulsion k^2/d along the separation, for every pair. */
-    auto repel = [&](size_t i, const Vec3 &from, double weight) {
-        Vec3 d = sub(positions_[i], from);
-        double d2 = dot(d, d);
-        if (d2 < 1e-18) {
-            /* Coincident nodes: push apart along a direction fixed by the index, so they
-             * separate deterministically instead of staying stuck. */
-            d = {std::cos(static_cast<double>(i)), std::sin(static_cast<double>(i)), 0.5};
-            d2 = dot(d, d);
-        }
-        add_scaled(out[i], d, weight * k2 / d2);
-    };
-    if (theta <= 0) {
-        for (size_t i = 0; i < n; i++)
-            for (size_t j = 0; j < n; j++)
-                if (i != j)
-                    repel(i, positions_[j], 1.0);
-    } else {
-        std::vector<Cell> cells;
-        std::vector<uint32_t> order;
-        build_tree(cells, order);
-        std::vector<uint32_t> stack;
-        for (size_t i = 0; i < n; i++) {
-            const Vec3 &p = positions_[i];
-            stack.assign(1, 0);
-            while (!stack.empty()) {
-                const Cell &c = cells[stack.back()];
-                stack.pop_back();
-                if (c.first_child < 0) {
-                    for (uint32_t s = c.first; s < c.first + c.count; s++)
-                        if (order[s] != i)
-                            repel(i, positions_[order[s]], 1.0);
-                    continue;
-                }
-                Vec3 d = sub(p, c.mass_center);
-                double dist = std::sqrt(dot(d, d));
-                bool outside = std::fabs(p.x - c.center.x) > c.half ||
-                               std::fabs(p.y - c.center.y) > c.half ||
-                               std::fabs(p.z - c.center.z) > c.half;
-                if (outside && 2 * c.half < theta * dist) {
-                    repel(i, c.mass_center, static_cast<double>(c.count));
-                } else {
-                    for (uint32_t ch = 0; ch < c.child_count; ch++)
-                        stack.push_back(static_cast<uint32_t>(c.first_child) + ch);
-                }
-            }
-        }
-    }
+    out.assign(positions_.size(), Vec3{});
+    if (theta <= 0)
+        add_exact_repulsion(out);
+    else
+        add_tree_repulsion(out, theta);
     /* Attraction d^2/k along every edge. */
+    const double k = params_.ideal_distance;
     for (const auto &e : edges_) {
         Vec3 d = sub(positions_[e.first], positions_[e.second]);
         double dist = std::sqrt(dot(d, d));
         add_scaled(out[e.first], d, -dist / k);
         add_scaled(out[e.second], d, dist / k);
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < positions_.size(); i++)
         add_scaled(out[i], positions_[i], -params_.gravity);
+}
+
+void ForceLayout::repel(Vec3 &force, size_t i, const Vec3 &from, double weight) const
+{
+    const double k = params_.ideal_distance;
+    Vec3 d = sub(positions_[i], from);
+    double d2 = dot(d, d);
+    if (d2 < 1e-18) {
+        /* Coincident nodes: push apart along a direction fixed by the index, so they
+         * separate deterministically instead of staying stuck. */
+        d = {std::cos(static_cast<double>(i)), std::sin(static_cast<double>(i)), 0.5};
+        d2 = dot(d, d);
+    }
+    add_scaled(force, d, weight * (k * k) / d2);
+}
+
+void ForceLayout::add_exact_repulsion(std::vector<Vec3> &out) const
+{
+    const size_t n = positions_.size();
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < n; j++)
+            if (i != j)
+                repel(out[i], i, positions_[j], 1.0);
+}
+
+void ForceLayout::add_tree_repulsion(std::vector<Vec3> &out, double theta) const
+{
+    std::vector<Cell> cells;
+    std::vector<uint32_t> order;
+    build_tree(cells, order);
+    std::vector<uint32_t> stack;
+    for (size_t i = 0; i < positions_.size(); i++) {
+        const Vec3 &p = positions_[i];
+        stack.assign(1, 0);
+        while (!stack.empty()) {
+            const Cell &c = cells[stack.back()];
+            stack.pop_back();
+            if (c.first_child < 0) {
+                for (uint32_t s = c.first; s < c.first + c.count; s++)
+                    if (order[s] != i)
+                        repel(out[i], i, positions_[order[s]], 1.0);
+                continue;
+            }
+            /* A cell far enough away (seen under an angle below theta) and not around p acts
+             * as one body at its mass centre; else its children are looked at. */
+            Vec3 d = sub(p, c.mass_center);
+            double dist = std::sqrt(dot(d, d));
+            bool outside = std::fabs(p.x - c.center.x) > c.half ||
+                           std::fabs(p.y - c.center.y) > c.half ||
+                           std::fabs(p.z - c.center.z) > c.half;
+            if (outside && 2 * c.half < theta * dist) {
+                repel(out[i], i, c.mass_center, static_cast<double>(c.count));
+            } else {
+                for (uint32_t ch = 0; ch < c.child_count; ch++)
+                    stack.push_back(static_cast<uint32_t>(c.first_child) + ch);
+            }
+        }
+    }
 }
 
 double ForceLayout::potential_energy() const

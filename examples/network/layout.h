@@ -56,7 +56,17 @@ public:
 
 private:
     struct Cell;
+    /* Barnes-Hut octree over the positions: cells[0] is the root; a leaf holds the nodes
+     * order[first .. first+count). */
     void build_tree(std::vector<Cell> &cells, std::vector<uint32_t> &order) const;
+    Cell root_cell() const;
+    /* Appends cells[ci]'s non-empty octants as its children; returns how many. */
+    uint32_t split_cell(size_t ci, std::vector<Cell> &cells, std::vector<uint32_t> &order,
+                        std::vector<uint32_t> &scratch) const;
+    /* Repulsion k^2/d on node i from weight nodes at `from`, added to force. */
+    void repel(Vec3 &force, size_t i, const Vec3 &from, double weight) const;
+    void add_exact_repulsion(std::vector<Vec3> &out) const;
+    void add_tree_repulsion(std::vector<Vec3> &out, double theta) const;
 
     std::vector<std::pair<uint32_t, uint32_t>> edges_;
     std::vector<Vec3> positions_;
@@ -76,8 +86,8 @@ struct LayoutProgress {
     uint64_t seq = 0;         /* snapshot number, 1 = the initial positions */
 };
 
-/* TEST ONLY (tests/scenes, streambridge-demo --selftest-stall-layout; never armed in a normal
- * run): a gate a LayoutWorker step hook waits at, so a test can stall the layout worker in the
+/* TEST ONLY (tests/scenes: test_network_layout, and test_scene_selftest through
+ * sbdemo::SceneOptions::stall_layout; never armed by streambridge-demo): a gate a LayoutWorker step hook waits at, so a test can stall the layout worker in the
  * middle of its work for as long as the test likes, check that the render thread carries on
  * meanwhile (frames, replayed input), then let it go. This proves "the render thread never waits
  * for the layout" by construction instead of by timing. Thread-safe. */
