@@ -262,7 +262,8 @@ void PumpUntilDrained(sb_stream *s)
 {
     sb_event_queue *q = sb_stream_event_queue(s);
     for (int i = 0; i < 200; i++) {
-        sb_event_queue_stats st;
+        sb_event_queue_stats st{};
+        st.version = SB_EVENT_QUEUE_STATS_VERSION;
         sb_event_queue_get_stats(q, &st);
         if (st.depth == 0 && sb_stream_pump(s, 0) == 0)
             return;
@@ -499,13 +500,14 @@ int main(int argc, char **argv)
         renderer->ResetCamera();
         iren->Initialize();
 
-        sb_stream_options so = SB_STREAM_OPTIONS_INIT;
+        sb_stream_options so;
+        sb_stream_options_init(&so, SB_STREAM_OPTIONS_VERSION);
         so.max_width = static_cast<uint32_t>(std::max(o.width, 1920));
         so.max_height = static_cast<uint32_t>(std::max(o.height, 1080));
         so.serve = o.serve ? 1 : 0;
-        so.bind_address = o.bind.c_str();
-        so.port = o.port;
-        so.access_token = o.token.empty() ? nullptr : o.token.c_str();
+        so.server.bind_address = o.bind.c_str();
+        so.server.port = o.port;
+        so.server.access_token = o.token.empty() ? nullptr : o.token.c_str();
         so.shm_name = o.shm.empty() ? nullptr : o.shm.c_str();
         sb_stream *stream = nullptr;
         if (sb_stream_create(window, &so, &stream) != SB_OK) {
