@@ -51,13 +51,3 @@ int sb__set_error(int code, const char *func, const char *fmt, ...)
     va_end(ap);
     return code;
 }
-
-void sb__log(const char *fmt, ...)
-{
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "streambridge: %s\n", line);
-}

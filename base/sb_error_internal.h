@@ -19,11 +19,19 @@ int sb__set_error(int code, const char *func, const char *fmt, ...)
 
 #define SB_FAIL(code, ...) sb__set_error((code), __func__, __VA_ARGS__)
 
-/* Logs one line to stderr with the "streambridge: " prefix (library diagnostics that must not be
- * lost, e.g. a refused oversize window, a client closed for a malformed message). */
+/* Logs one message at SB_LOG_WARNING through the log sink of streambridge/log.h (default: one
+ * stderr line with the "streambridge: " prefix): library diagnostics that must not be lost,
+ * e.g. a refused oversize window, a client closed for a malformed message. Any thread. */
 void sb__log(const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
+/* The same at an explicit sb_log_level. */
+void sb__log_at(int level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
 #endif
     ;
 

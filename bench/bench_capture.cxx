@@ -112,7 +112,8 @@ int main()
     for (const auto &wh : sizes) {
         const int w = wh[0], h = wh[1];
         auto window = MakeWindow(w, h, -1); // the window's default multisampling
-        sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
+        sb_frame_ring_options ro;
+        sb_frame_ring_options_init(&ro, SB_FRAME_RING_OPTIONS_VERSION);
         sb_frame_ring *ring = nullptr;
         if (sb_frame_ring_create(&ro, &ring) != SB_OK) {
             std::fprintf(stderr, "ring: %s\n", sb_last_error());

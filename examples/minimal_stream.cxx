@@ -17,7 +17,8 @@ int main() {
   vtkNew<vtkRenderWindow> window; window->AddRenderer(renderer);
   vtkNew<vtkRenderWindowInteractor> iren; iren->SetRenderWindow(window);
 
-  sb_stream_options opts = SB_STREAM_OPTIONS_INIT;   // ... plus these lines
+  sb_stream_options opts;                            // ... plus these lines
+  sb_stream_options_init(&opts, SB_STREAM_OPTIONS_VERSION);
   opts.serve = 1;
   sb_stream *stream;
   if (sb_stream_create(window, &opts, &stream) != SB_OK) { std::fprintf(stderr, "%s\n", sb_last_error()); return 1; }

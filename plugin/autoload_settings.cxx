@@ -1,24 +1,13 @@
 // autoload_settings.cxx - the plugin's environment variables (see autoload_settings.h).
 #include "autoload_settings.h"
 
+#include <streambridge/log.h>
+
 #include <cerrno>
-#include <cstdarg>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
 namespace sb {
-
-void AutoloadLog(const char *fmt, ...)
-{
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    // One write per line, so lines from several threads or processes do not interleave.
-    fprintf(stderr, "streambridge: %s\n", line);
-}
 
 namespace {
 
@@ -33,8 +22,8 @@ AutoloadSettings ReadSettings()
     AutoloadSettings s;
     if (const char *disable = NonEmptyEnv("STREAMBRIDGE_DISABLE")) {
         if (strcmp(disable, "0") != 0) {
-            AutoloadLog("autoload plugin loaded, streaming disabled by STREAMBRIDGE_DISABLE=%s",
-                        disable);
+            sb_log(SB_LOG_INFO, "autoload plugin loaded, streaming disabled by STREAMBRIDGE_DISABLE=%s",
+                   disable);
             s.enabled = false;
             return s;
         }
@@ -44,8 +33,8 @@ AutoloadSettings ReadSettings()
         errno = 0;
         long value = strtol(port, &end, 10);
         if (errno != 0 || *end != '\0' || value < 0 || value > 65535) {
-            AutoloadLog("STREAMBRIDGE_PORT=\"%s\" is not a port number 0..65535: not streaming",
-                        port);
+            sb_log(SB_LOG_ERROR, "STREAMBRIDGE_PORT=\"%s\" is not a port number 0..65535: not streaming",
+                   port);
             s.enabled = false;
             return s;
         }
@@ -63,8 +52,8 @@ AutoloadSettings ReadSettings()
     }
     if (const char *allow_exit = NonEmptyEnv("STREAMBRIDGE_ALLOW_EXIT")) {
         if (strcmp(allow_exit, "0") != 0 && strcmp(allow_exit, "1") != 0) {
-            AutoloadLog("STREAMBRIDGE_ALLOW_EXIT=\"%s\" is neither 0 nor 1: not streaming",
-                        allow_exit);
+            sb_log(SB_LOG_ERROR, "STREAMBRIDGE_ALLOW_EXIT=\"%s\" is neither 0 nor 1: not streaming",
+                   allow_exit);
             s.enabled = false;
             return s;
         }

@@ -28,12 +28,9 @@ struct AutoloadSettings {
 };
 
 // Reads the environment once (the first call) and returns the same settings after. A malformed
-// value is logged ("streambridge: ...") and disables streaming rather than guessing.
+// value is logged (sb_log, where the library's own messages go) and disables streaming rather
+// than guessing.
 const AutoloadSettings &GetAutoloadSettings();
-
-// "streambridge: " + the message on stderr, the project's log style (sb__log is internal to
-// libstreambridge).
-void AutoloadLog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 } // namespace sb
 

@@ -4,6 +4,7 @@
 #include "autoload_settings.h"
 
 #include "streambridge/error.h"
+#include "streambridge/log.h"
 #include "streambridge/stream.h"
 
 #include <vtkObjectFactory.h>
@@ -40,19 +41,20 @@ void sbStreamingInteractor::AttachStream()
         return;
 
     const int index = windows_streamed.fetch_add(1);
-    sb_stream_options o = SB_STREAM_OPTIONS_INIT;
+    sb_stream_options o;
+    sb_stream_options_init(&o, SB_STREAM_OPTIONS_VERSION);
     o.serve = 1;
-    o.bind_address = settings.bind_address.c_str();
-    o.access_token = settings.has_token ? settings.token.c_str() : nullptr;
+    o.server.bind_address = settings.bind_address.c_str();
+    o.server.access_token = settings.has_token ? settings.token.c_str() : nullptr;
     o.allow_remote_exit = settings.allow_remote_exit ? 1 : 0;
     if (settings.port == 0) {
-        o.port = 0;
+        o.server.port = 0;
     } else if (settings.port + index > 65535) {
-        sb::AutoloadLog("not streaming render window %d: port %d + %d is past 65535", index + 1,
-                        settings.port, index);
+        sb_log(SB_LOG_ERROR, "not streaming render window %d: port %d + %d is past 65535",
+               index + 1, settings.port, index);
         return;
     } else {
-        o.port = settings.port + index;
+        o.server.port = settings.port + index;
     }
     std::string shm_name;
     if (settings.has_shm_name) {
@@ -62,16 +64,16 @@ void sbStreamingInteractor::AttachStream()
 
     sb_stream *stream = nullptr;
     if (sb_stream_create(this->RenderWindow, &o, &stream) != SB_OK) {
-        sb::AutoloadLog("not streaming render window %d (%s): %s", index + 1,
-                        this->RenderWindow->GetClassName(), sb_last_error());
+        sb_log(SB_LOG_ERROR, "not streaming render window %d (%s): %s", index + 1,
+               this->RenderWindow->GetClassName(), sb_last_error());
         return;
     }
     stream_ = stream;
     int port = 0;
     sb_server_get_port(sb_stream_server(stream), &port);
-    sb::AutoloadLog("streaming render window %d (%s) at http://%s:%d/%s", index + 1,
-                    this->RenderWindow->GetClassName(), settings.bind_address.c_str(), port,
-                    settings.has_token ? " (access token required)" : "");
+    sb_log(SB_LOG_INFO, "streaming render window %d (%s) at http://%s:%d/%s", index + 1,
+           this->RenderWindow->GetClassName(), settings.bind_address.c_str(), port,
+           settings.has_token ? " (access token required)" : "");
     // Frames are captured at the end of each render; the application may have rendered before
     // Initialize(), so one render now makes a frame available to the first client at once.
     this->RenderWindow->Render();

@@ -249,7 +249,7 @@ int main(int argc, char **argv)
     int gone_logged = 0;
     while (!stop_requested) {
         sleep_ms(200);
-        sb_frame_ring_stats rs;
+        sb_frame_ring_stats rs = SB_FRAME_RING_STATS_INIT;
         sb_frame_ring_get_stats(ring, &rs);
         if (rs.writer_alive) {
             gone_logged = 0;
@@ -264,7 +264,7 @@ int main(int argc, char **argv)
         sb_frame_ring *nring = NULL;
         if (sb_frame_ring_attach(name, &nring) != SB_OK)
             continue;
-        sb_frame_ring_stats ns;
+        sb_frame_ring_stats ns = SB_FRAME_RING_STATS_INIT;
         sb_frame_ring_get_stats(nring, &ns);
         if (!ns.writer_alive) {
             sb_frame_ring_destroy(nring);

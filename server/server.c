@@ -379,7 +379,7 @@ static void serve_healthz(sb_server *srv, struct mg_connection *conn)
         reply_text(conn, 503, text);
         return;
     }
-    sb_frame_ring_stats rs;
+    sb_frame_ring_stats rs = SB_FRAME_RING_STATS_INIT;
     sb_frame_ring_get_stats(srv->ring, &rs);
     if (rs.writer_alive)
         reply_text(conn, 200, "ok\n");
@@ -391,7 +391,7 @@ static void serve_stats(sb_server *srv, struct mg_connection *conn)
 {
     sb_server_stats s;
     sb_server_get_stats(srv, &s);
-    sb_frame_ring_stats rs;
+    sb_frame_ring_stats rs = SB_FRAME_RING_STATS_INIT;
     sb_frame_ring_get_stats(srv->ring, &rs);
     /* The stream's health, as /healthz sees it; the reason goes into a JSON string, so quotes,
      * backslashes and control characters are replaced (it names a stream and numbers only). */

@@ -75,17 +75,48 @@ static void bind_layout(sb_event_queue *q, uint32_t capacity)
     q->capacity = capacity;
 }
 
-int sb_event_queue_create(const sb_event_queue_options *opts, sb_event_queue **out)
+/* Bytes of sb_event_queue_options each version has: a caller built against an older header
+ * passes a shorter struct, of which only these bytes may be read. 0: unknown version. */
+static size_t options_size(unsigned int version)
 {
-    static const sb_event_queue_options defaults = SB_EVENT_QUEUE_OPTIONS_INIT;
+    switch (version) {
+    case 1: return sizeof(sb_event_queue_options);
+    default: return 0;
+    }
+}
+
+static const sb_event_queue_options default_options = SB_EVENT_QUEUE_OPTIONS_INIT;
+
+int sb_event_queue_options_init(sb_event_queue_options *opts, unsigned int version)
+{
+    if (!opts)
+        return SB_FAIL(SB_EINVAL, "opts is NULL");
+    size_t size = options_size(version);
+    if (size == 0)
+        return SB_FAIL(SB_EVERSION, "options version %u is not 1..%d", version,
+                       SB_EVENT_QUEUE_OPTIONS_VERSION);
+    memcpy(opts, &default_options, size);
+    opts->version = version;
+    return SB_OK;
+}
+
+int sb_event_queue_create(const sb_event_queue_options *caller_opts, sb_event_queue **out)
+{
     if (!out)
         return SB_FAIL(SB_EINVAL, "out is NULL");
     *out = NULL;
-    if (!opts)
-        opts = &defaults;
-    if (opts->version != SB_EVENT_QUEUE_OPTIONS_VERSION)
-        return SB_FAIL(SB_EVERSION, "options version %u, this library knows version %u",
-                       opts->version, SB_EVENT_QUEUE_OPTIONS_VERSION);
+    /* The caller's options of any known version, completed with the defaults its version lacks. */
+    sb_event_queue_options full = default_options;
+    if (caller_opts) {
+        size_t size = options_size(caller_opts->version);
+        if (size == 0)
+            return SB_FAIL(SB_EVERSION, "options version %u is not 1..%d (use "
+                           "SB_EVENT_QUEUE_OPTIONS_INIT or sb_event_queue_options_init)",
+                           caller_opts->version, SB_EVENT_QUEUE_OPTIONS_VERSION);
+        memcpy(&full, caller_opts, size);
+        full.version = SB_EVENT_QUEUE_OPTIONS_VERSION;
+    }
+    const sb_event_queue_options *opts = &full;
     if (opts->capacity < QUEUE_MIN_CAPACITY || opts->capacity > QUEUE_MAX_CAPACITY)
         return SB_FAIL(SB_EINVAL, "capacity %u outside %u..%u", opts->capacity,
                        QUEUE_MIN_CAPACITY, QUEUE_MAX_CAPACITY);
@@ -381,7 +412,7 @@ int sb_event_queue_wait(sb_event_queue *q, int timeout_ms)
         if (atomic_load_explicit(&h->count, memory_order_acquire) > 0)
             return SB_OK;
         if (atomic_load_explicit(&h->wake_count, memory_order_acquire) != wakes)
-            return SB_FAIL(SB_ETIMEDOUT, "woken by sb_event_queue_wake with the queue empty");
+            return SB_FAIL(SB_EWOKEN, "woken by sb_event_queue_wake with the queue empty");
         uint64_t now = sb__monotonic_ns();
         if (now >= deadline)
             return SB_FAIL(SB_ETIMEDOUT, "no event within %d ms", timeout_ms);
@@ -400,25 +431,43 @@ void sb_event_queue_wake(sb_event_queue *q)
     sb__futex_wake_all(&q->hdr->signal, q->seg.is_shm);
 }
 
-void sb_event_queue_get_stats(const sb_event_queue *q, sb_event_queue_stats *stats)
+/* Bytes of sb_event_queue_stats each version has (the caller's struct may be that short). */
+static size_t stats_size(unsigned int version)
 {
-    if (!stats)
-        return;
-    memset(stats, 0, sizeof *stats);
+    switch (version) {
+    case 1: return sizeof(sb_event_queue_stats);
+    default: return 0;
+    }
+}
+
+int sb_event_queue_get_stats(const sb_event_queue *q, sb_event_queue_stats *out)
+{
+    if (!out)
+        return SB_FAIL(SB_EINVAL, "stats is NULL");
+    size_t size = stats_size(out->version);
+    if (size == 0)
+        return SB_FAIL(SB_EVERSION, "stats version %u is not 1..%d (use "
+                       "SB_EVENT_QUEUE_STATS_VERSION)", out->version, SB_EVENT_QUEUE_STATS_VERSION);
     if (!q)
-        return;
+        return SB_FAIL(SB_EINVAL, "queue is NULL");
+    /* Filled whole here, handed out as the prefix the caller's version has. */
+    sb_event_queue_stats stats;
+    memset(&stats, 0, sizeof stats);
+    stats.version = out->version;
     const queue_header *h = q->hdr;
-    stats->pushed = atomic_load_explicit(&h->pushed, memory_order_relaxed);
-    stats->popped = atomic_load_explicit(&h->popped, memory_order_relaxed);
-    stats->dropped_moves = atomic_load_explicit(&h->dropped_moves, memory_order_relaxed);
-    stats->dropped_other = atomic_load_explicit(&h->dropped_other, memory_order_relaxed);
-    stats->rejected_invalid = atomic_load_explicit(&h->rejected_invalid, memory_order_relaxed);
-    stats->depth = atomic_load_explicit(&h->count, memory_order_relaxed);
-    if (stats->depth > q->capacity)
-        stats->depth = q->capacity; /* a corrupted count; the next push or pop repairs it */
-    stats->capacity = q->capacity;
-    stats->corrupt_reads = atomic_load_explicit(&q->corrupt_reads, memory_order_relaxed);
-    stats->broken = sb__segment_check_cached(&q->seg, __func__) != SB_OK;
+    stats.pushed = atomic_load_explicit(&h->pushed, memory_order_relaxed);
+    stats.popped = atomic_load_explicit(&h->popped, memory_order_relaxed);
+    stats.dropped_moves = atomic_load_explicit(&h->dropped_moves, memory_order_relaxed);
+    stats.dropped_other = atomic_load_explicit(&h->dropped_other, memory_order_relaxed);
+    stats.rejected_invalid = atomic_load_explicit(&h->rejected_invalid, memory_order_relaxed);
+    stats.depth = atomic_load_explicit(&h->count, memory_order_relaxed);
+    if (stats.depth > q->capacity)
+        stats.depth = q->capacity; /* a corrupted count; the next push or pop repairs it */
+    stats.capacity = q->capacity;
+    stats.corrupt_reads = atomic_load_explicit(&q->corrupt_reads, memory_order_relaxed);
+    stats.broken = sb__segment_check_cached(&q->seg, __func__) != SB_OK;
+    memcpy(out, &stats, size);
+    return SB_OK;
 }
 
 int sb_event_queue_check(const sb_event_queue *q)

@@ -21,7 +21,7 @@
 #define RING_SLOT_HEADER_SIZE 64u
 #define RING_PAGE 4096u
 /* Largest frame side accepted (OpenGL's usual texture limit), so sizes never overflow. */
-#define RING_MAX_SIDE 16384u
+#define RING_MAX_SIDE ((uint32_t)SB_MAX_FRAME_SIDE)
 /* How often a waiting reader re-checks that the writer process still runs. */
 #define RING_LIVENESS_PERIOD_NS (200ull * 1000 * 1000)
 /* latest = seq << 8 | slot: one atomic word names the newest slot and its seq together. */
@@ -212,17 +212,48 @@ static uint8_t *slot_pixels(const sb_frame_ring *r, uint32_t slot)
     return r->pixels + (size_t)slot * r->slot_stride;
 }
 
-int sb_frame_ring_create(const sb_frame_ring_options *opts, sb_frame_ring **out)
+/* Bytes of sb_frame_ring_options each version has: a caller built against an older header
+ * passes a shorter struct, of which only these bytes may be read. 0: unknown version. */
+static size_t options_size(unsigned int version)
 {
-    static const sb_frame_ring_options defaults = SB_FRAME_RING_OPTIONS_INIT;
+    switch (version) {
+    case 1: return sizeof(sb_frame_ring_options);
+    default: return 0;
+    }
+}
+
+static const sb_frame_ring_options default_options = SB_FRAME_RING_OPTIONS_INIT;
+
+int sb_frame_ring_options_init(sb_frame_ring_options *opts, unsigned int version)
+{
+    if (!opts)
+        return SB_FAIL(SB_EINVAL, "opts is NULL");
+    size_t size = options_size(version);
+    if (size == 0)
+        return SB_FAIL(SB_EVERSION, "options version %u is not 1..%d", version,
+                       SB_FRAME_RING_OPTIONS_VERSION);
+    memcpy(opts, &default_options, size);
+    opts->version = version;
+    return SB_OK;
+}
+
+int sb_frame_ring_create(const sb_frame_ring_options *caller_opts, sb_frame_ring **out)
+{
     if (!out)
         return SB_FAIL(SB_EINVAL, "out is NULL");
     *out = NULL;
-    if (!opts)
-        opts = &defaults;
-    if (opts->version != SB_FRAME_RING_OPTIONS_VERSION)
-        return SB_FAIL(SB_EVERSION, "options version %u, this library knows version %u",
-                       opts->version, SB_FRAME_RING_OPTIONS_VERSION);
+    /* The caller's options of any known version, completed with the defaults its version lacks. */
+    sb_frame_ring_options full = default_options;
+    if (caller_opts) {
+        size_t size = options_size(caller_opts->version);
+        if (size == 0)
+            return SB_FAIL(SB_EVERSION, "options version %u is not 1..%d (use "
+                           "SB_FRAME_RING_OPTIONS_INIT or sb_frame_ring_options_init)",
+                           caller_opts->version, SB_FRAME_RING_OPTIONS_VERSION);
+        memcpy(&full, caller_opts, size);
+        full.version = SB_FRAME_RING_OPTIONS_VERSION;
+    }
+    const sb_frame_ring_options *opts = &full;
     if (opts->max_width < 1 || opts->max_height < 1 || opts->max_width > RING_MAX_SIDE ||
         opts->max_height > RING_MAX_SIDE)
         return SB_FAIL(SB_EINVAL, "max size %ux%u outside 1x1..%ux%u", opts->max_width,
@@ -750,7 +781,8 @@ int sb_frame_ring_wait(sb_frame_ring *ring, uint64_t after_seq, int timeout_ms,
             next_liveness_check = now + RING_LIVENESS_PERIOD_NS;
         }
         if (atomic_load_explicit(&h->interrupt_count, memory_order_acquire) != interrupts)
-            return SB_FAIL(SB_ETIMEDOUT, "woken by sb_frame_ring_wake_all before a new frame");
+            return SB_FAIL(SB_EWOKEN, "woken by sb_frame_ring_wake_all before a frame after "
+                           "seq %llu", (unsigned long long)after_seq);
         if (now >= deadline)
             return SB_FAIL(SB_ETIMEDOUT, "no frame after seq %llu within %d ms",
                            (unsigned long long)after_seq, timeout_ms);
@@ -818,21 +850,40 @@ int sb_frame_ring_check(const sb_frame_ring *ring)
     return check_header(ring, __func__);
 }
 
-void sb_frame_ring_get_stats(const sb_frame_ring *ring, sb_frame_ring_stats *stats)
+/* Bytes of sb_frame_ring_stats each version has (the caller's struct may be that short). */
+static size_t stats_size(unsigned int version)
 {
-    if (!stats)
-        return;
-    memset(stats, 0, sizeof *stats);
+    switch (version) {
+    case 1: return sizeof(sb_frame_ring_stats);
+    default: return 0;
+    }
+}
+
+int sb_frame_ring_get_stats(const sb_frame_ring *ring, sb_frame_ring_stats *out)
+{
+    if (!out)
+        return SB_FAIL(SB_EINVAL, "stats is NULL");
+    size_t size = stats_size(out->version);
+    if (size == 0)
+        return SB_FAIL(SB_EVERSION, "stats version %u is not 1..%d (use "
+                       "SB_FRAME_RING_STATS_VERSION)", out->version, SB_FRAME_RING_STATS_VERSION);
     if (!ring)
-        return;
+        return SB_FAIL(SB_EINVAL, "ring is NULL");
+    /* Filled whole here, handed out as the prefix the caller's version has. */
+    sb_frame_ring_stats full;
+    memset(&full, 0, sizeof full);
+    sb_frame_ring_stats *stats = &full;
+    stats->version = out->version;
     const ring_header *h = ring->hdr;
     stats->writer_pid = ring->seg.creator_pid;
     /* From the identity copied at attach: still meaningful once the mapping is zero pages. */
     stats->writer_alive = (uint32_t)sb__segment_creator_alive(&ring->seg);
     stats->broken = sb__segment_check_cached(&ring->seg, __func__) != SB_OK;
     if (stats->broken) {
+        /* The mapping is zero pages now: nothing in it means anything. */
         stats->corrupt_reads = atomic_load_explicit(&ring->corrupt_reads, memory_order_relaxed);
-        return; /* the mapping is zero pages now: nothing in it means anything */
+        memcpy(out, &full, size);
+        return SB_OK;
     }
     stats->published = atomic_load_explicit(&h->published, memory_order_relaxed);
     stats->refused_too_big = atomic_load_explicit(&h->refused_too_big, memory_order_relaxed);
@@ -851,4 +902,6 @@ void sb_frame_ring_get_stats(const sb_frame_ring *ring, sb_frame_ring_stats *sta
         stats->corrupted = 1;
     }
     stats->corrupt_reads = atomic_load_explicit(&ring->corrupt_reads, memory_order_relaxed);
+    memcpy(out, &full, size);
+    return SB_OK;
 }

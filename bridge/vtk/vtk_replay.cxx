@@ -247,8 +247,9 @@ int VtkReplay::Pump(int timeout_ms)
 {
     EndTickHiding();
     if (timeout_ms != 0) {
+        // Timed out or woken by sb_event_queue_wake: replay whatever is there (maybe nothing).
         int rc = sb_event_queue_wait(queue_, timeout_ms);
-        if (rc != SB_OK && rc != SB_ETIMEDOUT)
+        if (rc != SB_OK && rc != SB_ETIMEDOUT && rc != SB_EWOKEN)
             return rc;
     }
     return DrainAndReplay();

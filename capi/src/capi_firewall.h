@@ -50,7 +50,7 @@ auto firewall(const char *func, Body &&body) noexcept -> decltype(body())
     }
 }
 
-/* The only two casts between the public handle and its implementation. */
+/* The only casts between the public handle and its implementation. */
 inline sb_stream *wrap(Stream *s) noexcept
 {
     return reinterpret_cast<sb_stream *>(s);
@@ -58,6 +58,10 @@ inline sb_stream *wrap(Stream *s) noexcept
 inline Stream *unwrap(sb_stream *s) noexcept
 {
     return reinterpret_cast<Stream *>(s);
+}
+inline const Stream *unwrap(const sb_stream *s) noexcept
+{
+    return reinterpret_cast<const Stream *>(s);
 }
 
 } // namespace sb

@@ -19,15 +19,33 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include <cmath>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 
 namespace sb {
 
-// Largest frame side a stream accepts (the same bound events.c puts on coordinates).
-constexpr uint32_t kMaxFrameSide = 16384;
+// The 0.1 layout (version 1) of sb_stream_options, still accepted: the server options it had
+// lay flat among the stream's. Read through timer_interval_ms only (what version 1 defines).
+struct StreamOptionsV1 {
+    unsigned int version;
+    uint32_t max_width;
+    uint32_t max_height;
+    uint32_t buffer_count;
+    const char *shm_name;
+    int serve;
+    const char *bind_address;
+    int port;
+    int jpeg_quality_interactive;
+    int jpeg_quality_still;
+    double max_fps;
+    const char *access_token;
+    int timer_interval_ms;
+};
+constexpr size_t kStreamOptionsV1Size =
+    offsetof(StreamOptionsV1, timer_interval_ms) + sizeof(int);
 
 class Stream {
 public:
@@ -43,10 +61,19 @@ public:
         sb_frame_ring_destroy(ring);
     }
 
-    // Options, with their strings owned here so the caller's need not outlive the call.
+    // Options, with their strings owned here so the caller's need not outlive the call
+    // (options.server keeps the caller's server options version: the server completes it).
     sb_stream_options options{};
-    std::string shm_name, bind_address, access_token;
-    bool has_shm_name = false, has_access_token = false;
+    std::string shm_name, bind_address, access_token, allowed_origins;
+    bool has_shm_name = false;
+
+    void OwnStrings()
+    {
+        has_shm_name = Own(options.shm_name, shm_name);
+        Own(options.server.bind_address, bind_address);
+        Own(options.server.access_token, access_token);
+        Own(options.server.allowed_origins, allowed_origins);
+    }
 
     vtkWeakPointer<vtkOpenGLRenderWindow> window;
     sb_frame_ring *ring = nullptr;
@@ -54,6 +81,17 @@ public:
     sb_server *server = nullptr;
     std::unique_ptr<VtkCapture> capture;
     std::unique_ptr<VtkReplay> replay;
+
+private:
+    // Points field at a copy kept in storage (NULL stays NULL); true when field was set.
+    static bool Own(const char *&field, std::string &storage)
+    {
+        if (!field)
+            return false;
+        storage = field;
+        field = storage.c_str();
+        return true;
+    }
 };
 
 namespace {
@@ -108,51 +146,68 @@ int CheckRenderWindowPointer(void *p, const char *func, vtkOpenGLRenderWindow **
     return SB_OK;
 }
 
+// The caller's options of any accepted version as the current layout, in *full.
+int CompleteOptions(const sb_stream_options *opts, sb_stream_options *full, const char *func)
+{
+    int rc = sb_stream_options_init(full, SB_STREAM_OPTIONS_VERSION);
+    if (rc != SB_OK || !opts)
+        return rc;
+    switch (opts->version) {
+    case 1: {
+        StreamOptionsV1 v1{};
+        memcpy(&v1, opts, kStreamOptionsV1Size);
+        full->max_width = v1.max_width;
+        full->max_height = v1.max_height;
+        full->buffer_count = v1.buffer_count;
+        full->shm_name = v1.shm_name;
+        full->serve = v1.serve;
+        full->timer_interval_ms = v1.timer_interval_ms;
+        full->server.bind_address = v1.bind_address;
+        full->server.port = v1.port;
+        full->server.jpeg_quality_interactive = v1.jpeg_quality_interactive;
+        full->server.jpeg_quality_still = v1.jpeg_quality_still;
+        full->server.max_fps = v1.max_fps;
+        full->server.access_token = v1.access_token;
+        return SB_OK;
+    }
+    case 2:
+        // A version-2 struct always holds a whole sb_server_options of at least this header's
+        // size (no header ever embedded a shorter one), so copying it all stays inside the
+        // caller's struct; the server reads only what .server.version defines.
+        *full = *opts;
+        return SB_OK;
+    default:
+        return sb__set_error(SB_EVERSION, func,
+                             "options version %u is not 1..%d (use sb_stream_options_init or "
+                             "SB_STREAM_OPTIONS_INIT)",
+                             opts->version, SB_STREAM_OPTIONS_VERSION);
+    }
+}
+
+// The stream's own options. The server's (.server) are checked by the server alone.
 int CheckOptions(const sb_stream_options &o, const char *func)
 {
-    if (o.version != SB_STREAM_OPTIONS_VERSION)
-        return sb__set_error(SB_EVERSION, func,
-                             "options version %u is not supported (this library knows %d; "
-                             "initialize with SB_STREAM_OPTIONS_INIT)",
-                             o.version, SB_STREAM_OPTIONS_VERSION);
-    if (o.max_width < 1 || o.max_width > kMaxFrameSide || o.max_height < 1 ||
-        o.max_height > kMaxFrameSide)
-        return sb__set_error(SB_EINVAL, func, "max size %ux%u must be 1..%u on each side",
-                             o.max_width, o.max_height, kMaxFrameSide);
+    if (o.max_width < 1 || o.max_width > SB_MAX_FRAME_SIDE || o.max_height < 1 ||
+        o.max_height > SB_MAX_FRAME_SIDE)
+        return sb__set_error(SB_EINVAL, func, "max size %ux%u must be 1..%d on each side",
+                             o.max_width, o.max_height, SB_MAX_FRAME_SIDE);
     if (o.buffer_count < 2 || o.buffer_count > SB_FRAME_RING_MAX_BUFFERS)
         return sb__set_error(SB_EINVAL, func, "buffer_count %u must be 2..%d", o.buffer_count,
                              SB_FRAME_RING_MAX_BUFFERS);
     if (o.serve != 0 && o.serve != 1)
         return sb__set_error(SB_EINVAL, func, "serve %d must be 0 or 1", o.serve);
-    if (o.port < 0 || o.port > 65535)
-        return sb__set_error(SB_EINVAL, func, "port %d must be 0..65535 (0 = ephemeral)", o.port);
-    if (o.jpeg_quality_interactive < 1 || o.jpeg_quality_interactive > 100)
-        return sb__set_error(SB_EINVAL, func, "jpeg_quality_interactive %d must be 1..100",
-                             o.jpeg_quality_interactive);
-    if (o.jpeg_quality_still < 1 || o.jpeg_quality_still > 100)
-        return sb__set_error(SB_EINVAL, func, "jpeg_quality_still %d must be 1..100",
-                             o.jpeg_quality_still);
-    if (!std::isfinite(o.max_fps) || o.max_fps <= 0.0 || o.max_fps > 1000.0)
-        return sb__set_error(SB_EINVAL, func, "max_fps %g must be in (0, 1000]", o.max_fps);
     if (o.timer_interval_ms < 1 || o.timer_interval_ms > 10000)
         return sb__set_error(SB_EINVAL, func, "timer_interval_ms %d must be 1..10000",
                              o.timer_interval_ms);
     if (o.allow_remote_exit != 0 && o.allow_remote_exit != 1)
         return sb__set_error(SB_EINVAL, func, "allow_remote_exit %d must be 0 or 1",
                              o.allow_remote_exit);
+    // TODO(lead, issue #9): when server/ provides sb__server_options_check, call
+    //     if (o.serve == 1 && (rc = sb__server_options_check(&o.server, func)) != SB_OK) return rc;
+    // here, so a bad .server fails before the ring and queue are made, under this function's
+    // name. Until then sb_server_create (called at the end of sb_stream_create) checks .server
+    // and reports its own error.
     return SB_OK;
-}
-
-sb_server_options ServerOptionsFrom(const Stream &s)
-{
-    sb_server_options so = SB_SERVER_OPTIONS_INIT;
-    so.bind_address = s.bind_address.c_str();
-    so.port = s.options.port;
-    so.jpeg_quality_interactive = s.options.jpeg_quality_interactive;
-    so.jpeg_quality_still = s.options.jpeg_quality_still;
-    so.max_fps = s.options.max_fps;
-    so.access_token = s.has_access_token ? s.access_token.c_str() : nullptr;
-    return so;
 }
 
 int StartServer(Stream &s, const sb_server_options *opts, const char *func)
@@ -163,9 +218,8 @@ int StartServer(Stream &s, const sb_server_options *opts, const char *func)
         return sb__set_error(SB_ESTATE, func, "a server already runs for this stream (port %d)",
                              port);
     }
-    sb_server_options from_stream = ServerOptionsFrom(s);
-    // sb_server_create sets its own error text (with its name) on failure.
-    return sb_server_create(s.ring, s.queue, opts ? opts : &from_stream, &s.server);
+    // sb_server_create checks the options and sets its own error text (with its name).
+    return sb_server_create(s.ring, s.queue, opts ? opts : &s.options.server, &s.server);
 }
 
 // Turns a VTK error caught during the call into SB_EVTK (unless the call already failed).
@@ -190,37 +244,32 @@ int sb_stream_create(void *render_window, const sb_stream_options *opts, sb_stre
         if (!out)
             return sb__set_error(SB_EINVAL, func, "out is NULL");
         *out = nullptr;
-        const sb_stream_options defaults = SB_STREAM_OPTIONS_INIT;
-        const sb_stream_options &o = opts ? *opts : defaults;
-        int rc = sb::CheckOptions(o, func);
+        auto s = std::make_unique<Stream>();
+        int rc = sb::CompleteOptions(opts, &s->options, func);
+        if (rc != SB_OK)
+            return rc;
+        s->OwnStrings();
+        const sb_stream_options &o = s->options;
+        rc = sb::CheckOptions(o, func);
         if (rc != SB_OK)
             return rc;
         vtkOpenGLRenderWindow *window = nullptr;
         rc = sb::CheckRenderWindowPointer(render_window, func, &window);
         if (rc != SB_OK)
             return rc;
-
-        auto s = std::make_unique<Stream>();
-        s->options = o;
-        s->has_shm_name = o.shm_name != nullptr;
-        s->shm_name = o.shm_name ? o.shm_name : "";
-        s->bind_address = o.bind_address ? o.bind_address : "127.0.0.1";
-        s->has_access_token = o.access_token != nullptr;
-        s->access_token = o.access_token ? o.access_token : "";
-        s->options.shm_name = nullptr; // strings are read from the copies above only
-        s->options.bind_address = nullptr;
-        s->options.access_token = nullptr;
         s->window = window;
 
-        sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
+        sb_frame_ring_options ro;
+        sb_frame_ring_options_init(&ro, SB_FRAME_RING_OPTIONS_VERSION);
         ro.max_width = o.max_width;
         ro.max_height = o.max_height;
         ro.buffer_count = o.buffer_count;
-        ro.shm_name = s->has_shm_name ? s->shm_name.c_str() : nullptr;
+        ro.shm_name = o.shm_name;
         rc = sb_frame_ring_create(&ro, &s->ring);
         if (rc != SB_OK)
             return rc;
-        sb_event_queue_options qo = SB_EVENT_QUEUE_OPTIONS_INIT;
+        sb_event_queue_options qo;
+        sb_event_queue_options_init(&qo, SB_EVENT_QUEUE_OPTIONS_VERSION);
         // "" asks each for a generated name; the queue must share the ring's, so pass it on.
         qo.shm_name = s->has_shm_name ? sb_frame_ring_name(s->ring) : nullptr;
         rc = sb_event_queue_create(&qo, &s->queue);
@@ -329,24 +378,60 @@ int sb_stream_serve(sb_stream *stream, const sb_server_options *opts)
     });
 }
 
-int sb_stream_get_stats(sb_stream *stream, sb_stream_stats *stats)
+int sb_stream_options_init(sb_stream_options *opts, unsigned int version)
+{
+    static const char *const func = "sb_stream_options_init";
+    return sb::firewall(func, [&]() -> int {
+        if (!opts)
+            return sb__set_error(SB_EINVAL, func, "opts is NULL");
+        if (version != SB_STREAM_OPTIONS_VERSION)
+            return sb__set_error(SB_EVERSION, func,
+                                 "options version %u cannot be filled: only %d (a version-1 "
+                                 "struct is another type, still accepted by sb_stream_create)",
+                                 version, SB_STREAM_OPTIONS_VERSION);
+        *opts = sb_stream_options{};
+        opts->version = SB_STREAM_OPTIONS_VERSION;
+        opts->max_width = SB_STREAM_DEFAULT_MAX_WIDTH;
+        opts->max_height = SB_STREAM_DEFAULT_MAX_HEIGHT;
+        opts->buffer_count = SB_STREAM_DEFAULT_BUFFER_COUNT;
+        opts->shm_name = nullptr;
+        opts->serve = 0;
+        opts->timer_interval_ms = SB_STREAM_DEFAULT_TIMER_INTERVAL_MS;
+        opts->allow_remote_exit = 0;
+        return sb_server_options_init(&opts->server, SB_SERVER_OPTIONS_VERSION);
+    });
+}
+
+int sb_stream_get_stats(const sb_stream *stream, sb_stream_stats *out)
 {
     static const char *const func = "sb_stream_get_stats";
     return sb::firewall(func, [&]() -> int {
-        Stream *s = sb::unwrap(stream);
+        const Stream *s = sb::unwrap(stream);
         if (!s)
             return sb__set_error(SB_EINVAL, func, "stream is NULL");
-        if (!stats)
+        if (!out)
             return sb__set_error(SB_EINVAL, func, "stats is NULL");
+        size_t size;
+        switch (out->version) {
+        case 1: size = sizeof(sb_stream_stats); break;
+        default:
+            return sb__set_error(SB_EVERSION, func, "stats version %u is not 1..%d (use "
+                                 "SB_STREAM_STATS_VERSION)", out->version,
+                                 SB_STREAM_STATS_VERSION);
+        }
         const sb::CaptureStats &c = s->capture->Stats();
         const sb::ReplayStats &r = s->replay->Stats();
-        stats->frames_captured = c.frames_captured;
-        stats->frames_refused_too_big = c.frames_refused_too_big;
-        stats->events_replayed = r.events_replayed;
-        stats->events_invalid = r.events_invalid;
-        stats->renders_requested = r.renders_requested;
-        stats->capture_ms_mean =
+        // Filled whole here, handed out as the prefix the caller's version has.
+        sb_stream_stats stats{};
+        stats.version = out->version;
+        stats.frames_captured = c.frames_captured;
+        stats.frames_refused_too_big = c.frames_refused_too_big;
+        stats.events_replayed = r.events_replayed;
+        stats.events_invalid = r.events_invalid;
+        stats.renders_requested = r.renders_requested;
+        stats.capture_ms_mean =
             c.frames_captured ? c.capture_ms_total / static_cast<double>(c.frames_captured) : 0.0;
+        memcpy(out, &stats, size);
         return SB_OK;
     });
 }

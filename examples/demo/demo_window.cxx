@@ -24,13 +24,14 @@ vtkStandardNewMacro(DemoStyle);
 /* The one place the demo fills sb_stream_options. */
 sb_stream_options StreamOptions(const StreamSettings &s, int width, int height)
 {
-    sb_stream_options so = SB_STREAM_OPTIONS_INIT;
+    sb_stream_options so;
+    sb_stream_options_init(&so, SB_STREAM_OPTIONS_VERSION); /* C++17: no designated initializers */
     so.max_width = static_cast<uint32_t>(std::max(width, 1920));
     so.max_height = static_cast<uint32_t>(std::max(height, 1080));
     so.serve = s.serve ? 1 : 0;
-    so.bind_address = s.bind.c_str();
-    so.port = s.port;
-    so.access_token = s.token.empty() ? nullptr : s.token.c_str();
+    so.server.bind_address = s.bind.c_str();
+    so.server.port = s.port;
+    so.server.access_token = s.token.empty() ? nullptr : s.token.c_str();
     so.shm_name = s.shm.empty() ? nullptr : s.shm.c_str();
     return so;
 }

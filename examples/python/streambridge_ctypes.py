@@ -2,7 +2,7 @@
 
     import vtk, streambridge_ctypes as sb
     ren_win = vtk.vtkRenderWindow()            # ... your pipeline ...
-    with sb.Stream(ren_win, serve=True, port=8000) as stream:
+    with sb.Stream(ren_win, serve=True, port=8000) as stream:  # port: a server option
         ren_win.GetInteractor().Start()        # the stream's timer replays browser input
 
 The library is found, in this order, at $STREAMBRIDGE_LIBRARY (a path to libstreambridge.so),
@@ -25,7 +25,9 @@ import os
 SB_OK = 0
 SB_EAGAIN = -5
 
-SB_STREAM_OPTIONS_VERSION = 1
+SB_STREAM_OPTIONS_VERSION = 2
+SB_SERVER_OPTIONS_VERSION = 2
+SB_STREAM_STATS_VERSION = 1
 SB_PIXEL_RGBA, SB_PIXEL_BGRA, SB_PIXEL_RGB = 1, 2, 3
 
 (SB_EVENT_NONE, SB_EVENT_POINTER_MOVE, SB_EVENT_BUTTON_PRESS, SB_EVENT_BUTTON_RELEASE,
@@ -36,8 +38,37 @@ SB_MOD_SHIFT, SB_MOD_CTRL, SB_MOD_ALT, SB_MOD_META = 1, 2, 4, 8
 SB_KEYSYM_MAX = 32
 
 
+class ServerOptions(ctypes.Structure):
+    """Mirror of sb_server_options (same field order and types; tests/capi checks the layout)."""
+    _fields_ = [
+        ("version", ctypes.c_uint),
+        ("bind_address", ctypes.c_char_p),
+        ("port", ctypes.c_int),
+        ("jpeg_quality_interactive", ctypes.c_int),
+        ("jpeg_quality_still", ctypes.c_int),
+        ("still_delay_ms", ctypes.c_int),
+        ("max_fps", ctypes.c_double),
+        ("access_token", ctypes.c_char_p),
+        ("allowed_origins", ctypes.c_char_p),
+        ("max_clients", ctypes.c_int),
+        ("max_message_bytes", ctypes.c_int),
+        ("max_events_per_second", ctypes.c_int),
+        ("num_threads", ctypes.c_int),
+        ("send_timeout_ms", ctypes.c_int),
+        ("max_clients_per_address", ctypes.c_int),
+        ("ack_timeout_ms", ctypes.c_int),
+    ]
+
+    @classmethod
+    def defaults(cls):
+        """The library's defaults (sb_server_options_init)."""
+        opts = cls()
+        _check(library().sb_server_options_init(ctypes.byref(opts), SB_SERVER_OPTIONS_VERSION))
+        return opts
+
+
 class StreamOptions(ctypes.Structure):
-    """Mirror of sb_stream_options (same field order and types)."""
+    """Mirror of sb_stream_options (same field order and types; tests/capi checks the layout)."""
     _fields_ = [
         ("version", ctypes.c_uint),
         ("max_width", ctypes.c_uint32),
@@ -45,21 +76,17 @@ class StreamOptions(ctypes.Structure):
         ("buffer_count", ctypes.c_uint32),
         ("shm_name", ctypes.c_char_p),
         ("serve", ctypes.c_int),
-        ("bind_address", ctypes.c_char_p),
-        ("port", ctypes.c_int),
-        ("jpeg_quality_interactive", ctypes.c_int),
-        ("jpeg_quality_still", ctypes.c_int),
-        ("max_fps", ctypes.c_double),
-        ("access_token", ctypes.c_char_p),
         ("timer_interval_ms", ctypes.c_int),
         ("allow_remote_exit", ctypes.c_int),
+        ("server", ServerOptions),
     ]
 
     @classmethod
     def defaults(cls):
-        """SB_STREAM_OPTIONS_INIT."""
-        return cls(SB_STREAM_OPTIONS_VERSION, 1920, 1080, 3, None, 0, b"127.0.0.1", 8000, 60, 90,
-                   60.0, None, 10, 0)
+        """The library's defaults (sb_stream_options_init, which also fills .server)."""
+        opts = cls()
+        _check(library().sb_stream_options_init(ctypes.byref(opts), SB_STREAM_OPTIONS_VERSION))
+        return opts
 
 
 class FrameInfo(ctypes.Structure):
@@ -103,7 +130,9 @@ class Event(ctypes.Structure):
 
 
 class StreamStats(ctypes.Structure):
+    """Mirror of sb_stream_stats; version is set before the call (SB_STREAM_STATS_VERSION)."""
     _fields_ = [
+        ("version", ctypes.c_uint),
         ("frames_captured", ctypes.c_uint64),
         ("frames_refused_too_big", ctypes.c_uint64),
         ("events_replayed", ctypes.c_uint64),
@@ -149,6 +178,8 @@ def load_library():
     vp = ctypes.c_void_p
     declare("sb_last_error", ctypes.c_char_p)
     declare("sb_err_name", ctypes.c_char_p, ctypes.c_int)
+    declare("sb_stream_options_init", ctypes.c_int, ctypes.POINTER(StreamOptions), ctypes.c_uint)
+    declare("sb_server_options_init", ctypes.c_int, ctypes.POINTER(ServerOptions), ctypes.c_uint)
     declare("sb_stream_create", ctypes.c_int, vp, ctypes.POINTER(StreamOptions),
             ctypes.POINTER(vp))
     declare("sb_stream_destroy", None, vp)
@@ -199,25 +230,35 @@ def _c_string(value):
     return value.encode() if isinstance(value, str) else value
 
 
+_STREAM_FIELDS = {name for name, _ in StreamOptions._fields_} - {"version", "server"}
+_SERVER_FIELDS = {name for name, _ in ServerOptions._fields_} - {"version"}
+
+
 class Stream:
     """One sb_stream attached to a VTK render window. Keyword options are the fields of
-    sb_stream_options (max_width, max_height, buffer_count, shm_name, serve, bind_address,
-    port, jpeg_quality_interactive, jpeg_quality_still, max_fps, access_token,
-    timer_interval_ms, allow_remote_exit); serve and allow_remote_exit may be given as bools."""
+    sb_stream_options (max_width, max_height, buffer_count, shm_name, serve, timer_interval_ms,
+    allow_remote_exit) and of its .server, sb_server_options (bind_address, port,
+    jpeg_quality_interactive, jpeg_quality_still, still_delay_ms, max_fps, access_token,
+    allowed_origins, max_clients, ...); booleans may be given as bools. Unset ones keep the
+    library's defaults."""
 
     def __init__(self, render_window, **options):
         lib = library()
         opts = StreamOptions.defaults()
         self._keep = []  # the option strings must live while the C call reads them
         for key, value in options.items():
-            if not hasattr(opts, key) or key == "version":
+            if key in _STREAM_FIELDS:
+                target = opts
+            elif key in _SERVER_FIELDS:
+                target = opts.server
+            else:
                 raise TypeError("unknown stream option %r" % key)
             if isinstance(value, (str, bytes)):
                 value = _c_string(value)
                 self._keep.append(value)
             if isinstance(value, bool):
                 value = int(value)
-            setattr(opts, key, value)
+            setattr(target, key, value)
         self._window = render_window  # keeps the Python wrapper (and the window) alive
         handle = ctypes.c_void_p()
         _check(lib.sb_stream_create(ctypes.c_void_p(window_address(render_window)),
@@ -246,9 +287,9 @@ class Stream:
         return _check(library().sb_stream_pump(self._handle, timeout_ms))
 
     def stats(self):
-        st = StreamStats()
+        st = StreamStats(version=SB_STREAM_STATS_VERSION)
         _check(library().sb_stream_get_stats(self._handle, ctypes.byref(st)))
-        return {name: getattr(st, name) for name, _ in StreamStats._fields_}
+        return {name: getattr(st, name) for name, _ in StreamStats._fields_ if name != "version"}
 
     def ring_name(self):
         return library().sb_frame_ring_name(library().sb_stream_frame_ring(self._handle)).decode()

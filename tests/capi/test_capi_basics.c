@@ -160,6 +160,32 @@ static void test_event_type_names(void)
     CU_ASSERT_STRING_EQUAL(sb_event_type_name(1000), "invalid");
 }
 
+/* The C macro and the function (for C++17 and FFI) give the same defaults, .server included. */
+static void test_stream_options_init_equals_init_macro(void)
+{
+    const sb_stream_options macro = SB_STREAM_OPTIONS_INIT;
+    sb_stream_options o;
+    memset(&o, 0xab, sizeof o);
+    CU_ASSERT_EQUAL_FATAL(sb_stream_options_init(&o, SB_STREAM_OPTIONS_VERSION), SB_OK);
+    CU_ASSERT_EQUAL(o.version, macro.version);
+    CU_ASSERT_EQUAL(o.max_width, macro.max_width);
+    CU_ASSERT_EQUAL(o.max_height, macro.max_height);
+    CU_ASSERT_EQUAL(o.buffer_count, macro.buffer_count);
+    CU_ASSERT_PTR_NULL(o.shm_name);
+    CU_ASSERT_EQUAL(o.serve, macro.serve);
+    CU_ASSERT_EQUAL(o.timer_interval_ms, macro.timer_interval_ms);
+    CU_ASSERT_EQUAL(o.allow_remote_exit, macro.allow_remote_exit);
+    CU_ASSERT_EQUAL(o.server.version, macro.server.version);
+    CU_ASSERT_STRING_EQUAL(o.server.bind_address, macro.server.bind_address);
+    CU_ASSERT_EQUAL(o.server.port, macro.server.port);
+    CU_ASSERT_EQUAL(o.server.max_fps, macro.server.max_fps);
+    CU_ASSERT_EQUAL(o.server.max_clients, macro.server.max_clients);
+    CU_ASSERT_EQUAL(o.server.ack_timeout_ms, macro.server.ack_timeout_ms);
+    CU_ASSERT_PTR_NULL(o.server.allowed_origins);
+    CU_ASSERT_EQUAL(macro.max_width, SB_STREAM_DEFAULT_MAX_WIDTH);
+    CU_ASSERT_EQUAL(macro.timer_interval_ms, SB_STREAM_DEFAULT_TIMER_INTERVAL_MS);
+}
+
 static CU_TestInfo tests[] = {
     {"every_code_has_distinct_name_and_text", test_every_code_has_distinct_name_and_text},
     {"error_codes_are_zero_or_negative", test_error_codes_are_zero_or_negative},
@@ -170,6 +196,7 @@ static CU_TestInfo tests[] = {
     {"validate_accepts_every_well_formed_type", test_validate_accepts_every_well_formed_type},
     {"validate_rejects_malformed_records", test_validate_rejects_malformed_records},
     {"event_type_names", test_event_type_names},
+    {"stream_options_init_equals_init_macro", test_stream_options_init_equals_init_macro},
     CU_TEST_INFO_NULL,
 };
 static CU_SuiteInfo suites[] = {{"capi_basics", NULL, NULL, NULL, NULL, tests}, CU_SUITE_INFO_NULL};

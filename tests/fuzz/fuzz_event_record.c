@@ -163,7 +163,7 @@ static void check_pop(sb_event_queue *q, model *m, size_t max)
 
 static void check_stats(sb_event_queue *q, const model *m)
 {
-    sb_event_queue_stats s;
+    sb_event_queue_stats s = SB_EVENT_QUEUE_STATS_INIT;
     sb_event_queue_get_stats(q, &s);
     SB_FUZZ_CHECK(s.pushed == m->stats.pushed && s.popped == m->stats.popped &&
                       s.dropped_moves == m->stats.dropped_moves &&

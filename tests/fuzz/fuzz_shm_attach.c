@@ -28,7 +28,7 @@
 
 static void exercise_ring(sb_frame_ring *ring)
 {
-    sb_frame_ring_stats st;
+    sb_frame_ring_stats st = SB_FRAME_RING_STATS_INIT;
     sb_frame_ring_get_stats(ring, &st);
     sb_frame_ring_check(ring);
     uint64_t latest = sb_frame_ring_latest_seq(ring);
@@ -55,7 +55,7 @@ static int lock_word_names_a_live_thread(const uint8_t *segment)
 
 static void exercise_queue(sb_event_queue *q, const uint8_t *segment)
 {
-    sb_event_queue_stats st;
+    sb_event_queue_stats st = SB_EVENT_QUEUE_STATS_INIT;
     sb_event_queue_get_stats(q, &st);
     sb_event_queue_check(q);
     if (!lock_word_names_a_live_thread(segment)) {

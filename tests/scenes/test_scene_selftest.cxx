@@ -100,7 +100,8 @@ bool PumpUntilDrained(sb_stream *s)
     sb_event_queue *q = sb_stream_event_queue(s);
     auto drained = [&] {
         sb_event_queue_stats st{};
-        sb_event_queue_get_stats(q, &st);
+        st.version = SB_EVENT_QUEUE_STATS_VERSION;
+        CU_ASSERT_EQUAL_FATAL(sb_event_queue_get_stats(q, &st), SB_OK);
         return st.depth == 0 && sb_stream_pump(s, 0) == 0;
     };
     return RepeatUntil(drained, [&] { sb_stream_pump(s, 10); });

@@ -66,7 +66,7 @@ static size_t drain(sb_event_queue *q, uint32_t *types, int32_t *xs, size_t max)
 
 static sb_event_queue_stats stats_of(sb_event_queue *q)
 {
-    sb_event_queue_stats st;
+    sb_event_queue_stats st = SB_EVENT_QUEUE_STATS_INIT;
     sb_event_queue_get_stats(q, &st);
     return st;
 }
@@ -362,17 +362,89 @@ static void test_wait_wakes_on_push(void)
     sb_event_queue_destroy(q);
 }
 
-static void test_wake_interrupts_wait_on_empty_queue(void)
+static void test_options_init_equals_init_macro_and_checks_version(void)
+{
+    const sb_event_queue_options macro = SB_EVENT_QUEUE_OPTIONS_INIT;
+    sb_event_queue_options o;
+    memset(&o, 0xab, sizeof o);
+    CU_ASSERT_EQUAL(sb_event_queue_options_init(&o, SB_EVENT_QUEUE_OPTIONS_VERSION), SB_OK);
+    CU_ASSERT_EQUAL(o.version, macro.version);
+    CU_ASSERT_EQUAL(o.capacity, macro.capacity);
+    CU_ASSERT_PTR_NULL(o.shm_name);
+    CU_ASSERT_EQUAL(macro.capacity, SB_EVENT_QUEUE_DEFAULT_CAPACITY);
+    CU_ASSERT_EQUAL(sb_event_queue_options_init(&o, 0), SB_EVERSION);
+    CU_ASSERT_EQUAL(sb_event_queue_options_init(&o, SB_EVENT_QUEUE_OPTIONS_VERSION + 1),
+                    SB_EVERSION);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), "is not 1..1"));
+    CU_ASSERT_EQUAL(sb_event_queue_options_init(NULL, 1), SB_EINVAL);
+
+    sb_event_queue *q = NULL;
+    sb_event_queue_options bad = SB_EVENT_QUEUE_OPTIONS_INIT;
+    bad.version = 0;
+    CU_ASSERT_EQUAL(sb_event_queue_create(&bad, &q), SB_EVERSION);
+    bad.version = SB_EVENT_QUEUE_OPTIONS_VERSION + 1;
+    CU_ASSERT_EQUAL(sb_event_queue_create(&bad, &q), SB_EVERSION);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), "options version 2 is not 1..1"));
+    CU_ASSERT_PTR_NULL(q);
+    CU_ASSERT_EQUAL(sb_event_queue_create(NULL, &q), SB_OK); /* NULL: the defaults */
+    CU_ASSERT_EQUAL(stats_of(q).capacity, SB_EVENT_QUEUE_DEFAULT_CAPACITY);
+    sb_event_queue_destroy(q);
+}
+
+static void test_stats_write_only_the_callers_version(void)
+{
+    sb_event_queue *q = make_queue(NULL, 8);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(q);
+    sb_event e = ev(SB_EVENT_WHEEL, 1);
+    CU_ASSERT_EQUAL(sb_event_queue_push(q, &e), SB_OK);
+    /* Exactly the size version 1 has, on the heap: ASan reports any byte written past it. */
+    sb_event_queue_stats *st = malloc(sizeof *st);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    memset(st, 0, sizeof *st);
+    CU_ASSERT_EQUAL(sb_event_queue_get_stats(q, st), SB_EVERSION); /* version 0 */
+    st->version = SB_EVENT_QUEUE_STATS_VERSION + 1;
+    CU_ASSERT_EQUAL(sb_event_queue_get_stats(q, st), SB_EVERSION);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), "stats version 2"));
+    CU_ASSERT_EQUAL(st->pushed, 0); /* a refused call writes nothing */
+    st->version = SB_EVENT_QUEUE_STATS_VERSION;
+    CU_ASSERT_EQUAL(sb_event_queue_get_stats(q, st), SB_OK);
+    CU_ASSERT_EQUAL(st->version, SB_EVENT_QUEUE_STATS_VERSION);
+    CU_ASSERT_EQUAL(st->pushed, 1);
+    CU_ASSERT_EQUAL(st->depth, 1);
+    free(st);
+    /* And nothing after it, without ASan too. */
+    unsigned char buf[sizeof(sb_event_queue_stats) + 32];
+    memset(buf, 0xab, sizeof buf);
+    unsigned int version = SB_EVENT_QUEUE_STATS_VERSION;
+    memcpy(buf, &version, sizeof version);
+    CU_ASSERT_EQUAL(sb_event_queue_get_stats(q, (sb_event_queue_stats *)(void *)buf), SB_OK);
+    for (size_t i = sizeof(sb_event_queue_stats); i < sizeof buf; i++)
+        CU_ASSERT_EQUAL(buf[i], 0xab);
+    CU_ASSERT_EQUAL(sb_event_queue_get_stats(q, NULL), SB_EINVAL);
+    sb_event_queue_stats s2 = SB_EVENT_QUEUE_STATS_INIT;
+    CU_ASSERT_EQUAL(sb_event_queue_get_stats(NULL, &s2), SB_EINVAL);
+    sb_event_queue_destroy(q);
+}
+
+static void test_wake_interrupts_wait_on_empty_queue_with_ewoken(void)
 {
     sb_event_queue *q = make_queue(NULL, 8);
     CU_ASSERT_PTR_NOT_NULL_FATAL(q);
     struct later l = {q, 1};
     pthread_t t;
     pthread_create(&t, NULL, push_later, &l);
-    uint64_t t0 = tt_now_ms();
-    CU_ASSERT_EQUAL(sb_event_queue_wait(q, TT_DEADLINE_MS), SB_ETIMEDOUT);
-    CU_ASSERT(tt_now_ms() - t0 < TT_DEADLINE_MS); /* woken, not timed out */
+    /* Woken, not timed out: a deadline that never passes in a test, and a code of its own. */
+    CU_ASSERT_EQUAL(sb_event_queue_wait(q, -1), SB_EWOKEN);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), "woken by sb_event_queue_wake"));
     pthread_join(t, NULL);
+    /* Without a wake the wait runs to its deadline and says so, with the other code. */
+    CU_ASSERT_EQUAL(sb_event_queue_wait(q, 20), SB_ETIMEDOUT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), "within 20 ms"));
+    /* Only a wake during the wait counts, and a queued event comes first. */
+    sb_event_queue_wake(q);
+    sb_event e = ev(SB_EVENT_WHEEL, 1);
+    CU_ASSERT_EQUAL(sb_event_queue_push(q, &e), SB_OK);
+    CU_ASSERT_EQUAL(sb_event_queue_wait(q, -1), SB_OK);
     sb_event_queue_destroy(q);
 }
 
@@ -559,7 +631,9 @@ static CU_TestInfo queue_tests[] = {
     {"queue_full_of_non_moves_refuses_new_events", test_queue_full_of_non_moves_refuses_new_events},
     {"wait_times_out_on_empty_queue", test_wait_times_out_on_empty_queue},
     {"wait_wakes_on_push", test_wait_wakes_on_push},
-    {"wake_interrupts_wait_on_empty_queue", test_wake_interrupts_wait_on_empty_queue},
+    {"wake_interrupts_wait_on_empty_queue_with_ewoken", test_wake_interrupts_wait_on_empty_queue_with_ewoken},
+    {"options_init_equals_init_macro_and_checks_version", test_options_init_equals_init_macro_and_checks_version},
+    {"stats_write_only_the_callers_version", test_stats_write_only_the_callers_version},
     {"forked_producer_pushes_through_shm", test_forked_producer_pushes_through_shm},
     {"producer_killed_holding_the_lock_does_not_wedge_queue", test_producer_killed_holding_the_lock_does_not_wedge_queue},
     {"thread_exiting_with_the_lock_does_not_wedge_heap_queue", test_thread_exiting_with_the_lock_does_not_wedge_heap_queue},

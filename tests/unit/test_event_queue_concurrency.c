@@ -148,7 +148,7 @@ static void run(const char *shm_name)
                 phantom++;
         }
     }
-    sb_event_queue_stats st;
+    sb_event_queue_stats st = SB_EVENT_QUEUE_STATS_INIT;
     sb_event_queue_get_stats(q, &st);
     printf("\n    pushed %llu refused %llu popped %llu dropped_moves %llu dropped_other %llu  ",
            (unsigned long long)st.pushed, (unsigned long long)refused,

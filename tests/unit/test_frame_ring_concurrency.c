@@ -76,8 +76,8 @@ static void read_until_done(reader_ctx *c)
         int rc = sb_frame_ring_wait(c->ring, last, 500, NULL);
         if (rc == SB_EGONE)
             break;
-        if (rc == SB_ETIMEDOUT)
-            continue;
+        if (rc == SB_ETIMEDOUT || rc == SB_EWOKEN)
+            continue; /* woken: the loop re-checks done */
         if (rc != SB_OK) {
             c->res.other_errors++;
             break;
@@ -251,7 +251,7 @@ static void stress(const char *shm_name, uint32_t buffers, int expect_stale)
         if (readers[i].ring != ring)
             sb_frame_ring_destroy(readers[i].ring);
     }
-    sb_frame_ring_stats st;
+    sb_frame_ring_stats st = SB_FRAME_RING_STATS_INIT;
     sb_frame_ring_get_stats(ring, &st);
     sb_frame_ring_destroy(ring); /* the forked reader now gets SB_EGONE */
     if (child > 0) {

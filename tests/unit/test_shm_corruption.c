@@ -135,7 +135,7 @@ static void test_queue_indices_out_of_range_are_clamped_and_reported(void)
     put_u32(map, QUEUE_HEAD_OFFSET, 0xfffffff0u);
     put_u32(map, QUEUE_COUNT_OFFSET, 0x7fffffffu);
     CU_ASSERT_EQUAL(sb_event_queue_check(consumer), SB_EBADSEG);
-    sb_event_queue_stats st;
+    sb_event_queue_stats st = SB_EVENT_QUEUE_STATS_INIT;
     sb_event_queue_get_stats(consumer, &st);
     CU_ASSERT(st.depth <= st.capacity);
     /* No more records than the queue holds, all from inside it (the consumer validates them). */
@@ -321,7 +321,7 @@ static void test_repeated_garbage_in_the_ring_header_is_reported_and_the_stream_
     CU_ASSERT(encoded);
     atomic_store(&producer.stop, true);
     st_producer_join(&producer);
-    sb_frame_ring_stats ws, rs;
+    sb_frame_ring_stats ws = SB_FRAME_RING_STATS_INIT, rs = SB_FRAME_RING_STATS_INIT;
     sb_frame_ring_get_stats(writer, &ws);
     sb_frame_ring_get_stats(reader, &rs);
     sb_server_stats after = st_server_stats(srv);

@@ -106,7 +106,7 @@ static void test_writer_copying_into_a_truncated_ring_is_not_killed(void)
     CU_ASSERT_EQUAL(sb_frame_ring_publish(r, &info, frame, 0, NULL), SB_EBADSEG);
     CU_ASSERT_EQUAL(sb_frame_ring_check(r), SB_EBADSEG);
     CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), "broken"));
-    sb_frame_ring_stats st;
+    sb_frame_ring_stats st = SB_FRAME_RING_STATS_INIT;
     sb_frame_ring_get_stats(r, &st);
     CU_ASSERT_EQUAL(st.broken, 1);
     CU_ASSERT_EQUAL(st.published, 0);
@@ -285,7 +285,7 @@ static void test_event_queue_truncated_under_producer_is_reported(void)
     CU_ASSERT_EQUAL(sb_event_queue_pop(consumer, out, 4, &n), SB_EBADSEG);
     CU_ASSERT_EQUAL(n, 0);
     CU_ASSERT_EQUAL(sb_event_queue_check(consumer), SB_EBADSEG);
-    sb_event_queue_stats st;
+    sb_event_queue_stats st = SB_EVENT_QUEUE_STATS_INIT;
     sb_event_queue_get_stats(producer, &st);
     CU_ASSERT_EQUAL(st.broken, 1);
     sb_event_queue_destroy(producer);

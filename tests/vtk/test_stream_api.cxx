@@ -10,9 +10,16 @@
 #include <vtkRenderWindowInteractor.h>
 #include <vtkWeakPointer.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -84,7 +91,8 @@ int CreateWith(const sb_stream_options &o)
 
 void test_options_version_checked()
 {
-    sb_stream_options o = SB_STREAM_OPTIONS_INIT;
+    sb_stream_options o;
+    sb_stream_options_init(&o, SB_STREAM_OPTIONS_VERSION);
     o.version = 99;
     CU_ASSERT_EQUAL(CreateWith(o), SB_EVERSION);
     CU_ASSERT(LastErrorHas("options version 99"));
@@ -102,24 +110,205 @@ void test_bad_options_rejected_with_reason()
         {[](sb_stream_options &o) { o.buffer_count = 1; }, "buffer_count 1"},
         {[](sb_stream_options &o) { o.buffer_count = 17; }, "buffer_count 17"},
         {[](sb_stream_options &o) { o.serve = 2; }, "serve 2"},
-        {[](sb_stream_options &o) { o.port = 70000; }, "port 70000"},
-        {[](sb_stream_options &o) { o.jpeg_quality_interactive = 0; }, "jpeg_quality_interactive 0"},
-        {[](sb_stream_options &o) { o.jpeg_quality_still = 101; }, "jpeg_quality_still 101"},
-        {[](sb_stream_options &o) { o.max_fps = 0; }, "max_fps 0"},
-        {[](sb_stream_options &o) { o.max_fps = std::numeric_limits<double>::quiet_NaN(); },
-         "max_fps nan"},
         {[](sb_stream_options &o) { o.timer_interval_ms = 0; }, "timer_interval_ms 0"},
         {[](sb_stream_options &o) { o.allow_remote_exit = 2; }, "allow_remote_exit 2"},
         {[](sb_stream_options &o) { o.shm_name = "bad/name"; }, "bad/name"},
     };
     for (const Case &c : cases) {
-        sb_stream_options o = SB_STREAM_OPTIONS_INIT;
+        sb_stream_options o;
+        sb_stream_options_init(&o, SB_STREAM_OPTIONS_VERSION);
         c.mutate(o);
         CU_ASSERT_EQUAL(CreateWith(o), SB_EINVAL);
         if (!LastErrorHas(c.reason))
             std::fprintf(stderr, "expected '%s' in '%s'\n", c.reason, sb_last_error());
         CU_ASSERT(LastErrorHas(c.reason));
     }
+}
+
+// The server's options are the server's to check (one set of ranges, its own messages), and every
+// one of them reaches it through .server.
+void test_bad_server_options_rejected_by_the_server()
+{
+    struct Case {
+        void (*mutate)(sb_server_options &);
+        const char *reason;
+    };
+    const Case cases[] = {
+        {[](sb_server_options &o) { o.port = 70000; }, "port 70000"},
+        {[](sb_server_options &o) { o.jpeg_quality_interactive = 0; }, "jpeg_quality_interactive 0"},
+        {[](sb_server_options &o) { o.jpeg_quality_still = 101; }, "jpeg_quality_still 101"},
+        {[](sb_server_options &o) { o.max_fps = 0; }, "max_fps 0"},
+        {[](sb_server_options &o) { o.max_fps = std::numeric_limits<double>::quiet_NaN(); },
+         "max_fps nan"},
+        {[](sb_server_options &o) { o.still_delay_ms = 70000; }, "still_delay_ms 70000"},
+        {[](sb_server_options &o) { o.max_clients = 0; }, "max_clients 0"},
+        {[](sb_server_options &o) { o.ack_timeout_ms = 1; }, "ack_timeout_ms 1"},
+        {[](sb_server_options &o) { o.version = 3; }, "options version 3"},
+    };
+    for (const Case &c : cases) {
+        sb_stream_options o;
+        sb_stream_options_init(&o, SB_STREAM_OPTIONS_VERSION);
+        o.serve = 1;
+        c.mutate(o.server);
+        int rc = CreateWith(o);
+        CU_ASSERT(rc == SB_EINVAL || rc == SB_EVERSION);
+        if (!LastErrorHas(c.reason))
+            std::fprintf(stderr, "expected '%s' in '%s'\n", c.reason, sb_last_error());
+        CU_ASSERT(LastErrorHas(c.reason));
+        // Without serve the server options wait for sb_stream_serve: nothing checks them yet.
+        o.serve = 0;
+        CU_ASSERT_EQUAL(CreateWith(o), SB_OK);
+    }
+}
+
+void test_options_init_fills_defaults_and_refuses_other_versions()
+{
+    sb_stream_options o;
+    memset(&o, 0xab, sizeof o);
+    CU_ASSERT_EQUAL(sb_stream_options_init(&o, SB_STREAM_OPTIONS_VERSION), SB_OK);
+    CU_ASSERT_EQUAL(o.version, static_cast<unsigned>(SB_STREAM_OPTIONS_VERSION));
+    CU_ASSERT_EQUAL(o.max_width, static_cast<uint32_t>(SB_STREAM_DEFAULT_MAX_WIDTH));
+    CU_ASSERT_EQUAL(o.max_height, static_cast<uint32_t>(SB_STREAM_DEFAULT_MAX_HEIGHT));
+    CU_ASSERT_EQUAL(o.buffer_count, static_cast<uint32_t>(SB_STREAM_DEFAULT_BUFFER_COUNT));
+    CU_ASSERT(o.shm_name == nullptr);
+    CU_ASSERT_EQUAL(o.serve, 0);
+    CU_ASSERT_EQUAL(o.timer_interval_ms, SB_STREAM_DEFAULT_TIMER_INTERVAL_MS);
+    CU_ASSERT_EQUAL(o.allow_remote_exit, 0);
+    sb_server_options so;
+    sb_server_options_init(&so, SB_SERVER_OPTIONS_VERSION);
+    // .server too, with the server's own defaults.
+    CU_ASSERT_EQUAL(o.server.version, so.version);
+    CU_ASSERT_STRING_EQUAL(o.server.bind_address, so.bind_address);
+    CU_ASSERT_EQUAL(o.server.port, so.port);
+    CU_ASSERT_EQUAL(o.server.max_clients, so.max_clients);
+    CU_ASSERT_EQUAL(o.server.ack_timeout_ms, so.ack_timeout_ms);
+    CU_ASSERT(o.server.allowed_origins == nullptr);
+    CU_ASSERT_EQUAL(sb_stream_options_init(&o, 1), SB_EVERSION);
+    CU_ASSERT_EQUAL(sb_stream_options_init(&o, 3), SB_EVERSION);
+    CU_ASSERT(LastErrorHas("options version 3"));
+    CU_ASSERT_EQUAL(sb_stream_options_init(nullptr, SB_STREAM_OPTIONS_VERSION), SB_EINVAL);
+    CU_ASSERT_EQUAL(CreateWith(o), SB_OK);
+    o.version = 3;
+    CU_ASSERT_EQUAL(CreateWith(o), SB_EVERSION);
+    CU_ASSERT(LastErrorHas("options version 3 is not 1..2"));
+    o.version = 0;
+    CU_ASSERT_EQUAL(CreateWith(o), SB_EVERSION);
+}
+
+// sb_stream_options as 0.1 defined it (version 1): the server options flat among the stream's.
+struct StreamOptions01 {
+    unsigned int version;
+    uint32_t max_width, max_height, buffer_count;
+    const char *shm_name;
+    int serve;
+    const char *bind_address;
+    int port;
+    int jpeg_quality_interactive;
+    int jpeg_quality_still;
+    double max_fps;
+    const char *access_token;
+    int timer_interval_ms;
+    int allow_remote_exit;
+};
+
+void test_version_1_options_still_accepted()
+{
+    StreamOptions01 v1 = {1, 640, 480, 4, nullptr, 1, "127.0.0.1", 0, 60, 90, 30.0, nullptr, 10, 0};
+    TestScene scene = MakeScene(true);
+    sb_stream *s = nullptr;
+    int rc = sb_stream_create(scene.window, reinterpret_cast<const sb_stream_options *>(&v1), &s);
+    CU_ASSERT_EQUAL_FATAL(rc, SB_OK);
+    CU_ASSERT_EQUAL(sb_frame_ring_max_width(sb_stream_frame_ring(s)), 640u);
+    CU_ASSERT_EQUAL(sb_frame_ring_max_height(sb_stream_frame_ring(s)), 480u);
+    CU_ASSERT_FATAL(sb_stream_server(s) != nullptr); // serve and port 0 were read
+    int port = 0;
+    CU_ASSERT_EQUAL(sb_server_get_port(sb_stream_server(s), &port), SB_OK);
+    CU_ASSERT(port > 0);
+    sb_stream_destroy(s);
+    // Its flat server fields reach the server.
+    v1.jpeg_quality_still = 101;
+    CU_ASSERT_EQUAL(sb_stream_create(scene.window,
+                                     reinterpret_cast<const sb_stream_options *>(&v1), &s),
+                    SB_EINVAL);
+    CU_ASSERT(LastErrorHas("jpeg_quality_still 101"));
+    CU_ASSERT(s == nullptr);
+}
+
+// Status of the reply to a WebSocket upgrade sent with the given Origin (-1 if none).
+int WebSocketUpgradeStatus(int port, const char *origin)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    timeval tv{30, 0}; // a reply that never comes fails the test, however slow the machine
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string request = "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+                          "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                          "Sec-WebSocket-Version: 13\r\nOrigin: " +
+                          origin + "\r\n\r\n";
+    int status = -1;
+    char reply[64] = "";
+    size_t n = 0;
+    if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+        while (n < 12) {
+            ssize_t r = read(fd, reply + n, sizeof reply - 1 - n);
+            if (r <= 0)
+                break;
+            n += static_cast<size_t>(r);
+        }
+        reply[n] = '\0';
+        if (sscanf(reply, "HTTP/1.%*d %d", &status) != 1)
+            status = -1;
+    }
+    close(fd);
+    return status;
+}
+
+void test_allowed_origins_reaches_the_server()
+{
+    TestScene scene = MakeScene(true);
+    const char *viewer = "http://viewer.example:8080";
+    sb_stream_options o;
+    sb_stream_options_init(&o, SB_STREAM_OPTIONS_VERSION);
+    o.serve = 1;
+    o.server.port = 0;
+    sb_stream *s = nullptr;
+    CU_ASSERT_EQUAL_FATAL(sb_stream_create(scene.window, &o, &s), SB_OK);
+    int port = 0;
+    sb_server_get_port(sb_stream_server(s), &port);
+    CU_ASSERT_EQUAL(WebSocketUpgradeStatus(port, viewer), 403); // a foreign origin by default
+    sb_stream_destroy(s);
+
+    std::string origins = std::string("http://other.example,") + viewer;
+    o.server.allowed_origins = origins.c_str();
+    CU_ASSERT_EQUAL_FATAL(sb_stream_create(scene.window, &o, &s), SB_OK);
+    origins.assign(origins.size(), 'x'); // the stream keeps its own copy
+    sb_server_get_port(sb_stream_server(s), &port);
+    CU_ASSERT_EQUAL(WebSocketUpgradeStatus(port, viewer), 101);
+    sb_stream_destroy(s);
+}
+
+void test_stats_version_checked()
+{
+    TestScene scene = MakeScene(true);
+    sb_stream *s = nullptr;
+    CU_ASSERT_FATAL(sb_stream_create(scene.window, nullptr, &s) == SB_OK);
+    sb_stream_stats st{};
+    CU_ASSERT_EQUAL(sb_stream_get_stats(s, &st), SB_EVERSION); // version 0
+    st.version = SB_STREAM_STATS_VERSION + 1;
+    CU_ASSERT_EQUAL(sb_stream_get_stats(s, &st), SB_EVERSION);
+    CU_ASSERT(LastErrorHas("stats version 2"));
+    st.version = SB_STREAM_STATS_VERSION;
+    CU_ASSERT_EQUAL(sb_stream_get_stats(s, &st), SB_OK);
+    CU_ASSERT_EQUAL(st.version, static_cast<unsigned>(SB_STREAM_STATS_VERSION));
+    sb_stream_destroy(s);
 }
 
 void test_null_handles_rejected_or_ignored()
@@ -129,7 +318,8 @@ void test_null_handles_rejected_or_ignored()
     CU_ASSERT(LastErrorHas("sb_stream_pump(): stream is NULL"));
     CU_ASSERT_EQUAL(sb_stream_render(nullptr), SB_EINVAL);
     CU_ASSERT_EQUAL(sb_stream_serve(nullptr, nullptr), SB_EINVAL);
-    sb_stream_stats st;
+    sb_stream_stats st{};
+    st.version = SB_STREAM_STATS_VERSION;
     CU_ASSERT_EQUAL(sb_stream_get_stats(nullptr, &st), SB_EINVAL);
     CU_ASSERT(sb_stream_frame_ring(nullptr) == nullptr);
     CU_ASSERT(sb_stream_event_queue(nullptr) == nullptr);
@@ -151,7 +341,8 @@ bool SegmentExists(const std::string &name, const char *suffix)
 void test_shm_stream_shares_one_generated_name()
 {
     TestScene scene = MakeScene(true);
-    sb_stream_options o = SB_STREAM_OPTIONS_INIT;
+    sb_stream_options o;
+    sb_stream_options_init(&o, SB_STREAM_OPTIONS_VERSION);
     o.shm_name = "";
     o.max_width = 640;
     o.max_height = 480;
@@ -179,9 +370,10 @@ void test_shm_stream_shares_one_generated_name()
 void test_serve_starts_server_or_says_not_built()
 {
     TestScene scene = MakeScene(true);
-    sb_stream_options o = SB_STREAM_OPTIONS_INIT;
+    sb_stream_options o;
+    sb_stream_options_init(&o, SB_STREAM_OPTIONS_VERSION);
     o.serve = 1;
-    o.port = 0; // ephemeral
+    o.server.port = 0; // ephemeral
     sb_stream *s = nullptr;
     int rc = sb_stream_create(scene.window, &o, &s);
     CU_ASSERT_EQUAL_FATAL(rc, SB_OK);
@@ -200,7 +392,8 @@ void test_serve_later_with_explicit_options()
     sb_stream *s = nullptr;
     CU_ASSERT_FATAL(sb_stream_create(scene.window, nullptr, &s) == SB_OK);
     CU_ASSERT(sb_stream_server(s) == nullptr);
-    sb_server_options so = SB_SERVER_OPTIONS_INIT;
+    sb_server_options so;
+    sb_server_options_init(&so, SB_SERVER_OPTIONS_VERSION);
     so.port = 0;
     int rc = sb_stream_serve(s, &so);
     CU_ASSERT_EQUAL(rc, SB_OK);
@@ -311,6 +504,7 @@ void test_window_destroyed_before_stream()
     Rgb c{};
     CU_ASSERT(NewestPixel(sb_stream_frame_ring(s), kSceneW / 2, kSceneH / 2, &c));
     sb_stream_stats st{};
+    st.version = SB_STREAM_STATS_VERSION;
     CU_ASSERT_EQUAL(sb_stream_get_stats(s, &st), SB_OK);
     sb_stream_destroy(s);
 }
@@ -339,6 +533,12 @@ CU_TestInfo api_tests[] = {
     {"garbage_pointers_rejected_without_crash", test_garbage_pointers_rejected_without_crash},
     {"options_version_checked", test_options_version_checked},
     {"bad_options_rejected_with_reason", test_bad_options_rejected_with_reason},
+    {"bad_server_options_rejected_by_the_server", test_bad_server_options_rejected_by_the_server},
+    {"options_init_fills_defaults_and_refuses_other_versions",
+     test_options_init_fills_defaults_and_refuses_other_versions},
+    {"version_1_options_still_accepted", test_version_1_options_still_accepted},
+    {"allowed_origins_reaches_the_server", test_allowed_origins_reaches_the_server},
+    {"stats_version_checked", test_stats_version_checked},
     {"null_handles_rejected_or_ignored", test_null_handles_rejected_or_ignored},
     {"shm_stream_shares_one_generated_name", test_shm_stream_shares_one_generated_name},
     {"serve_starts_server_or_says_not_built", test_serve_starts_server_or_says_not_built},

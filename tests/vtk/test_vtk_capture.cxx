@@ -14,7 +14,8 @@ namespace {
 
 sb_stream *Attach(vtkRenderWindow *w, uint32_t max_w = 1920, uint32_t max_h = 1080)
 {
-    sb_stream_options o = SB_STREAM_OPTIONS_INIT;
+    sb_stream_options o;
+    sb_stream_options_init(&o, SB_STREAM_OPTIONS_VERSION);
     o.max_width = max_w;
     o.max_height = max_h;
     sb_stream *s = nullptr;
@@ -88,6 +89,7 @@ void test_every_render_is_captured_once()
     sb_stream *s = Attach(scene.window);
     CU_ASSERT_FATAL(s != nullptr);
     sb_stream_stats before{}, after{};
+    before.version = after.version = SB_STREAM_STATS_VERSION;
     CU_ASSERT_EQUAL(sb_stream_get_stats(s, &before), SB_OK);
     const uint64_t seq0 = sb_frame_ring_latest_seq(sb_stream_frame_ring(s));
     for (int i = 0; i < 5; i++)
@@ -209,6 +211,7 @@ void test_oversize_window_refused_once_then_recovers()
     CU_ASSERT(std::string(sb_last_error()).find("400x300") != std::string::npos);
     CU_ASSERT_EQUAL(Count(log, "exceeds the stream's maximum frame"), 1u); // logged once
     sb_stream_stats st{};
+    st.version = SB_STREAM_STATS_VERSION;
     sb_stream_get_stats(s, &st);
     CU_ASSERT(st.frames_refused_too_big >= 2);
     CU_ASSERT_EQUAL(st.frames_captured, 0u);

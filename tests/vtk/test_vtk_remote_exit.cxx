@@ -28,7 +28,8 @@ struct Fixture {
     explicit Fixture(int allow_remote_exit = 0)
     {
         scene.window->Render();
-        sb_stream_options o = SB_STREAM_OPTIONS_INIT;
+        sb_stream_options o;
+        sb_stream_options_init(&o, SB_STREAM_OPTIONS_VERSION);
         o.allow_remote_exit = allow_remote_exit;
         if (sb_stream_create(scene.window, &o, &stream) != SB_OK)
             std::fprintf(stderr, "sb_stream_create: %s\n", sb_last_error());

@@ -29,7 +29,8 @@ struct Fixture {
     Fixture()
     {
         scene.window->Render();
-        sb_stream_options o = SB_STREAM_OPTIONS_INIT;
+        sb_stream_options o;
+        sb_stream_options_init(&o, SB_STREAM_OPTIONS_VERSION);
         if (sb_stream_create(scene.window, &o, &stream) != SB_OK)
             std::fprintf(stderr, "sb_stream_create: %s\n", sb_last_error());
     }
@@ -38,6 +39,7 @@ struct Fixture {
     sb_stream_stats Stats()
     {
         sb_stream_stats st{};
+        st.version = SB_STREAM_STATS_VERSION;
         sb_stream_get_stats(stream, &st);
         return st;
     }
@@ -305,7 +307,8 @@ void test_one_render_per_batch_none_when_empty()
 void test_resize_event_changes_frame_size_clamped_to_max()
 {
     TestScene scene = MakeScene(true);
-    sb_stream_options o = SB_STREAM_OPTIONS_INIT;
+    sb_stream_options o;
+    sb_stream_options_init(&o, SB_STREAM_OPTIONS_VERSION);
     o.max_width = 400;
     o.max_height = 300;
     sb_stream *s = nullptr;
@@ -527,6 +530,7 @@ void test_drag_over_many_ticks_ends_and_goes_quiet_during_start()
         };
         auto drained = [queue] {
             sb_event_queue_stats qs{};
+            qs.version = SB_EVENT_QUEUE_STATS_VERSION;
             sb_event_queue_get_stats(queue, &qs);
             return qs.depth == 0;
         };
@@ -552,6 +556,8 @@ void test_drag_over_many_ticks_ends_and_goes_quiet_during_start()
     iren->RemoveObserver(sampler);
 
     sb_stream_stats stats{};
+
+    stats.version = SB_STREAM_STATS_VERSION;
     sb_stream_get_stats(s, &stats);
     double pos1[3];
     st.camera->GetPosition(pos1);
@@ -563,6 +569,7 @@ void test_drag_over_many_ticks_ends_and_goes_quiet_during_start()
     // Every event, the release included, was replayed while the style held the focus: the queue
     // is empty and the style is out of its rotate state.
     sb_event_queue_stats qs{};
+    qs.version = SB_EVENT_QUEUE_STATS_VERSION;
     sb_event_queue_get_stats(sb_stream_event_queue(s), &qs);
     CU_ASSERT_EQUAL(qs.depth, 0u);
     CU_ASSERT_EQUAL(style->GetState(), 0); // VTKIS_NONE
@@ -585,7 +592,8 @@ void test_drag_over_many_ticks_ends_and_goes_quiet_during_start()
 void test_corrupted_unknown_event_counted_not_fatal()
 {
     TestScene scene = MakeScene(true);
-    sb_stream_options o = SB_STREAM_OPTIONS_INIT;
+    sb_stream_options o;
+    sb_stream_options_init(&o, SB_STREAM_OPTIONS_VERSION);
     o.shm_name = "";
     sb_stream *s = nullptr;
     CU_ASSERT_FATAL(sb_stream_create(scene.window, &o, &s) == SB_OK);
@@ -619,6 +627,7 @@ void test_corrupted_unknown_event_counted_not_fatal()
 
     CU_ASSERT_EQUAL(sb_stream_pump(s, 0), 1);
     sb_stream_stats stats{};
+    stats.version = SB_STREAM_STATS_VERSION;
     sb_stream_get_stats(s, &stats);
     CU_ASSERT_EQUAL(stats.events_invalid, 1u);
     CU_ASSERT_EQUAL(stats.events_replayed, 1u);

@@ -18,6 +18,8 @@ SB_BEGIN_DECLS
 
 typedef struct sb_event_queue sb_event_queue;
 
+/* The library accepts every options version 1..SB_EVENT_QUEUE_OPTIONS_VERSION; fields a version
+ * lacks take their defaults. */
 #define SB_EVENT_QUEUE_OPTIONS_VERSION 1
 #define SB_EVENT_QUEUE_DEFAULT_CAPACITY 1024
 
@@ -28,9 +30,25 @@ typedef struct sb_event_queue_options {
                             * /dev/shm/streambridge-NAME-events; "" generates a unique name. */
 } sb_event_queue_options;
 
-#define SB_EVENT_QUEUE_OPTIONS_INIT { SB_EVENT_QUEUE_OPTIONS_VERSION, SB_EVENT_QUEUE_DEFAULT_CAPACITY, NULL }
+/* C, and C++20 (designated initializers); C++17 calls sb_event_queue_options_init(). */
+#if !defined(__cplusplus) || __cplusplus >= 202002L
+#define SB_EVENT_QUEUE_OPTIONS_INIT                                                            \
+    {                                                                                          \
+        .version = SB_EVENT_QUEUE_OPTIONS_VERSION,                                             \
+        .capacity = SB_EVENT_QUEUE_DEFAULT_CAPACITY, .shm_name = NULL                          \
+    }
+#endif
+
+/* Fills opts with the defaults of the given version (usually SB_EVENT_QUEUE_OPTIONS_VERSION)
+ * and sets opts->version; writes only the bytes that version has. SB_EVERSION for a version
+ * this library does not know, SB_EINVAL for NULL. */
+SB_API int sb_event_queue_options_init(sb_event_queue_options *opts, unsigned int version);
+
+/* Version 1: everything below (0.2). Fields are only appended, with a version bump. */
+#define SB_EVENT_QUEUE_STATS_VERSION 1
 
 typedef struct sb_event_queue_stats {
+    unsigned int version;     /* set by the caller: SB_EVENT_QUEUE_STATS_VERSION */
     uint64_t pushed;          /* accepted by push */
     uint64_t popped;
     uint64_t dropped_moves;   /* queued pointer moves discarded to make room */
@@ -38,13 +56,18 @@ typedef struct sb_event_queue_stats {
     uint64_t rejected_invalid;/* pushes refused by sb_event_validate() */
     uint32_t depth;           /* records queued now */
     uint32_t capacity;
-    /* Appended: the segment's health as seen by this handle. */
+    /* The segment's health as seen by this handle. */
     uint64_t corrupt_reads;   /* reads that found head/count out of range (clamped) */
     uint32_t broken;          /* 1: the shm file was truncated under the mapping (for good) */
     uint32_t reserved_;       /* 0 */
 } sb_event_queue_stats;
 
-/* Creates a queue and becomes its consumer (same shm hygiene as the frame ring). */
+#if !defined(__cplusplus) || __cplusplus >= 202002L
+#define SB_EVENT_QUEUE_STATS_INIT { .version = SB_EVENT_QUEUE_STATS_VERSION }
+#endif
+
+/* Creates a queue and becomes its consumer (same shm hygiene as the frame ring). opts NULL =
+ * defaults. */
 SB_API int sb_event_queue_create(const sb_event_queue_options *opts, sb_event_queue **out);
 /* Attaches to an existing shm queue as a producer; validates the segment like the ring. */
 SB_API int sb_event_queue_attach(const char *shm_name, sb_event_queue **out);
@@ -64,11 +87,15 @@ SB_API int sb_event_queue_push(sb_event_queue *q, const sb_event *e);
  * each (sb_event_validate()) before use, as sb_stream's replay does. */
 SB_API int sb_event_queue_pop(sb_event_queue *q, sb_event *out, size_t max, size_t *count);
 /* Consumer: sleeps until the queue is non-empty, up to timeout_ms (-1 forever, 0 = poll).
- * SB_OK or SB_ETIMEDOUT. */
+ * SB_OK; SB_ETIMEDOUT when timeout_ms passed; SB_EWOKEN when sb_event_queue_wake() woke it
+ * first with the queue still empty. */
 SB_API int sb_event_queue_wait(sb_event_queue *q, int timeout_ms);
-/* Wakes a consumer sleeping in sb_event_queue_wait (it then returns SB_OK or SB_ETIMEDOUT). */
+/* Wakes a consumer sleeping in sb_event_queue_wait (it then returns SB_OK, or SB_EWOKEN if the
+ * queue is empty). Any thread. */
 SB_API void sb_event_queue_wake(sb_event_queue *q);
-SB_API void sb_event_queue_get_stats(const sb_event_queue *q, sb_event_queue_stats *stats);
+/* Fills the first bytes of *stats that stats->version (set by the caller) has; changes nothing.
+ * Any thread. SB_EINVAL for NULL, SB_EVERSION for a version this library does not know. */
+SB_API int sb_event_queue_get_stats(const sb_event_queue *q, sb_event_queue_stats *stats);
 /* Health of the segment, any thread: SB_OK, or SB_EBADSEG with the reason in sb_last_error()
  * (truncated under the mapping: broken for good; header fields overwritten; lock word held too
  * long). Push and pop validate what they use regardless. */

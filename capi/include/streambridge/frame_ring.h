@@ -29,14 +29,18 @@ typedef enum sb_pixel_format {
 /* Bytes per pixel of a format; 0 for unknown formats. */
 SB_API unsigned sb_pixel_format_size(uint32_t format);
 
+/* The library accepts every options version 1..SB_FRAME_RING_OPTIONS_VERSION; fields a version
+ * lacks take their defaults. */
 #define SB_FRAME_RING_OPTIONS_VERSION 1
+#define SB_FRAME_RING_DEFAULT_MAX_WIDTH 1920
+#define SB_FRAME_RING_DEFAULT_MAX_HEIGHT 1080
 #define SB_FRAME_RING_DEFAULT_BUFFERS 3
 #define SB_FRAME_RING_MAX_BUFFERS 16
 
 typedef struct sb_frame_ring_options {
     unsigned int version;     /* SB_FRAME_RING_OPTIONS_VERSION */
-    uint32_t max_width;       /* capacity per slot: max_width x max_height x 4 bytes */
-    uint32_t max_height;
+    uint32_t max_width;       /* capacity per slot: max_width x max_height x 4 bytes, each side */
+    uint32_t max_height;      /* 1..SB_MAX_FRAME_SIDE, default 1920 x 1080 */
     uint32_t buffer_count;    /* 2..SB_FRAME_RING_MAX_BUFFERS, default 3 */
     const char *shm_name;     /* NULL: heap backend. Otherwise the stream name NAME
                                * ([A-Za-z0-9_.-], 1..100 chars): the segment is
@@ -44,8 +48,20 @@ typedef struct sb_frame_ring_options {
                                * (read it back with sb_frame_ring_name()). */
 } sb_frame_ring_options;
 
-#define SB_FRAME_RING_OPTIONS_INIT \
-    { SB_FRAME_RING_OPTIONS_VERSION, 1920, 1080, SB_FRAME_RING_DEFAULT_BUFFERS, NULL }
+/* C, and C++20 (designated initializers); C++17 calls sb_frame_ring_options_init(). */
+#if !defined(__cplusplus) || __cplusplus >= 202002L
+#define SB_FRAME_RING_OPTIONS_INIT                                                             \
+    {                                                                                          \
+        .version = SB_FRAME_RING_OPTIONS_VERSION, .max_width = SB_FRAME_RING_DEFAULT_MAX_WIDTH, \
+        .max_height = SB_FRAME_RING_DEFAULT_MAX_HEIGHT,                                        \
+        .buffer_count = SB_FRAME_RING_DEFAULT_BUFFERS, .shm_name = NULL                        \
+    }
+#endif
+
+/* Fills opts with the defaults of the given version (usually SB_FRAME_RING_OPTIONS_VERSION) and
+ * sets opts->version; writes only the bytes that version has. SB_EVERSION for a version this
+ * library does not know, SB_EINVAL for NULL. */
+SB_API int sb_frame_ring_options_init(sb_frame_ring_options *opts, unsigned int version);
 
 /* Description of one frame. */
 typedef struct sb_frame_info {
@@ -67,14 +83,18 @@ typedef struct sb_frame {
     uint64_t gen_;          /* private */
 } sb_frame;
 
+/* Version 1: everything below (0.2). Fields are only appended, with a version bump. */
+#define SB_FRAME_RING_STATS_VERSION 1
+
 typedef struct sb_frame_ring_stats {
+    unsigned int version;      /* set by the caller: SB_FRAME_RING_STATS_VERSION */
     uint64_t published;        /* frames committed by the writer */
     uint64_t refused_too_big;  /* begin_write/publish calls refused with SB_ETOOBIG */
     uint64_t overwritten_held; /* publishes that had to reuse a slot a reader still held */
     int32_t writer_pid;
     uint32_t writer_alive;     /* 1 while the writer process runs and has not closed the ring */
     uint64_t heartbeat_ns;     /* CLOCK_REALTIME of the writer's last publish or heartbeat */
-    /* Appended: the segment's health as seen by this handle. */
+    /* The segment's health as seen by this handle. */
     uint32_t broken;           /* 1: the shm file was truncated under the mapping; the stream is
                                 * over for this handle (sb_frame_ring_check() says why) */
     uint32_t corrupted;        /* 1: the shared header is inconsistent right now (overwritten by
@@ -82,7 +102,11 @@ typedef struct sb_frame_ring_stats {
     uint64_t corrupt_reads;    /* reads by this handle that found the header inconsistent */
 } sb_frame_ring_stats;
 
-/* Creates a ring and becomes its writer. For shm, the segment is created mode 0600; a segment of
+#if !defined(__cplusplus) || __cplusplus >= 202002L
+#define SB_FRAME_RING_STATS_INIT { .version = SB_FRAME_RING_STATS_VERSION }
+#endif
+
+/* Creates a ring and becomes its writer. opts NULL = defaults. For shm, the segment is created mode 0600; a segment of
  * the same name left by a dead process is reclaimed; one held by a live process gives SB_EEXIST.
  * *out is owned by the caller: sb_frame_ring_destroy(). */
 SB_API int sb_frame_ring_create(const sb_frame_ring_options *opts, sb_frame_ring **out);
@@ -121,16 +145,21 @@ SB_API int sb_frame_ring_acquire(sb_frame_ring *ring, sb_frame *frame);
  * SB_ESTALE if the writer overwrote them (discard any result derived from them). */
 SB_API int sb_frame_ring_release(sb_frame_ring *ring, sb_frame *frame);
 /* Reader: sleeps until a frame with seq > after_seq is published, up to timeout_ms (-1 forever).
- * SB_OK (with *seq_out = newest seq, may be NULL), SB_ETIMEDOUT, or SB_EGONE when the writer
- * closed the ring or its process died. */
+ * SB_OK (with *seq_out = newest seq, may be NULL); SB_ETIMEDOUT when timeout_ms passed;
+ * SB_EWOKEN when sb_frame_ring_wake_all() woke it first with no newer frame (re-check your own
+ * conditions, e.g. a stop flag, then wait again); SB_EGONE when the writer closed the ring or
+ * its process died. */
 SB_API int sb_frame_ring_wait(sb_frame_ring *ring, uint64_t after_seq, int timeout_ms,
                               uint64_t *seq_out);
 /* Newest published seq (0 = none). */
 SB_API uint64_t sb_frame_ring_latest_seq(const sb_frame_ring *ring);
 /* Wakes every waiter (e.g. so a server thread can re-check its stop flag); a waiter with no newer
- * frame then returns SB_ETIMEDOUT early. Any thread. */
+ * frame then returns SB_EWOKEN. Any thread. */
 SB_API void sb_frame_ring_wake_all(sb_frame_ring *ring);
-SB_API void sb_frame_ring_get_stats(const sb_frame_ring *ring, sb_frame_ring_stats *stats);
+/* Fills the first bytes of *stats that stats->version (set by the caller) has. Any thread. Like
+ * every read, it validates the shared header and counts an inconsistency it finds in
+ * corrupt_reads; it changes nothing else. SB_EINVAL for NULL, SB_EVERSION for a version this library does not know. */
+SB_API int sb_frame_ring_get_stats(const sb_frame_ring *ring, sb_frame_ring_stats *stats);
 /* Health of the segment behind the ring, any thread, cheap (one fstat): SB_OK, or SB_EBADSEG
  * with the reason in sb_last_error() when the shm file was truncated under the mapping (broken
  * for good: writes and reads of this handle fail with SB_EBADSEG from then on; the process is

@@ -1,7 +1,9 @@
 /* streambridge/stream.h - attach streambridge to an existing VTK render window.
  *
- *     sb_stream_options o = SB_STREAM_OPTIONS_INIT;
+ *     sb_stream_options o;
+ *     sb_stream_options_init(&o, SB_STREAM_OPTIONS_VERSION);  // or = SB_STREAM_OPTIONS_INIT in C
  *     o.serve = 1;                                   // also start the web server on 127.0.0.1:8000
+ *     o.server.port = 0;                             // every server option is in o.server
  *     sb_stream *s;
  *     if (sb_stream_create(renderWindow, &o, &s) != SB_OK) fprintf(stderr, "%s\n", sb_last_error());
  *     interactor->Start();                           // or call sb_stream_pump() from your own loop
@@ -22,33 +24,55 @@ SB_BEGIN_DECLS
 
 typedef struct sb_stream sb_stream;
 
-#define SB_STREAM_OPTIONS_VERSION 1
+/* Version 2 (0.2) embeds the server's options as its last member. Version 1 (0.1: the server
+ * options bind_address, port, jpeg_quality_interactive, jpeg_quality_still, max_fps and
+ * access_token flat among the stream's, through timer_interval_ms) is still accepted; its
+ * allow_remote_exit is not read (default 0). */
+#define SB_STREAM_OPTIONS_VERSION 2
+#define SB_STREAM_DEFAULT_MAX_WIDTH SB_FRAME_RING_DEFAULT_MAX_WIDTH
+#define SB_STREAM_DEFAULT_MAX_HEIGHT SB_FRAME_RING_DEFAULT_MAX_HEIGHT
+#define SB_STREAM_DEFAULT_BUFFER_COUNT SB_FRAME_RING_DEFAULT_BUFFERS
+#define SB_STREAM_DEFAULT_TIMER_INTERVAL_MS 10
 
 typedef struct sb_stream_options {
     unsigned int version;          /* SB_STREAM_OPTIONS_VERSION */
-    uint32_t max_width;            /* largest frame streamed, default 1920 x 1080 */
+    uint32_t max_width;            /* largest frame streamed, each side 1..SB_MAX_FRAME_SIDE,
+                                    * default 1920 x 1080 */
     uint32_t max_height;
-    uint32_t buffer_count;         /* frame ring slots, default 3 */
+    uint32_t buffer_count;         /* frame ring slots, 2..SB_FRAME_RING_MAX_BUFFERS, default 3 */
     const char *shm_name;          /* NULL: heap (server in this process). A name: the ring and the
                                     * queue live in shm so streambridge-server can attach. */
-    int serve;                     /* 1: start the web server in sb_stream_create */
-    const char *bind_address;      /* server options, used when serve = 1 (see server.h) */
-    int port;
-    int jpeg_quality_interactive;
-    int jpeg_quality_still;
-    double max_fps;
-    const char *access_token;
-    int timer_interval_ms;         /* interactor timer draining events, default 10 */
+    int serve;                     /* 1: start the web server in sb_stream_create with .server */
+    int timer_interval_ms;         /* interactor timer draining events, 1..10000, default 10 */
     int allow_remote_exit;         /* 0 (default): browser input never ends the application - a
                                     * replayed 'q'/'e' reaching VTK's interactor style asks the
                                     * interactor to exit (ExitCallback()), and the stream swallows
                                     * that request (no ExitEvent observer, no TerminateApp()).
                                     * 1: it goes through as a local key's would. Local input is
                                     * never affected. */
+    sb_server_options server;      /* the server's options (server.h), used by serve = 1 and by
+                                    * sb_stream_serve(stream, NULL); checked by the server. LAST
+                                    * member, always: it grows at its end (its own version says
+                                    * how much), so every version is a prefix of the current
+                                    * layout. */
 } sb_stream_options;
 
-#define SB_STREAM_OPTIONS_INIT \
-    { SB_STREAM_OPTIONS_VERSION, 1920, 1080, 3, NULL, 0, "127.0.0.1", 8000, 60, 90, 60.0, NULL, 10, 0 }
+/* C, and C++20 (designated initializers); C++17 calls sb_stream_options_init(). */
+#if !defined(__cplusplus) || __cplusplus >= 202002L
+#define SB_STREAM_OPTIONS_INIT                                                                  \
+    {                                                                                           \
+        .version = SB_STREAM_OPTIONS_VERSION, .max_width = SB_STREAM_DEFAULT_MAX_WIDTH,         \
+        .max_height = SB_STREAM_DEFAULT_MAX_HEIGHT,                                             \
+        .buffer_count = SB_STREAM_DEFAULT_BUFFER_COUNT, .shm_name = NULL, .serve = 0,           \
+        .timer_interval_ms = SB_STREAM_DEFAULT_TIMER_INTERVAL_MS, .allow_remote_exit = 0,       \
+        .server = SB_SERVER_OPTIONS_INIT                                                        \
+    }
+#endif
+
+/* Fills opts with the defaults of SB_STREAM_OPTIONS_VERSION, .server included
+ * (sb_server_options_init), and sets the versions. Only the current version can be filled (a
+ * version-1 struct has another type): SB_EVERSION for any other, SB_EINVAL for NULL. */
+SB_API int sb_stream_options_init(sb_stream_options *opts, unsigned int version);
 
 /* Attaches to render_window, which must point to a vtkRenderWindow (passed as void* so C and
  * ctypes callers need no VTK header; anything else gives SB_EINVAL). Installs a render-end
@@ -70,10 +94,14 @@ SB_API sb_frame_ring *sb_stream_frame_ring(sb_stream *stream);
 SB_API sb_event_queue *sb_stream_event_queue(sb_stream *stream);
 /* The running server or NULL. Borrowed. */
 SB_API sb_server *sb_stream_server(sb_stream *stream);
-/* Starts the server now with opts (NULL = from the stream options); SB_ESTATE if one runs. */
+/* Starts the server now with opts (NULL = the stream options' .server); SB_ESTATE if one runs. */
 SB_API int sb_stream_serve(sb_stream *stream, const sb_server_options *opts);
 
+/* Version 1: everything below (0.2). Fields are only appended, with a version bump. */
+#define SB_STREAM_STATS_VERSION 1
+
 typedef struct sb_stream_stats {
+    unsigned int version;             /* set by the caller: SB_STREAM_STATS_VERSION */
     uint64_t frames_captured;
     uint64_t frames_refused_too_big;  /* window larger than max size: logged once, counted */
     uint64_t events_replayed;
@@ -81,7 +109,14 @@ typedef struct sb_stream_stats {
     uint64_t renders_requested;       /* renders triggered by replay */
     double capture_ms_mean;           /* render-thread cost of the capture */
 } sb_stream_stats;
-SB_API int sb_stream_get_stats(sb_stream *stream, sb_stream_stats *stats);
+
+#if !defined(__cplusplus) || __cplusplus >= 202002L
+#define SB_STREAM_STATS_INIT { .version = SB_STREAM_STATS_VERSION }
+#endif
+
+/* Fills the first bytes of *stats that stats->version (set by the caller) has; changes nothing.
+ * SB_EINVAL for NULL, SB_EVERSION for a version this library does not know. */
+SB_API int sb_stream_get_stats(const sb_stream *stream, sb_stream_stats *stats);
 
 SB_END_DECLS
 #endif /* STREAMBRIDGE_STREAM_H */

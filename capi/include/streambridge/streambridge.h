@@ -5,6 +5,7 @@
 #include "streambridge/common.h"
 #include "streambridge/version.h"
 #include "streambridge/error.h"
+#include "streambridge/log.h"
 #include "streambridge/events.h"
 #include "streambridge/frame_ring.h"
 #include "streambridge/event_queue.h"

@@ -1,10 +1,25 @@
-/* Uses the installed package: version, errors, and a heap frame ring round trip. */
+/* Uses the installed package: version, errors, the log callback, and a heap frame ring round
+ * trip with its versioned stats. */
 #include <streambridge/streambridge.h>
 #include <stdio.h>
 #include <string.h>
 
+static void count_messages(int level, const char *message, void *user_data)
+{
+    (void)level, (void)message;
+    ++*(int *)user_data;
+}
+
 int main(void)
 {
+    int messages = 0;
+    sb_set_log_callback(count_messages, &messages);
+    sb_log(SB_LOG_INFO, "consumer %d", 1);
+    sb_set_log_callback(NULL, NULL);
+    if (messages != 1) {
+        fprintf(stderr, "the log callback got %d messages, not 1\n", messages);
+        return 1;
+    }
     if (sb_version_number() != SB_VERSION_NUMBER) {
         fprintf(stderr, "header/library version mismatch: %s\n", sb_version());
         return 1;
@@ -34,6 +49,11 @@ int main(void)
         if (rc == SB_OK)
             rc = rel;
     }
+    sb_frame_ring_stats st = SB_FRAME_RING_STATS_INIT;
+    if (rc == SB_OK)
+        rc = sb_frame_ring_get_stats(ring, &st);
+    if (rc == SB_OK && st.published != 1)
+        rc = SB_EINTERNAL;
     sb_frame_ring_destroy(ring);
     printf("consumer: streambridge %s, round trip %s\n", sb_version(), sb_err_name(rc));
     return rc == SB_OK ? 0 : 1;
