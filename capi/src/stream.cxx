@@ -145,7 +145,8 @@ int CheckOptions(const sb_stream_options &o, const char *func)
 
 sb_server_options ServerOptionsFrom(const Stream &s)
 {
-    sb_server_options so = SB_SERVER_OPTIONS_INIT;
+    sb_server_options so{};
+    sb_server_options_init(&so, SB_SERVER_OPTIONS_VERSION); // C++17: no designated initializers
     so.bind_address = s.bind_address.c_str();
     so.port = s.options.port;
     so.jpeg_quality_interactive = s.options.jpeg_quality_interactive;

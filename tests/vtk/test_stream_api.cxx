@@ -200,7 +200,8 @@ void test_serve_later_with_explicit_options()
     sb_stream *s = nullptr;
     CU_ASSERT_FATAL(sb_stream_create(scene.window, nullptr, &s) == SB_OK);
     CU_ASSERT(sb_stream_server(s) == nullptr);
-    sb_server_options so = SB_SERVER_OPTIONS_INIT;
+    sb_server_options so{};
+    sb_server_options_init(&so, SB_SERVER_OPTIONS_VERSION);
     so.port = 0;
     int rc = sb_stream_serve(s, &so);
     CU_ASSERT_EQUAL(rc, SB_OK);
