@@ -128,8 +128,9 @@ void sb__clients_on_new_frame(void *clients)
     sb_clients *cl = clients;
     pthread_mutex_lock(&cl->mu);
     for (sb_client *c = cl->list; c; c = c->next) {
+        /* Under c->mu: a sender between its look at the latest frame and its wait cannot miss
+         * this signal. */
         pthread_mutex_lock(&c->mu);
-        c->wake = true;
         pthread_cond_signal(&c->cv);
         pthread_mutex_unlock(&c->mu);
     }
@@ -207,7 +208,6 @@ sb_encoded_frame *sb__client_next_frame(sb_client *c)
             }
             sb__frame_unref(f);
         }
-        c->wake = false;
         /* Timed so a missed stop can never hang a thread for good. */
         struct timespec deadline;
         clock_gettime(CLOCK_MONOTONIC, &deadline);

@@ -38,7 +38,6 @@ typedef struct sb_client {
      * (sb__client_next_frame). Guards everything down to the counters. */
     pthread_mutex_t mu;
     pthread_cond_t cv;  /* new frame, ack, or closing */
-    bool wake;          /* a new encoded frame was announced */
     bool closing;       /* stop sending: the connection is going away */
     bool dead;          /* a send failed or timed out: close at the next chance */
     uint64_t in_flight_seq[SB_CLIENT_MAX_IN_FLIGHT];

@@ -256,7 +256,6 @@ static void account_encode(encoder_state *st, const sb_frame_info *info, bool st
     ef->quality = (uint32_t)quality;
     ef->still = interactive ? 0u : 1u;
     ef->capture_ns = info->capture_ns;
-    ef->encoded_ns = sb__realtime_ns();
 }
 
 typedef enum { ENCODE_PUBLISHED, ENCODE_SKIPPED, ENCODE_RETRY } encode_result;

@@ -31,7 +31,6 @@ typedef struct sb_encoded_frame {
     uint32_t quality;
     uint32_t still;       /* 1: encoded at still quality */
     uint64_t capture_ns;
-    uint64_t encoded_ns;  /* CLOCK_REALTIME when the JPEG was ready */
     unsigned long jpeg_len;
     unsigned long capacity;
     unsigned char *jpeg;
