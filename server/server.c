@@ -124,48 +124,43 @@ static void serve_snapshot(sb_server *srv, struct mg_connection *conn)
     sb__frame_unref(f);
 }
 
-static void serve_mjpeg(sb_server *srv, struct mg_connection *conn)
+/* A registered MJPEG client for conn, or NULL after a 503 saying why not. */
+static sb_client *admit_viewer(sb_server *srv, struct mg_connection *conn)
 {
     sb_client *c = sb__client_new(&srv->clients, srv, SB_CLIENT_MJPEG, conn);
     if (!c) {
         sb__http_reply_text(conn, 503, "out of memory\n");
-        return;
+        return NULL;
     }
     if (!sb__client_register(&srv->clients, c)) {
         char text[64];
         snprintf(text, sizeof text, "%s\n", c->refused_why);
         sb__http_reply_text(conn, 503, text);
         sb__client_free(c);
-        return;
+        return NULL;
     }
-    /* Chromium shows a part only once the NEXT part's header block has arrived (it finishes a
-     * part when it parses the following part's headers), so each frame is followed at once by
-     * the boundary and the next part's headers; a still scene's last frame then shows without
-     * waiting for another frame. The next frame's length and seq are not known then: parts are
-     * delimited by the boundary alone (no Content-Length, no X-Frame-Seq). */
-    static const char part_head[] = "--" SB_MJPEG_BOUNDARY "\r\nContent-Type: image/jpeg\r\n\r\n";
-    static const char part_end[] =
-        "\r\n--" SB_MJPEG_BOUNDARY "\r\nContent-Type: image/jpeg\r\n\r\n";
-    mg_printf(conn,
-              "HTTP/1.1 200 OK\r\n"
-              "Content-Type: multipart/x-mixed-replace; boundary=" SB_MJPEG_BOUNDARY "\r\n"
-              "Cache-Control: no-store\r\n"
-              "Pragma: no-cache\r\n"
-              "X-Content-Type-Options: nosniff\r\n"
-              "Connection: close\r\n\r\n"
-              "%s", part_head);
-    /* On a still scene nothing is written for a long time, and a write is how a sender notices
-     * a hang-up: the guard watches the socket and sets c->closing when the viewer goes, so its
-     * slot (max_clients) frees at once. Without the socket, the next frame's write notices. */
-    int fd = sb__conn_socket(conn);
-    if (fd >= 0)
-        sb__http_guard_watch_mjpeg(srv->guard, c, fd);
+    return c;
+}
+
+/* Chromium shows a part only once the NEXT part's header block has arrived (it finishes a part
+ * when it parses the following part's headers), so each frame is followed at once by the
+ * boundary and the next part's headers; a still scene's last frame then shows without waiting
+ * for another frame. The next frame's length and seq are not known then: parts are delimited by
+ * the boundary alone (no Content-Length, no X-Frame-Seq). */
+static const char mjpeg_part_head[] = "--" SB_MJPEG_BOUNDARY "\r\nContent-Type: image/jpeg\r\n\r\n";
+static const char mjpeg_part_end[] =
+    "\r\n--" SB_MJPEG_BOUNDARY "\r\nContent-Type: image/jpeg\r\n\r\n";
+
+/* Writes every new frame as one part until the client goes or the server stops. */
+static void send_mjpeg_parts(sb_server *srv, sb_client *c)
+{
+    const size_t end_len = sizeof mjpeg_part_end - 1;
     sb_encoded_frame *f;
     while ((f = sb__client_next_frame(c))) {
-        bool ok = mg_write(conn, f->jpeg, f->jpeg_len) == (int)f->jpeg_len &&
-                  mg_write(conn, part_end, sizeof part_end - 1) == (int)(sizeof part_end - 1);
+        bool ok = mg_write(c->conn, f->jpeg, f->jpeg_len) == (int)f->jpeg_len &&
+                  mg_write(c->conn, mjpeg_part_end, end_len) == (int)end_len;
         if (ok) {
-            size_t bytes = f->jpeg_len + sizeof part_end - 1;
+            size_t bytes = f->jpeg_len + end_len;
             atomic_fetch_add(&c->sent, 1);
             atomic_fetch_add(&c->bytes, bytes);
             sb__stats_record_sent(&srv->stats, bytes);
@@ -174,6 +169,28 @@ static void serve_mjpeg(sb_server *srv, struct mg_connection *conn)
         if (!ok)
             break;
     }
+}
+
+static void serve_mjpeg(sb_server *srv, struct mg_connection *conn)
+{
+    sb_client *c = admit_viewer(srv, conn);
+    if (!c)
+        return;
+    mg_printf(conn,
+              "HTTP/1.1 200 OK\r\n"
+              "Content-Type: multipart/x-mixed-replace; boundary=" SB_MJPEG_BOUNDARY "\r\n"
+              "Cache-Control: no-store\r\n"
+              "Pragma: no-cache\r\n"
+              "X-Content-Type-Options: nosniff\r\n"
+              "Connection: close\r\n\r\n"
+              "%s", mjpeg_part_head);
+    /* On a still scene nothing is written for a long time, and a write is how a sender notices
+     * a hang-up: the guard watches the socket and closes c when the viewer goes, so its slot
+     * (max_clients) frees at once. Without the socket, the next frame's write notices. */
+    int fd = sb__conn_socket(conn);
+    if (fd >= 0)
+        sb__http_guard_watch_mjpeg(srv->guard, c, fd);
+    send_mjpeg_parts(srv, c);
     if (fd >= 0)
         sb__http_guard_unwatch_mjpeg(srv->guard, c);
     sb__client_unregister(&srv->clients, c);

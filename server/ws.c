@@ -459,67 +459,74 @@ static size_t next_read(ws_reader *r, uint8_t *scratch, size_t scratch_len, uint
     return (size_t)left; /* <= 125 or <= max_message_bytes: the header check saw to it */
 }
 
+/* Before each poll: whether to go on reading (the stop, the linger bound, a closed client,
+ * the time bounds), and a ping to an idle peer. */
+static bool reader_keeps_going(ws_reader *r, uint64_t now)
+{
+    sb_client *c = r->c;
+    if (atomic_load(&c->srv->stopping))
+        return false; /* the sender says 1001 */
+    if (r->closing)
+        return now < r->linger_until_ns;
+    pthread_mutex_lock(&c->mu);
+    bool gone = c->dead || c->closing;
+    pthread_mutex_unlock(&c->mu);
+    if (gone)
+        return false;
+    if (!within_time_bounds(r, now)) {
+        start_closing(r);
+        return true;
+    }
+    if (now - r->last_rx_ns > (uint64_t)SB_WS_PING_IDLE_MS * 1000000ull &&
+        now - r->last_ping_ns > (uint64_t)SB_WS_PING_IDLE_MS * 1000000ull) {
+        r->last_ping_ns = now;
+        write_control(c, MG_WEBSOCKET_OPCODE_PING, "", 0);
+    }
+    return true;
+}
+
+typedef enum { READ_MORE, READ_IDLE, READ_END } read_step;
+
+/* Waits up to SB_WS_POLL_MS for bytes and consumes what arrived. */
+static read_step read_some(ws_reader *r, int fd, uint8_t *scratch, size_t scratch_len)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int pr = poll(&p, 1, SB_WS_POLL_MS);
+    if (pr < 0 && errno != EINTR)
+        return READ_END;
+    if (pr <= 0)
+        return READ_IDLE;
+    if (p.revents & (POLLERR | POLLNVAL))
+        return READ_END;
+    uint8_t *dst;
+    size_t want = next_read(r, scratch, scratch_len, &dst);
+    ssize_t n = recv(fd, dst, want, MSG_DONTWAIT);
+    if (n == 0)
+        return READ_END; /* the peer closed its side */
+    if (n < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? READ_IDLE : READ_END;
+    r->last_rx_ns = sb__monotonic_ns();
+    if (!r->in_payload && r->header_have == 0)
+        r->frame_start_ns = r->last_rx_ns;
+    return consume(r, (size_t)n) ? READ_MORE : READ_END;
+}
+
 /* Reads the client's frames from its socket until the connection ends: the peer closes, we
  * close it (bad input, a time bound, a dead sender) or the server stops. */
 static void read_client(sb_client *c, int fd)
 {
-    sb_server *srv = c->srv;
     ws_reader r;
     memset(&r, 0, sizeof r);
     r.c = c;
-    r.message = malloc((size_t)srv->opts.max_message_bytes);
+    r.message = malloc((size_t)c->srv->opts.max_message_bytes);
     if (!r.message) {
         close_client(c, SB_WS_CLOSE_TRY_AGAIN, "out of memory", false);
         return;
     }
     uint8_t scratch[4096];
     r.last_rx_ns = r.last_ping_ns = sb__monotonic_ns();
-    for (;;) {
-        uint64_t now = sb__monotonic_ns();
-        if (atomic_load(&srv->stopping))
-            break; /* the sender says 1001 */
-        if (r.closing) {
-            if (now >= r.linger_until_ns)
-                break;
-        } else {
-            pthread_mutex_lock(&c->mu);
-            bool gone = c->dead || c->closing;
-            pthread_mutex_unlock(&c->mu);
-            if (gone)
-                break;
-            if (!within_time_bounds(&r, now)) {
-                start_closing(&r);
-                continue;
-            }
-            if (now - r.last_rx_ns > (uint64_t)SB_WS_PING_IDLE_MS * 1000000ull &&
-                now - r.last_ping_ns > (uint64_t)SB_WS_PING_IDLE_MS * 1000000ull) {
-                r.last_ping_ns = now;
-                write_control(c, MG_WEBSOCKET_OPCODE_PING, "", 0);
-            }
-        }
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int pr = poll(&p, 1, SB_WS_POLL_MS);
-        if (pr < 0 && errno != EINTR)
-            break;
-        if (pr <= 0)
-            continue;
-        if (p.revents & (POLLERR | POLLNVAL))
-            break;
-        uint8_t *dst;
-        size_t want = next_read(&r, scratch, sizeof scratch, &dst);
-        ssize_t n = recv(fd, dst, want, MSG_DONTWAIT);
-        if (n == 0)
-            break; /* the peer closed its side */
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-                continue;
-            break;
-        }
-        r.last_rx_ns = sb__monotonic_ns();
-        if (!r.in_payload && r.header_have == 0)
-            r.frame_start_ns = r.last_rx_ns;
-        if (!consume(&r, (size_t)n))
-            break;
+    while (reader_keeps_going(&r, sb__monotonic_ns()) &&
+           read_some(&r, fd, scratch, sizeof scratch) != READ_END) {
     }
     free(r.message);
 }
