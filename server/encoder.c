@@ -472,6 +472,10 @@ static void *encoder_main(void *arg)
 int sb__encoder_start(sb_encoder *enc, const sb_encoder_config *cfg)
 {
     memset(enc, 0, sizeof *enc);
+    atomic_init(&enc->stopping, false);
+    atomic_init(&enc->last_input_ns, 0);
+    atomic_init(&enc->frame_w, 0);
+    atomic_init(&enc->frame_h, 0);
     enc->cfg = *cfg;
     uint32_t w = sb_frame_ring_max_width(cfg->ring), h = sb_frame_ring_max_height(cfg->ring);
     unsigned long cap = tjBufSize((int)w, (int)h, TJSAMP_420);

@@ -306,7 +306,8 @@ static int serve(cli *c, served *s)
             continue;
         }
         if (!gone_logged) {
-            fprintf(stderr, "streambridge-server: producer of '%s' is gone; waiting for a new one\n",
+            fprintf(stderr,
+                    "streambridge-server: producer of '%s' is gone; waiting for a new one\n",
                     c->name);
             gone_logged = 1;
         }

@@ -79,7 +79,8 @@ void sb__stats_fill(const sb_stats *st, uint32_t clients, sb_server_stats *out)
 {
     memset(out, 0, sizeof *out);
     out->version = SB_SERVER_STATS_VERSION;
-#define SB_STATS_LOAD_(name, text) out->name = atomic_load_explicit(&st->name, memory_order_relaxed);
+#define SB_STATS_LOAD_(name, text) \
+    out->name = atomic_load_explicit(&st->name, memory_order_relaxed);
     SB_SERVER_COUNTER_MAP(SB_STATS_LOAD_)
 #undef SB_STATS_LOAD_
     out->clients = clients;
