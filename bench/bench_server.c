@@ -149,7 +149,7 @@ static void bench(int nclients, double seconds)
     }
     st_sleep_ms(200);
     long rss_before = rss_kib();
-    sb_server_stats warm;
+    sb_server_stats warm = SB_SERVER_STATS_INIT;
     sb_server_get_stats(srv, &warm);
     int ready[2], stop[2], result[2];
     if (pipe(ready) || pipe(stop) || pipe(result))
@@ -199,7 +199,7 @@ static void bench(int nclients, double seconds)
     unsigned long total = 0;
     unsigned long long p50 = 0, p99 = 0, srv50 = 0;
     sscanf(line, "%d %lu %llu %llu %llu", &fmin, &total, &p50, &p99, &srv50);
-    sb_server_stats s;
+    sb_server_stats s = SB_SERVER_STATS_INIT;
     sb_server_get_stats(srv, &s);
     double secs = (double)elapsed / 1e9;
     printf("%7d | %9d | %7llu | %8.1f | %8.1f | %11.3f | %7.2f | %7.2f | %8.2f | %7.2f | %7.2f | %9.0f\n",

@@ -261,13 +261,6 @@ static sb_auth_request request_of(const struct mg_connection *conn)
     };
 }
 
-sb_auth_result sb__auth_check(const sb_server *srv, const struct mg_connection *conn)
-{
-    sb_auth_config cfg = config_of(srv);
-    sb_auth_request rq = request_of(conn);
-    return sb__auth_check_request(&cfg, &rq);
-}
-
 bool sb__auth_token_in_query(const sb_server *srv, const struct mg_connection *conn)
 {
     sb_auth_config cfg = config_of(srv);
@@ -275,16 +268,37 @@ bool sb__auth_token_in_query(const sb_server *srv, const struct mg_connection *c
     return ri && sb__auth_token_in_query_string(&cfg, ri->query_string);
 }
 
-bool sb__origin_allowed(const sb_server *srv, const struct mg_connection *conn)
+/* The decision alone: 0 = allowed, else the status, with the text to answer. */
+static int access_verdict(const sb_server *srv, const struct mg_connection *conn, bool websocket,
+                          const char **text)
 {
     sb_auth_config cfg = config_of(srv);
     sb_auth_request rq = request_of(conn);
-    return sb__origin_allowed_request(&cfg, &rq);
+    if (!sb__host_allowed_request(&cfg, &rq)) {
+        *text = "403 forbidden: Host not allowed\n";
+        return 403;
+    }
+    sb_auth_result r = sb__auth_check_request(&cfg, &rq);
+    if (r != SB_AUTH_OK) {
+        /* The body says only what the status says: nothing about the token. */
+        *text = r == SB_AUTH_MISSING ? "401 unauthorized\n" : "403 forbidden\n";
+        return (int)r;
+    }
+    if (websocket && !sb__origin_allowed_request(&cfg, &rq)) {
+        *text = "403 forbidden: origin not allowed\n";
+        return 403;
+    }
+    return 0;
 }
 
-bool sb__host_allowed(const sb_server *srv, const struct mg_connection *conn)
+bool sb__access_allowed(sb_server *srv, struct mg_connection *conn, bool websocket)
 {
-    sb_auth_config cfg = config_of(srv);
-    sb_auth_request rq = request_of(conn);
-    return sb__host_allowed_request(&cfg, &rq);
+    const char *text = NULL;
+    int status = access_verdict(srv, conn, websocket, &text);
+    if (status == 0)
+        return true;
+    if (websocket)
+        SB_STATS_ADD(&srv->stats, clients_refused, 1);
+    sb__http_reply_text(conn, status, text);
+    return false;
 }

@@ -5,9 +5,7 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
-#include <errno.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -100,20 +98,4 @@ int sb__conn_socket(const struct mg_connection *conn)
     conn_match m = {.ri = ri, .found = -1};
     sb__for_each_socket(match_conn, &m);
     return m.found;
-}
-
-bool sb__socket_peer_gone(int fd)
-{
-    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
-    int n = poll(&p, 1, 0);
-    if (n < 0)
-        return errno != EINTR;
-    if (n == 0)
-        return false;
-    if (p.revents & (POLLERR | POLLHUP | POLLNVAL | POLLRDHUP))
-        return true;
-    /* Readable: either data (a request the peer pipelined: not gone) or an orderly EOF. */
-    char b;
-    ssize_t r = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    return r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }

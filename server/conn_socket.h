@@ -22,7 +22,4 @@ int sb__conn_socket(const struct mg_connection *conn);
  * may be closed and its number reused while visit runs: visit checks what it acts on. */
 bool sb__for_each_socket(bool (*visit)(int fd, void *user), void *user);
 
-/* true when the peer has closed its side or the socket failed; never blocks, consumes nothing. */
-bool sb__socket_peer_gone(int fd);
-
 #endif /* SB_CONN_SOCKET_H */

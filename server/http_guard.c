@@ -2,7 +2,8 @@
 #include "http_guard.h"
 
 #include "conn_socket.h"
-#include "server_internal.h"
+#include "clients.h"
+#include "sb_clock.h"
 #include "sb_error_internal.h"
 
 #include <civetweb.h>
@@ -227,10 +228,7 @@ static void signal_hangups(sb_http_guard *g, const struct pollfd *pfds, const sb
             if (w->client != who[i] || w->fd != pfds[i].fd || w->notified)
                 continue;
             w->notified = true;
-            pthread_mutex_lock(&w->client->mu);
-            w->client->closing = true;
-            pthread_cond_broadcast(&w->client->cv);
-            pthread_mutex_unlock(&w->client->mu);
+            sb__client_close(w->client);
         }
     }
 }

@@ -10,11 +10,14 @@
 #include "streambridge/frame_ring.h"
 #include "streambridge/server.h"
 #include "streambridge/version.h"
+#include "server_options.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,22 +65,43 @@ static void usage(FILE *out)
         "Stop it with SIGINT or SIGTERM.\n");
 }
 
-static int bad_usage(const char *fmt, const char *arg)
+static int bad_usage(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
+static int bad_usage(const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
     fprintf(stderr, "streambridge-server: ");
-    fprintf(stderr, fmt, arg);
+    vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\nTry 'streambridge-server --help'.\n");
+    va_end(ap);
     return 2;
 }
 
-static int parse_int(const char *s, long lo, long hi, int *out)
+/* Numbers only: the ranges are the library's (sb__server_options_check says what is wrong). */
+static int parse_int(const char *s, int *out)
 {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
+    if (errno || end == s || *end || v < INT_MIN || v > INT_MAX)
         return -1;
     *out = (int)v;
+    return 0;
+}
+
+static int parse_double(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end)
+        return -1;
+    *out = v;
     return 0;
 }
 
@@ -119,106 +143,114 @@ static int attach_stream(const char *name, int wait, sb_frame_ring **ring, sb_ev
     }
 }
 
-int main(int argc, char **argv)
+/* What the command line asks for. */
+typedef struct cli {
+    sb_server_options opts;
+    const char *name;
+    int wait;
+    char origins[4097];
+} cli;
+
+/* The value of a numeric option (ch) into its field: -1 when it is not a number. */
+static int parse_number(cli *c, int ch, const char *arg);
+
+enum { O_NAME = 256, O_WAIT, O_BIND, O_PORT, O_TOKEN, O_QUALITY, O_STILL_QUALITY,
+       O_STILL_DELAY, O_MAX_FPS, O_ALLOW_ORIGIN, O_MAX_CLIENTS, O_MAX_CLIENTS_PER_ADDRESS,
+       O_ACK_TIMEOUT, O_HELP, O_VERSION };
+
+static const struct option longopts[] = {
+    {"name", required_argument, NULL, O_NAME},
+    {"wait", no_argument, NULL, O_WAIT},
+    {"bind", required_argument, NULL, O_BIND},
+    {"port", required_argument, NULL, O_PORT},
+    {"token", required_argument, NULL, O_TOKEN},
+    {"quality", required_argument, NULL, O_QUALITY},
+    {"still-quality", required_argument, NULL, O_STILL_QUALITY},
+    {"still-delay-ms", required_argument, NULL, O_STILL_DELAY},
+    {"max-fps", required_argument, NULL, O_MAX_FPS},
+    {"allow-origin", required_argument, NULL, O_ALLOW_ORIGIN},
+    {"max-clients", required_argument, NULL, O_MAX_CLIENTS},
+    {"max-clients-per-address", required_argument, NULL, O_MAX_CLIENTS_PER_ADDRESS},
+    {"ack-timeout-ms", required_argument, NULL, O_ACK_TIMEOUT},
+    {"help", no_argument, NULL, O_HELP},
+    {"version", no_argument, NULL, O_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+static int parse_number(cli *c, int ch, const char *arg)
 {
-    sb_server_options opts = SB_SERVER_OPTIONS_INIT;
-    const char *name = NULL;
-    int wait = 0;
-    char origins[4097] = "";
+    sb_server_options *o = &c->opts;
+    switch (ch) {
+    case O_PORT: return parse_int(arg, &o->port);
+    case O_QUALITY: return parse_int(arg, &o->jpeg_quality_interactive);
+    case O_STILL_QUALITY: return parse_int(arg, &o->jpeg_quality_still);
+    case O_STILL_DELAY: return parse_int(arg, &o->still_delay_ms);
+    case O_MAX_FPS: return parse_double(arg, &o->max_fps);
+    case O_MAX_CLIENTS: return parse_int(arg, &o->max_clients);
+    case O_MAX_CLIENTS_PER_ADDRESS: return parse_int(arg, &o->max_clients_per_address);
+    case O_ACK_TIMEOUT: return parse_int(arg, &o->ack_timeout_ms);
+    default: return -1;
+    }
+}
+
+static int add_origin(cli *c, const char *origin)
+{
+    if (strlen(c->origins) + strlen(origin) + 2 > sizeof c->origins)
+        return -1;
+    if (c->origins[0])
+        strcat(c->origins, ",");
+    strcat(c->origins, origin);
+    return 0;
+}
+
+/* Fills c from argv. Returns -1 to go on, else the exit code (help, version, bad usage). */
+static int parse_args(int argc, char **argv, cli *c)
+{
+    sb_server_options_init(&c->opts, SB_SERVER_OPTIONS_VERSION);
     const char *env_token = getenv("STREAMBRIDGE_TOKEN");
     if (env_token && *env_token)
-        opts.access_token = env_token;
-
-    enum { O_NAME = 256, O_WAIT, O_BIND, O_PORT, O_TOKEN, O_QUALITY, O_STILL_QUALITY,
-           O_STILL_DELAY, O_MAX_FPS, O_ALLOW_ORIGIN, O_MAX_CLIENTS, O_MAX_CLIENTS_PER_ADDRESS, O_ACK_TIMEOUT, O_HELP,
-           O_VERSION };
-    static const struct option longopts[] = {
-        {"name", required_argument, NULL, O_NAME},
-        {"wait", no_argument, NULL, O_WAIT},
-        {"bind", required_argument, NULL, O_BIND},
-        {"port", required_argument, NULL, O_PORT},
-        {"token", required_argument, NULL, O_TOKEN},
-        {"quality", required_argument, NULL, O_QUALITY},
-        {"still-quality", required_argument, NULL, O_STILL_QUALITY},
-        {"still-delay-ms", required_argument, NULL, O_STILL_DELAY},
-        {"max-fps", required_argument, NULL, O_MAX_FPS},
-        {"allow-origin", required_argument, NULL, O_ALLOW_ORIGIN},
-        {"max-clients", required_argument, NULL, O_MAX_CLIENTS},
-        {"max-clients-per-address", required_argument, NULL, O_MAX_CLIENTS_PER_ADDRESS},
-        {"ack-timeout-ms", required_argument, NULL, O_ACK_TIMEOUT},
-        {"help", no_argument, NULL, O_HELP},
-        {"version", no_argument, NULL, O_VERSION},
-        {NULL, 0, NULL, 0},
-    };
+        c->opts.access_token = env_token;
     opterr = 0;
-    int ch;
-    while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    int ch, index = -1;
+    while ((ch = getopt_long(argc, argv, "", longopts, &index)) != -1) {
         switch (ch) {
-        case O_NAME: name = optarg; break;
-        case O_WAIT: wait = 1; break;
-        case O_BIND: opts.bind_address = optarg; break;
-        case O_PORT:
-            if (parse_int(optarg, 0, 65535, &opts.port))
-                return bad_usage("--port needs a number in 0..65535, not '%s'", optarg);
-            break;
-        case O_TOKEN: opts.access_token = optarg; break;
-        case O_QUALITY:
-            if (parse_int(optarg, 1, 100, &opts.jpeg_quality_interactive))
-                return bad_usage("--quality needs a number in 1..100, not '%s'", optarg);
-            break;
-        case O_STILL_QUALITY:
-            if (parse_int(optarg, 1, 100, &opts.jpeg_quality_still))
-                return bad_usage("--still-quality needs a number in 1..100, not '%s'", optarg);
-            break;
-        case O_STILL_DELAY:
-            if (parse_int(optarg, 0, 60000, &opts.still_delay_ms))
-                return bad_usage("--still-delay-ms needs a number in 0..60000, not '%s'", optarg);
-            break;
-        case O_MAX_FPS: {
-            char *end;
-            errno = 0;
-            double v = strtod(optarg, &end);
-            if (errno || end == optarg || *end || !(v > 0.0 && v <= 1000.0))
-                return bad_usage("--max-fps needs a number in (0, 1000], not '%s'", optarg);
-            opts.max_fps = v;
-            break;
-        }
+        case O_NAME: c->name = optarg; break;
+        case O_WAIT: c->wait = 1; break;
+        case O_BIND: c->opts.bind_address = optarg; break;
+        case O_TOKEN: c->opts.access_token = optarg; break;
         case O_ALLOW_ORIGIN:
-            if (strlen(origins) + strlen(optarg) + 2 > sizeof origins)
+            if (add_origin(c, optarg))
                 return bad_usage("too many --allow-origin values (%s)", "4096 characters at most");
-            if (origins[0])
-                strcat(origins, ",");
-            strcat(origins, optarg);
-            break;
-        case O_MAX_CLIENTS:
-            if (parse_int(optarg, 1, 1024, &opts.max_clients))
-                return bad_usage("--max-clients needs a number in 1..1024, not '%s'", optarg);
-            break;
-        case O_MAX_CLIENTS_PER_ADDRESS:
-            if (parse_int(optarg, 0, 1024, &opts.max_clients_per_address))
-                return bad_usage("--max-clients-per-address needs a number in 0..1024, not '%s'",
-                                 optarg);
-            break;
-        case O_ACK_TIMEOUT:
-            if (parse_int(optarg, 100, 3600000, &opts.ack_timeout_ms))
-                return bad_usage("--ack-timeout-ms needs a number in 100..3600000, not '%s'",
-                                 optarg);
             break;
         case O_HELP: usage(stdout); return 0;
         case O_VERSION: printf("streambridge-server %s\n", sb_version()); return 0;
-        case ':':
-            return bad_usage("option '%s' needs a value", argv[optind - 1]);
+        case ':': return bad_usage("option '%s' needs a value", argv[optind - 1]);
+        case '?': return bad_usage("unknown option '%s'", argv[optind - 1]);
         default:
-            return bad_usage("unknown option '%s'", argv[optind - 1]);
+            if (parse_number(c, ch, optarg)) {
+                char what[96];
+                snprintf(what, sizeof what, "--%s needs a number", longopts[index].name);
+                return bad_usage("%s, not '%s'", what, optarg);
+            }
         }
     }
     if (optind < argc)
         return bad_usage("unexpected argument '%s'", argv[optind]);
-    if (!name)
+    if (!c->name)
         return bad_usage("%s", "--name NAME is required");
-    if (origins[0])
-        opts.allowed_origins = origins;
+    if (c->origins[0])
+        c->opts.allowed_origins = c->origins;
+    /* The library's own validation and message, before any stream is attached. */
+    if (sb__server_options_check(&c->opts, "sb_server_create") != SB_OK) {
+        /* "sb_server_create(): port 70000 is outside 0..65535": the library's words. */
+        const char *why = strstr(sb_last_error(), "(): ");
+        return bad_usage("%s", why ? why + 4 : sb_last_error());
+    }
+    return -1;
+}
 
+static void install_signals(void)
+{
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -226,71 +258,97 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+}
 
-    sb_frame_ring *ring = NULL;
-    sb_event_queue *queue = NULL;
-    if (attach_stream(name, wait, &ring, &queue) != SB_OK)
-        return stop_requested ? 0 : 1;
-    sb_server *srv = NULL;
-    int rc = sb_server_create(ring, queue, &opts, &srv);
-    if (rc != SB_OK) {
-        fprintf(stderr, "streambridge-server: %s\n", sb_last_error());
-        sb_event_queue_destroy(queue);
-        sb_frame_ring_destroy(ring);
-        /* Invalid option values are usage errors too. */
-        return rc == SB_EINVAL ? 2 : 1;
+/* A stream being served: what the server reads and the server itself. */
+typedef struct served {
+    sb_frame_ring *ring;
+    sb_event_queue *queue;
+    sb_server *srv;
+} served;
+
+static void served_close(served *s)
+{
+    sb_server_destroy(s->srv);
+    sb_event_queue_destroy(s->queue);
+    sb_frame_ring_destroy(s->ring);
+    memset(s, 0, sizeof *s);
+}
+
+/* A new producer of the stream, if one is alive now: its ring and (if any) its queue. */
+static bool attach_new_producer(const char *name, served *next)
+{
+    memset(next, 0, sizeof *next);
+    if (sb_frame_ring_attach(name, &next->ring) != SB_OK)
+        return false;
+    sb_frame_ring_stats ns = SB_FRAME_RING_STATS_INIT;
+    sb_frame_ring_get_stats(next->ring, &ns);
+    if (!ns.writer_alive) {
+        sb_frame_ring_destroy(next->ring);
+        return false;
     }
-    /* Keep the port we got, so browsers reconnect to the same URL after a re-attach. */
-    sb_server_get_port(srv, &opts.port);
-    printf("streambridge-server: serving '%s' on http://%s:%d/\n", name,
-           opts.bind_address ? opts.bind_address : "127.0.0.1", opts.port);
-    fflush(stdout);
+    if (sb_event_queue_attach(name, &next->queue) != SB_OK)
+        next->queue = NULL;
+    return true;
+}
 
+/* Serves until a signal; when the producer goes, waits for a new one with the same name (a new
+ * segment) and serves that on the same port. Returns the exit code. */
+static int serve(cli *c, served *s)
+{
     int gone_logged = 0;
     while (!stop_requested) {
         sleep_ms(200);
         sb_frame_ring_stats rs = SB_FRAME_RING_STATS_INIT;
-        sb_frame_ring_get_stats(ring, &rs);
+        sb_frame_ring_get_stats(s->ring, &rs);
         if (rs.writer_alive) {
             gone_logged = 0;
             continue;
         }
         if (!gone_logged) {
-            fprintf(stderr, "streambridge-server: producer of '%s' is gone; waiting for a new one\n",
-                    name);
+            fprintf(stderr,
+                    "streambridge-server: producer of '%s' is gone; waiting for a new one\n",
+                    c->name);
             gone_logged = 1;
         }
-        /* A new producer with the same name creates a new segment: attach it and swap. */
-        sb_frame_ring *nring = NULL;
-        if (sb_frame_ring_attach(name, &nring) != SB_OK)
+        served next;
+        if (!attach_new_producer(c->name, &next))
             continue;
-        sb_frame_ring_stats ns = SB_FRAME_RING_STATS_INIT;
-        sb_frame_ring_get_stats(nring, &ns);
-        if (!ns.writer_alive) {
-            sb_frame_ring_destroy(nring);
-            continue;
-        }
-        sb_event_queue *nqueue = NULL;
-        if (sb_event_queue_attach(name, &nqueue) != SB_OK)
-            nqueue = NULL;
-        sb_server_destroy(srv);
-        srv = NULL;
-        sb_event_queue_destroy(queue);
-        sb_frame_ring_destroy(ring);
-        ring = nring;
-        queue = nqueue;
-        rc = sb_server_create(ring, queue, &opts, &srv);
-        if (rc != SB_OK) {
+        served_close(s);
+        *s = next;
+        if (sb_server_create(s->ring, s->queue, &c->opts, &s->srv) != SB_OK) {
             fprintf(stderr, "streambridge-server: cannot serve again: %s\n", sb_last_error());
-            sb_event_queue_destroy(queue);
-            sb_frame_ring_destroy(ring);
+            served_close(s);
             return 1;
         }
-        fprintf(stderr, "streambridge-server: re-attached to a new producer of '%s'\n", name);
+        fprintf(stderr, "streambridge-server: re-attached to a new producer of '%s'\n", c->name);
         gone_logged = 0;
     }
-    sb_server_destroy(srv);
-    sb_event_queue_destroy(queue);
-    sb_frame_ring_destroy(ring);
+    served_close(s);
     return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static cli c;
+    int rc = parse_args(argc, argv, &c);
+    if (rc >= 0)
+        return rc;
+    install_signals();
+    served s = {0};
+    if (attach_stream(c.name, c.wait, &s.ring, &s.queue) != SB_OK)
+        return stop_requested ? 0 : 1;
+    rc = sb_server_create(s.ring, s.queue, &c.opts, &s.srv);
+    if (rc != SB_OK) {
+        fprintf(stderr, "streambridge-server: %s\n", sb_last_error());
+        served_close(&s);
+        /* Invalid option values are usage errors too. */
+        return rc == SB_EINVAL ? 2 : 1;
+    }
+    /* Keep the port we got, so browsers reconnect to the same URL after a re-attach. */
+    sb_server_get_port(s.srv, &c.opts.port);
+    printf("streambridge-server: serving '%s' on http://%s:%d/\n", c.name,
+           c.opts.bind_address ? c.opts.bind_address : "127.0.0.1", c.opts.port);
+    fflush(stdout);
+    return serve(&c, &s);
 }

@@ -129,12 +129,10 @@ static bool send_frame(sb_client *c, const sb_encoded_frame *f, uint32_t ack_rtt
               mg_write(c->conn, f->jpeg, f->jpeg_len) == (int)f->jpeg_len;
     mg_unlock_connection(c->conn);
     if (ok) {
-        sb_server *srv = c->srv;
         uint64_t bytes = wsn + payload;
         atomic_fetch_add(&c->sent, 1);
         atomic_fetch_add(&c->bytes, bytes);
-        atomic_fetch_add(&srv->frames_sent, 1);
-        atomic_fetch_add(&srv->bytes_sent, bytes);
+        sb__stats_record_sent(&c->srv->stats, bytes);
     }
     return ok;
 }
@@ -189,15 +187,12 @@ static int close_client(sb_client *c, uint16_t code, const char *why, bool count
 {
     sb_server *srv = c->srv;
     if (count)
-        atomic_fetch_add(&srv->messages_rejected, 1);
+        SB_STATS_ADD(&srv->stats, messages_rejected, 1);
     if (!c->logged) {
         c->logged = true;
         sb__log("server: client %u (%s): %s: closing with %u", c->id, c->remote, why, code);
     }
-    pthread_mutex_lock(&c->mu);
-    c->closing = true;
-    pthread_cond_broadcast(&c->cv);
-    pthread_mutex_unlock(&c->mu);
+    sb__client_close(c);
     write_close(c, code, why);
     return 0;
 }
@@ -285,7 +280,8 @@ static int handle_event(sb_client *c, sb_wire_client_msg *msg)
     }
     if (msg->positional && (view_w < 1 || view_h < 1))
         return reject(c, SB_WS_CLOSE_INVALID, "event: view size out of range");
-    uint32_t fw = atomic_load(&srv->frame_w), fh = atomic_load(&srv->frame_h);
+    uint32_t fw, fh;
+    sb__encoder_frame_size(&srv->encoder, &fw, &fh);
     if (msg->positional && fw && fh) {
         e.x = map_coord(msg->x, view_w, fw);
         e.y = map_coord(msg->y, view_h, fh);
@@ -293,20 +289,20 @@ static int handle_event(sb_client *c, sb_wire_client_msg *msg)
 
     bool abusive;
     if (!take_event_token(c, &abusive)) {
-        atomic_fetch_add(&srv->events_rate_limited, 1);
+        SB_STATS_ADD(&srv->stats, events_rate_limited, 1);
         if (abusive)
             return reject(c, SB_WS_CLOSE_POLICY, "event rate far above the limit");
-        atomic_fetch_add(&srv->messages_rejected, 1);
+        SB_STATS_ADD(&srv->stats, messages_rejected, 1);
         return 1;
     }
-    atomic_fetch_add(&srv->events_received, 1);
-    atomic_store(&srv->last_input_ns, sb__monotonic_ns());
+    SB_STATS_ADD(&srv->stats, events_received, 1);
+    sb__encoder_note_input(&srv->encoder);
     if (msg->positional && !(fw && fh)) {
-        atomic_fetch_add(&srv->events_dropped, 1); /* no frame yet: nothing to point at */
+        SB_STATS_ADD(&srv->stats, events_dropped, 1); /* no frame yet: nothing to point at */
         return 1;
     }
     if (srv->queue && sb_event_queue_push(srv->queue, &e) != SB_OK)
-        atomic_fetch_add(&srv->events_dropped, 1);
+        SB_STATS_ADD(&srv->stats, events_dropped, 1);
     return 1;
 }
 
@@ -380,7 +376,7 @@ static bool within_time_bounds(ws_reader *r, uint64_t now)
     uint64_t last_sent = c->last_sent_id;
     pthread_mutex_unlock(&c->mu);
     if (overdue) {
-        sb_encoded_frame *f = sb__latest_frame(srv);
+        sb_encoded_frame *f = sb__encoder_latest(&srv->encoder);
         bool newer_waits = f && f->id != last_sent;
         sb__frame_unref(f);
         if (newer_waits) {
@@ -463,67 +459,74 @@ static size_t next_read(ws_reader *r, uint8_t *scratch, size_t scratch_len, uint
     return (size_t)left; /* <= 125 or <= max_message_bytes: the header check saw to it */
 }
 
+/* Before each poll: whether to go on reading (the stop, the linger bound, a closed client,
+ * the time bounds), and a ping to an idle peer. */
+static bool reader_keeps_going(ws_reader *r, uint64_t now)
+{
+    sb_client *c = r->c;
+    if (atomic_load(&c->srv->stopping))
+        return false; /* the sender says 1001 */
+    if (r->closing)
+        return now < r->linger_until_ns;
+    pthread_mutex_lock(&c->mu);
+    bool gone = c->dead || c->closing;
+    pthread_mutex_unlock(&c->mu);
+    if (gone)
+        return false;
+    if (!within_time_bounds(r, now)) {
+        start_closing(r);
+        return true;
+    }
+    if (now - r->last_rx_ns > (uint64_t)SB_WS_PING_IDLE_MS * 1000000ull &&
+        now - r->last_ping_ns > (uint64_t)SB_WS_PING_IDLE_MS * 1000000ull) {
+        r->last_ping_ns = now;
+        write_control(c, MG_WEBSOCKET_OPCODE_PING, "", 0);
+    }
+    return true;
+}
+
+typedef enum { READ_MORE, READ_IDLE, READ_END } read_step;
+
+/* Waits up to SB_WS_POLL_MS for bytes and consumes what arrived. */
+static read_step read_some(ws_reader *r, int fd, uint8_t *scratch, size_t scratch_len)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int pr = poll(&p, 1, SB_WS_POLL_MS);
+    if (pr < 0 && errno != EINTR)
+        return READ_END;
+    if (pr <= 0)
+        return READ_IDLE;
+    if (p.revents & (POLLERR | POLLNVAL))
+        return READ_END;
+    uint8_t *dst;
+    size_t want = next_read(r, scratch, scratch_len, &dst);
+    ssize_t n = recv(fd, dst, want, MSG_DONTWAIT);
+    if (n == 0)
+        return READ_END; /* the peer closed its side */
+    if (n < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? READ_IDLE : READ_END;
+    r->last_rx_ns = sb__monotonic_ns();
+    if (!r->in_payload && r->header_have == 0)
+        r->frame_start_ns = r->last_rx_ns;
+    return consume(r, (size_t)n) ? READ_MORE : READ_END;
+}
+
 /* Reads the client's frames from its socket until the connection ends: the peer closes, we
  * close it (bad input, a time bound, a dead sender) or the server stops. */
 static void read_client(sb_client *c, int fd)
 {
-    sb_server *srv = c->srv;
     ws_reader r;
     memset(&r, 0, sizeof r);
     r.c = c;
-    r.message = malloc((size_t)srv->opts.max_message_bytes);
+    r.message = malloc((size_t)c->srv->opts.max_message_bytes);
     if (!r.message) {
         close_client(c, SB_WS_CLOSE_TRY_AGAIN, "out of memory", false);
         return;
     }
     uint8_t scratch[4096];
     r.last_rx_ns = r.last_ping_ns = sb__monotonic_ns();
-    for (;;) {
-        uint64_t now = sb__monotonic_ns();
-        if (atomic_load(&srv->stopping))
-            break; /* the sender says 1001 */
-        if (r.closing) {
-            if (now >= r.linger_until_ns)
-                break;
-        } else {
-            pthread_mutex_lock(&c->mu);
-            bool gone = c->dead || c->closing;
-            pthread_mutex_unlock(&c->mu);
-            if (gone)
-                break;
-            if (!within_time_bounds(&r, now)) {
-                start_closing(&r);
-                continue;
-            }
-            if (now - r.last_rx_ns > (uint64_t)SB_WS_PING_IDLE_MS * 1000000ull &&
-                now - r.last_ping_ns > (uint64_t)SB_WS_PING_IDLE_MS * 1000000ull) {
-                r.last_ping_ns = now;
-                write_control(c, MG_WEBSOCKET_OPCODE_PING, "", 0);
-            }
-        }
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int pr = poll(&p, 1, SB_WS_POLL_MS);
-        if (pr < 0 && errno != EINTR)
-            break;
-        if (pr <= 0)
-            continue;
-        if (p.revents & (POLLERR | POLLNVAL))
-            break;
-        uint8_t *dst;
-        size_t want = next_read(&r, scratch, sizeof scratch, &dst);
-        ssize_t n = recv(fd, dst, want, MSG_DONTWAIT);
-        if (n == 0)
-            break; /* the peer closed its side */
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-                continue;
-            break;
-        }
-        r.last_rx_ns = sb__monotonic_ns();
-        if (!r.in_payload && r.header_have == 0)
-            r.frame_start_ns = r.last_rx_ns;
-        if (!consume(&r, (size_t)n))
-            break;
+    while (reader_keeps_going(&r, sb__monotonic_ns()) &&
+           read_some(&r, fd, scratch, sizeof scratch) != READ_END) {
     }
     free(r.message);
 }
@@ -535,27 +538,10 @@ static int ws_connect(const struct mg_connection *cconn, void *cbdata)
     sb_server *srv = cbdata;
     /* civetweb hands a const pointer to the same connection we may answer on. */
     struct mg_connection *conn = (struct mg_connection *)(uintptr_t)cconn;
-    if (!sb__host_allowed(srv, conn)) {
-        atomic_fetch_add(&srv->clients_refused, 1);
-        const char *text = "403 forbidden: Host not allowed\n";
-        sb__http_reply(conn, 403, "text/plain; charset=utf-8", NULL, text, strlen(text));
+    if (!sb__access_allowed(srv, conn, true))
         return 1;
-    }
-    sb_auth_result auth = sb__auth_check(srv, conn);
-    if (auth != SB_AUTH_OK) {
-        atomic_fetch_add(&srv->clients_refused, 1);
-        const char *text = auth == SB_AUTH_MISSING ? "401 unauthorized\n" : "403 forbidden\n";
-        sb__http_reply(conn, (int)auth, "text/plain; charset=utf-8", NULL, text, strlen(text));
-        return 1;
-    }
-    if (!sb__origin_allowed(srv, conn)) {
-        atomic_fetch_add(&srv->clients_refused, 1);
-        const char *text = "403 forbidden: origin not allowed\n";
-        sb__http_reply(conn, 403, "text/plain; charset=utf-8", NULL, text, strlen(text));
-        return 1;
-    }
-    sb_client *c = sb__client_new(srv, SB_CLIENT_WS, conn);
-    if (!c || !sb__client_register(srv, c)) {
+    sb_client *c = sb__client_new(&srv->clients, srv, SB_CLIENT_WS, conn);
+    if (!c || !sb__client_register(&srv->clients, c)) {
         char text[64];
         snprintf(text, sizeof text, "503 %s\n", c ? c->refused_why : "out of memory");
         sb__client_free(c);
@@ -563,6 +549,7 @@ static int ws_connect(const struct mg_connection *cconn, void *cbdata)
                        strlen(text));
         return 1;
     }
+    c->tokens = srv->opts.max_events_per_second;
     mg_set_user_connection_data(conn, c);
     return 0;
 }
@@ -578,7 +565,7 @@ static void ws_ready(struct mg_connection *conn, void *cbdata)
     if (!c)
         return;
     c->conn = conn;
-    /* Under mu: sb_server_destroy reads sender_started from another thread. */
+    /* Under mu: sb__clients_close_all reads sender_started from another thread. */
     pthread_mutex_lock(&c->mu);
     if (pthread_create(&c->sender, NULL, sender_main, c) == 0) {
         c->sender_started = true;
@@ -656,13 +643,10 @@ static void ws_close(const struct mg_connection *conn, void *cbdata)
     sb_client *c = mg_get_user_connection_data(conn);
     if (!c)
         return;
-    pthread_mutex_lock(&c->mu);
-    c->closing = true;
-    pthread_cond_broadcast(&c->cv);
-    pthread_mutex_unlock(&c->mu);
+    sb__client_close(c);
     if (c->sender_started && !c->sender_joined)
         pthread_join(c->sender, NULL);
-    sb__client_unregister(srv, c);
+    sb__client_unregister(&srv->clients, c);
     mg_set_user_connection_data(conn, NULL);
     sb__client_free(c);
 }

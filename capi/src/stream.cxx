@@ -4,6 +4,7 @@
 // becomes SB_EVTK.
 #include "capi_firewall.h"
 #include "sb_error_internal.h"
+#include "server_options.h"
 #include "streambridge/stream.h"
 
 #include "vtk_capture.h"
@@ -170,12 +171,19 @@ int CompleteOptions(const sb_stream_options *opts, sb_stream_options *full, cons
         full->server.access_token = v1.access_token;
         return SB_OK;
     }
-    case 2:
-        // A version-2 struct always holds a whole sb_server_options of at least this header's
-        // size (no header ever embedded a shorter one), so copying it all stays inside the
-        // caller's struct; the server reads only what .server.version defines.
-        *full = *opts;
+    case 2: {
+        // .server is the last member and grows at its end: its own version says how much of
+        // the caller's struct exists. Fields an older server version lacks keep the defaults
+        // sb_stream_options_init put there.
+        size_t server_size = sb__server_options_size(opts->server.version);
+        if (server_size == 0)
+            return sb__set_error(SB_EVERSION, func,
+                                 "server options version %u is not 1..%d (use "
+                                 "sb_stream_options_init or SB_STREAM_OPTIONS_INIT)",
+                                 opts->server.version, SB_SERVER_OPTIONS_VERSION);
+        memcpy(full, opts, offsetof(sb_stream_options, server) + server_size);
         return SB_OK;
+    }
     default:
         return sb__set_error(SB_EVERSION, func,
                              "options version %u is not 1..%d (use sb_stream_options_init or "
@@ -184,7 +192,7 @@ int CompleteOptions(const sb_stream_options *opts, sb_stream_options *full, cons
     }
 }
 
-// The stream's own options. The server's (.server) are checked by the server alone.
+// The stream's own options, then the server's (.server) by the server's own check.
 int CheckOptions(const sb_stream_options &o, const char *func)
 {
     if (o.max_width < 1 || o.max_width > SB_MAX_FRAME_SIDE || o.max_height < 1 ||
@@ -202,12 +210,9 @@ int CheckOptions(const sb_stream_options &o, const char *func)
     if (o.allow_remote_exit != 0 && o.allow_remote_exit != 1)
         return sb__set_error(SB_EINVAL, func, "allow_remote_exit %d must be 0 or 1",
                              o.allow_remote_exit);
-    // TODO(lead, issue #9): when server/ provides sb__server_options_check, call
-    //     if (o.serve == 1 && (rc = sb__server_options_check(&o.server, func)) != SB_OK) return rc;
-    // here, so a bad .server fails before the ring and queue are made, under this function's
-    // name. Until then sb_server_create (called at the end of sb_stream_create) checks .server
-    // and reports its own error.
-    return SB_OK;
+    // The server's options, by the server's one validation, whether or not serve is set:
+    // sb_stream_serve(s, NULL) uses them later, and a wrong option is reported where it was given.
+    return sb__server_options_check(&o.server, func);
 }
 
 int StartServer(Stream &s, const sb_server_options *opts, const char *func)

@@ -288,7 +288,7 @@ static inline void st_server_stop(st_server *f)
 
 static inline sb_server_stats st_server_stats(sb_server *srv)
 {
-    sb_server_stats s;
+    sb_server_stats s = SB_SERVER_STATS_INIT;
     sb_server_get_stats(srv, &s);
     return s;
 }

@@ -2,8 +2,8 @@
  * frame ring once each (TurboJPEG) and serves them to browsers, and pushes their input into an
  * event queue. Endpoints and wire format: docs/wire-protocol.md.
  *
- * Threads: start/stop from one controlling thread; get_stats/port from any thread. The server
- * only reads the ring and pushes to the queue, so it never touches VTK. */
+ * Threads: create/destroy from one controlling thread; get_stats/get_port from any thread. The
+ * server only reads the ring and pushes to the queue, so it never touches VTK. */
 #ifndef STREAMBRIDGE_SERVER_H
 #define STREAMBRIDGE_SERVER_H
 
@@ -20,58 +20,116 @@ typedef struct sb_server sb_server;
  * version lacks take their defaults. */
 #define SB_SERVER_OPTIONS_VERSION 2
 
+/* The defaults, one definition used by SB_SERVER_OPTIONS_INIT, sb_server_options_init() and the
+ * library. The accepted ranges are in the comments below; the library's error names them. */
+#define SB_SERVER_DEFAULT_BIND_ADDRESS "127.0.0.1"
+#define SB_SERVER_DEFAULT_PORT 8000
+#define SB_SERVER_DEFAULT_JPEG_QUALITY_INTERACTIVE 60
+#define SB_SERVER_DEFAULT_JPEG_QUALITY_STILL 90
+#define SB_SERVER_DEFAULT_STILL_DELAY_MS 150
+#define SB_SERVER_DEFAULT_MAX_FPS 60.0
+#define SB_SERVER_DEFAULT_MAX_CLIENTS 64
+#define SB_SERVER_DEFAULT_MAX_MESSAGE_BYTES 4096
+#define SB_SERVER_DEFAULT_MAX_EVENTS_PER_SECOND 1000
+#define SB_SERVER_DEFAULT_NUM_THREADS 0
+#define SB_SERVER_DEFAULT_SEND_TIMEOUT_MS 5000
+#define SB_SERVER_DEFAULT_MAX_CLIENTS_PER_ADDRESS 16
+#define SB_SERVER_DEFAULT_ACK_TIMEOUT_MS 30000
+
 typedef struct sb_server_options {
     unsigned int version;          /* SB_SERVER_OPTIONS_VERSION */
-    const char *bind_address;      /* default "127.0.0.1"; anything else is an explicit choice */
-    int port;                      /* default 8000; 0 = an ephemeral port (read it with sb_server_port) */
+    const char *bind_address;      /* numeric IPv4/IPv6, default "127.0.0.1"; anything else is an
+                                    * explicit choice */
+    int port;                      /* 0..65535, default 8000; 0 = an ephemeral port (read it with
+                                    * sb_server_get_port) */
     int jpeg_quality_interactive;  /* 1..100, default 60: while input flows */
     int jpeg_quality_still;        /* 1..100, default 90: one frame after input went idle */
-    int still_delay_ms;            /* idle time before the still frame, default 150 */
-    double max_fps;                /* encode/send cap, default 60 */
-    const char *access_token;      /* NULL/"" = none; otherwise required on every endpoint */
-    const char *allowed_origins;   /* comma-separated extra WebSocket origins; the server's own
-                                    * origin is always allowed. NULL = only its own. */
-    int max_clients;               /* default 64 */
-    int max_message_bytes;         /* client->server WS message limit, default 4096 */
-    int max_events_per_second;     /* per client, default 1000 */
-    int num_threads;               /* civetweb worker threads, default max_clients + 8 */
-    int send_timeout_ms;           /* a client whose socket accepts nothing for this long is
-                                    * closed (its own thread blocks, nobody else), default 5000 */
-    int max_clients_per_address;   /* WebSocket + MJPEG clients from one remote address, default
-                                    * 16; 0 = no cap. Behind a reverse proxy every viewer has the
-                                    * proxy's address: raise it or set 0 there. */
-    int ack_timeout_ms;            /* a WebSocket client that leaves a frame unacknowledged this
-                                    * long while a newer frame waits for it is closed (1008),
-                                    * default 30000 (a still scene's viewer is never closed) */
+    int still_delay_ms;            /* 0..60000: idle time before the still frame, default 150 */
+    double max_fps;                /* (0, 1000]: encode/send cap, default 60 */
+    const char *access_token;      /* NULL/"" = none; otherwise required on every endpoint; at
+                                    * most 256 characters of [A-Za-z0-9-_.~] */
+    const char *allowed_origins;   /* comma-separated extra WebSocket origins (at most 4096
+                                    * characters); the server's own origin is always allowed.
+                                    * NULL = only its own. */
+    int max_clients;               /* 1..1024, default 64 */
+    int max_message_bytes;         /* 128..1048576: client->server WS message limit, default 4096 */
+    int max_events_per_second;     /* 1..100000 per client, default 1000 */
+    int num_threads;               /* 0..2048 civetweb worker threads, default 0 = max_clients + 8 */
+    int send_timeout_ms;           /* 100..600000: a client whose socket accepts nothing for this
+                                    * long is closed (its own thread blocks, nobody else),
+                                    * default 5000 */
+    int max_clients_per_address;   /* 0..1024: WebSocket + MJPEG clients from one remote address,
+                                    * default 16; 0 = no cap. Behind a reverse proxy every viewer
+                                    * has the proxy's address: raise it or set 0 there. */
+    int ack_timeout_ms;            /* 100..3600000: a WebSocket client that leaves a frame
+                                    * unacknowledged this long while a newer frame waits for it
+                                    * is closed (1008), default 30000 (a still scene's viewer is
+                                    * never closed) */
 } sb_server_options;
 
-#define SB_SERVER_OPTIONS_INIT \
-    { SB_SERVER_OPTIONS_VERSION, "127.0.0.1", 8000, 60, 90, 150, 60.0, NULL, NULL, 64, 4096, 1000, 0, 5000, \
-      16, 30000 }
+/* C and C++20 only (designated initializers); C++17 and FFI callers use sb_server_options_init. */
+#if !defined(__cplusplus) || __cplusplus >= 202002L
+#define SB_SERVER_OPTIONS_INIT                                                  \
+    {                                                                           \
+        .version = SB_SERVER_OPTIONS_VERSION,                                   \
+        .bind_address = SB_SERVER_DEFAULT_BIND_ADDRESS,                         \
+        .port = SB_SERVER_DEFAULT_PORT,                                         \
+        .jpeg_quality_interactive = SB_SERVER_DEFAULT_JPEG_QUALITY_INTERACTIVE, \
+        .jpeg_quality_still = SB_SERVER_DEFAULT_JPEG_QUALITY_STILL,             \
+        .still_delay_ms = SB_SERVER_DEFAULT_STILL_DELAY_MS,                     \
+        .max_fps = SB_SERVER_DEFAULT_MAX_FPS,                                   \
+        .access_token = NULL,                                                   \
+        .allowed_origins = NULL,                                                \
+        .max_clients = SB_SERVER_DEFAULT_MAX_CLIENTS,                           \
+        .max_message_bytes = SB_SERVER_DEFAULT_MAX_MESSAGE_BYTES,               \
+        .max_events_per_second = SB_SERVER_DEFAULT_MAX_EVENTS_PER_SECOND,       \
+        .num_threads = SB_SERVER_DEFAULT_NUM_THREADS,                           \
+        .send_timeout_ms = SB_SERVER_DEFAULT_SEND_TIMEOUT_MS,                   \
+        .max_clients_per_address = SB_SERVER_DEFAULT_MAX_CLIENTS_PER_ADDRESS,   \
+        .ack_timeout_ms = SB_SERVER_DEFAULT_ACK_TIMEOUT_MS,                     \
+    }
+#endif
+
+/* The server's counters, all uint64_t and only ever growing: X(name, "what it counts"). The one
+ * list: it makes the sb_server_stats fields below, the library's own counters and the /stats
+ * JSON names (docs/wire-protocol.md). New counters go at the end, with a stats version bump. */
+#define SB_SERVER_COUNTER_MAP(X)                                                                \
+    X(frames_published, "frames seen in the ring")                                              \
+    X(frames_encoded, "distinct ring frames encoded")                                           \
+    X(frames_encoded_still, "still-quality re-encodes of an unchanged frame (not in "           \
+                            "frames_encoded)")                                                  \
+    X(frames_coalesced, "published but superseded before the encoder got to them (max_fps "     \
+                        "cap): frames_encoded + frames_coalesced == frames_published")          \
+    X(frames_sent, "WebSocket + MJPEG messages, all clients")                                   \
+    X(frames_skipped, "a newer frame existed when a client was ready: the older one skipped")   \
+    X(bytes_sent, "bytes of frames and snapshots sent")                                         \
+    X(events_received, "input events accepted")                                                 \
+    X(events_dropped, "input events the queue could not take (or with no frame to point at)")  \
+    X(events_rate_limited, "input events dropped by the per-client rate limit")                 \
+    X(messages_rejected, "malformed, oversized, unknown or rate-limited client messages")       \
+    X(clients_refused, "connections refused: max_clients, max_clients_per_address, Host, "      \
+                       "token, Origin")                                                         \
+    X(encode_errors, "frames that could not be encoded")
+
+/* Version 1 (0.2): everything below. Fields are only ever appended, with a version bump. */
+#define SB_SERVER_STATS_VERSION 1
 
 typedef struct sb_server_stats {
-    uint64_t frames_published;  /* seen in the ring */
-    uint64_t frames_encoded;
-    uint64_t frames_sent;       /* WebSocket + MJPEG messages, all clients */
-    uint64_t frames_skipped;    /* newer frame existed when a client was ready: old one skipped */
-    uint64_t bytes_sent;
-    uint64_t events_received;
-    uint64_t events_dropped;    /* queue drops */
-    uint64_t messages_rejected; /* malformed, oversized, unknown, rate-limited */
-    uint32_t clients;           /* connected now (WS + MJPEG) */
+    unsigned int version; /* set by the caller: SB_SERVER_STATS_VERSION (SB_SERVER_STATS_INIT) */
+#define SB_SERVER_STATS_COUNTER_(name, text) uint64_t name;
+    SB_SERVER_COUNTER_MAP(SB_SERVER_STATS_COUNTER_)
+#undef SB_SERVER_STATS_COUNTER_
+    uint32_t clients;     /* connected now (WS + MJPEG) */
+    uint32_t reserved_;   /* 0 */
     double encode_ms_mean;
-    double encode_ms_p50;
+    double encode_ms_p50; /* of the last 256 encodes */
     double encode_ms_p99;
-    double delivered_fps;       /* frames sent per second per client, recent window */
-    uint64_t frames_encoded_still; /* still-quality re-encodes of an unchanged frame (not in
-                                    * frames_encoded, which counts distinct ring frames) */
-    uint64_t frames_coalesced;  /* published but superseded before the encoder got to them
-                                 * (max_fps cap): frames_encoded + frames_coalesced == published */
-    uint64_t events_rate_limited; /* input events dropped by the per-client rate limit */
-    uint64_t clients_refused;   /* connections refused: max_clients, max_clients_per_address,
-                                 * token, Origin */
-    uint64_t encode_errors;
+    double delivered_fps; /* frames sent per second per client over the last two whole seconds */
 } sb_server_stats;
+
+#if !defined(__cplusplus) || __cplusplus >= 202002L
+#define SB_SERVER_STATS_INIT { .version = SB_SERVER_STATS_VERSION }
+#endif
 
 /* Fills opts with the defaults of the given version (usually SB_SERVER_OPTIONS_VERSION) and sets
  * opts->version. SB_EVERSION for a version this library does not know. For FFI callers and C++
@@ -87,6 +145,10 @@ SB_API int sb_server_create(sb_frame_ring *ring, sb_event_queue *queue,
 SB_API void sb_server_destroy(sb_server *server);
 /* The bound TCP port (the one chosen by the system when opts->port was 0). */
 SB_API int sb_server_get_port(const sb_server *server, int *port);
+/* Fills the bytes of *stats that its version (set by the caller) has, and nothing past them.
+ * SB_EINVAL for NULL, SB_EVERSION for a version this library does not know. Reads only: any
+ * thread, any number of readers, nothing they do disturbs another (nor /stats). */
+SB_API int sb_server_get_stats(const sb_server *server, sb_server_stats *stats);
 
 /* Deprecated names (0.1), kept for one release: sb_server_create, sb_server_destroy, and
  * sb_server_get_port (sb_server_port returned an error code through the port). */
@@ -95,7 +157,6 @@ SB_API int sb_server_start(sb_frame_ring *ring, sb_event_queue *queue,
     SB_DEPRECATED("sb_server_create");
 SB_API void sb_server_stop(sb_server *server) SB_DEPRECATED("sb_server_destroy");
 SB_API int sb_server_port(const sb_server *server) SB_DEPRECATED("sb_server_get_port");
-SB_API int sb_server_get_stats(sb_server *server, sb_server_stats *stats);
 
 SB_END_DECLS
 #endif /* STREAMBRIDGE_SERVER_H */

@@ -1,0 +1,219 @@
+/* clients.c - the registry of connected viewers (clients.h). */
+#include "clients.h"
+
+#include "sb_clock.h"
+
+#include <civetweb.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void sb__clients_init(sb_clients *cl, int max_clients, int max_per_address, sb_encoder *encoder,
+                      sb_stats *stats, const atomic_bool *stopping)
+{
+    memset(cl, 0, sizeof *cl);
+    pthread_mutex_init(&cl->mu, NULL);
+    atomic_init(&cl->count, 0);
+    atomic_init(&cl->next_id, 0);
+    cl->max_clients = max_clients;
+    cl->max_per_address = max_per_address;
+    cl->encoder = encoder;
+    cl->stats = stats;
+    cl->stopping = stopping;
+}
+
+void sb__clients_destroy(sb_clients *cl)
+{
+    pthread_mutex_destroy(&cl->mu);
+}
+
+sb_client *sb__client_new(sb_clients *cl, struct sb_server *srv, sb_client_kind kind,
+                          struct mg_connection *conn)
+{
+    sb_client *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->registry = cl;
+    c->srv = srv;
+    c->kind = kind;
+    c->conn = conn;
+    c->id = atomic_fetch_add(&cl->next_id, 1) + 1;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->cv, &attr);
+    pthread_condattr_destroy(&attr);
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    if (ri) {
+        snprintf(c->remote, sizeof c->remote, "%s:%d", ri->remote_addr, ri->remote_port);
+        snprintf(c->address, sizeof c->address, "%s", ri->remote_addr);
+    }
+    c->connected_ns = sb__monotonic_ns();
+    atomic_init(&c->close_sent, false);
+    return c;
+}
+
+void sb__client_free(sb_client *c)
+{
+    if (!c)
+        return;
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+/* Clients connected from address (under cl->mu). Linear: at most max_clients (1024). */
+static int clients_from(const sb_clients *cl, const char *address)
+{
+    int n = 0;
+    for (const sb_client *o = cl->list; o; o = o->next)
+        n += strcmp(o->address, address) == 0;
+    return n;
+}
+
+/* Why c may not join now, or NULL (under cl->mu). */
+static const char *refusal(const sb_clients *cl, const sb_client *c)
+{
+    if (atomic_load(cl->stopping))
+        return "server stopping";
+    if (atomic_load(&cl->count) >= cl->max_clients)
+        return "too many clients";
+    /* One address must not be able to take every slot and lock everyone else out. */
+    if (cl->max_per_address > 0 && clients_from(cl, c->address) >= cl->max_per_address)
+        return "too many clients from this address";
+    return NULL;
+}
+
+bool sb__client_register(sb_clients *cl, sb_client *c)
+{
+    pthread_mutex_lock(&cl->mu);
+    c->refused_why = refusal(cl, c);
+    if (!c->refused_why) {
+        c->next = cl->list;
+        cl->list = c;
+        atomic_fetch_add(&cl->count, 1);
+    }
+    pthread_mutex_unlock(&cl->mu);
+    if (c->refused_why)
+        SB_STATS_ADD(cl->stats, clients_refused, 1);
+    return !c->refused_why;
+}
+
+void sb__client_unregister(sb_clients *cl, sb_client *c)
+{
+    pthread_mutex_lock(&cl->mu);
+    for (sb_client **p = &cl->list; *p; p = &(*p)->next) {
+        if (*p == c) {
+            *p = c->next;
+            atomic_fetch_sub(&cl->count, 1);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&cl->mu);
+}
+
+void sb__client_close(sb_client *c)
+{
+    pthread_mutex_lock(&c->mu);
+    c->closing = true;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+void sb__clients_on_new_frame(void *clients)
+{
+    sb_clients *cl = clients;
+    pthread_mutex_lock(&cl->mu);
+    for (sb_client *c = cl->list; c; c = c->next) {
+        /* Under c->mu: a sender between its look at the latest frame and its wait cannot miss
+         * this signal. */
+        pthread_mutex_lock(&c->mu);
+        pthread_cond_signal(&c->cv);
+        pthread_mutex_unlock(&c->mu);
+    }
+    pthread_mutex_unlock(&cl->mu);
+}
+
+/* Each WebSocket sender sends its client a 1001 close on the way out, and civetweb refuses
+ * every write once mg_stop() has raised its stop flag: so wait for them before it. A sender
+ * stuck on a full socket is not waited for beyond the bound. */
+void sb__clients_close_all(sb_clients *cl, int wait_ms)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += wait_ms / 1000;
+    pthread_mutex_lock(&cl->mu);
+    for (sb_client *c = cl->list; c; c = c->next)
+        sb__client_close(c);
+    for (sb_client *c = cl->list; c; c = c->next) {
+        pthread_mutex_lock(&c->mu);
+        while (c->kind == SB_CLIENT_WS && c->sender_started && !c->sender_done) {
+            if (pthread_cond_timedwait(&c->cv, &c->mu, &deadline) == ETIMEDOUT)
+                break;
+        }
+        pthread_mutex_unlock(&c->mu);
+    }
+    pthread_mutex_unlock(&cl->mu);
+}
+
+int sb__clients_count(const sb_clients *cl)
+{
+    return atomic_load(&cl->count);
+}
+
+void sb__clients_foreach(sb_clients *cl, void (*fn)(const sb_client *c, void *arg), void *arg)
+{
+    pthread_mutex_lock(&cl->mu);
+    for (const sb_client *c = cl->list; c; c = c->next)
+        fn(c, arg);
+    pthread_mutex_unlock(&cl->mu);
+}
+
+/* c takes f (under c->mu): skips counted, the ack credit used. */
+static void take_frame(sb_client *c, const sb_encoded_frame *f)
+{
+    /* Every distinct frame between the last one sent and this one was skipped. */
+    if (c->last_distinct_no && f->distinct_no > c->last_distinct_no + 1) {
+        uint64_t gap = f->distinct_no - c->last_distinct_no - 1;
+        atomic_fetch_add(&c->skipped, gap);
+        SB_STATS_ADD(c->registry->stats, frames_skipped, gap);
+    }
+    c->last_sent_id = f->id;
+    c->last_distinct_no = f->distinct_no;
+    if (c->kind == SB_CLIENT_WS) {
+        c->in_flight_seq[c->in_flight] = f->seq;
+        c->in_flight_send_ns[c->in_flight] = sb__realtime_ns();
+        c->in_flight_since_ns[c->in_flight] = sb__monotonic_ns();
+        c->in_flight++;
+    }
+}
+
+sb_encoded_frame *sb__client_next_frame(sb_client *c)
+{
+    sb_clients *cl = c->registry;
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        if (c->closing || c->dead || atomic_load(cl->stopping))
+            break;
+        bool has_credit = c->kind != SB_CLIENT_WS || c->in_flight < SB_CLIENT_MAX_IN_FLIGHT;
+        if (has_credit) {
+            sb_encoded_frame *f = sb__encoder_latest(cl->encoder);
+            if (f && f->id != c->last_sent_id) {
+                take_frame(c, f);
+                pthread_mutex_unlock(&c->mu);
+                return f;
+            }
+            sb__frame_unref(f);
+        }
+        /* Timed so a missed stop can never hang a thread for good. */
+        struct timespec deadline;
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += 1;
+        pthread_cond_timedwait(&c->cv, &c->mu, &deadline);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}

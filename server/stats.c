@@ -1,0 +1,103 @@
+/* stats.c - the server's counters and their read-only snapshot (stats.h). */
+#include "stats.h"
+
+#include "sb_clock.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void sb__stats_init(sb_stats *st)
+{
+    memset(st, 0, sizeof *st);
+#define SB_STATS_INIT_(name, text) atomic_init(&st->name, 0);
+    SB_SERVER_COUNTER_MAP(SB_STATS_INIT_)
+#undef SB_STATS_INIT_
+    st->started_ns = sb__monotonic_ns();
+    pthread_mutex_init(&st->mu, NULL);
+}
+
+void sb__stats_destroy(sb_stats *st)
+{
+    pthread_mutex_destroy(&st->mu);
+}
+
+void sb__stats_record_encode(sb_stats *st, double ms)
+{
+    pthread_mutex_lock(&st->mu);
+    st->encode_ms[st->encode_count % SB_ENCODE_SAMPLES] = ms;
+    st->encode_count++;
+    if (st->encode_samples < SB_ENCODE_SAMPLES)
+        st->encode_samples++;
+    st->encode_ms_total += ms;
+    pthread_mutex_unlock(&st->mu);
+}
+
+/* Whole seconds since st was initialised. */
+static uint64_t second_now(const sb_stats *st)
+{
+    return (sb__monotonic_ns() - st->started_ns) / 1000000000ull;
+}
+
+void sb__stats_record_sent(sb_stats *st, uint64_t bytes)
+{
+    SB_STATS_ADD(st, frames_sent, 1);
+    SB_STATS_ADD(st, bytes_sent, bytes);
+    uint64_t second = second_now(st);
+    unsigned i = (unsigned)(second % SB_FPS_BUCKETS);
+    pthread_mutex_lock(&st->mu);
+    if (st->sent_second[i] != second) { /* a bucket last used SB_FPS_BUCKETS or more s ago */
+        st->sent_second[i] = second;
+        st->sent_frames[i] = 0;
+    }
+    st->sent_frames[i]++;
+    pthread_mutex_unlock(&st->mu);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Frames sent per second per client over the last SB_FPS_WINDOW_SECONDS whole seconds (fewer
+ * just after start). Under st->mu. Changes only when a second completes or a frame is sent. */
+static double delivered_fps_locked(const sb_stats *st, uint64_t second, uint32_t clients)
+{
+    uint64_t whole = second < SB_FPS_WINDOW_SECONDS ? second : SB_FPS_WINDOW_SECONDS;
+    if (whole == 0)
+        return 0.0;
+    uint64_t frames = 0;
+    for (unsigned i = 0; i < SB_FPS_BUCKETS; i++) {
+        uint64_t s = st->sent_second[i];
+        if (s < second && s >= second - whole)
+            frames += st->sent_frames[i];
+    }
+    return (double)frames / (double)whole / (clients ? (double)clients : 1.0);
+}
+
+void sb__stats_fill(const sb_stats *st, uint32_t clients, sb_server_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    out->version = SB_SERVER_STATS_VERSION;
+#define SB_STATS_LOAD_(name, text) \
+    out->name = atomic_load_explicit(&st->name, memory_order_relaxed);
+    SB_SERVER_COUNTER_MAP(SB_STATS_LOAD_)
+#undef SB_STATS_LOAD_
+    out->clients = clients;
+
+    double samples[SB_ENCODE_SAMPLES];
+    uint64_t second = second_now(st);
+    /* The mutex is the one thing a reader changes, and only for the moment of the copy. */
+    pthread_mutex_t *mu = (pthread_mutex_t *)&st->mu;
+    pthread_mutex_lock(mu);
+    unsigned n = st->encode_samples;
+    memcpy(samples, st->encode_ms, n * sizeof samples[0]);
+    out->encode_ms_mean = st->encode_count ? st->encode_ms_total / (double)st->encode_count : 0.0;
+    out->delivered_fps = delivered_fps_locked(st, second, clients);
+    pthread_mutex_unlock(mu);
+    if (n) {
+        qsort(samples, n, sizeof samples[0], cmp_double);
+        out->encode_ms_p50 = samples[(n - 1) / 2];
+        out->encode_ms_p99 = samples[(size_t)((n - 1) * 0.99)];
+    }
+}

@@ -1,0 +1,52 @@
+/* stats.h - the server's counters (SB_SERVER_COUNTER_MAP), encode times and the delivered-frames
+ * window: written by the threads that do the work, read by sb_server_get_stats and /stats without
+ * changing anything. A leaf: calls nothing else in server/. Not installed. */
+#ifndef SB_STATS_H
+#define SB_STATS_H
+
+#include "streambridge/server.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define SB_ENCODE_SAMPLES 256
+/* Whole seconds of the delivered-frames window; one more bucket holds the second under way. */
+#define SB_FPS_WINDOW_SECONDS 2
+#define SB_FPS_BUCKETS (SB_FPS_WINDOW_SECONDS + 1)
+
+typedef struct sb_stats {
+    /* One atomic per counter of SB_SERVER_COUNTER_MAP: any thread adds, relaxed. */
+#define SB_STATS_ATOMIC_(name, text) atomic_uint_fast64_t name;
+    SB_SERVER_COUNTER_MAP(SB_STATS_ATOMIC_)
+#undef SB_STATS_ATOMIC_
+
+    uint64_t started_ns; /* CLOCK_MONOTONIC at init: the window's seconds count from it */
+    /* LEAF lock: nothing else is taken while it is held. Guards the fields below. */
+    pthread_mutex_t mu;
+    double encode_ms[SB_ENCODE_SAMPLES]; /* the last SB_ENCODE_SAMPLES encode times, a ring */
+    unsigned encode_samples;
+    double encode_ms_total;
+    uint64_t encode_count;
+    /* Frames sent per second since start: bucket i holds second sent_second[i]; the senders
+     * move the window, readers only sum it. */
+    uint64_t sent_second[SB_FPS_BUCKETS];
+    uint64_t sent_frames[SB_FPS_BUCKETS];
+} sb_stats;
+
+void sb__stats_init(sb_stats *st);
+void sb__stats_destroy(sb_stats *st);
+
+/* Adds n to one counter: SB_STATS_ADD(&srv->stats, frames_sent, 1). */
+#define SB_STATS_ADD(st, counter, n) \
+    atomic_fetch_add_explicit(&(st)->counter, (n), memory_order_relaxed)
+
+/* The encoder thread: one encode took ms milliseconds. */
+void sb__stats_record_encode(sb_stats *st, double ms);
+/* A sender: one frame message of bytes bytes went out (frames_sent, bytes_sent, the window). */
+void sb__stats_record_sent(sb_stats *st, uint64_t bytes);
+
+/* Fills every field of *out (a full current-version struct) from st; clients = connected now.
+ * Reads only. */
+void sb__stats_fill(const sb_stats *st, uint32_t clients, sb_server_stats *out);
+
+#endif /* SB_STATS_H */
