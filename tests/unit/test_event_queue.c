@@ -6,11 +6,13 @@
 
 #include "event_queue_internal.h"
 #include "sb_cunit.h"
-#include "transport_test_util.h"
+#include "sb_test_transport.h"
+#include "sb_test_wait.h"
 
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 static sb_event_queue *make_queue(const char *shm_name, uint32_t capacity)
 {
@@ -320,9 +322,9 @@ static void test_wait_times_out_on_empty_queue(void)
 {
     sb_event_queue *q = make_queue(NULL, 8);
     CU_ASSERT_PTR_NOT_NULL_FATAL(q);
-    uint64_t t0 = tt_now_ms();
+    uint64_t t0 = st_now_ms();
     CU_ASSERT_EQUAL(sb_event_queue_wait(q, 50), SB_ETIMEDOUT);
-    CU_ASSERT(tt_now_ms() - t0 >= 45);
+    CU_ASSERT(st_now_ms() - t0 >= 45);
     CU_ASSERT_EQUAL(sb_event_queue_wait(q, 0), SB_ETIMEDOUT);
     sb_event e = ev(SB_EVENT_KEY_PRESS, 0);
     sb_event_queue_push(q, &e);
@@ -339,7 +341,7 @@ struct later {
 static void *push_later(void *arg)
 {
     struct later *l = arg;
-    tt_sleep_ms(50);
+    st_sleep_ms(50);
     if (l->wake_only) {
         sb_event_queue_wake(l->q);
     } else {
@@ -356,7 +358,7 @@ static void test_wait_wakes_on_push(void)
     struct later l = {q, 0};
     pthread_t t;
     pthread_create(&t, NULL, push_later, &l);
-    CU_ASSERT_EQUAL(sb_event_queue_wait(q, TT_DEADLINE_MS), SB_OK);
+    CU_ASSERT_EQUAL(sb_event_queue_wait(q, ST_DEADLINE_MS), SB_OK);
     CU_ASSERT_EQUAL(stats_of(q).depth, 1);
     pthread_join(t, NULL);
     sb_event_queue_destroy(q);
@@ -369,9 +371,9 @@ static void test_wake_interrupts_wait_on_empty_queue(void)
     struct later l = {q, 1};
     pthread_t t;
     pthread_create(&t, NULL, push_later, &l);
-    uint64_t t0 = tt_now_ms();
-    CU_ASSERT_EQUAL(sb_event_queue_wait(q, TT_DEADLINE_MS), SB_ETIMEDOUT);
-    CU_ASSERT(tt_now_ms() - t0 < TT_DEADLINE_MS); /* woken, not timed out */
+    uint64_t t0 = st_now_ms();
+    CU_ASSERT_EQUAL(sb_event_queue_wait(q, ST_DEADLINE_MS), SB_ETIMEDOUT);
+    CU_ASSERT(st_now_ms() - t0 < ST_DEADLINE_MS); /* woken, not timed out */
     pthread_join(t, NULL);
     sb_event_queue_destroy(q);
 }
@@ -399,8 +401,8 @@ static void test_forked_producer_pushes_through_shm(void)
     }
     /* Consume while the child produces, sleeping in wait (futex across processes). */
     int next = 0, ok = 1;
-    uint64_t t0 = tt_now_ms();
-    while (next < 200 && tt_now_ms() - t0 < TT_DEADLINE_MS) {
+    uint64_t t0 = st_now_ms();
+    while (next < 200 && st_now_ms() - t0 < ST_DEADLINE_MS) {
         if (sb_event_queue_wait(q, 1000) != SB_OK)
             continue;
         sb_event out[32];
