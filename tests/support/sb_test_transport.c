@@ -1,11 +1,14 @@
 /* sb_test_transport.c - see sb_test_transport.h. */
 #include "sb_test_transport.h"
 
+#include "sb_test_wait.h"
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -67,6 +70,21 @@ uint8_t *tt_map_segment(const char *name, const char *suffix, size_t *size)
 void tt_unlink(const char *name, const char *suffix)
 {
     shm_unlink(tt_shm_path(name, suffix));
+}
+
+int tt_queue_take_lock(uint8_t *base)
+{
+    _Atomic uint32_t *lock = (_Atomic uint32_t *)(void *)(base + TT_QUEUE_LOCK_OFFSET);
+    uint32_t me = (uint32_t)syscall(SYS_gettid);
+    uint64_t deadline = st_now_ms() + ST_DEADLINE_MS;
+    for (;;) {
+        uint32_t expected = 0;
+        if (atomic_compare_exchange_strong(lock, &expected, me))
+            return 1;
+        if (st_now_ms() >= deadline)
+            return 0;
+        st_sleep_ms(ST_POLL_MS);
+    }
 }
 
 pid_t tt_fork_ready_then_pause(int (*child_setup)(void *), void *arg, int *ready_ok)

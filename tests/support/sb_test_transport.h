@@ -1,9 +1,10 @@
 /* sb_test_transport.h - helpers shared by the frame ring and event queue tests: unique stream
  * names (tests of several build trees may run at once), forging and inspecting /dev/shm files,
- * forked children. */
+ * taking a queue's lock word as any process may (docs/shm-layout.md), forked children. */
 #ifndef SB_TEST_TRANSPORT_H
 #define SB_TEST_TRANSPORT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -27,6 +28,17 @@ int tt_forge_segment(const char *name, const char *suffix, const void *bytes, si
 uint8_t *tt_map_segment(const char *name, const char *suffix, size_t *size);
 
 void tt_unlink(const char *name, const char *suffix);
+
+/* ---- the documented layout, read from the outside (docs/shm-layout.md) ----------------------- */
+
+/* Queue header: the u32 lock word ("Queue lock": 0 free, else the holder's Linux thread id). */
+#define TT_QUEUE_LOCK_OFFSET 128u
+/* Takes the lock of the queue whose segment starts at base as the layout lets any process
+ * take it: compare-and-swap the lock word from 0 to the caller's thread id. Returns 1 once it
+ * holds the lock (waiting up to ST_DEADLINE_MS for a holder to release it), 0 if it never
+ * could. The caller never releases it: tests use this to die (thread exit, SIGKILL) holding
+ * the lock. */
+int tt_queue_take_lock(uint8_t *base);
 
 /* ---- tests run on both backends and in forked children --------------------------------------- */
 

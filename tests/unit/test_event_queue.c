@@ -418,11 +418,13 @@ static void test_forked_producer_pushes_through_shm(void)
     CU_ASSERT(!tt_segment_exists(name, "events"));
 }
 
-/* In a child: attaches to the queue named by arg and takes its lock for good. */
-static int attach_and_take_the_lock(void *name)
+/* In a child: maps the queue segment named by arg and takes its lock for good, by the layout's
+ * protocol (docs/shm-layout.md, "Queue lock"), as a producer in any language would. */
+static int map_and_take_the_lock(void *name)
 {
-    sb_event_queue *p = NULL;
-    return sb_event_queue_attach(name, &p) == SB_OK && sb__event_queue_test_lock(p) == 0;
+    size_t size = 0;
+    uint8_t *seg = tt_map_segment(name, "events", &size);
+    return seg && size > TT_QUEUE_LOCK_OFFSET && tt_queue_take_lock(seg);
 }
 
 static void test_producer_killed_holding_the_lock_does_not_wedge_queue(void)
@@ -433,7 +435,7 @@ static void test_producer_killed_holding_the_lock_does_not_wedge_queue(void)
     sb_event e = ev(SB_EVENT_KEY_PRESS, 1);
     CU_ASSERT_EQUAL(sb_event_queue_push(q, &e), SB_OK);
     int locked = 0;
-    pid_t pid = tt_fork_ready_then_pause(attach_and_take_the_lock, (void *)name, &locked);
+    pid_t pid = tt_fork_ready_then_pause(map_and_take_the_lock, (void *)name, &locked);
     CU_ASSERT_FATAL(pid > 0);
     CU_ASSERT(locked);
     kill(pid, SIGKILL);
@@ -449,10 +451,12 @@ static void test_producer_killed_holding_the_lock_does_not_wedge_queue(void)
     sb_event_queue_destroy(q);
 }
 
+/* Takes the lock of the heap queue arg through its segment (the same bytes as a shm one: the
+ * documented layout) and ends holding it. */
 static void *lock_and_exit(void *arg)
 {
-    sb__event_queue_test_lock(arg);
-    return NULL; /* the thread ends holding the lock */
+    sb_event_queue *q = arg;
+    return tt_queue_take_lock(q->seg.base) ? q : NULL;
 }
 
 static void test_thread_exiting_with_the_lock_does_not_wedge_heap_queue(void)
@@ -460,8 +464,12 @@ static void test_thread_exiting_with_the_lock_does_not_wedge_heap_queue(void)
     sb_event_queue *q = make_queue(NULL, 8);
     CU_ASSERT_PTR_NOT_NULL_FATAL(q);
     pthread_t t;
+    void *locked = NULL;
     pthread_create(&t, NULL, lock_and_exit, q);
-    pthread_join(t, NULL);
+    pthread_join(t, &locked);
+    CU_ASSERT_PTR_EQUAL_FATAL(locked, q);
+    _Atomic uint32_t *lock_word = (_Atomic uint32_t *)(void *)(q->seg.base + TT_QUEUE_LOCK_OFFSET);
+    CU_ASSERT(atomic_load(lock_word) != 0); /* the dead thread's id: push must take it over */
     sb_event e = ev(SB_EVENT_CHAR, 3);
     CU_ASSERT_EQUAL(sb_event_queue_push(q, &e), SB_OK);
     sb_event out[2];
