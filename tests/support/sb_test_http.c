@@ -91,8 +91,7 @@ static bool st_http_answers(int port, const char *path, int status, const char *
     return ok;
 }
 
-bool st_http_until(int port, const char *path, int status, const char *needle,
-                   int timeout_ms)
+bool st_http_until(int port, const char *path, int status, const char *needle, int timeout_ms)
 {
     bool ok;
     ST_WAIT_UNTIL(ok, st_http_answers(port, path, status, needle), timeout_ms);
@@ -165,8 +164,7 @@ static void st_ws_closed(const struct mg_connection *conn, void *user)
     pthread_mutex_unlock(&w->mu);
 }
 
-int st_ws_connect(st_ws *w, int port, const char *path, const char *origin,
-                  bool auto_ack)
+int st_ws_connect(st_ws *w, int port, const char *path, const char *origin, bool auto_ack)
 {
     memset(w, 0, sizeof *w);
     pthread_mutex_init(&w->mu, NULL);

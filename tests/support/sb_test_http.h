@@ -42,8 +42,7 @@ int st_http_status(int port, const char *path, const char *extra_headers);
 
 /* Polls GET path until it answers status with a body containing needle (NULL: any body); false
  * when timeout_ms passed first. */
-bool st_http_until(int port, const char *path, int status, const char *needle,
-                   int timeout_ms);
+bool st_http_until(int port, const char *path, int status, const char *needle, int timeout_ms);
 
 /* ---- WebSocket client (civetweb) ------------------------------------------------------------- */
 
@@ -74,8 +73,7 @@ typedef struct st_ws {
 void st_ws_ack(st_ws *w, uint64_t seq);
 
 /* Connects to /ws (path may carry a query). origin NULL = no Origin header. */
-int st_ws_connect(st_ws *w, int port, const char *path, const char *origin,
-                  bool auto_ack);
+int st_ws_connect(st_ws *w, int port, const char *path, const char *origin, bool auto_ack);
 
 /* A polite close (close frame, wait for the server's) so civetweb's client thread ends at once
  * instead of at its next read timeout; then frees the connection. */

@@ -13,8 +13,7 @@ unsigned st_marker_value(uint64_t seq)
     return (unsigned)((seq * 37u) % 200u) + 28u;
 }
 
-void st_fill_frame(uint8_t *px, uint32_t w, uint32_t h, uint32_t stride, uint64_t seq,
-                   int noise)
+void st_fill_frame(uint8_t *px, uint32_t w, uint32_t h, uint32_t stride, uint64_t seq, int noise)
 {
     uint32_t rng = (uint32_t)seq * 2654435761u + 1u;
     unsigned m = st_marker_value(seq);
@@ -80,8 +79,7 @@ void st_producer_join(st_producer *p)
     pthread_join(p->thread, NULL);
 }
 
-void st_produce(sb_frame_ring *ring, uint32_t w, uint32_t h, int count,
-                int interval_ms)
+void st_produce(sb_frame_ring *ring, uint32_t w, uint32_t h, int count, int interval_ms)
 {
     st_producer p;
     st_producer_start(&p, ring, w, h, count, interval_ms);

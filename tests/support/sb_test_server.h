@@ -26,8 +26,7 @@ unsigned st_marker_value(uint64_t seq);
 
 /* BGRA gradient (noisy when noise != 0, to make large JPEGs) with a 64x64 marker square at the
  * top-left whose gray level encodes seq. */
-void st_fill_frame(uint8_t *px, uint32_t w, uint32_t h, uint32_t stride, uint64_t seq,
-                   int noise);
+void st_fill_frame(uint8_t *px, uint32_t w, uint32_t h, uint32_t stride, uint64_t seq, int noise);
 
 typedef struct st_producer {
     sb_frame_ring *ring;
@@ -52,8 +51,7 @@ void st_producer_start(st_producer *p, sb_frame_ring *ring, uint32_t w, uint32_t
 void st_producer_join(st_producer *p);
 
 /* Publishes count frames interval_ms apart on a producer thread and waits until it is done. */
-void st_produce(sb_frame_ring *ring, uint32_t w, uint32_t h, int count,
-                int interval_ms);
+void st_produce(sb_frame_ring *ring, uint32_t w, uint32_t h, int count, int interval_ms);
 
 /* Publishes one frame synchronously. */
 uint64_t st_publish_one(sb_frame_ring *ring, uint32_t w, uint32_t h);
