@@ -440,6 +440,12 @@ static void test_producer_killed_holding_the_lock_does_not_wedge_queue(void)
     CU_ASSERT(locked);
     kill(pid, SIGKILL);
     tt_wait_child(pid);
+    size_t size = 0;
+    uint8_t *seg = tt_map_segment(name, "events", &size);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(seg);
+    _Atomic uint32_t *lock_word = (_Atomic uint32_t *)(void *)(seg + TT_QUEUE_LOCK_OFFSET);
+    CU_ASSERT(atomic_load(lock_word) != 0); /* the dead child's id: push must take it over */
+    munmap(seg, size);
     e.x = 2;
     CU_ASSERT_EQUAL(sb_event_queue_push(q, &e), SB_OK);
     uint32_t types[8];
