@@ -15,10 +15,6 @@ const char *sb_event_type_name(uint32_t type)
     return type < SB_EVENT_TYPE_COUNT ? names[type] : "invalid";
 }
 
-/* Frames are at most 16384 pixels a side (OpenGL's common texture limit); anything beyond is a
- * corrupted or hostile record. */
-#define SB_EVENT_MAX_COORD 16384
-
 int sb_event_validate(const sb_event *e)
 {
     if (!e)
@@ -32,12 +28,12 @@ int sb_event_validate(const sb_event *e)
         return SB_FAIL(SB_EINVAL, "%s without a button", sb_event_type_name(e->type));
     if (e->modifiers & ~(uint32_t)SB_MOD_ALL)
         return SB_FAIL(SB_EINVAL, "unknown modifier bits 0x%x", e->modifiers);
-    if (e->x < -SB_EVENT_MAX_COORD || e->x > SB_EVENT_MAX_COORD || e->y < -SB_EVENT_MAX_COORD ||
-        e->y > SB_EVENT_MAX_COORD)
+    if (e->x < -SB_MAX_FRAME_SIDE || e->x > SB_MAX_FRAME_SIDE || e->y < -SB_MAX_FRAME_SIDE ||
+        e->y > SB_MAX_FRAME_SIDE)
         return SB_FAIL(SB_EINVAL, "position (%d, %d) out of range", e->x, e->y);
     if (e->type == SB_EVENT_RESIZE &&
-        (e->width < 1 || e->height < 1 || e->width > SB_EVENT_MAX_COORD ||
-         e->height > SB_EVENT_MAX_COORD))
+        (e->width < 1 || e->height < 1 || e->width > SB_MAX_FRAME_SIDE ||
+         e->height > SB_MAX_FRAME_SIDE))
         return SB_FAIL(SB_EINVAL, "resize to %dx%d out of range", e->width, e->height);
     if (e->type == SB_EVENT_WHEEL && !(e->wheel_delta == e->wheel_delta && e->wheel_delta != 0.0f &&
                                        e->wheel_delta > -1000.0f && e->wheel_delta < 1000.0f))

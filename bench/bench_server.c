@@ -5,12 +5,17 @@
  * Prints per configuration: delivered fps per client, server CPU ms per delivered frame, and
  * publish -> client-has-the-whole-JPEG latency p50/p99 next to the bare encode time.
  * Figures only; it never fails on them. Usage: bench_server [seconds per run, default 4] */
-#include "../tests/server/server_test_util.h"
+#include "sb_test_http.h"
+#include "sb_test_server.h"
 
 #include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
-#include <sys/stat.h>
+#include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #define BW 1280

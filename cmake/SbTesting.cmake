@@ -2,13 +2,14 @@
 #
 # sb_add_cunit_test(NAME SOURCES src... [LIBS lib...] [XVFB] [TIMEOUT s] [LABELS l...])
 #   Builds a CUnit test binary (its main returns the number of failures, so ctest fails it),
-#   registers it with ctest, and makes it part of the "no shm segment left behind" fixture.
+#   registers it with ctest, and makes it part of the "no shm segment left behind" fixture. It
+#   links sb_test_support (tests/support: the CUnit main, waits, HTTP/WebSocket clients, a server
+#   under test, shm helpers) after LIBS.
 #   XVFB runs it under its own Xvfb server (tests/xvfb-run.sh) for anything that renders.
 function(sb_add_cunit_test name)
   cmake_parse_arguments(T "XVFB" "TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
   add_executable(${name} ${T_SOURCES})
-  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests/common)
-  target_link_libraries(${name} PRIVATE ${T_LIBS} PkgConfig::CUNIT Threads::Threads)
+  target_link_libraries(${name} PRIVATE ${T_LIBS} sb_test_support Threads::Threads)
   sb_warnings(${name})
   if(T_XVFB)
     add_test(NAME ${name} COMMAND ${CMAKE_SOURCE_DIR}/tests/xvfb-run.sh $<TARGET_FILE:${name}>)

@@ -3,6 +3,8 @@
 #ifndef SB_WIRE_H
 #define SB_WIRE_H
 
+#include "streambridge/common.h"
+
 #define SB_WIRE_PROTOCOL_VERSION 1
 
 /* server -> client: one binary message per frame = 48-byte header + JPEG bytes. */
@@ -19,8 +21,9 @@
 #define SB_WIRE_ACK_LEN 12
 #define SB_WIRE_EVENT_LEN 80
 
-/* Largest view (display) size a client may report, and the frame-pixel clamp. */
-#define SB_WIRE_MAX_VIEW 16384
+/* Largest view (display) size a client may report, and the frame-pixel clamp: the library's one
+ * frame side limit. */
+#define SB_WIRE_MAX_VIEW SB_MAX_FRAME_SIDE
 
 /* WebSocket close codes the server uses (RFC 6455 7.4.1). */
 #define SB_WS_CLOSE_GOING_AWAY 1001

@@ -4,9 +4,9 @@
 #   (a) a sleep (C, C++, JS, Python, shell) that is not on the allow-list below, and
 #   (b) an assertion that involves a clock (elapsed time, fps, "took", a max gap), unless it
 #       compares with a *_DEADLINE* constant (a generous deadline) or is on the allow-list.
-# Tests wait for conditions instead: ST_WAIT_UNTIL / st_wait_until (C), TT_DEADLINE_MS (C
-# transport tests), waitUntil / waitUnchanged (JS, tests/common/wait.mjs), wait_for_status
-# (Python). How fast something is belongs to bench/, never to ctest.
+# Tests wait for conditions instead: ST_WAIT_UNTIL / st_wait_until and ST_DEADLINE_MS (C,
+# tests/support/sb_test_wait.h), waitUntil / waitUnchanged (JS, tests/common/wait.mjs),
+# wait_for_status (Python). How fast something is belongs to bench/, never to ctest.
 # Registered as the ctest test check_no_timing_asserts (label lint). Usage: tests/check-no-timing-asserts.sh
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,12 +19,13 @@ cd "$root"
 # something did NOT happen (after waiting for every condition that must come first).
 allow=(
   # (1) poll intervals of wait helpers
-  "tests/server/server_test_util.h|static inline void st_sleep_ms(|the helper's definition"
-  "tests/server/server_test_util.h|nanosleep(&ts, NULL);|st_sleep_ms's body"
-  "tests/server/server_test_util.h|st_sleep_ms(ST_POLL_MS)|poll interval of ST_WAIT_UNTIL, st_ws_wait_frames, st_ws_wait_closed"
+  "tests/support/sb_test_wait.h|void st_sleep_ms(long ms);|the helper's declaration"
+  "tests/support/sb_test_wait.c|void st_sleep_ms(long ms)|the helper's definition"
+  "tests/support/sb_test_wait.c|nanosleep(&ts, NULL);|st_sleep_ms's body"
+  "tests/support/sb_test_wait.h|st_sleep_ms(ST_POLL_MS)|poll interval of ST_WAIT_UNTIL"
+  "tests/support/sb_test_http.c|st_sleep_ms(ST_POLL_MS)|poll interval of st_ws_wait_frames, st_ws_wait_closed"
+  "tests/support/sb_test_transport.c|st_sleep_ms(ST_POLL_MS)|poll interval of tt_queue_take_lock (until ST_DEADLINE_MS)"
   "tests/server/test_server.c|st_sleep_ms(ST_POLL_MS)|poll interval of wait_encoded()"
-  "tests/unit/transport_test_util.h|static inline void tt_sleep_ms(|the helper's definition"
-  "tests/unit/transport_test_util.h|nanosleep(&ts, NULL);|tt_sleep_ms's body"
   "tests/common/wait.mjs|setTimeout(resolve, ms)|pace(), the JS tests' only sleep"
   "tests/common/wait.mjs|await pace(pollMs)|poll interval of waitUntil/waitUnchanged"
   "tests/browser/browser.mjs|page.waitForTimeout(150)|poll interval of waitSettled()"
@@ -35,23 +36,23 @@ allow=(
   "tests/scenes/test_network_layout.cxx|/* poll interval */|poll interval of a deadline loop"
   "tests/vtk/test_vtk_replay.cxx|// poll interval|poll interval of the drag producer's wait_for()"
   "tests/plugin/check_autoload.py|# poll interval|poll interval of wait_for_ready()/wait_for_status()/wait_exit_refused()"
-  "tests/unit/test_shm_corruption.c|tt_sleep_ms(20); /* poll interval */|poll interval of wait_exit() (waitpid until a 60 s deadline)"
+  "tests/unit/test_shm_corruption.c|st_sleep_ms(20); /* poll interval */|poll interval of wait_exit() (waitpid until a 60 s deadline)"
   "tests/xvfb-run.sh|sleep 0.05|poll interval while Xvfb starts (60 s deadline)"
   "tests/vtk/vtk_test_scene.h|usleep(20000);|retry interval of XOpenDisplay()"
   # (2) pacing like a person / an application
   "tests/scenes/wire_client.mjs|await pace(25);|WireClient.drag(): paced like a person's, over several ticks"
   "tests/server/test_http_hostile.c|st_sleep_ms(1000); /* one header byte a second|the slowloris attacker: one header byte a second per connection"
-  "tests/unit/test_shm_corruption.c|tt_sleep_ms(1); /* pace: the vandal|the vandal scribbles in rounds, leaving the CPU to the server between them"
-  "tests/unit/test_shm_truncation.c|tt_sleep_ms(5); /* pace: a frame every few ms|the producer process publishes like an application until the truncation stops it"
-  "tests/server/server_test_util.h|st_sleep_ms(p->interval_ms);|st_producer's frame interval (also bench/)"
+  "tests/unit/test_shm_corruption.c|st_sleep_ms(1); /* pace: the vandal|the vandal scribbles in rounds, leaving the CPU to the server between them"
+  "tests/unit/test_shm_truncation.c|st_sleep_ms(5); /* pace: a frame every few ms|the producer process publishes like an application until the truncation stops it"
+  "tests/support/sb_test_server.c|st_sleep_ms(p->interval_ms);|st_producer's frame interval (also bench/)"
   "tests/unit/test_event_queue_concurrency.c|nanosleep(&ts, NULL);|producers push in bursts, like a client"
-  "tests/unit/test_event_queue_concurrency.c|tt_sleep_ms(1);|a consumer now and then slower than the producers"
-  "tests/unit/test_frame_ring_concurrency.c|tt_sleep_ms(1);|a reader that now and then holds a frame longer"
+  "tests/unit/test_event_queue_concurrency.c|st_sleep_ms(1);|a consumer now and then slower than the producers"
+  "tests/unit/test_frame_ring_concurrency.c|st_sleep_ms(1);|a reader that now and then holds a frame longer"
   # (3) let another thread block first; the test passes either way
-  "tests/unit/test_event_queue.c|tt_sleep_ms(50);|push_later: the waiter is (likely) asleep when woken"
-  "tests/unit/test_frame_ring.c|tt_sleep_ms(d->delay_ms);|delayed_publisher: the reader is (likely) asleep"
-  "tests/unit/test_frame_ring.c|tt_sleep_ms(50);|destroy_later: the reader is (likely) asleep"
-  "tests/unit/test_frame_ring_concurrency.c|tt_sleep_ms(20);|readers may catch the last frame; their checks hold either way"
+  "tests/unit/test_event_queue.c|st_sleep_ms(50);|push_later: the waiter is (likely) asleep when woken"
+  "tests/unit/test_frame_ring.c|st_sleep_ms(d->delay_ms);|delayed_publisher: the reader is (likely) asleep"
+  "tests/unit/test_frame_ring.c|st_sleep_ms(50);|destroy_later: the reader is (likely) asleep"
+  "tests/unit/test_frame_ring_concurrency.c|st_sleep_ms(20);|readers may catch the last frame; their checks hold either way"
   "tests/vtk/test_vtk_replay.cxx|std::this_thread::sleep_for(std::chrono::milliseconds(50));|the pump is (likely) waiting when the event comes"
   "tests/server/test_server.c|lets the server start waiting for a producer|the server is (likely) waiting; it attaches either way"
   # (4) grace before asserting that something did NOT happen
@@ -59,8 +60,8 @@ allow=(
   "tests/plugin/check_autoload.py|# grace:|nothing listens: repeated probes"
   "tests/server/test_ws_hostile.c|st_sleep_ms(2000); /* grace:|still-scene viewers are not closed: both got their frame first; a slow machine can only miss a bug"
   # clock in an assertion, not a speed assertion
-  "tests/unit/test_event_queue.c|tt_now_ms() - t0 >= 45|a 50 ms timeout does not return early (load only lengthens it)"
-  "tests/unit/test_frame_ring.c|tt_now_ms() - t0 >= 45|a 50 ms timeout does not return early (load only lengthens it)"
+  "tests/unit/test_event_queue.c|st_now_ms() - t0 >= 45|a 50 ms timeout does not return early (load only lengthens it)"
+  "tests/unit/test_frame_ring.c|st_now_ms() - t0 >= 45|a 50 ms timeout does not return early (load only lengthens it)"
   "tests/server/test_server.c|seconds * 20.0|the event bucket's bound grows with the measured time"
 )
 

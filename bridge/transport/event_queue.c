@@ -58,16 +58,6 @@ _Static_assert(sizeof(queue_header) == QUEUE_HEADER_SIZE, "queue header layout")
 _Static_assert(offsetof(queue_header, pushed) == 80, "queue header layout");
 _Static_assert(offsetof(queue_header, lock) == 128, "queue header layout");
 
-struct sb_event_queue {
-    sb_shm_segment seg;
-    queue_header *hdr;
-    sb_event *records;
-    uint32_t capacity;          /* validated copy: the shared one may be overwritten later */
-    _Atomic int lock_wedged;    /* the last lock attempt timed out */
-    _Atomic int logged_repair;  /* a lock recovery or a corruption repair was logged */
-    _Atomic uint64_t corrupt_reads;
-};
-
 static void bind_layout(sb_event_queue *q, uint32_t capacity)
 {
     q->hdr = (queue_header *)(void *)q->seg.base;
@@ -496,9 +486,4 @@ int sb_event_queue_check(const sb_event_queue *q)
                        "long (a stopped process or a corrupted header)", q->seg.stream_name,
                        atomic_load_explicit(&h->lock, memory_order_relaxed));
     return SB_OK;
-}
-
-int sb__event_queue_test_lock(sb_event_queue *q)
-{
-    return lock_queue(q, __func__, QUEUE_PUSH_LOCK_BOUND_NS) == SB_OK ? 0 : -1;
 }

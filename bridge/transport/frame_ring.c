@@ -20,8 +20,6 @@
 #define RING_HEADER_SIZE 256u
 #define RING_SLOT_HEADER_SIZE 64u
 #define RING_PAGE 4096u
-/* Largest frame side accepted (OpenGL's usual texture limit), so sizes never overflow. */
-#define RING_MAX_SIDE ((uint32_t)SB_MAX_FRAME_SIDE)
 /* How often a waiting reader re-checks that the writer process still runs. */
 #define RING_LIVENESS_PERIOD_NS (200ull * 1000 * 1000)
 /* latest = seq << 8 | slot: one atomic word names the newest slot and its seq together. */
@@ -254,10 +252,10 @@ int sb_frame_ring_create(const sb_frame_ring_options *caller_opts, sb_frame_ring
         full.version = SB_FRAME_RING_OPTIONS_VERSION;
     }
     const sb_frame_ring_options *opts = &full;
-    if (opts->max_width < 1 || opts->max_height < 1 || opts->max_width > RING_MAX_SIDE ||
-        opts->max_height > RING_MAX_SIDE)
-        return SB_FAIL(SB_EINVAL, "max size %ux%u outside 1x1..%ux%u", opts->max_width,
-                       opts->max_height, RING_MAX_SIDE, RING_MAX_SIDE);
+    if (opts->max_width < 1 || opts->max_height < 1 || opts->max_width > SB_MAX_FRAME_SIDE ||
+        opts->max_height > SB_MAX_FRAME_SIDE)
+        return SB_FAIL(SB_EINVAL, "max size %ux%u outside 1x1..%dx%d", opts->max_width,
+                       opts->max_height, SB_MAX_FRAME_SIDE, SB_MAX_FRAME_SIDE);
     if (opts->buffer_count < 2 || opts->buffer_count > SB_FRAME_RING_MAX_BUFFERS)
         return SB_FAIL(SB_EINVAL, "buffer_count %u outside 2..%d", opts->buffer_count,
                        SB_FRAME_RING_MAX_BUFFERS);
@@ -326,8 +324,8 @@ int sb_frame_ring_attach(const char *shm_name, sb_frame_ring **out)
     const char *path = r->seg.shm_path;
     uint64_t capacity = (uint64_t)h->max_width * h->max_height * 4u;
     uint64_t slots_end = h->slots_offset + (uint64_t)h->buffer_count * RING_SLOT_HEADER_SIZE;
-    if (h->max_width < 1 || h->max_height < 1 || h->max_width > RING_MAX_SIDE ||
-        h->max_height > RING_MAX_SIDE)
+    if (h->max_width < 1 || h->max_height < 1 || h->max_width > SB_MAX_FRAME_SIDE ||
+        h->max_height > SB_MAX_FRAME_SIDE)
         rc = SB_FAIL(SB_EBADSEG, "/dev/shm%s: max size %ux%u out of range", path, h->max_width,
                      h->max_height);
     else if (h->buffer_count < 2 || h->buffer_count > SB_FRAME_RING_MAX_BUFFERS)

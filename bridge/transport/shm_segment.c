@@ -372,15 +372,22 @@ static int create_heap(const char *func, size_t size, sb_shm_segment *seg)
     return SB_OK;
 }
 
-enum existing_verdict { EXISTING_RECLAIM, EXISTING_REFUSED };
+/* What to do with a segment found under our path. Refusing it (a live creator's, a foreign one)
+ * is an error instead. */
+enum existing_verdict {
+    EXISTING_VANISHED, /* gone since our O_EXCL open failed: retry at once, nothing to unlink */
+    EXISTING_RECLAIM   /* left by a dead or closed creator, or never completed: unlink, retry */
+};
 
-/* Decides what to do with a segment already present under our path. */
+/* Decides what to do with a segment already present under our path: SB_OK with *verdict, or
+ * the error that refuses it. */
 static int judge_existing(const char *func, const char *path, uint64_t magic, int *verdict)
 {
     int fd = shm_open(path, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0) {
         if (errno == ENOENT) {
-            *verdict = EXISTING_RECLAIM; /* vanished meanwhile: just retry */
+            /* Unlinking now could remove a segment a new creator made in between. */
+            *verdict = EXISTING_VANISHED;
             return SB_OK;
         }
         return sb__set_error(SB_EEXIST, func, "/dev/shm%s exists and cannot be inspected: %s",
@@ -419,11 +426,9 @@ static int judge_existing(const char *func, const char *path, uint64_t magic, in
                              "0x%016llx); leaving it alone",
                              path, (unsigned long long)found_magic, (unsigned long long)magic);
     int closed = atomic_load_explicit(&h.closed, memory_order_relaxed) != 0;
-    if (!closed && sb__process_alive(h.creator_pid, h.creator_start_time)) {
-        *verdict = EXISTING_REFUSED;
+    if (!closed && sb__process_alive(h.creator_pid, h.creator_start_time))
         return sb__set_error(SB_EEXIST, func, "/dev/shm%s is held by live process %d", path,
                              (int)h.creator_pid);
-    }
     sb__log("reclaiming /dev/shm%s left by %s process %d", path, closed ? "closed" : "dead",
             (int)h.creator_pid);
     *verdict = EXISTING_RECLAIM;
@@ -460,10 +465,10 @@ int sb__segment_create(const char *func, const char *stream_name, const char *su
             if (errno != EEXIST)
                 return sb__set_error(SB_EIO, func, "shm_open(/dev/shm%s): %s", seg->shm_path,
                                      strerror(errno));
-            int verdict = EXISTING_REFUSED;
+            int verdict = EXISTING_VANISHED;
             if ((rc = judge_existing(func, seg->shm_path, magic, &verdict)) != SB_OK)
                 return rc;
-            if (shm_unlink(seg->shm_path) != 0 && errno != ENOENT)
+            if (verdict == EXISTING_RECLAIM && shm_unlink(seg->shm_path) != 0 && errno != ENOENT)
                 return sb__set_error(SB_EIO, func, "cannot reclaim /dev/shm%s: %s",
                                      seg->shm_path, strerror(errno));
         }
@@ -515,6 +520,106 @@ void sb__segment_publish(sb_shm_segment *seg, uint64_t magic, uint32_t layout_ve
 
 /* ---- attach -------------------------------------------------------------------------------- */
 
+/* Opens the existing segment at path read-write. */
+static int open_existing(const char *func, const char *path, int *fd)
+{
+    *fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
+    if (*fd >= 0)
+        return SB_OK;
+    if (errno == ENOENT)
+        return sb__set_error(SB_ENOENT, func, "no segment /dev/shm%s", path);
+    return sb__set_error(SB_EIO, func, "shm_open(/dev/shm%s): %s", path, strerror(errno));
+}
+
+/* Maps the whole file fd once it holds at least a header and its magic is set. The creator
+ * stores magic last; a segment caught mid-creation gets a short grace period. Closes fd on
+ * failure. */
+static int map_when_complete(const char *func, const char *path, int fd, uint32_t header_size,
+                             void **base, size_t *size)
+{
+    for (int attempt = 0;; attempt++) {
+        struct stat st;
+        if (fstat(fd, &st) != 0) {
+            int e = errno;
+            close(fd);
+            return sb__set_error(SB_EIO, func, "fstat(/dev/shm%s): %s", path, strerror(e));
+        }
+        *size = (size_t)st.st_size;
+        /* The magic is read with pread(), not through a mapping: the file may shrink at any
+         * moment, and the mapping is guarded against that only once it is registered. */
+        uint64_t found_magic = 0;
+        if (*size >= header_size &&
+            pread(fd, &found_magic, sizeof found_magic, 0) == (ssize_t)sizeof found_magic &&
+            found_magic != 0) {
+            *base = mmap(NULL, *size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+            if (*base != MAP_FAILED)
+                return SB_OK;
+            int e = errno;
+            close(fd);
+            return sb__set_error(SB_EIO, func, "mmap(/dev/shm%s, %zu): %s", path, *size,
+                                 strerror(e));
+        }
+        if (attempt >= 20)
+            break;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    close(fd);
+    if (*size < header_size)
+        return sb__set_error(SB_EBADSEG, func,
+                             "/dev/shm%s is too small: %zu bytes, a header needs %u", path, *size,
+                             header_size);
+    return sb__set_error(SB_EBADSEG, func,
+                         "/dev/shm%s was never completed (magic 0): its creator died while "
+                         "creating it",
+                         path);
+}
+
+/* Checks the common header of a mapped (and guarded) segment against what the caller reads. */
+static int check_common_header(const char *func, sb_shm_segment *seg, uint64_t magic,
+                               uint32_t layout_version, uint32_t header_size)
+{
+    const char *path = seg->shm_path;
+    const sb_shm_common_header *h = sb__segment_common(seg);
+    uint64_t found = atomic_load_explicit(&h->magic, memory_order_acquire);
+    if (found != magic) {
+        char text[9];
+        for (int i = 0; i < 8; i++) {
+            char c = (char)(found >> (8 * i));
+            text[i] = (c >= 32 && c < 127) ? c : '?';
+        }
+        text[8] = '\0';
+        return sb__set_error(SB_EBADSEG, func,
+                             "/dev/shm%s has wrong magic 0x%016llx (\"%s\"), expected 0x%016llx",
+                             path, (unsigned long long)found, text, (unsigned long long)magic);
+    }
+    if (h->layout_version != layout_version)
+        return sb__set_error(SB_EBADSEG, func,
+                             "/dev/shm%s has layout version %u, this library reads version %u",
+                             path, h->layout_version, layout_version);
+    if (h->header_size != header_size)
+        return sb__set_error(SB_EBADSEG, func,
+                             "/dev/shm%s has header size %u, layout version %u defines %u", path,
+                             h->header_size, layout_version, header_size);
+    if (h->total_size != seg->size)
+        return sb__set_error(SB_EBADSEG, func,
+                             "/dev/shm%s claims %llu bytes but the file has %zu", path,
+                             (unsigned long long)h->total_size, seg->size);
+    if (sb__segment_check(seg, func) != SB_OK)
+        return SB_EBADSEG; /* truncated while we were reading the header */
+    return SB_OK;
+}
+
+/* Undoes a mapping that failed its checks. */
+static void unmap_rejected(sb_shm_segment *seg)
+{
+    guard_remove(seg);
+    munmap(seg->base, seg->size);
+    close(seg->fd);
+    seg->fd = -1;
+    seg->base = NULL;
+}
+
 int sb__segment_attach(const char *func, const char *stream_name, const char *suffix,
                        uint64_t magic, uint32_t layout_version, uint32_t header_size,
                        sb_shm_segment *seg)
@@ -526,100 +631,28 @@ int sb__segment_attach(const char *func, const char *stream_name, const char *su
         return rc;
     snprintf(seg->stream_name, sizeof seg->stream_name, "%s", stream_name);
     snprintf(seg->shm_path, sizeof seg->shm_path, "/streambridge-%s-%s", stream_name, suffix);
-    const char *path = seg->shm_path;
-
-    int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return sb__set_error(SB_ENOENT, func, "no segment /dev/shm%s", path);
-        return sb__set_error(SB_EIO, func, "shm_open(/dev/shm%s): %s", path, strerror(errno));
-    }
-    /* The creator stores magic last; a segment caught mid-creation gets a short grace period. */
-    struct stat st;
-    void *p = MAP_FAILED;
+    int fd;
+    if ((rc = open_existing(func, seg->shm_path, &fd)) != SB_OK)
+        return rc;
+    void *base = NULL;
     size_t size = 0;
-    for (int attempt = 0;; attempt++) {
-        if (fstat(fd, &st) != 0) {
-            int e = errno;
-            close(fd);
-            return sb__set_error(SB_EIO, func, "fstat(/dev/shm%s): %s", path, strerror(e));
-        }
-        size = (size_t)st.st_size;
-        /* The magic is read with pread(), not through a mapping: the file may shrink at any
-         * moment, and the mapping is guarded against that only once it is registered below. */
-        uint64_t found_magic = 0;
-        if (size >= header_size &&
-            pread(fd, &found_magic, sizeof found_magic, 0) == (ssize_t)sizeof found_magic &&
-            found_magic != 0) {
-            p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-            if (p == MAP_FAILED) {
-                int e = errno;
-                close(fd);
-                return sb__set_error(SB_EIO, func, "mmap(/dev/shm%s, %zu): %s", path, size,
-                                     strerror(e));
-            }
-            break;
-        }
-        if (attempt >= 20)
-            break;
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    if (p == MAP_FAILED) {
-        close(fd);
-        if (size < header_size)
-            return sb__set_error(SB_EBADSEG, func,
-                                 "/dev/shm%s is too small: %zu bytes, a header needs %u", path,
-                                 size, header_size);
-        return sb__set_error(SB_EBADSEG, func,
-                             "/dev/shm%s was never completed (magic 0): its creator died while "
-                             "creating it",
-                             path);
-    }
-    seg->base = p;
+    if ((rc = map_when_complete(func, seg->shm_path, fd, header_size, &base, &size)) != SB_OK)
+        return rc;
+    seg->base = base;
     seg->size = size;
     seg->is_shm = 1;
     seg->is_creator = 0;
     seg->fd = fd;
     /* Guarded from the first header read on: the file may be truncated at any moment. */
     guard_add(seg);
-    const sb_shm_common_header *h = sb__segment_common(seg);
-    uint64_t found = atomic_load_explicit(&h->magic, memory_order_acquire);
-    if (found != magic) {
-        char text[9];
-        for (int i = 0; i < 8; i++) {
-            char c = (char)(found >> (8 * i));
-            text[i] = (c >= 32 && c < 127) ? c : '?';
-        }
-        text[8] = '\0';
-        rc = sb__set_error(SB_EBADSEG, func,
-                           "/dev/shm%s has wrong magic 0x%016llx (\"%s\"), expected 0x%016llx",
-                           path, (unsigned long long)found, text, (unsigned long long)magic);
-    } else if (h->layout_version != layout_version) {
-        rc = sb__set_error(SB_EBADSEG, func,
-                           "/dev/shm%s has layout version %u, this library reads version %u",
-                           path, h->layout_version, layout_version);
-    } else if (h->header_size != header_size) {
-        rc = sb__set_error(SB_EBADSEG, func,
-                           "/dev/shm%s has header size %u, layout version %u defines %u", path,
-                           h->header_size, layout_version, header_size);
-    } else if (h->total_size != size) {
-        rc = sb__set_error(SB_EBADSEG, func,
-                           "/dev/shm%s claims %llu bytes but the file has %zu", path,
-                           (unsigned long long)h->total_size, size);
-    } else if (sb__segment_check(seg, func) != SB_OK) {
-        rc = SB_EBADSEG; /* truncated while we were reading the header */
-    } else {
-        seg->creator_pid = h->creator_pid;
-        seg->creator_start_time = h->creator_start_time;
-        return SB_OK;
+    if ((rc = check_common_header(func, seg, magic, layout_version, header_size)) != SB_OK) {
+        unmap_rejected(seg);
+        return rc;
     }
-    guard_remove(seg);
-    munmap(seg->base, seg->size);
-    close(seg->fd);
-    seg->fd = -1;
-    seg->base = NULL;
-    return rc;
+    const sb_shm_common_header *h = sb__segment_common(seg);
+    seg->creator_pid = h->creator_pid;
+    seg->creator_start_time = h->creator_start_time;
+    return SB_OK;
 }
 
 void sb__segment_destroy(sb_shm_segment *seg)

@@ -67,8 +67,6 @@ public:
     int DrainAndReplay();
 
     const ReplayStats &Stats() const { return stats_; }
-    bool OwnsInteractor() const { return own_interactor_ != nullptr; }
-    vtkRenderWindowInteractor *Interactor() const { return interactor_; }
 
 private:
     bool OnTimer(vtkObject *, unsigned long event, void *call_data);

@@ -1,10 +1,14 @@
 /* test_http_hostile.c - the HTTP side against hostile clients: viewers that hang up on a still
  * scene, slow header senders, odd methods, civetweb's own error pages, duplicate Host headers.
  * Every wait is a condition with a generous deadline, never a speed assertion. */
-#include "server_test_util.h"
+#include "sb_test_http.h"
+#include "sb_test_server.h"
 #include "sb_cunit.h"
 
 #include <poll.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define W 320
 #define H 240

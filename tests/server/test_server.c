@@ -1,17 +1,20 @@
 /* test_server.c - the web server against a synthetic producer, through civetweb's own client
  * functions on 127.0.0.1 with an ephemeral port. */
-#include "server_test_util.h"
+#include "sb_test_http.h"
+#include "sb_test_server.h"
 #include "sb_cunit.h"
 
 #include <fcntl.h>
 #include <math.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #define W 320
 #define H 240
 
-/* ---- fixture: st_server (server_test_util.h) with this file's frame size --------------------- */
+/* ---- fixture: st_server (sb_test_server.h) with this file's frame size --------------------- */
 
 /* The same default server for every test that sets no option. */
 static int fixture_start(st_server *f)

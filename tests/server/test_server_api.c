@@ -1,7 +1,9 @@
 /* test_server_api.c - the server's public structs across versions (options and stats), the one
  * options table (SB_SERVER_OPTIONS_INIT == sb_server_options_init), and sb_server_get_stats as a
  * pure read (nothing a reader does changes what the next reader sees). */
-#include "server_test_util.h"
+#include "sb_test_http.h"
+#include "sb_test_server.h"
+#include "sb_test_wait.h"
 #include "sb_cunit.h"
 
 #include <stddef.h>

@@ -3,7 +3,8 @@
  * clients that never ack or never speak, one address taking every slot. The frame header rules
  * and the message decoder are pure functions and are tested alone first. Raw sockets on
  * 127.0.0.1 (civetweb's client cannot send a bad frame), a real server on an ephemeral port. */
-#include "server_test_util.h"
+#include "sb_test_http.h"
+#include "sb_test_server.h"
 #include "sb_cunit.h"
 
 #include "wire.h"
@@ -11,11 +12,13 @@
 #include "ws_message.h"
 
 #include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define W 320
 #define H 240
 
-/* ---- fixture: st_server (server_test_util.h) with this file's frame size --------------------- */
+/* ---- fixture: st_server (sb_test_server.h) with this file's frame size --------------------- */
 
 /* The same default server for every test that sets no option. */
 static int fixture_start(st_server *f)

@@ -6,11 +6,13 @@
 
 #include "event_queue_internal.h"
 #include "sb_cunit.h"
-#include "transport_test_util.h"
+#include "sb_test_transport.h"
+#include "sb_test_wait.h"
 
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 static sb_event_queue *make_queue(const char *shm_name, uint32_t capacity)
 {
@@ -320,9 +322,9 @@ static void test_wait_times_out_on_empty_queue(void)
 {
     sb_event_queue *q = make_queue(NULL, 8);
     CU_ASSERT_PTR_NOT_NULL_FATAL(q);
-    uint64_t t0 = tt_now_ms();
+    uint64_t t0 = st_now_ms();
     CU_ASSERT_EQUAL(sb_event_queue_wait(q, 50), SB_ETIMEDOUT);
-    CU_ASSERT(tt_now_ms() - t0 >= 45);
+    CU_ASSERT(st_now_ms() - t0 >= 45);
     CU_ASSERT_EQUAL(sb_event_queue_wait(q, 0), SB_ETIMEDOUT);
     sb_event e = ev(SB_EVENT_KEY_PRESS, 0);
     sb_event_queue_push(q, &e);
@@ -339,7 +341,7 @@ struct later {
 static void *push_later(void *arg)
 {
     struct later *l = arg;
-    tt_sleep_ms(50);
+    st_sleep_ms(50);
     if (l->wake_only) {
         sb_event_queue_wake(l->q);
     } else {
@@ -356,7 +358,7 @@ static void test_wait_wakes_on_push(void)
     struct later l = {q, 0};
     pthread_t t;
     pthread_create(&t, NULL, push_later, &l);
-    CU_ASSERT_EQUAL(sb_event_queue_wait(q, TT_DEADLINE_MS), SB_OK);
+    CU_ASSERT_EQUAL(sb_event_queue_wait(q, ST_DEADLINE_MS), SB_OK);
     CU_ASSERT_EQUAL(stats_of(q).depth, 1);
     pthread_join(t, NULL);
     sb_event_queue_destroy(q);
@@ -471,8 +473,8 @@ static void test_forked_producer_pushes_through_shm(void)
     }
     /* Consume while the child produces, sleeping in wait (futex across processes). */
     int next = 0, ok = 1;
-    uint64_t t0 = tt_now_ms();
-    while (next < 200 && tt_now_ms() - t0 < TT_DEADLINE_MS) {
+    uint64_t t0 = st_now_ms();
+    while (next < 200 && st_now_ms() - t0 < ST_DEADLINE_MS) {
         if (sb_event_queue_wait(q, 1000) != SB_OK)
             continue;
         sb_event out[32];
@@ -488,11 +490,13 @@ static void test_forked_producer_pushes_through_shm(void)
     CU_ASSERT(!tt_segment_exists(name, "events"));
 }
 
-/* In a child: attaches to the queue named by arg and takes its lock for good. */
-static int attach_and_take_the_lock(void *name)
+/* In a child: maps the queue segment named by arg and takes its lock for good, by the layout's
+ * protocol (docs/shm-layout.md, "Queue lock"), as a producer in any language would. */
+static int map_and_take_the_lock(void *name)
 {
-    sb_event_queue *p = NULL;
-    return sb_event_queue_attach(name, &p) == SB_OK && sb__event_queue_test_lock(p) == 0;
+    size_t size = 0;
+    uint8_t *seg = tt_map_segment(name, "events", &size);
+    return seg && size > TT_QUEUE_LOCK_OFFSET && tt_queue_take_lock(seg);
 }
 
 static void test_producer_killed_holding_the_lock_does_not_wedge_queue(void)
@@ -503,11 +507,17 @@ static void test_producer_killed_holding_the_lock_does_not_wedge_queue(void)
     sb_event e = ev(SB_EVENT_KEY_PRESS, 1);
     CU_ASSERT_EQUAL(sb_event_queue_push(q, &e), SB_OK);
     int locked = 0;
-    pid_t pid = tt_fork_ready_then_pause(attach_and_take_the_lock, (void *)name, &locked);
+    pid_t pid = tt_fork_ready_then_pause(map_and_take_the_lock, (void *)name, &locked);
     CU_ASSERT_FATAL(pid > 0);
     CU_ASSERT(locked);
     kill(pid, SIGKILL);
     tt_wait_child(pid);
+    size_t size = 0;
+    uint8_t *seg = tt_map_segment(name, "events", &size);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(seg);
+    _Atomic uint32_t *lock_word = (_Atomic uint32_t *)(void *)(seg + TT_QUEUE_LOCK_OFFSET);
+    CU_ASSERT(atomic_load(lock_word) != 0); /* the dead child's id: push must take it over */
+    munmap(seg, size);
     e.x = 2;
     CU_ASSERT_EQUAL(sb_event_queue_push(q, &e), SB_OK);
     uint32_t types[8];
@@ -519,10 +529,12 @@ static void test_producer_killed_holding_the_lock_does_not_wedge_queue(void)
     sb_event_queue_destroy(q);
 }
 
+/* Takes the lock of the heap queue arg through its segment (the same bytes as a shm one: the
+ * documented layout) and ends holding it. */
 static void *lock_and_exit(void *arg)
 {
-    sb__event_queue_test_lock(arg);
-    return NULL; /* the thread ends holding the lock */
+    sb_event_queue *q = arg;
+    return tt_queue_take_lock(q->seg.base) ? q : NULL;
 }
 
 static void test_thread_exiting_with_the_lock_does_not_wedge_heap_queue(void)
@@ -530,8 +542,12 @@ static void test_thread_exiting_with_the_lock_does_not_wedge_heap_queue(void)
     sb_event_queue *q = make_queue(NULL, 8);
     CU_ASSERT_PTR_NOT_NULL_FATAL(q);
     pthread_t t;
+    void *locked = NULL;
     pthread_create(&t, NULL, lock_and_exit, q);
-    pthread_join(t, NULL);
+    pthread_join(t, &locked);
+    CU_ASSERT_PTR_EQUAL_FATAL(locked, q);
+    _Atomic uint32_t *lock_word = (_Atomic uint32_t *)(void *)(q->seg.base + TT_QUEUE_LOCK_OFFSET);
+    CU_ASSERT(atomic_load(lock_word) != 0); /* the dead thread's id: push must take it over */
     sb_event e = ev(SB_EVENT_CHAR, 3);
     CU_ASSERT_EQUAL(sb_event_queue_push(q, &e), SB_OK);
     sb_event out[2];

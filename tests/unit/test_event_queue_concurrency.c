@@ -6,7 +6,8 @@
 #include "streambridge/event_queue.h"
 
 #include "sb_cunit.h"
-#include "transport_test_util.h"
+#include "sb_test_transport.h"
+#include "sb_test_wait.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -97,7 +98,7 @@ static void *consume(void *arg)
         }
         /* A consumer slower than the producers now and then, so the queue overflows. */
         if (++rounds % 256 == 0)
-            tt_sleep_ms(1);
+            st_sleep_ms(1);
     }
     return NULL;
 }

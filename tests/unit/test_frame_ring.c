@@ -5,11 +5,15 @@
 #include "streambridge/frame_ring.h"
 
 #include "sb_cunit.h"
-#include "transport_test_util.h"
+#include "sb_test_transport.h"
+#include "sb_test_wait.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 
 #define W 64
 #define H 48
@@ -548,9 +552,9 @@ static void test_wait_times_out_without_new_frame(void)
     sb_frame_ring *r = make_ring(NULL, 2);
     CU_ASSERT_PTR_NOT_NULL_FATAL(r);
     CU_ASSERT_EQUAL(publish_seed(r, 4, 4, 0, NULL), SB_OK);
-    uint64_t t0 = tt_now_ms();
+    uint64_t t0 = st_now_ms();
     CU_ASSERT_EQUAL(sb_frame_ring_wait(r, 1, 50, NULL), SB_ETIMEDOUT);
-    CU_ASSERT(tt_now_ms() - t0 >= 45);
+    CU_ASSERT(st_now_ms() - t0 >= 45);
     CU_ASSERT_EQUAL(sb_frame_ring_wait(r, 1, 0, NULL), SB_ETIMEDOUT);
     uint64_t seq = 0;
     CU_ASSERT_EQUAL(sb_frame_ring_wait(r, 0, 0, &seq), SB_OK); /* already newer */
@@ -567,7 +571,7 @@ struct delayed {
 static void *delayed_publisher(void *arg)
 {
     struct delayed *d = arg;
-    tt_sleep_ms(d->delay_ms);
+    st_sleep_ms(d->delay_ms);
     if (d->wake_only)
         sb_frame_ring_wake_all(d->ring);
     else
@@ -586,7 +590,7 @@ static void wait_wakes_on_publish(const char *shm_name)
     pthread_t t;
     pthread_create(&t, NULL, delayed_publisher, &d);
     uint64_t seq = 0;
-    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 0, TT_DEADLINE_MS, &seq), SB_OK);
+    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 0, ST_DEADLINE_MS, &seq), SB_OK);
     CU_ASSERT_EQUAL(seq, 1);
     pthread_join(t, NULL);
     if (reader != r)
@@ -644,7 +648,7 @@ struct destroyer {
 
 static void *destroy_later(void *arg)
 {
-    tt_sleep_ms(50);
+    st_sleep_ms(50);
     sb_frame_ring_destroy(((struct destroyer *)arg)->ring);
     return NULL;
 }
@@ -659,7 +663,7 @@ static void test_sleeping_reader_is_woken_with_egone_by_destroy(void)
     struct destroyer d = {r};
     pthread_t t;
     pthread_create(&t, NULL, destroy_later, &d);
-    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 0, TT_DEADLINE_MS, NULL), SB_EGONE);
+    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 0, ST_DEADLINE_MS, NULL), SB_EGONE);
     pthread_join(t, NULL);
     sb_frame_ring_destroy(reader);
 }
@@ -691,9 +695,9 @@ static void test_wait_is_egone_when_writer_process_is_killed(void)
     kill(pid, SIGKILL);
     /* Not reaped yet on purpose: a zombie writer must already count as gone. */
     if (reader) {
-        uint64_t t0 = tt_now_ms();
-        CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1, TT_DEADLINE_MS, NULL), SB_EGONE);
-        CU_ASSERT(tt_now_ms() - t0 < TT_DEADLINE_MS); /* noticed, not timed out */
+        uint64_t t0 = st_now_ms();
+        CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1, ST_DEADLINE_MS, NULL), SB_EGONE);
+        CU_ASSERT(st_now_ms() - t0 < ST_DEADLINE_MS); /* noticed, not timed out */
         sb_frame_ring_destroy(reader);
     }
     tt_wait_child(pid);

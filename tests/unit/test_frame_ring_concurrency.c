@@ -6,11 +6,13 @@
 #include "streambridge/frame_ring.h"
 
 #include "sb_cunit.h"
-#include "transport_test_util.h"
+#include "sb_test_transport.h"
+#include "sb_test_wait.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define FW 256
 #define FH 256
@@ -91,7 +93,7 @@ static void read_until_done(reader_ctx *c)
             break;
         }
         if (c->slow_every && ++n % (uint64_t)c->slow_every == 0)
-            tt_sleep_ms(1);
+            st_sleep_ms(1);
         int good = f.info.width == FW && f.info.height == FH && verify(f.pixels, f.info.seq);
         uint64_t seq = f.info.seq;
         rc = sb_frame_ring_release(c->ring, &f);
@@ -237,7 +239,7 @@ static void stress(const char *shm_name, uint32_t buffers, int expect_stale)
     CU_ASSERT_EQUAL(sb_frame_ring_latest_seq(ring), FRAMES);
 
     /* Let the readers catch the last frame, then stop them. */
-    tt_sleep_ms(20);
+    st_sleep_ms(20);
     atomic_store(&done, 1);
     sb_frame_ring_wake_all(ring);
     uint64_t stale = 0;

@@ -2,11 +2,14 @@
  * queue's lock word, its indices, the ring header and slot headers. Nothing may wedge (a reader
  * waiting forever, a lock nobody gives back, a server that no longer stops), spin, crash or
  * show absurd counters; corruption is reported (docs/shm-layout.md, "Validated on every read"). */
-#include "server_test_util.h"
-#include "transport_test_util.h"
+#include "sb_test_http.h"
+#include "sb_test_server.h"
+#include "sb_test_transport.h"
 #include "sb_cunit.h"
 
 #include <signal.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 
 #define W 64
@@ -159,13 +162,13 @@ static void test_queue_indices_out_of_range_are_clamped_and_reported(void)
 /* waitpid with a deadline: the exit status, -1 if it died of a signal, -2 if still running. */
 static int wait_exit(pid_t pid, int timeout_ms)
 {
-    uint64_t deadline = tt_now_ms() + (uint64_t)timeout_ms;
+    uint64_t deadline = st_now_ms() + (uint64_t)timeout_ms;
     do {
         int status;
         if (waitpid(pid, &status, WNOHANG) == pid)
             return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        tt_sleep_ms(20); /* poll interval */
-    } while (tt_now_ms() < deadline);
+        st_sleep_ms(20); /* poll interval */
+    } while (st_now_ms() < deadline);
     return -2;
 }
 
@@ -209,7 +212,7 @@ static void test_server_binary_stops_on_sigterm_while_the_queue_lock_is_wedged(v
     CU_ASSERT_EQUAL(st_http_status(port, "/stats", NULL), 200); /* still serving */
 
     kill(server, SIGTERM);
-    int status = wait_exit(server, TT_DEADLINE_MS);
+    int status = wait_exit(server, ST_DEADLINE_MS);
     CU_ASSERT_EQUAL(status, 0);
     if (status == -2) {
         kill(server, SIGKILL);
@@ -265,7 +268,7 @@ static void *vandal_main(void *arg)
             memcpy(v->map + i, &r, 4);
         }
         atomic_fetch_add(&v->rounds, 1);
-        tt_sleep_ms(1); /* pace: the vandal leaves the CPU to the others now and then */
+        st_sleep_ms(1); /* pace: the vandal leaves the CPU to the others now and then */
     }
     return NULL;
 }
@@ -348,7 +351,7 @@ static void test_a_forged_newer_seq_is_reported_when_the_real_one_returns(void)
     CU_ASSERT_EQUAL_FATAL(sb_frame_ring_attach(name, &reader), SB_OK);
     st_publish_one(writer, W, H);
     uint64_t seq = 0;
-    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 0, TT_DEADLINE_MS, &seq), SB_OK);
+    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 0, ST_DEADLINE_MS, &seq), SB_OK);
     CU_ASSERT_EQUAL(seq, 1);
     size_t size = 0;
     uint8_t *map = tt_map_segment(name, "ring", &size);
@@ -357,7 +360,7 @@ static void test_a_forged_newer_seq_is_reported_when_the_real_one_returns(void)
     /* A seq no stream reaches (the ~7e16 of issue #8) is refused outright. */
     uint64_t latest = (uint64_t)281474976710655ull << 8;
     memcpy(map + RING_LATEST_OFFSET, &latest, 8);
-    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1, TT_DEADLINE_MS, NULL), SB_EBADSEG);
+    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1, ST_DEADLINE_MS, NULL), SB_EBADSEG);
     CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), "corrupted"));
 
     /* A consistent forgery (latest and its slot agree on seq 1000) cannot be told from a real
@@ -366,17 +369,17 @@ static void test_a_forged_newer_seq_is_reported_when_the_real_one_returns(void)
     uint64_t forged = 1000;
     uint32_t slot = 2;
     forge_latest(map, slot, forged);
-    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1, TT_DEADLINE_MS, &seq), SB_OK);
+    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1, ST_DEADLINE_MS, &seq), SB_OK);
     CU_ASSERT_EQUAL(seq, 1000);
     st_publish_one(writer, W, H);
-    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1000, TT_DEADLINE_MS, &seq), SB_EBADSEG);
+    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1000, ST_DEADLINE_MS, &seq), SB_EBADSEG);
     CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), "went back"));
     /* Reported to every later waiter still asking for a forged seq (e.g. the server's encoder,
      * when its /healthz thread met the drop first), not just to the first reader. */
-    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1000, TT_DEADLINE_MS, &seq), SB_EBADSEG);
+    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1000, ST_DEADLINE_MS, &seq), SB_EBADSEG);
     CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), "resynchronise"));
     CU_ASSERT_EQUAL(sb_frame_ring_latest_seq(reader), 2);
-    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1, TT_DEADLINE_MS, &seq), SB_OK); /* followed again */
+    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 1, ST_DEADLINE_MS, &seq), SB_OK); /* followed again */
     CU_ASSERT_EQUAL(seq, 2);
     sb_frame f;
     CU_ASSERT_EQUAL(sb_frame_ring_acquire(reader, &f), SB_OK);

@@ -1,12 +1,16 @@
 /* test_shm_truncation.c - a process that truncates a stream's shm segment while others have it
  * mapped must not kill them (SIGBUS): the frame writer (the user's application) and the readers
  * (the server) report the stream broken and go on (docs/shm-layout.md, "SIGBUS policy"). */
-#include "server_test_util.h"
-#include "transport_test_util.h"
+#include "sb_test_http.h"
+#include "sb_test_server.h"
+#include "sb_test_transport.h"
 #include "sb_cunit.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 
 #define W 64
@@ -143,7 +147,7 @@ static void test_reader_of_a_ring_truncated_while_held_is_not_killed(void)
     CU_ASSERT_EQUAL(sum, 0);
     CU_ASSERT_EQUAL(sb_frame_ring_release(reader, &f), SB_EBADSEG); /* not the frame: discard */
     CU_ASSERT_EQUAL(sb_frame_ring_acquire(reader, &f), SB_EBADSEG);
-    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 0, TT_DEADLINE_MS, NULL), SB_EBADSEG);
+    CU_ASSERT_EQUAL(sb_frame_ring_wait(reader, 0, ST_DEADLINE_MS, NULL), SB_EBADSEG);
     CU_ASSERT_EQUAL(sb_frame_ring_check(reader), SB_EBADSEG);
     CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), "truncated"));
     sb_frame_ring_destroy(reader);
@@ -175,7 +179,7 @@ static void producer_main(const char *name, int report_fd, int release_fd)
         memset(px, (int)(n * 37), sizeof px);
         if ((rc = sb_frame_ring_publish(ring, &info, px, 0, NULL)) != SB_OK)
             break;
-        tt_sleep_ms(5); /* pace: a frame every few ms, like an application */
+        st_sleep_ms(5); /* pace: a frame every few ms, like an application */
     }
     char verdict = rc == SB_EBADSEG && strstr(sb_last_error(), "truncated") ? 'B' : 'x';
     if (verdict != 'B')
@@ -216,7 +220,7 @@ static void truncation_under_producer_process_and_server(off_t new_size)
     }
     close(report[1]);
     close(release[0]);
-    CU_ASSERT_EQUAL_FATAL(read_byte(report[0], TT_DEADLINE_MS), 'r');
+    CU_ASSERT_EQUAL_FATAL(read_byte(report[0], ST_DEADLINE_MS), 'r');
 
     /* The server side, as streambridge-server runs it: attached handles in another process. */
     sb_frame_ring *ring = NULL;
@@ -234,7 +238,7 @@ static void truncation_under_producer_process_and_server(off_t new_size)
     CU_ASSERT_EQUAL_FATAL(truncate_segment(name, "ring", new_size), 0);
 
     /* Both sides notice, neither dies. */
-    CU_ASSERT_EQUAL(read_byte(report[0], TT_DEADLINE_MS), 'B');
+    CU_ASSERT_EQUAL(read_byte(report[0], ST_DEADLINE_MS), 'B');
     CU_ASSERT(st_http_until(port, "/healthz", 503, "stream broken", ST_DEADLINE_MS));
     CU_ASSERT(st_http_until(port, "/healthz", 503, "truncated", ST_DEADLINE_MS));
     CU_ASSERT(st_http_until(port, "/stats", 200, "\"stream_ok\":false", ST_DEADLINE_MS));

@@ -1,24 +1,11 @@
-/* sb_cunit.h - the one main() every CUnit test binary uses.
- *
- * CUnit's basic runner does not fail the process on failed assertions, so this main returns the
- * number of failures (capped at 255) and ctest sees them. Usage in a test file:
- *
- *     static CU_TestInfo ring_tests[] = { {"publish_then_acquire", test_publish_then_acquire},
- *                                         CU_TEST_INFO_NULL };
- *     static CU_SuiteInfo suites[] = { {"frame_ring", NULL, NULL, NULL, NULL, ring_tests},
- *                                      CU_SUITE_INFO_NULL };
- *     SB_CUNIT_MAIN(suites)
- *
- * Argument: an optional test name runs just that test ("./test_frame_ring publish_then_acquire"). */
-#ifndef SB_CUNIT_H
-#define SB_CUNIT_H
+/* sb_cunit.c - the runner behind SB_CUNIT_MAIN (sb_cunit.h). */
+#include "sb_cunit.h"
 
 #include <CUnit/Basic.h>
-#include <CUnit/CUnit.h>
 #include <stdio.h>
 #include <string.h>
 
-static inline int sb_cunit_run(CU_SuiteInfo *suites, int argc, char **argv)
+int sb_cunit_run(CU_SuiteInfo *suites, int argc, char **argv)
 {
     if (CU_initialize_registry() != CUE_SUCCESS)
         return 255;
@@ -52,11 +39,3 @@ static inline int sb_cunit_run(CU_SuiteInfo *suites, int argc, char **argv)
     CU_cleanup_registry();
     return failures > 255 ? 255 : (int)failures;
 }
-
-#define SB_CUNIT_MAIN(suites)                       \
-    int main(int argc, char **argv)                 \
-    {                                               \
-        return sb_cunit_run((suites), argc, argv);  \
-    }
-
-#endif /* SB_CUNIT_H */
