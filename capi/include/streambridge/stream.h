@@ -51,7 +51,8 @@ typedef struct sb_stream_options {
                                     * 1: it goes through as a local key's would. Local input is
                                     * never affected. */
     sb_server_options server;      /* the server's options (server.h), used by serve = 1 and by
-                                    * sb_stream_serve(stream, NULL); checked by the server. LAST
+                                    * sb_stream_serve(stream, NULL); checked at sb_stream_create by
+                                    * the server's own validation, serve or not. LAST
                                     * member, always: it grows at its end (its own version says
                                     * how much), so every version is a prefix of the current
                                     * layout. */
