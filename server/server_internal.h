@@ -28,7 +28,7 @@
  * Threads: the controlling thread runs create/destroy; the encoder thread owns encoder_state
  * (encoder.c); civetweb's workers run the HTTP endpoints and each WebSocket client's reader;
  * each WebSocket client has a sender thread (ws.c); the guard thread (http_guard.c).
- * Not installed. No VTK here (server/ includes no VTK header; tests/layout checks it). */
+ * Not installed. No VTK here (server/ includes no VTK header; tests/check-include-rules.sh checks it). */
 #ifndef SB_SERVER_INTERNAL_H
 #define SB_SERVER_INTERNAL_H
 
