@@ -249,64 +249,94 @@ int sb_frame_ring_options_init(sb_frame_ring_options *opts, unsigned int version
     return SB_OK;
 }
 
+/* The caller's options of any known version (NULL: defaults), completed with the defaults its
+ * version lacks, then checked. */
+static int complete_options(const sb_frame_ring_options *caller_opts, const char *func,
+                            sb_frame_ring_options *opts)
+{
+    *opts = default_options;
+    if (caller_opts) {
+        size_t size = options_size(caller_opts->version);
+        if (size == 0)
+            return sb__set_error(SB_EVERSION, func, "options version %u is not 1..%d (use "
+                                 "SB_FRAME_RING_OPTIONS_INIT or sb_frame_ring_options_init)",
+                                 caller_opts->version, SB_FRAME_RING_OPTIONS_VERSION);
+        memcpy(opts, caller_opts, size);
+        opts->version = SB_FRAME_RING_OPTIONS_VERSION;
+    }
+    if (opts->max_width < 1 || opts->max_height < 1 || opts->max_width > SB_MAX_FRAME_SIDE ||
+        opts->max_height > SB_MAX_FRAME_SIDE)
+        return sb__set_error(SB_EINVAL, func, "max size %ux%u outside 1x1..%dx%d",
+                             opts->max_width, opts->max_height, SB_MAX_FRAME_SIDE,
+                             SB_MAX_FRAME_SIDE);
+    if (opts->buffer_count < 2 || opts->buffer_count > SB_FRAME_RING_MAX_BUFFERS)
+        return sb__set_error(SB_EINVAL, func, "buffer_count %u outside 2..%d",
+                             opts->buffer_count, SB_FRAME_RING_MAX_BUFFERS);
+    if (opts->shm_name && opts->shm_name[0])
+        return sb__validate_stream_name(func, opts->shm_name);
+    return SB_OK;
+}
+
+/* Where a new ring's parts go (docs/shm-layout.md): the header, the slot headers, then each
+ * slot's pixels on its own pages. */
+typedef struct ring_geometry {
+    uint64_t capacity;      /* pixel bytes per slot: the largest frame, 4 bytes a pixel */
+    uint64_t slot_stride;   /* distance between two slots' pixels */
+    uint64_t pixels_offset; /* first slot's pixels */
+    uint64_t total;         /* bytes of the whole segment */
+} ring_geometry;
+
+static int plan_geometry(const sb_frame_ring_options *opts, const char *func, ring_geometry *g)
+{
+    g->capacity = (uint64_t)opts->max_width * opts->max_height * 4u;
+    g->slot_stride = align_up(g->capacity, RING_PAGE);
+    g->pixels_offset =
+        align_up(RING_HEADER_SIZE + (uint64_t)opts->buffer_count * RING_SLOT_HEADER_SIZE,
+                 RING_PAGE);
+    g->total = g->pixels_offset + g->slot_stride * opts->buffer_count;
+    if (g->total > (uint64_t)SIZE_MAX / 2)
+        return sb__set_error(SB_ENOMEM, func, "ring of %llu bytes does not fit the address space",
+                             (unsigned long long)g->total);
+    return SB_OK;
+}
+
+/* The header's geometry words of a created segment, before sb__segment_publish(). */
+static void write_geometry(ring_header *h, const sb_frame_ring_options *opts,
+                           const ring_geometry *g)
+{
+    h->max_width = opts->max_width;
+    h->max_height = opts->max_height;
+    h->buffer_count = opts->buffer_count;
+    h->slot_header_size = RING_SLOT_HEADER_SIZE;
+    h->slot_capacity = g->capacity;
+    h->slots_offset = RING_HEADER_SIZE;
+    h->pixels_offset = g->pixels_offset;
+    h->slot_pixel_stride = g->slot_stride;
+}
+
 int sb_frame_ring_create(const sb_frame_ring_options *caller_opts, sb_frame_ring **out)
 {
     if (!out)
         return SB_FAIL(SB_EINVAL, "out is NULL");
     *out = NULL;
-    /* The caller's options of any known version, completed with the defaults its version lacks. */
-    sb_frame_ring_options full = default_options;
-    if (caller_opts) {
-        size_t size = options_size(caller_opts->version);
-        if (size == 0)
-            return SB_FAIL(SB_EVERSION, "options version %u is not 1..%d (use "
-                           "SB_FRAME_RING_OPTIONS_INIT or sb_frame_ring_options_init)",
-                           caller_opts->version, SB_FRAME_RING_OPTIONS_VERSION);
-        memcpy(&full, caller_opts, size);
-        full.version = SB_FRAME_RING_OPTIONS_VERSION;
-    }
-    const sb_frame_ring_options *opts = &full;
-    if (opts->max_width < 1 || opts->max_height < 1 || opts->max_width > SB_MAX_FRAME_SIDE ||
-        opts->max_height > SB_MAX_FRAME_SIDE)
-        return SB_FAIL(SB_EINVAL, "max size %ux%u outside 1x1..%dx%d", opts->max_width,
-                       opts->max_height, SB_MAX_FRAME_SIDE, SB_MAX_FRAME_SIDE);
-    if (opts->buffer_count < 2 || opts->buffer_count > SB_FRAME_RING_MAX_BUFFERS)
-        return SB_FAIL(SB_EINVAL, "buffer_count %u outside 2..%d", opts->buffer_count,
-                       SB_FRAME_RING_MAX_BUFFERS);
-    if (opts->shm_name && opts->shm_name[0]) {
-        int rc = sb__validate_stream_name(__func__, opts->shm_name);
-        if (rc != SB_OK)
-            return rc;
-    }
-
-    uint64_t capacity = (uint64_t)opts->max_width * opts->max_height * 4u;
-    uint64_t slot_stride = align_up(capacity, RING_PAGE);
-    uint64_t pixels_offset =
-        align_up(RING_HEADER_SIZE + (uint64_t)opts->buffer_count * RING_SLOT_HEADER_SIZE,
-                 RING_PAGE);
-    uint64_t total = pixels_offset + slot_stride * opts->buffer_count;
-    if (total > (uint64_t)SIZE_MAX / 2)
-        return SB_FAIL(SB_ENOMEM, "ring of %llu bytes does not fit the address space",
-                       (unsigned long long)total);
-
+    sb_frame_ring_options opts;
+    ring_geometry geometry;
+    int rc = complete_options(caller_opts, __func__, &opts);
+    if (rc == SB_OK)
+        rc = plan_geometry(&opts, __func__, &geometry);
+    if (rc != SB_OK)
+        return rc;
     sb_frame_ring *r = calloc(1, sizeof *r);
     if (!r)
         return SB_FAIL(SB_ENOMEM, "cannot allocate the ring handle");
-    int rc = sb__segment_create(__func__, opts->shm_name, "ring", RING_MAGIC, (size_t)total,
-                                &r->seg);
+    rc = sb__segment_create(__func__, opts.shm_name, "ring", RING_MAGIC, (size_t)geometry.total,
+                            &r->seg);
     if (rc != SB_OK) {
         free(r);
         return rc;
     }
     ring_header *h = (ring_header *)(void *)r->seg.base;
-    h->max_width = opts->max_width;
-    h->max_height = opts->max_height;
-    h->buffer_count = opts->buffer_count;
-    h->slot_header_size = RING_SLOT_HEADER_SIZE;
-    h->slot_capacity = capacity;
-    h->slots_offset = RING_HEADER_SIZE;
-    h->pixels_offset = pixels_offset;
-    h->slot_pixel_stride = slot_stride;
+    write_geometry(h, &opts, &geometry);
     sb__segment_publish(&r->seg, RING_MAGIC, RING_LAYOUT_VERSION, RING_HEADER_SIZE);
     bind_layout(r, h);
     *out = r;
@@ -650,6 +680,40 @@ static void drop_hold(ring_slot *s)
     }
 }
 
+/* The slot's metadata, each word loaded relaxed: only the generation check that follows (the
+ * seqlock) tells whether they form one frame's. */
+static void copy_slot_info(const ring_slot *s, sb_frame_info *fi)
+{
+    fi->seq = atomic_load_explicit(&s->seq, memory_order_relaxed);
+    fi->width = atomic_load_explicit(&s->width, memory_order_relaxed);
+    fi->height = atomic_load_explicit(&s->height, memory_order_relaxed);
+    fi->stride = atomic_load_explicit(&s->stride, memory_order_relaxed);
+    fi->format = atomic_load_explicit(&s->format, memory_order_relaxed);
+    fi->bottom_up = atomic_load_explicit(&s->bottom_up, memory_order_relaxed);
+    fi->reserved_ = 0;
+    fi->capture_ns = atomic_load_explicit(&s->capture_ns, memory_order_relaxed);
+}
+
+/* What is wrong with metadata copied consistently from the slot `latest` names as seq, NULL if
+ * nothing. It must be self-consistent too: a hostile or corrupted segment must not make us
+ * hand out a pointer past the slot, nor a size the encoder trips on. */
+static const char *slot_info_fault(const sb_frame_ring *r, const sb_frame_info *fi,
+                                   uint64_t seq)
+{
+    unsigned bpp = sb_pixel_format_size(fi->format);
+    uint64_t bytes = (uint64_t)fi->stride * fi->height;
+    if (fi->seq != seq)
+        return "has another seq";
+    if (bpp == 0)
+        return "has an unknown pixel format";
+    if (fi->width == 0 || fi->height == 0 || fi->width > r->max_width ||
+        fi->height > r->max_height)
+        return "has a size outside the ring's";
+    if (fi->stride != fi->width * bpp || bytes > r->capacity)
+        return "has a stride that does not match its width";
+    return NULL;
+}
+
 int sb_frame_ring_acquire(sb_frame_ring *ring, sb_frame *frame)
 {
     if (!ring || !frame)
@@ -676,38 +740,16 @@ int sb_frame_ring_acquire(sb_frame_ring *ring, sb_frame *frame)
         uint64_t gen = atomic_load_explicit(&s->generation, memory_order_seq_cst);
         const char *bad = "is being written";
         if ((gen & 1) == 0) {
-            sb_frame_info *fi = &frame->info;
-            fi->seq = atomic_load_explicit(&s->seq, memory_order_relaxed);
-            fi->width = atomic_load_explicit(&s->width, memory_order_relaxed);
-            fi->height = atomic_load_explicit(&s->height, memory_order_relaxed);
-            fi->stride = atomic_load_explicit(&s->stride, memory_order_relaxed);
-            fi->format = atomic_load_explicit(&s->format, memory_order_relaxed);
-            fi->bottom_up = atomic_load_explicit(&s->bottom_up, memory_order_relaxed);
-            fi->reserved_ = 0;
-            fi->capture_ns = atomic_load_explicit(&s->capture_ns, memory_order_relaxed);
+            copy_slot_info(s, &frame->info);
+            /* Seqlock read side: the copy happens before the generation is read again. */
             atomic_thread_fence(memory_order_acquire);
             uint64_t again = atomic_load_explicit(&s->generation, memory_order_relaxed);
-            /* The metadata must be self-consistent too: a hostile or corrupted segment must
-             * not make us hand out a pointer past the slot, nor a size the encoder trips on. */
-            unsigned bpp = sb_pixel_format_size(fi->format);
-            uint64_t bytes = (uint64_t)fi->stride * fi->height;
-            bad = "changed while read";
-            if (again == gen) {
-                if (fi->seq != seq)
-                    bad = "has another seq";
-                else if (bpp == 0)
-                    bad = "has an unknown pixel format";
-                else if (fi->width == 0 || fi->height == 0 || fi->width > ring->max_width ||
-                         fi->height > ring->max_height)
-                    bad = "has a size outside the ring's";
-                else if (fi->stride != fi->width * bpp || bytes > ring->capacity)
-                    bad = "has a stride that does not match its width";
-                else {
-                    frame->pixels = slot_pixels(ring, slot);
-                    frame->slot_ = slot;
-                    frame->gen_ = gen;
-                    return SB_OK;
-                }
+            bad = again != gen ? "changed while read" : slot_info_fault(ring, &frame->info, seq);
+            if (!bad) {
+                frame->pixels = slot_pixels(ring, slot);
+                frame->slot_ = slot;
+                frame->gen_ = gen;
+                return SB_OK;
             }
         }
         drop_hold(s);
