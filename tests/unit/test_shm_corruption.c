@@ -446,7 +446,7 @@ static void test_server_encoder_resynchronises_after_a_forged_seq(void)
     sb_frame_ring_destroy(writer);
 }
 
-/* ---- reading the stats changes nothing -------------------------------------------------------- */
+/* ---- reading the stats changes nothing ------------------------------------------------------- */
 
 /* Two stats reads of a ring whose header is corrupted, after a marker error: both succeed and
  * show the corruption, neither counts it (the same corrupt_reads) nor replaces the marker. */
