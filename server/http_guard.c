@@ -317,6 +317,79 @@ static bool track_socket(int fd, void *user)
     return false; /* every socket */
 }
 
+/* Still sending its request headers, and ours to close: not started, not being closed by
+ * civetweb, not evicted already, its socket known. */
+static bool waiting_for_headers(const guarded_conn *c)
+{
+    return !c->started && !c->closed && !c->evicted && c->fd >= 0;
+}
+
+/* Forgets the connections whose socket is gone: not seen by scan gen nor started since
+ * (under mu). */
+static void forget_gone_conns(sb_http_guard *g, unsigned gen)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < g->nconns; i++)
+        if (g->conns[i].seen_gen >= gen)
+            g->conns[kept++] = g->conns[i];
+    g->nconns = kept;
+}
+
+/* How many connections first seen after conns[i], from its address, have waited for headers
+ * through two scans too (under mu). */
+static unsigned newer_waiting_from_same_address(const sb_http_guard *g, size_t i)
+{
+    const guarded_conn *c = &g->conns[i];
+    unsigned newer = 0;
+    for (size_t k = i + 1; k < g->nconns; k++) {
+        const guarded_conn *o = &g->conns[k];
+        if (waiting_for_headers(o) && o->scans_seen >= 2 && o->addr_len == c->addr_len &&
+            strncmp(o->peer, c->peer, c->addr_len) == 0)
+            newer++;
+    }
+    return newer;
+}
+
+/* Evicts the connections late with their headers and those over their address's limit
+ * (under mu); adds how many of each were closed to *late and *crowded. */
+static void evict_slow_senders(sb_http_guard *g, uint64_t now, unsigned *late, unsigned *crowded)
+{
+    for (size_t i = 0; i < g->nconns; i++) {
+        guarded_conn *c = &g->conns[i];
+        if (!waiting_for_headers(c))
+            continue;
+        if (now - c->first_seen_ns > (uint64_t)SB_HEADER_DEADLINE_MS * 1000000ull) {
+            *late += evict(g, c);
+            continue;
+        }
+        /* Per address: the connections that have waited for headers through two scans
+         * (a legitimate client's headers arrive with its connection); beyond the limit the
+         * oldest go. Entries are in order of first sight, so the oldest come first. */
+        if (c->scans_seen < 2)
+            continue;
+        if (newer_waiting_from_same_address(g, i) >= SB_PENDING_PER_ADDRESS)
+            *crowded += evict(g, c);
+    }
+}
+
+/* Counts the evictions and decides whether to log them now (under mu): an attack must not
+ * flood the log, so one line per 5 s at most, with what was closed since the last one. True:
+ * *late and *crowded are the totals to log. */
+static bool account_evictions(sb_http_guard *g, uint64_t now, unsigned *late, unsigned *crowded)
+{
+    atomic_fetch_add(&g->slow_closed, (unsigned long long)*late + *crowded);
+    g->unlogged_late += *late;
+    g->unlogged_crowded += *crowded;
+    *late = g->unlogged_late;
+    *crowded = g->unlogged_crowded;
+    bool log = (*late || *crowded) && now - g->last_log_ns >= 5000000000ull;
+    if (log) {
+        g->unlogged_late = g->unlogged_crowded = 0;
+        g->last_log_ns = now;
+    }
+    return log;
+}
+
 /* Finds the sockets accepted on our port and evicts those that are late with their headers or
  * over their address's limit. */
 static void scan_connections(sb_http_guard *g)
@@ -333,50 +406,13 @@ static void scan_connections(sb_http_guard *g)
         return;
 
     pthread_mutex_lock(&g->mu);
-    /* Forget connections whose socket is gone (not seen by this scan nor started since). */
-    size_t kept = 0;
-    for (size_t i = 0; i < g->nconns; i++)
-        if (g->conns[i].seen_gen >= gen)
-            g->conns[kept++] = g->conns[i];
-    g->nconns = kept;
-
+    forget_gone_conns(g, gen);
     uint64_t now = sb__monotonic_ns();
     unsigned late = 0, crowded = 0;
-    for (size_t i = 0; i < g->nconns; i++) {
-        guarded_conn *c = &g->conns[i];
-        if (c->started || c->closed || c->evicted || c->fd < 0)
-            continue;
-        if (now - c->first_seen_ns > (uint64_t)SB_HEADER_DEADLINE_MS * 1000000ull) {
-            late += evict(g, c);
-            continue;
-        }
-        /* Per address: the connections that have waited for headers through two scans
-         * (a legitimate client's headers arrive with its connection); beyond the limit the
-         * oldest go. Entries are in order of first sight, so the oldest come first. */
-        if (c->scans_seen < 2)
-            continue;
-        unsigned newer = 0;
-        for (size_t k = i + 1; k < g->nconns; k++) {
-            const guarded_conn *o = &g->conns[k];
-            if (!o->started && !o->closed && !o->evicted && o->fd >= 0 && o->scans_seen >= 2 &&
-                o->addr_len == c->addr_len && strncmp(o->peer, c->peer, c->addr_len) == 0)
-                newer++;
-        }
-        if (newer >= SB_PENDING_PER_ADDRESS)
-            crowded += evict(g, c);
-    }
-    atomic_fetch_add(&g->slow_closed, (unsigned long long)late + crowded);
-    g->unlogged_late += late;
-    g->unlogged_crowded += crowded;
-    late = g->unlogged_late;
-    crowded = g->unlogged_crowded;
-    bool log = (late || crowded) && now - g->last_log_ns >= 5000000000ull;
-    if (log) {
-        g->unlogged_late = g->unlogged_crowded = 0;
-        g->last_log_ns = now;
-    }
+    evict_slow_senders(g, now, &late, &crowded);
+    bool log = account_evictions(g, now, &late, &crowded);
     pthread_mutex_unlock(&g->mu);
-    if (log) /* an attack must not flood the log: one line per 5 s at most */
+    if (log)
         sb__log("server: closed %u connection(s) that sent no complete request header within "
                 "%d ms and %u beyond %d per address still sending one",
                 late, SB_HEADER_DEADLINE_MS, crowded, SB_PENDING_PER_ADDRESS);
@@ -384,81 +420,109 @@ static void scan_connections(sb_http_guard *g)
 
 /* ---- the thread ------------------------------------------------------------------------------ */
 
+/* What the thread polls: pfds[0] is the wake eventfd, pfds[1..n] the MJPEG sockets still
+ * watched, who[i] the client of pfds[i]. Grown as watches come; never shrunk. */
+typedef struct poll_set {
+    struct pollfd *pfds;
+    const sb_client **who;
+    size_t cap;
+    size_t n;
+} poll_set;
+
+/* Snapshots the MJPEG sockets that still need watching. False when there is no room at all
+ * (out of memory); when only growing failed, as many as fit are watched. */
+static bool snapshot_watches(sb_http_guard *g, poll_set *ps)
+{
+    pthread_mutex_lock(&g->mu);
+    if (ps->cap < g->nwatches + 1) {
+        size_t ncap = g->nwatches + 16;
+        struct pollfd *p = realloc(ps->pfds, ncap * sizeof *p);
+        if (p)
+            ps->pfds = p;
+        const sb_client **w = realloc(ps->who, ncap * sizeof *w);
+        if (w)
+            ps->who = w;
+        if (p && w)
+            ps->cap = ncap;
+    }
+    ps->n = 0;
+    for (size_t i = 0; i < g->nwatches && ps->n + 1 < ps->cap; i++) {
+        if (g->watches[i].notified)
+            continue;
+        ps->pfds[ps->n + 1] = (struct pollfd){.fd = g->watches[i].fd, .events = POLLRDHUP};
+        ps->who[ps->n + 1] = g->watches[i].client;
+        ps->n++;
+    }
+    pthread_mutex_unlock(&g->mu);
+    if (ps->cap == 0)
+        return false;
+    ps->pfds[0] = (struct pollfd){.fd = g->wake_fd, .events = POLLIN};
+    return true;
+}
+
+/* How long to sleep in poll: until something happens; while workers are reading headers, at
+ * most until the next scan (which this schedules when none is). */
+static int poll_timeout_ms(sb_http_guard *g, uint64_t *next_scan_ns)
+{
+    if (!atomic_load(&g->busy))
+        return -1;
+    uint64_t now = sb__monotonic_ns();
+    if (*next_scan_ns == 0)
+        *next_scan_ns = now + (uint64_t)SB_GUARD_SCAN_MS * 1000000ull;
+    return *next_scan_ns > now ? (int)((*next_scan_ns - now) / 1000000ull) + 1 : 0;
+}
+
+/* After poll returned events: consumes the wake-ups and signals the MJPEG hang-ups. */
+static void handle_poll_events(sb_http_guard *g, const poll_set *ps)
+{
+    if (ps->pfds[0].revents & POLLIN) {
+        uint64_t v;
+        ssize_t got = read(g->wake_fd, &v, sizeof v);
+        (void)got;
+    }
+    pthread_mutex_lock(&g->mu);
+    signal_hangups(g, ps->pfds + 1, ps->who + 1, ps->n);
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* At scan time: scans while workers are still reading headers, else goes idle. */
+static void scan_or_go_idle(sb_http_guard *g, uint64_t *next_scan_ns)
+{
+    uint64_t now = sb__monotonic_ns();
+    if (!atomic_load(&g->busy) || *next_scan_ns == 0 || now < *next_scan_ns)
+        return;
+    *next_scan_ns = 0;
+    if (atomic_load(&g->pending) > 0) {
+        scan_connections(g);
+    } else {
+        /* Idle again: sleep without timeout until the next connection. A connection opened
+         * between the load and the store re-raises busy and wakes us. */
+        atomic_store(&g->busy, false);
+        if (atomic_load(&g->pending) > 0)
+            atomic_store(&g->busy, true);
+    }
+}
+
 static void *guard_main(void *arg)
 {
     sb_http_guard *g = arg;
-    struct pollfd *pfds = NULL;
-    const sb_client **who = NULL;
-    size_t cap = 0;
+    poll_set ps = {0};
     uint64_t next_scan_ns = 0;
     while (!atomic_load(&g->stop)) {
-        /* Snapshot the MJPEG sockets that still need watching. */
-        pthread_mutex_lock(&g->mu);
-        if (cap < g->nwatches + 1) {
-            size_t ncap = g->nwatches + 16;
-            struct pollfd *p = realloc(pfds, ncap * sizeof *p);
-            if (p)
-                pfds = p;
-            const sb_client **w = realloc(who, ncap * sizeof *w);
-            if (w)
-                who = w;
-            if (p && w)
-                cap = ncap;
-        }
-        size_t n = 0;
-        for (size_t i = 0; i < g->nwatches && n + 1 < cap; i++) {
-            if (g->watches[i].notified)
-                continue;
-            pfds[n + 1] = (struct pollfd){.fd = g->watches[i].fd, .events = POLLRDHUP};
-            who[n + 1] = g->watches[i].client;
-            n++;
-        }
-        pthread_mutex_unlock(&g->mu);
-        if (cap == 0) { /* out of memory: retry after a scan interval */
+        if (!snapshot_watches(g, &ps)) { /* out of memory: retry after a scan interval */
             struct timespec pause = {0, SB_GUARD_SCAN_MS * 1000000L};
             nanosleep(&pause, NULL);
             continue;
         }
-        pfds[0] = (struct pollfd){.fd = g->wake_fd, .events = POLLIN};
-
-        /* Sleep until something happens; while workers are reading headers, at most until the
-         * next scan. */
-        int timeout = -1;
-        uint64_t now = sb__monotonic_ns();
-        if (atomic_load(&g->busy)) {
-            if (next_scan_ns == 0)
-                next_scan_ns = now + (uint64_t)SB_GUARD_SCAN_MS * 1000000ull;
-            timeout = next_scan_ns > now ? (int)((next_scan_ns - now) / 1000000ull) + 1 : 0;
-        }
-        int r = poll(pfds, n + 1, timeout);
+        int r = poll(ps.pfds, ps.n + 1, poll_timeout_ms(g, &next_scan_ns));
         if (r < 0 && errno != EINTR)
             break;
-        if (r > 0 && (pfds[0].revents & POLLIN)) {
-            uint64_t v;
-            ssize_t got = read(g->wake_fd, &v, sizeof v);
-            (void)got;
-        }
-        if (r > 0) {
-            pthread_mutex_lock(&g->mu);
-            signal_hangups(g, pfds + 1, who + 1, n);
-            pthread_mutex_unlock(&g->mu);
-        }
-        now = sb__monotonic_ns();
-        if (atomic_load(&g->busy) && next_scan_ns && now >= next_scan_ns) {
-            next_scan_ns = 0;
-            if (atomic_load(&g->pending) > 0) {
-                scan_connections(g);
-            } else {
-                /* Idle again: sleep without timeout until the next connection. A connection
-                 * opened between the load and the store re-raises busy and wakes us. */
-                atomic_store(&g->busy, false);
-                if (atomic_load(&g->pending) > 0)
-                    atomic_store(&g->busy, true);
-            }
-        }
+        if (r > 0)
+            handle_poll_events(g, &ps);
+        scan_or_go_idle(g, &next_scan_ns);
     }
-    free(pfds);
-    free(who);
+    free(ps.pfds);
+    free(ps.who);
     return NULL;
 }
 

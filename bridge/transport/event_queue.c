@@ -455,7 +455,8 @@ int sb_event_queue_get_stats(const sb_event_queue *q, sb_event_queue_stats *out)
         stats.depth = q->capacity; /* a corrupted count; the next push or pop repairs it */
     stats.capacity = q->capacity;
     stats.corrupt_reads = atomic_load_explicit(&q->corrupt_reads, memory_order_relaxed);
-    stats.broken = sb__segment_check_cached(&q->seg, __func__) != SB_OK;
+    /* Observed only: reading the stats leaves the caller's sb_last_error() alone. */
+    stats.broken = (uint32_t)sb__segment_is_broken(&q->seg);
     memcpy(out, &stats, size);
     return SB_OK;
 }

@@ -135,11 +135,19 @@ static void bind_layout(sb_frame_ring *r, const ring_header *valid)
     r->newest_slot = -1;
 }
 
-/* A read found the shared header inconsistent: count it and report SB_EBADSEG. */
-static int corrupt(const sb_frame_ring *r, const char *func, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int corrupt(const sb_frame_ring *r, const char *func, const char *fmt, ...)
+/* Who learns of a shared header found inconsistent. A read reports it: counted in the handle's
+ * corrupt_reads, the reason in the caller's sb_last_error(). An observer (get_stats, which must
+ * change no state: reading the counters must not move them) only gets SB_EBADSEG back. */
+typedef enum check_mode { CHECK_REPORTS, CHECK_OBSERVES } check_mode;
+
+/* The shared header is inconsistent: SB_EBADSEG, counted and explained when mode reports. */
+static int corrupt(const sb_frame_ring *r, check_mode mode, const char *func, const char *fmt,
+                   ...) __attribute__((format(printf, 4, 5)));
+static int corrupt(const sb_frame_ring *r, check_mode mode, const char *func, const char *fmt,
+                   ...)
 {
+    if (mode == CHECK_OBSERVES)
+        return SB_EBADSEG;
     sb_frame_ring *mut = (sb_frame_ring *)(uintptr_t)r;
     atomic_fetch_add_explicit(&mut->corrupt_reads, 1, memory_order_relaxed);
     char what[240];
@@ -155,8 +163,10 @@ static int corrupt(const sb_frame_ring *r, const char *func, const char *fmt, ..
  * that slot must hold exactly that seq (the writer stores the slot's seq before `latest`, and
  * never reuses the newest slot), and seq must not go backwards. A slot that disagrees while
  * `latest` still names it is corruption, not a race. *seq = 0 when nothing was published yet.
- * SB_OK, SB_EAGAIN (the writer kept moving; rare) or SB_EBADSEG. */
-static int load_latest(const sb_frame_ring *r, const char *func, uint64_t *seq, uint32_t *slot)
+ * SB_OK, SB_EAGAIN (the writer kept moving; rare) or SB_EBADSEG. An observer checks the header
+ * as it is now and leaves the sequence history (sane_seq, dropped_from) to the reads. */
+static int load_latest(const sb_frame_ring *r, check_mode mode, const char *func, uint64_t *seq,
+                       uint32_t *slot)
 {
     const ring_header *h = r->hdr;
     for (int attempt = 0; attempt < 8; attempt++) {
@@ -166,17 +176,19 @@ static int load_latest(const sb_frame_ring *r, const char *func, uint64_t *seq, 
         if (latest == 0)
             return SB_OK;
         if (*slot >= r->count)
-            return corrupt(r, func, "latest names slot %u of %u", *slot, r->count);
+            return corrupt(r, mode, func, "latest names slot %u of %u", *slot, r->count);
         if (*seq >= RING_MAX_SEQ)
-            return corrupt(r, func, "latest names seq %llu, beyond any real stream",
+            return corrupt(r, mode, func, "latest names seq %llu, beyond any real stream",
                            (unsigned long long)*seq);
         uint64_t slot_seq = atomic_load_explicit(&r->slots[*slot].seq, memory_order_acquire);
         if (slot_seq != *seq) {
             if (atomic_load_explicit(&h->latest, memory_order_acquire) != latest)
                 continue; /* the writer moved on and reused the slot: look again */
-            return corrupt(r, func, "latest names seq %llu in slot %u, which holds seq %llu",
-                           (unsigned long long)*seq, *slot, (unsigned long long)slot_seq);
+            return corrupt(r, mode, func, "latest names seq %llu in slot %u, which holds seq "
+                           "%llu", (unsigned long long)*seq, *slot, (unsigned long long)slot_seq);
         }
+        if (mode == CHECK_OBSERVES)
+            return SB_OK;
         sb_frame_ring *mut = (sb_frame_ring *)(uintptr_t)r;
         uint64_t sane = atomic_load_explicit(&mut->sane_seq, memory_order_relaxed);
         while (sane < *seq && !atomic_compare_exchange_weak_explicit(
@@ -196,12 +208,14 @@ static int load_latest(const sb_frame_ring *r, const char *func, uint64_t *seq, 
                 while (from < sane && !atomic_compare_exchange_weak(&mut->dropped_from, &from,
                                                                     sane)) {
                 }
-                return corrupt(r, func, "newest seq went back from %llu to %llu",
+                return corrupt(r, mode, func, "newest seq went back from %llu to %llu",
                                (unsigned long long)sane, (unsigned long long)*seq);
             }
         }
         return SB_OK;
     }
+    if (mode == CHECK_OBSERVES)
+        return SB_EAGAIN;
     return sb__set_error(SB_EAGAIN, func, "the writer kept moving; try again");
 }
 
@@ -235,64 +249,94 @@ int sb_frame_ring_options_init(sb_frame_ring_options *opts, unsigned int version
     return SB_OK;
 }
 
+/* The caller's options of any known version (NULL: defaults), completed with the defaults its
+ * version lacks, then checked. */
+static int complete_options(const sb_frame_ring_options *caller_opts, const char *func,
+                            sb_frame_ring_options *opts)
+{
+    *opts = default_options;
+    if (caller_opts) {
+        size_t size = options_size(caller_opts->version);
+        if (size == 0)
+            return sb__set_error(SB_EVERSION, func, "options version %u is not 1..%d (use "
+                                 "SB_FRAME_RING_OPTIONS_INIT or sb_frame_ring_options_init)",
+                                 caller_opts->version, SB_FRAME_RING_OPTIONS_VERSION);
+        memcpy(opts, caller_opts, size);
+        opts->version = SB_FRAME_RING_OPTIONS_VERSION;
+    }
+    if (opts->max_width < 1 || opts->max_height < 1 || opts->max_width > SB_MAX_FRAME_SIDE ||
+        opts->max_height > SB_MAX_FRAME_SIDE)
+        return sb__set_error(SB_EINVAL, func, "max size %ux%u outside 1x1..%dx%d",
+                             opts->max_width, opts->max_height, SB_MAX_FRAME_SIDE,
+                             SB_MAX_FRAME_SIDE);
+    if (opts->buffer_count < 2 || opts->buffer_count > SB_FRAME_RING_MAX_BUFFERS)
+        return sb__set_error(SB_EINVAL, func, "buffer_count %u outside 2..%d",
+                             opts->buffer_count, SB_FRAME_RING_MAX_BUFFERS);
+    if (opts->shm_name && opts->shm_name[0])
+        return sb__validate_stream_name(func, opts->shm_name);
+    return SB_OK;
+}
+
+/* Where a new ring's parts go (docs/shm-layout.md): the header, the slot headers, then each
+ * slot's pixels on its own pages. */
+typedef struct ring_geometry {
+    uint64_t capacity;      /* pixel bytes per slot: the largest frame, 4 bytes a pixel */
+    uint64_t slot_stride;   /* distance between two slots' pixels */
+    uint64_t pixels_offset; /* first slot's pixels */
+    uint64_t total;         /* bytes of the whole segment */
+} ring_geometry;
+
+static int plan_geometry(const sb_frame_ring_options *opts, const char *func, ring_geometry *g)
+{
+    g->capacity = (uint64_t)opts->max_width * opts->max_height * 4u;
+    g->slot_stride = align_up(g->capacity, RING_PAGE);
+    g->pixels_offset =
+        align_up(RING_HEADER_SIZE + (uint64_t)opts->buffer_count * RING_SLOT_HEADER_SIZE,
+                 RING_PAGE);
+    g->total = g->pixels_offset + g->slot_stride * opts->buffer_count;
+    if (g->total > (uint64_t)SIZE_MAX / 2)
+        return sb__set_error(SB_ENOMEM, func, "ring of %llu bytes does not fit the address space",
+                             (unsigned long long)g->total);
+    return SB_OK;
+}
+
+/* The header's geometry words of a created segment, before sb__segment_publish(). */
+static void write_geometry(ring_header *h, const sb_frame_ring_options *opts,
+                           const ring_geometry *g)
+{
+    h->max_width = opts->max_width;
+    h->max_height = opts->max_height;
+    h->buffer_count = opts->buffer_count;
+    h->slot_header_size = RING_SLOT_HEADER_SIZE;
+    h->slot_capacity = g->capacity;
+    h->slots_offset = RING_HEADER_SIZE;
+    h->pixels_offset = g->pixels_offset;
+    h->slot_pixel_stride = g->slot_stride;
+}
+
 int sb_frame_ring_create(const sb_frame_ring_options *caller_opts, sb_frame_ring **out)
 {
     if (!out)
         return SB_FAIL(SB_EINVAL, "out is NULL");
     *out = NULL;
-    /* The caller's options of any known version, completed with the defaults its version lacks. */
-    sb_frame_ring_options full = default_options;
-    if (caller_opts) {
-        size_t size = options_size(caller_opts->version);
-        if (size == 0)
-            return SB_FAIL(SB_EVERSION, "options version %u is not 1..%d (use "
-                           "SB_FRAME_RING_OPTIONS_INIT or sb_frame_ring_options_init)",
-                           caller_opts->version, SB_FRAME_RING_OPTIONS_VERSION);
-        memcpy(&full, caller_opts, size);
-        full.version = SB_FRAME_RING_OPTIONS_VERSION;
-    }
-    const sb_frame_ring_options *opts = &full;
-    if (opts->max_width < 1 || opts->max_height < 1 || opts->max_width > SB_MAX_FRAME_SIDE ||
-        opts->max_height > SB_MAX_FRAME_SIDE)
-        return SB_FAIL(SB_EINVAL, "max size %ux%u outside 1x1..%dx%d", opts->max_width,
-                       opts->max_height, SB_MAX_FRAME_SIDE, SB_MAX_FRAME_SIDE);
-    if (opts->buffer_count < 2 || opts->buffer_count > SB_FRAME_RING_MAX_BUFFERS)
-        return SB_FAIL(SB_EINVAL, "buffer_count %u outside 2..%d", opts->buffer_count,
-                       SB_FRAME_RING_MAX_BUFFERS);
-    if (opts->shm_name && opts->shm_name[0]) {
-        int rc = sb__validate_stream_name(__func__, opts->shm_name);
-        if (rc != SB_OK)
-            return rc;
-    }
-
-    uint64_t capacity = (uint64_t)opts->max_width * opts->max_height * 4u;
-    uint64_t slot_stride = align_up(capacity, RING_PAGE);
-    uint64_t pixels_offset =
-        align_up(RING_HEADER_SIZE + (uint64_t)opts->buffer_count * RING_SLOT_HEADER_SIZE,
-                 RING_PAGE);
-    uint64_t total = pixels_offset + slot_stride * opts->buffer_count;
-    if (total > (uint64_t)SIZE_MAX / 2)
-        return SB_FAIL(SB_ENOMEM, "ring of %llu bytes does not fit the address space",
-                       (unsigned long long)total);
-
+    sb_frame_ring_options opts;
+    ring_geometry geometry;
+    int rc = complete_options(caller_opts, __func__, &opts);
+    if (rc == SB_OK)
+        rc = plan_geometry(&opts, __func__, &geometry);
+    if (rc != SB_OK)
+        return rc;
     sb_frame_ring *r = calloc(1, sizeof *r);
     if (!r)
         return SB_FAIL(SB_ENOMEM, "cannot allocate the ring handle");
-    int rc = sb__segment_create(__func__, opts->shm_name, "ring", RING_MAGIC, (size_t)total,
-                                &r->seg);
+    rc = sb__segment_create(__func__, opts.shm_name, "ring", RING_MAGIC, (size_t)geometry.total,
+                            &r->seg);
     if (rc != SB_OK) {
         free(r);
         return rc;
     }
     ring_header *h = (ring_header *)(void *)r->seg.base;
-    h->max_width = opts->max_width;
-    h->max_height = opts->max_height;
-    h->buffer_count = opts->buffer_count;
-    h->slot_header_size = RING_SLOT_HEADER_SIZE;
-    h->slot_capacity = capacity;
-    h->slots_offset = RING_HEADER_SIZE;
-    h->pixels_offset = pixels_offset;
-    h->slot_pixel_stride = slot_stride;
+    write_geometry(h, &opts, &geometry);
     sb__segment_publish(&r->seg, RING_MAGIC, RING_LAYOUT_VERSION, RING_HEADER_SIZE);
     bind_layout(r, h);
     *out = r;
@@ -636,6 +680,40 @@ static void drop_hold(ring_slot *s)
     }
 }
 
+/* The slot's metadata, each word loaded relaxed: only the generation check that follows (the
+ * seqlock) tells whether they form one frame's. */
+static void copy_slot_info(const ring_slot *s, sb_frame_info *fi)
+{
+    fi->seq = atomic_load_explicit(&s->seq, memory_order_relaxed);
+    fi->width = atomic_load_explicit(&s->width, memory_order_relaxed);
+    fi->height = atomic_load_explicit(&s->height, memory_order_relaxed);
+    fi->stride = atomic_load_explicit(&s->stride, memory_order_relaxed);
+    fi->format = atomic_load_explicit(&s->format, memory_order_relaxed);
+    fi->bottom_up = atomic_load_explicit(&s->bottom_up, memory_order_relaxed);
+    fi->reserved_ = 0;
+    fi->capture_ns = atomic_load_explicit(&s->capture_ns, memory_order_relaxed);
+}
+
+/* What is wrong with metadata copied consistently from the slot `latest` names as seq, NULL if
+ * nothing. It must be self-consistent too: a hostile or corrupted segment must not make us
+ * hand out a pointer past the slot, nor a size the encoder trips on. */
+static const char *slot_info_fault(const sb_frame_ring *r, const sb_frame_info *fi,
+                                   uint64_t seq)
+{
+    unsigned bpp = sb_pixel_format_size(fi->format);
+    uint64_t bytes = (uint64_t)fi->stride * fi->height;
+    if (fi->seq != seq)
+        return "has another seq";
+    if (bpp == 0)
+        return "has an unknown pixel format";
+    if (fi->width == 0 || fi->height == 0 || fi->width > r->max_width ||
+        fi->height > r->max_height)
+        return "has a size outside the ring's";
+    if (fi->stride != fi->width * bpp || bytes > r->capacity)
+        return "has a stride that does not match its width";
+    return NULL;
+}
+
 int sb_frame_ring_acquire(sb_frame_ring *ring, sb_frame *frame)
 {
     if (!ring || !frame)
@@ -650,7 +728,7 @@ int sb_frame_ring_acquire(sb_frame_ring *ring, sb_frame *frame)
     for (int attempt = 0; attempt < 10000; attempt++) {
         uint64_t seq;
         uint32_t slot;
-        if ((rc = load_latest(ring, __func__, &seq, &slot)) == SB_EAGAIN)
+        if ((rc = load_latest(ring, CHECK_REPORTS, __func__, &seq, &slot)) == SB_EAGAIN)
             continue;
         if (rc != SB_OK)
             return rc;
@@ -662,38 +740,16 @@ int sb_frame_ring_acquire(sb_frame_ring *ring, sb_frame *frame)
         uint64_t gen = atomic_load_explicit(&s->generation, memory_order_seq_cst);
         const char *bad = "is being written";
         if ((gen & 1) == 0) {
-            sb_frame_info *fi = &frame->info;
-            fi->seq = atomic_load_explicit(&s->seq, memory_order_relaxed);
-            fi->width = atomic_load_explicit(&s->width, memory_order_relaxed);
-            fi->height = atomic_load_explicit(&s->height, memory_order_relaxed);
-            fi->stride = atomic_load_explicit(&s->stride, memory_order_relaxed);
-            fi->format = atomic_load_explicit(&s->format, memory_order_relaxed);
-            fi->bottom_up = atomic_load_explicit(&s->bottom_up, memory_order_relaxed);
-            fi->reserved_ = 0;
-            fi->capture_ns = atomic_load_explicit(&s->capture_ns, memory_order_relaxed);
+            copy_slot_info(s, &frame->info);
+            /* Seqlock read side: the copy happens before the generation is read again. */
             atomic_thread_fence(memory_order_acquire);
             uint64_t again = atomic_load_explicit(&s->generation, memory_order_relaxed);
-            /* The metadata must be self-consistent too: a hostile or corrupted segment must
-             * not make us hand out a pointer past the slot, nor a size the encoder trips on. */
-            unsigned bpp = sb_pixel_format_size(fi->format);
-            uint64_t bytes = (uint64_t)fi->stride * fi->height;
-            bad = "changed while read";
-            if (again == gen) {
-                if (fi->seq != seq)
-                    bad = "has another seq";
-                else if (bpp == 0)
-                    bad = "has an unknown pixel format";
-                else if (fi->width == 0 || fi->height == 0 || fi->width > ring->max_width ||
-                         fi->height > ring->max_height)
-                    bad = "has a size outside the ring's";
-                else if (fi->stride != fi->width * bpp || bytes > ring->capacity)
-                    bad = "has a stride that does not match its width";
-                else {
-                    frame->pixels = slot_pixels(ring, slot);
-                    frame->slot_ = slot;
-                    frame->gen_ = gen;
-                    return SB_OK;
-                }
+            bad = again != gen ? "changed while read" : slot_info_fault(ring, &frame->info, seq);
+            if (!bad) {
+                frame->pixels = slot_pixels(ring, slot);
+                frame->slot_ = slot;
+                frame->gen_ = gen;
+                return SB_OK;
             }
         }
         drop_hold(s);
@@ -701,7 +757,7 @@ int sb_frame_ring_acquire(sb_frame_ring *ring, sb_frame *frame)
          * we saw there is not a race with it. */
         if (atomic_load_explicit(&h->latest, memory_order_acquire) == latest) {
             memset(frame, 0, sizeof *frame);
-            return corrupt(ring, __func__, "newest slot %u (seq %llu) %s", slot,
+            return corrupt(ring, CHECK_REPORTS, __func__, "newest slot %u (seq %llu) %s", slot,
                            (unsigned long long)seq, bad);
         }
         if (attempt % 16 == 15)
@@ -754,7 +810,7 @@ int sb_frame_ring_wait(sb_frame_ring *ring, uint64_t after_seq, int timeout_ms,
         uint32_t slot;
         int rc = sb__segment_check_cached(&ring->seg, __func__);
         if (rc == SB_OK)
-            rc = load_latest(ring, __func__, &seq, &slot);
+            rc = load_latest(ring, CHECK_REPORTS, __func__, &seq, &slot);
         if (rc == SB_EBADSEG)
             return rc; /* corrupted or broken: report it, never wait on garbage */
         if (rc == SB_OK && seq > after_seq) {
@@ -763,9 +819,10 @@ int sb_frame_ring_wait(sb_frame_ring *ring, uint64_t after_seq, int timeout_ms,
             return SB_OK;
         }
         if (rc == SB_OK && seq < after_seq && after_seq <= atomic_load(&ring->dropped_from))
-            return corrupt(ring, __func__, "waiting for a frame after seq %llu, a seq only a "
-                           "corrupted header named (the newest is %llu): resynchronise",
-                           (unsigned long long)after_seq, (unsigned long long)seq);
+            return corrupt(ring, CHECK_REPORTS, __func__, "waiting for a frame after seq %llu, "
+                           "a seq only a corrupted header named (the newest is %llu): "
+                           "resynchronise", (unsigned long long)after_seq,
+                           (unsigned long long)seq);
         if (atomic_load_explicit(&h->common.closed, memory_order_acquire) == 1)
             return SB_FAIL(SB_EGONE, "the writer closed ring \"%s\"", ring->seg.stream_name);
         now = sb__monotonic_ns();
@@ -799,7 +856,7 @@ uint64_t sb_frame_ring_latest_seq(const sb_frame_ring *ring)
     uint64_t seq = 0;
     uint32_t slot;
     if (sb__segment_check_cached(&ring->seg, __func__) != SB_OK ||
-        load_latest(ring, __func__, &seq, &slot) != SB_OK)
+        load_latest(ring, CHECK_REPORTS, __func__, &seq, &slot) != SB_OK)
         return atomic_load_explicit(&((sb_frame_ring *)(uintptr_t)ring)->sane_seq,
                                     memory_order_relaxed);
     return seq;
@@ -814,27 +871,28 @@ void sb_frame_ring_wake_all(sb_frame_ring *ring)
 }
 
 /* Compares the header's geometry words with the validated copies in the handle. */
-static int check_header(const sb_frame_ring *r, const char *func)
+static int check_header(const sb_frame_ring *r, check_mode mode, const char *func)
 {
     const ring_header *h = r->hdr;
     const sb_shm_common_header *c = &h->common;
     if (atomic_load_explicit(&c->magic, memory_order_relaxed) != RING_MAGIC ||
         c->layout_version != RING_LAYOUT_VERSION || c->header_size != RING_HEADER_SIZE ||
         c->total_size != r->seg.size)
-        return corrupt(r, func, "magic, layout version, header size or total size changed");
+        return corrupt(r, mode, func, "magic, layout version, header size or total size "
+                       "changed");
     if (h->max_width != r->max_width || h->max_height != r->max_height ||
         h->buffer_count != r->count || h->slot_header_size != RING_SLOT_HEADER_SIZE ||
         h->slot_capacity != r->capacity || h->slots_offset != r->slots_offset ||
         h->pixels_offset != r->pixels_offset || h->slot_pixel_stride != r->slot_stride)
-        return corrupt(r, func, "geometry changed (max %ux%u, %u buffers; attached as %ux%u, "
-                       "%u buffers)", h->max_width, h->max_height, h->buffer_count,
+        return corrupt(r, mode, func, "geometry changed (max %ux%u, %u buffers; attached as "
+                       "%ux%u, %u buffers)", h->max_width, h->max_height, h->buffer_count,
                        r->max_width, r->max_height, r->count);
     uint32_t closed = atomic_load_explicit(&c->closed, memory_order_relaxed);
     if (closed > 1)
-        return corrupt(r, func, "closed flag is %u", closed);
+        return corrupt(r, mode, func, "closed flag is %u", closed);
     uint64_t seq;
     uint32_t slot;
-    int rc = load_latest(r, func, &seq, &slot);
+    int rc = load_latest(r, mode, func, &seq, &slot);
     return rc == SB_EAGAIN ? SB_OK : rc;
 }
 
@@ -845,7 +903,7 @@ int sb_frame_ring_check(const sb_frame_ring *ring)
     int rc = sb__segment_check((sb_shm_segment *)(uintptr_t)&ring->seg, __func__);
     if (rc != SB_OK)
         return rc;
-    return check_header(ring, __func__);
+    return check_header(ring, CHECK_REPORTS, __func__);
 }
 
 /* Bytes of sb_frame_ring_stats each version has (the caller's struct may be that short). */
@@ -876,7 +934,7 @@ int sb_frame_ring_get_stats(const sb_frame_ring *ring, sb_frame_ring_stats *out)
     stats->writer_pid = ring->seg.creator_pid;
     /* From the identity copied at attach: still meaningful once the mapping is zero pages. */
     stats->writer_alive = (uint32_t)sb__segment_creator_alive(&ring->seg);
-    stats->broken = sb__segment_check_cached(&ring->seg, __func__) != SB_OK;
+    stats->broken = (uint32_t)sb__segment_is_broken(&ring->seg);
     if (stats->broken) {
         /* The mapping is zero pages now: nothing in it means anything. */
         stats->corrupt_reads = atomic_load_explicit(&ring->corrupt_reads, memory_order_relaxed);
@@ -888,9 +946,13 @@ int sb_frame_ring_get_stats(const sb_frame_ring *ring, sb_frame_ring_stats *out)
     stats->overwritten_held = atomic_load_explicit(&h->overwritten_held, memory_order_relaxed);
     stats->heartbeat_ns = atomic_load_explicit(&h->common.heartbeat_ns, memory_order_relaxed);
     /* Shown counters stay plausible whatever was written over them: one frame is published per
-     * seq, and no more publishes can have overwritten a held slot than were published. */
-    uint64_t newest = sb_frame_ring_latest_seq(ring);
-    stats->corrupted = check_header(ring, __func__) != SB_OK;
+     * seq, and no more publishes can have overwritten a held slot than were published. The
+     * header is only observed: reading the stats must not count what it shows. */
+    uint64_t newest;
+    uint32_t slot;
+    if (load_latest(ring, CHECK_OBSERVES, __func__, &newest, &slot) != SB_OK)
+        newest = atomic_load_explicit(&ring->sane_seq, memory_order_relaxed);
+    stats->corrupted = check_header(ring, CHECK_OBSERVES, __func__) != SB_OK;
     if (stats->published > newest) {
         stats->published = newest;
         stats->corrupted = 1;

@@ -310,7 +310,7 @@ static int broken_error(const sb_shm_segment *seg, const char *func)
 
 const char *sb__segment_fault_reason(const sb_shm_segment *seg)
 {
-    if (!atomic_load_explicit(&seg->broken, memory_order_acquire))
+    if (!sb__segment_is_broken(seg))
         return "";
     if (atomic_load_explicit(&seg->fault_state, memory_order_acquire) == 2)
         return seg->fault_reason;
@@ -319,7 +319,7 @@ const char *sb__segment_fault_reason(const sb_shm_segment *seg)
 
 int sb__segment_check_cached(const sb_shm_segment *seg, const char *func)
 {
-    if (!atomic_load_explicit(&seg->broken, memory_order_acquire))
+    if (!sb__segment_is_broken(seg))
         return SB_OK;
     if (atomic_load_explicit(&seg->fault_state, memory_order_acquire) == 0) {
         /* The guard caught a fault (it cannot format text): say what happened, once. */

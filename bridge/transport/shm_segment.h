@@ -84,6 +84,12 @@ void sb__segment_destroy(sb_shm_segment *seg);
 int sb__segment_check(sb_shm_segment *seg, const char *func);
 /* The same verdict without a system call: SB_OK unless the segment is already known broken. */
 int sb__segment_check_cached(const sb_shm_segment *seg, const char *func);
+/* 1 once the segment is broken (the verdict of sb__segment_check_cached()), reporting nothing:
+ * for get_stats, which must change no state, not even the caller's sb_last_error(). */
+static inline int sb__segment_is_broken(const sb_shm_segment *seg)
+{
+    return atomic_load_explicit(&seg->broken, memory_order_acquire);
+}
 /* "" while sound, otherwise why the segment is broken. Owned by seg, stable once written. */
 const char *sb__segment_fault_reason(const sb_shm_segment *seg);
 

@@ -53,6 +53,46 @@ void VtkCapture::OnEndEvent(vtkObject *, unsigned long, void *)
         sb__log("frame capture failed (further failures only counted): %s", sb_last_error());
 }
 
+namespace {
+
+// The capture's steps report errors under the name of the call they serve, as SB_FAIL does in
+// CaptureNow itself.
+constexpr const char kCaptureNow[] = "CaptureNow";
+
+// The pixel layout the driver keeps the bound read framebuffer in. Reading in that layout makes
+// glReadPixels a copy and not a per-pixel swizzle (4x slower at 1080p on Mesa: its RGBA8
+// framebuffer objects are RGBA, its X window buffers BGRA). The encoder takes either as is.
+struct ReadLayout {
+    GLenum gl_format;
+    uint32_t sb_format;
+};
+
+ReadLayout NativeReadLayout()
+{
+    GLint read_format = 0, read_type = 0;
+    glGetIntegerv(GL_IMPLEMENTATION_COLOR_READ_FORMAT, &read_format);
+    glGetIntegerv(GL_IMPLEMENTATION_COLOR_READ_TYPE, &read_type);
+    const bool native_rgba = read_format == GL_RGBA && read_type == GL_UNSIGNED_BYTE;
+    return native_rgba ? ReadLayout{GL_RGBA, SB_PIXEL_RGBA} : ReadLayout{GL_BGRA, SB_PIXEL_BGRA};
+}
+
+// glReadPixels of the bound read framebuffer into rows of exactly width*4 bytes (a ring slot):
+// tight packing, which any pack alignment up to 4 gives. Returns glGetError().
+GLenum ReadPixelsTight(int width, int height, GLenum gl_format, uint8_t *pixels)
+{
+    GLint pack_alignment = 4;
+    glGetIntegerv(GL_PACK_ALIGNMENT, &pack_alignment);
+    const bool fix_alignment = pack_alignment > 4;
+    if (fix_alignment)
+        glPixelStorei(GL_PACK_ALIGNMENT, 4);
+    glReadPixels(0, 0, width, height, gl_format, GL_UNSIGNED_BYTE, pixels);
+    if (fix_alignment)
+        glPixelStorei(GL_PACK_ALIGNMENT, pack_alignment);
+    return glGetError();
+}
+
+} // namespace
+
 int VtkCapture::CaptureNow()
 {
     vtkOpenGLRenderWindow *win = window_;
@@ -65,68 +105,14 @@ int VtkCapture::CaptureNow()
     display->GetLastSize(width, height);
     if (width <= 0 || height <= 0)
         return SB_FAIL(SB_ESTATE, "the render window has not rendered yet");
-
-    const uint32_t max_w = sb_frame_ring_max_width(ring_);
-    const uint32_t max_h = sb_frame_ring_max_height(ring_);
-    if (static_cast<uint32_t>(width) > max_w || static_cast<uint32_t>(height) > max_h) {
-        // Refused whole (never cropped, which would silently show the wrong picture); said once
-        // per oversize episode so a window left too big does not flood stderr.
-        stats_.frames_refused_too_big++;
-        if (!oversize_logged_) {
-            sb__log("window %dx%d exceeds the stream's maximum frame %ux%u: frames are not "
-                    "streamed until it is made smaller",
-                    width, height, max_w, max_h);
-            oversize_logged_ = true;
-        }
-        return SB_FAIL(SB_ETOOBIG, "window %dx%d exceeds the stream's maximum frame %ux%u", width,
-                       height, max_w, max_h);
-    }
-    oversize_logged_ = false;
+    int rc = CheckFitsRing(width, height);
+    if (rc != SB_OK)
+        return rc;
 
     const auto t0 = std::chrono::steady_clock::now();
-    win->MakeCurrent();
-    vtkOpenGLState *state = win->GetState();
-    // Through VTK's state cache, so VTK's idea of the bound read framebuffer stays true.
-    state->PushReadFramebufferBinding();
-    display->Bind(GL_READ_FRAMEBUFFER);
-    display->ActivateReadBuffer(0);
-    // Read in the layout the driver keeps this framebuffer in, so glReadPixels is a copy and not
-    // a per-pixel swizzle (4x slower at 1080p on Mesa: its RGBA8 framebuffer objects are RGBA,
-    // its X window buffers BGRA). The encoder takes either as is.
-    GLint read_format = 0, read_type = 0;
-    glGetIntegerv(GL_IMPLEMENTATION_COLOR_READ_FORMAT, &read_format);
-    glGetIntegerv(GL_IMPLEMENTATION_COLOR_READ_TYPE, &read_type);
-    const bool native_rgba = read_format == GL_RGBA && read_type == GL_UNSIGNED_BYTE;
-    const GLenum gl_format = native_rgba ? GL_RGBA : GL_BGRA;
-    const uint32_t sb_format = native_rgba ? SB_PIXEL_RGBA : SB_PIXEL_BGRA;
-
-    uint8_t *pixels = nullptr;
-    uint32_t stride = 0;
-    int rc = sb_frame_ring_begin_write(ring_, static_cast<uint32_t>(width),
-                                       static_cast<uint32_t>(height), sb_format, &pixels, &stride);
-    if (rc != SB_OK) {
-        state->PopReadFramebufferBinding();
-        stats_.capture_failures++;
-        return rc;
-    }
-    // The slot rows are exactly width*4 bytes: tight packing, which any alignment up to 4 gives.
-    GLint pack_alignment = 4;
-    glGetIntegerv(GL_PACK_ALIGNMENT, &pack_alignment);
-    const bool fix_alignment = pack_alignment > 4;
-    if (fix_alignment)
-        glPixelStorei(GL_PACK_ALIGNMENT, 4);
-    glReadPixels(0, 0, width, height, gl_format, GL_UNSIGNED_BYTE, pixels);
-    if (fix_alignment)
-        glPixelStorei(GL_PACK_ALIGNMENT, pack_alignment);
-    const GLenum gl_error = glGetError();
-    state->PopReadFramebufferBinding();
-    if (gl_error != GL_NO_ERROR) {
-        sb_frame_ring_abort_write(ring_);
-        stats_.capture_failures++;
-        return SB_FAIL(SB_EVTK, "glReadPixels of the %dx%d display framebuffer failed: GL error 0x%x",
-                       width, height, static_cast<unsigned>(gl_error));
-    }
-    rc = sb_frame_ring_commit(ring_, 1, 0, nullptr);
+    rc = ReadIntoRingSlot(win, display, width, height);
+    if (rc == SB_OK)
+        rc = sb_frame_ring_commit(ring_, 1, 0, nullptr);
     if (rc != SB_OK) {
         stats_.capture_failures++;
         return rc;
@@ -134,6 +120,60 @@ int VtkCapture::CaptureNow()
     stats_.frames_captured++;
     stats_.capture_ms_total +=
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    return SB_OK;
+}
+
+int VtkCapture::CheckFitsRing(int width, int height)
+{
+    const uint32_t max_w = sb_frame_ring_max_width(ring_);
+    const uint32_t max_h = sb_frame_ring_max_height(ring_);
+    if (static_cast<uint32_t>(width) <= max_w && static_cast<uint32_t>(height) <= max_h) {
+        oversize_logged_ = false;
+        return SB_OK;
+    }
+    // Refused whole (never cropped, which would silently show the wrong picture); said once
+    // per oversize episode so a window left too big does not flood stderr.
+    stats_.frames_refused_too_big++;
+    if (!oversize_logged_) {
+        sb__log("window %dx%d exceeds the stream's maximum frame %ux%u: frames are not "
+                "streamed until it is made smaller",
+                width, height, max_w, max_h);
+        oversize_logged_ = true;
+    }
+    return sb__set_error(SB_ETOOBIG, kCaptureNow,
+                         "window %dx%d exceeds the stream's maximum frame %ux%u", width, height,
+                         max_w, max_h);
+}
+
+int VtkCapture::ReadIntoRingSlot(vtkOpenGLRenderWindow *win, vtkOpenGLFramebufferObject *display,
+                                 int width, int height)
+{
+    win->MakeCurrent();
+    vtkOpenGLState *state = win->GetState();
+    // Through VTK's state cache, so VTK's idea of the bound read framebuffer stays true.
+    state->PushReadFramebufferBinding();
+    display->Bind(GL_READ_FRAMEBUFFER);
+    display->ActivateReadBuffer(0);
+    const ReadLayout layout = NativeReadLayout();
+
+    uint8_t *pixels = nullptr;
+    uint32_t stride = 0;
+    int rc = sb_frame_ring_begin_write(ring_, static_cast<uint32_t>(width),
+                                       static_cast<uint32_t>(height), layout.sb_format, &pixels,
+                                       &stride);
+    if (rc != SB_OK) {
+        state->PopReadFramebufferBinding();
+        return rc;
+    }
+    const GLenum gl_error = ReadPixelsTight(width, height, layout.gl_format, pixels);
+    state->PopReadFramebufferBinding();
+    if (gl_error != GL_NO_ERROR) {
+        sb_frame_ring_abort_write(ring_);
+        return sb__set_error(SB_EVTK, kCaptureNow,
+                             "glReadPixels of the %dx%d display framebuffer failed: GL error "
+                             "0x%x",
+                             width, height, static_cast<unsigned>(gl_error));
+    }
     return SB_OK;
 }
 

@@ -19,6 +19,7 @@
 #include <cstdint>
 
 class vtkObject;
+class vtkOpenGLFramebufferObject;
 class vtkOpenGLRenderWindow;
 
 namespace sb {
@@ -47,6 +48,13 @@ public:
     const CaptureStats &Stats() const { return stats_; }
 
 private:
+    // SB_OK when a width x height frame fits the ring; else counts and logs the refusal
+    // (once per oversize episode) and returns SB_ETOOBIG.
+    int CheckFitsRing(int width, int height);
+    // Reads the display framebuffer into a new ring slot, left open for sb_frame_ring_commit()
+    // on success (aborted on a GL error).
+    int ReadIntoRingSlot(vtkOpenGLRenderWindow *win, vtkOpenGLFramebufferObject *display,
+                         int width, int height);
     void OnEndEvent(vtkObject *, unsigned long, void *);
     void OnWindowDeleted(vtkObject *, unsigned long, void *);
 

@@ -78,6 +78,41 @@ unsigned long ReleaseEventFor(uint32_t button)
     }
 }
 
+// Where e happens in a w x h window; false when it cannot be there: a move, press or wheel
+// outside is not a place a real pointer could be in this window. Releases and keys outside are
+// kept (a button must never stay stuck because the release happened off the edge) at the
+// nearest pixel inside.
+bool PlaceInWindow(const sb_event &e, int w, int h, int *x, int *y)
+{
+    const bool outside = e.x < 0 || e.y < 0 || e.x >= w || e.y >= h;
+    const bool pointer = e.type == SB_EVENT_POINTER_MOVE || e.type == SB_EVENT_BUTTON_PRESS ||
+                         e.type == SB_EVENT_WHEEL;
+    if (outside && pointer)
+        return false;
+    *x = std::clamp(e.x, 0, std::max(w - 1, 0));
+    *y = std::clamp(e.y, 0, std::max(h - 1, 0));
+    return true;
+}
+
+// Gives the interactor what VTK's event handlers read about e, at (x, y) in window pixels:
+// position, modifiers, key code and key symbol.
+void SetEventInformation(vtkRenderWindowInteractor *iren, const sb_event &e, int x, int y)
+{
+    const int ctrl = (e.modifiers & SB_MOD_CTRL) ? 1 : 0;
+    const int shift = (e.modifiers & SB_MOD_SHIFT) ? 1 : 0;
+    const int alt = (e.modifiers & SB_MOD_ALT) ? 1 : 0;
+    const bool is_key = e.type == SB_EVENT_KEY_PRESS || e.type == SB_EVENT_KEY_RELEASE ||
+                        e.type == SB_EVENT_CHAR;
+    // VTK's key code is one char: ASCII only, as an X server's XLookupString gives it.
+    const char key_code = (is_key && e.key_code < 128) ? static_cast<char>(e.key_code) : 0;
+    char derived_keysym[2] = {key_code, '\0'};
+    const char *keysym = nullptr;
+    if (is_key)
+        keysym = e.keysym[0] ? e.keysym : (key_code > 32 && key_code < 127 ? derived_keysym : "");
+    iren->SetEventInformationFlipY(x, y, ctrl, shift, key_code, 0, keysym);
+    iren->SetAltKey(alt);
+}
+
 } // namespace
 
 VtkReplay::VtkReplay(vtkRenderWindow *window, sb_event_queue *queue, uint32_t max_w,
@@ -363,39 +398,26 @@ bool VtkReplay::ReplayOne(const sb_event &e)
 
     const int *size = win->GetSize();
     const int w = size[0], h = size[1];
-    int x = e.x, y = e.y;
-    const bool outside = x < 0 || y < 0 || x >= w || y >= h;
-    const bool pointer = e.type == SB_EVENT_POINTER_MOVE || e.type == SB_EVENT_BUTTON_PRESS ||
-                         e.type == SB_EVENT_WHEEL;
-    if (outside && pointer) {
-        // Not a place a real pointer could be in this window.
+    int x = 0, y = 0;
+    if (!PlaceInWindow(e, w, h, &x, &y)) {
         stats_.events_invalid++;
         return false;
     }
-    // Releases and keys outside are kept (a button must never stay stuck because the release
-    // happened off the edge) at the nearest pixel inside.
-    x = std::clamp(x, 0, std::max(w - 1, 0));
-    y = std::clamp(y, 0, std::max(h - 1, 0));
-
     // SetEventInformationFlipY flips with the interactor's idea of the size: keep it true.
     const int *isize = iren->GetSize();
     if (isize[0] != w || isize[1] != h)
         iren->SetSize(w, h);
+    SetEventInformation(iren, e, x, y);
+    if (!InvokeVtkEvents(iren, e)) {
+        stats_.events_invalid++;
+        return false;
+    }
+    stats_.events_replayed++;
+    return true;
+}
 
-    const int ctrl = (e.modifiers & SB_MOD_CTRL) ? 1 : 0;
-    const int shift = (e.modifiers & SB_MOD_SHIFT) ? 1 : 0;
-    const int alt = (e.modifiers & SB_MOD_ALT) ? 1 : 0;
-    const bool is_key = e.type == SB_EVENT_KEY_PRESS || e.type == SB_EVENT_KEY_RELEASE ||
-                        e.type == SB_EVENT_CHAR;
-    // VTK's key code is one char: ASCII only, as an X server's XLookupString gives it.
-    const char key_code = (is_key && e.key_code < 128) ? static_cast<char>(e.key_code) : 0;
-    char derived_keysym[2] = {key_code, '\0'};
-    const char *keysym = nullptr;
-    if (is_key)
-        keysym = e.keysym[0] ? e.keysym : (key_code > 32 && key_code < 127 ? derived_keysym : "");
-    iren->SetEventInformationFlipY(x, y, ctrl, shift, key_code, 0, keysym);
-    iren->SetAltKey(alt);
-
+bool VtkReplay::InvokeVtkEvents(vtkRenderWindowInteractor *iren, const sb_event &e)
+{
     switch (e.type) {
     case SB_EVENT_POINTER_MOVE: iren->InvokeEvent(vtkCommand::MouseMoveEvent, nullptr); break;
     case SB_EVENT_BUTTON_PRESS: iren->InvokeEvent(PressEventFor(e.button), nullptr); break;
@@ -418,9 +440,8 @@ bool VtkReplay::ReplayOne(const sb_event &e)
         break;
     case SB_EVENT_KEY_RELEASE: iren->InvokeEvent(vtkCommand::KeyReleaseEvent, nullptr); break;
     case SB_EVENT_CHAR: iren->InvokeEvent(vtkCommand::CharEvent, nullptr); break;
-    default: stats_.events_invalid++; return false;
+    default: return false;
     }
-    stats_.events_replayed++;
     return true;
 }
 

@@ -80,6 +80,9 @@ private:
     void EndExitGuard();
     bool OnExitDuringReplay(vtkObject *, unsigned long, void *);
     bool ReplayOne(const struct sb_event &e);
+    // Invokes the VTK events of e (already placed in the window); false for a type it has none
+    // for. Stops early when an observer destroys the interactor.
+    bool InvokeVtkEvents(vtkRenderWindowInteractor *iren, const struct sb_event &e);
     void ReplayResize(const struct sb_event &e);
 
     vtkWeakPointer<vtkRenderWindow> window_;

@@ -3,6 +3,9 @@
 
 #include "sb_test_wait.h"
 
+#include "streambridge/error.h"
+#include "streambridge/frame_ring.h"
+
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,6 +38,15 @@ int tt_segment_exists(const char *name, const char *suffix)
     struct stat st;
     snprintf(path, sizeof path, "/dev/shm/streambridge-%s-%s", name, suffix);
     return stat(path, &st) == 0;
+}
+
+const char *tt_set_marker_error(void)
+{
+    static char marker[512];
+    sb_frame_ring *none = NULL;
+    sb_frame_ring_attach(NULL, &none); /* SB_EINVAL: shm_name is NULL */
+    snprintf(marker, sizeof marker, "%s", sb_last_error());
+    return marker;
 }
 
 int tt_forge_segment(const char *name, const char *suffix, const void *bytes, size_t size)

@@ -29,6 +29,11 @@ uint8_t *tt_map_segment(const char *name, const char *suffix, size_t *size);
 
 void tt_unlink(const char *name, const char *suffix);
 
+/* Leaves a known error in this thread's sb_last_error() (from a call that fails before it
+ * touches any stream) and returns a copy of its text (a static buffer, overwritten by the next
+ * call): a test then checks that a later successful call left the caller's error alone. */
+const char *tt_set_marker_error(void);
+
 /* ---- the documented layout, read from the outside (docs/shm-layout.md) ----------------------- */
 
 /* Queue header: the u32 lock word ("Queue lock": 0 free, else the holder's Linux thread id). */

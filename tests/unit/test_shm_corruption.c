@@ -17,6 +17,7 @@
 #define QUEUE_LOCK_OFFSET 128 /* the lock word, docs/shm-layout.md */
 #define QUEUE_HEAD_OFFSET 64
 #define QUEUE_COUNT_OFFSET 68
+#define RING_MAX_WIDTH_OFFSET 48
 #define RING_LATEST_OFFSET 96
 #define RING_SLOTS_OFFSET 256
 #define RING_SLOT_SIZE 64
@@ -445,6 +446,57 @@ static void test_server_encoder_resynchronises_after_a_forged_seq(void)
     sb_frame_ring_destroy(writer);
 }
 
+/* ---- reading the stats changes nothing ------------------------------------------------------- */
+
+/* Two stats reads of a ring whose header is corrupted, after a marker error: both succeed and
+ * show the corruption, neither counts it (the same corrupt_reads) nor replaces the marker. */
+static void check_stats_reads_change_nothing(const sb_frame_ring *ring)
+{
+    const char *marker = tt_set_marker_error();
+    sb_frame_ring_stats first = SB_FRAME_RING_STATS_INIT, second = SB_FRAME_RING_STATS_INIT;
+    CU_ASSERT_EQUAL(sb_frame_ring_get_stats(ring, &first), SB_OK);
+    CU_ASSERT_EQUAL(sb_frame_ring_get_stats(ring, &second), SB_OK);
+    CU_ASSERT_EQUAL(first.corrupted, 1);
+    CU_ASSERT_EQUAL(second.corrupted, 1);
+    CU_ASSERT_EQUAL(first.corrupt_reads, second.corrupt_reads);
+    CU_ASSERT_STRING_EQUAL(sb_last_error(), marker);
+}
+
+static void test_reading_the_stats_of_a_corrupted_ring_changes_nothing(void)
+{
+    const char *name = tt_name("ring-stats");
+    sb_frame_ring *writer = NULL, *reader = NULL;
+    CU_ASSERT_EQUAL_FATAL(create_shm_ring(name, &writer), SB_OK);
+    CU_ASSERT_EQUAL_FATAL(sb_frame_ring_attach(name, &reader), SB_OK);
+    st_publish_one(writer, W, H);
+    size_t size = 0;
+    uint8_t *map = tt_map_segment(name, "ring", &size);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(map);
+
+    /* `latest` names a slot the ring does not have. */
+    uint64_t real_latest, bad_latest = (uint64_t)1 << 8 | 200;
+    memcpy(&real_latest, map + RING_LATEST_OFFSET, 8);
+    memcpy(map + RING_LATEST_OFFSET, &bad_latest, 8);
+    check_stats_reads_change_nothing(reader);
+    check_stats_reads_change_nothing(writer);
+    /* A read still counts what it meets, and the stats show that count. */
+    sb_frame_ring_stats before = SB_FRAME_RING_STATS_INIT, after = SB_FRAME_RING_STATS_INIT;
+    CU_ASSERT_EQUAL(sb_frame_ring_get_stats(reader, &before), SB_OK);
+    CU_ASSERT_EQUAL(sb_frame_ring_check(reader), SB_EBADSEG);
+    CU_ASSERT_EQUAL(sb_frame_ring_get_stats(reader, &after), SB_OK);
+    CU_ASSERT_EQUAL(after.corrupt_reads, before.corrupt_reads + 1);
+
+    /* A geometry word overwritten, `latest` sound again. */
+    memcpy(map + RING_LATEST_OFFSET, &real_latest, 8);
+    put_u32(map, RING_MAX_WIDTH_OFFSET, W + 1);
+    check_stats_reads_change_nothing(reader);
+    check_stats_reads_change_nothing(writer);
+
+    munmap(map, size);
+    sb_frame_ring_destroy(reader);
+    sb_frame_ring_destroy(writer);
+}
+
 static CU_TestInfo corruption_tests[] = {
     {"garbage_in_the_queue_lock_word_is_taken_over",
      test_garbage_in_the_queue_lock_word_is_taken_over},
@@ -460,6 +512,8 @@ static CU_TestInfo corruption_tests[] = {
      test_a_forged_newer_seq_is_reported_when_the_real_one_returns},
     {"server_encoder_resynchronises_after_a_forged_seq",
      test_server_encoder_resynchronises_after_a_forged_seq},
+    {"reading_the_stats_of_a_corrupted_ring_changes_nothing",
+     test_reading_the_stats_of_a_corrupted_ring_changes_nothing},
     CU_TEST_INFO_NULL,
 };
 

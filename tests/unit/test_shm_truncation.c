@@ -297,6 +297,37 @@ static void test_event_queue_truncated_under_producer_is_reported(void)
     CU_ASSERT(!tt_segment_exists(name, "events"));
 }
 
+/* Stats of a broken segment say so without replacing the caller's sb_last_error(). */
+static void test_reading_the_stats_of_truncated_segments_leaves_the_last_error_alone(void)
+{
+    const char *name = tt_name("trunc-stats");
+    sb_frame_ring *ring = create_ring(name);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ring);
+    sb_event_queue_options o = SB_EVENT_QUEUE_OPTIONS_INIT;
+    o.shm_name = name;
+    sb_event_queue *queue = NULL;
+    CU_ASSERT_EQUAL_FATAL(sb_event_queue_create(&o, &queue), SB_OK);
+    CU_ASSERT_EQUAL_FATAL(truncate_segment(name, "ring", 0), 0);
+    CU_ASSERT_EQUAL_FATAL(truncate_segment(name, "events", 0), 0);
+    /* The checks see the truncation: both handles are known broken from here on. */
+    CU_ASSERT_EQUAL(sb_frame_ring_check(ring), SB_EBADSEG);
+    CU_ASSERT_EQUAL(sb_event_queue_check(queue), SB_EBADSEG);
+
+    const char *marker = tt_set_marker_error();
+    sb_frame_ring_stats rs = SB_FRAME_RING_STATS_INIT;
+    CU_ASSERT_EQUAL(sb_frame_ring_get_stats(ring, &rs), SB_OK);
+    CU_ASSERT_EQUAL(rs.broken, 1);
+    CU_ASSERT_STRING_EQUAL(sb_last_error(), marker);
+    marker = tt_set_marker_error();
+    sb_event_queue_stats qs = SB_EVENT_QUEUE_STATS_INIT;
+    CU_ASSERT_EQUAL(sb_event_queue_get_stats(queue, &qs), SB_OK);
+    CU_ASSERT_EQUAL(qs.broken, 1);
+    CU_ASSERT_STRING_EQUAL(sb_last_error(), marker);
+
+    sb_event_queue_destroy(queue);
+    sb_frame_ring_destroy(ring);
+}
+
 static CU_TestInfo truncation_tests[] = {
     {"faults_outside_our_mappings_still_reach_the_previous_handler",
      test_faults_outside_our_mappings_still_reach_the_previous_handler},
@@ -310,6 +341,8 @@ static CU_TestInfo truncation_tests[] = {
      test_truncated_to_nothing_producer_and_server_report_broken},
     {"event_queue_truncated_under_producer_is_reported",
      test_event_queue_truncated_under_producer_is_reported},
+    {"reading_the_stats_of_truncated_segments_leaves_the_last_error_alone",
+     test_reading_the_stats_of_truncated_segments_leaves_the_last_error_alone},
     CU_TEST_INFO_NULL,
 };
 

@@ -93,8 +93,9 @@ SB_API int sb_event_queue_wait(sb_event_queue *q, int timeout_ms);
 /* Wakes a consumer sleeping in sb_event_queue_wait (it then returns SB_OK, or SB_EWOKEN if the
  * queue is empty). Any thread. */
 SB_API void sb_event_queue_wake(sb_event_queue *q);
-/* Fills the first bytes of *stats that stats->version (set by the caller) has; changes nothing.
- * Any thread. SB_EINVAL for NULL, SB_EVERSION for a version this library does not know. */
+/* Fills the first bytes of *stats that stats->version (set by the caller) has; changes nothing
+ * (neither a counter nor, when it succeeds, sb_last_error()). Any thread. SB_EINVAL for NULL,
+ * SB_EVERSION for a version this library does not know. */
 SB_API int sb_event_queue_get_stats(const sb_event_queue *q, sb_event_queue_stats *stats);
 /* Health of the segment, any thread: SB_OK, or SB_EBADSEG with the reason in sb_last_error()
  * (truncated under the mapping: broken for good; header fields overwritten; lock word held too

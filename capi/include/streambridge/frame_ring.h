@@ -156,9 +156,10 @@ SB_API uint64_t sb_frame_ring_latest_seq(const sb_frame_ring *ring);
 /* Wakes every waiter (e.g. so a server thread can re-check its stop flag); a waiter with no newer
  * frame then returns SB_EWOKEN. Any thread. */
 SB_API void sb_frame_ring_wake_all(sb_frame_ring *ring);
-/* Fills the first bytes of *stats that stats->version (set by the caller) has. Any thread. Like
- * every read, it validates the shared header and counts an inconsistency it finds in
- * corrupt_reads; it changes nothing else. SB_EINVAL for NULL, SB_EVERSION for a version this library does not know. */
+/* Fills the first bytes of *stats that stats->version (set by the caller) has. Any thread. It
+ * validates the shared header (corrupted) but changes no state: it counts nothing in
+ * corrupt_reads and leaves sb_last_error() alone when it succeeds. SB_EINVAL for NULL,
+ * SB_EVERSION for a version this library does not know. */
 SB_API int sb_frame_ring_get_stats(const sb_frame_ring *ring, sb_frame_ring_stats *stats);
 /* Health of the segment behind the ring, any thread, cheap (one fstat): SB_OK, or SB_EBADSEG
  * with the reason in sb_last_error() when the shm file was truncated under the mapping (broken
