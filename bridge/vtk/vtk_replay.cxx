@@ -146,6 +146,7 @@ int VtkReplay::Attach()
     }
     interactor_ = iren;
     iren_delete_tag_ = iren->AddObserver(vtkCommand::DeleteEvent, this, &VtkReplay::OnObjectDeleted);
+    InstallExitGuard(iren);
     window_delete_tag_ =
         win->AddObserver(vtkCommand::DeleteEvent, this, &VtkReplay::OnObjectDeleted);
     if (!own_interactor_) {
@@ -178,7 +179,7 @@ void VtkReplay::Detach()
 {
     if (vtkRenderWindowInteractor *iren = interactor_) {
         EndTickHiding();
-        EndExitGuard();
+        RemoveExitGuard();
         for (unsigned long tag : passive_tags_)
             iren->RemoveObserver(tag);
         if (timer_tag_)
@@ -321,7 +322,6 @@ int VtkReplay::DrainAndReplay()
     // shows the same final state at a fraction of the cost.
     const int enable_render = iren->GetEnableRender();
     iren->EnableRenderOff();
-    BeginExitGuard();
     int replayed = 0;
     for (size_t i = 0; i < batch_.size(); i++) {
         // Of a run of moves with the same buttons and modifiers only the last matters.
@@ -332,7 +332,6 @@ int VtkReplay::DrainAndReplay()
         if (ReplayOne(batch_[i]))
             replayed++;
     }
-    EndExitGuard();
     if (vtkRenderWindowInteractor *still = interactor_) {
         still->SetEnableRender(enable_render);
         if (replayed > 0 && window_) {
@@ -347,21 +346,18 @@ int VtkReplay::DrainAndReplay()
     return replayed;
 }
 
-// The guard exists only while a batch is replayed: an ExitEvent observer changes what
-// ExitCallback() does (ExitEvent instead of TerminateApp()), and outside a batch the interactor
-// must behave exactly as VTK made it. The whole batch rather than each key: any replayed event
-// may reach an application handler that calls ExitCallback(), and nothing local is dispatched
-// in between (the batch runs to its end inside one tick or pump).
-void VtkReplay::BeginExitGuard()
+// Any replayed event, not only a key, may reach an application handler that calls
+// ExitCallback(), so the guard refuses every exit request raised while a batch runs (nothing
+// local is dispatched in between: the batch runs to its end inside one tick or pump).
+void VtkReplay::InstallExitGuard(vtkRenderWindowInteractor *iren)
 {
-    vtkRenderWindowInteractor *iren = interactor_;
-    if (allow_remote_exit_ || !iren || exit_guard_tag_)
+    if (allow_remote_exit_ || exit_guard_tag_)
         return;
-    exit_guard_tag_ = iren->AddObserver(vtkCommand::ExitEvent, this,
-                                        &VtkReplay::OnExitDuringReplay, kExitGuardPriority);
+    exit_guard_tag_ = iren->AddObserver(vtkCommand::ExitEvent, this, &VtkReplay::OnExitEvent,
+                                        kExitGuardPriority);
 }
 
-void VtkReplay::EndExitGuard()
+void VtkReplay::RemoveExitGuard()
 {
     if (!exit_guard_tag_)
         return;
@@ -370,8 +366,10 @@ void VtkReplay::EndExitGuard()
     exit_guard_tag_ = 0;
 }
 
-bool VtkReplay::OnExitDuringReplay(vtkObject *, unsigned long, void *)
+bool VtkReplay::OnExitEvent(vtkObject *caller, unsigned long, void *)
 {
+    if (!in_replay_)
+        return ExitAsVtkWould(static_cast<vtkRenderWindowInteractor *>(caller));
     // Logged once per stream: a viewer holding 'q' down must not flood the application's log.
     if (!exit_refusal_logged_) {
         exit_refusal_logged_ = true;
@@ -380,6 +378,23 @@ bool VtkReplay::OnExitDuringReplay(vtkObject *, unsigned long, void *)
                 "autoload plugin) lets it");
     }
     return true; // abort: no application ExitEvent observer and no TerminateApp() sees it
+}
+
+// A local exit request: VTK's ExitCallback() invoked ExitEvent only because our guard observes
+// it; without the guard it would have run the application's observers if it has any, and
+// TerminateApp() if not. Whether it has any is asked with the guard out of the way (removing and
+// re-adding an observer inside an ordinary callback is allowed; the re-added one, with a newer
+// tag, is not called again for this event).
+bool VtkReplay::ExitAsVtkWould(vtkRenderWindowInteractor *iren)
+{
+    iren->RemoveObserver(exit_guard_tag_);
+    exit_guard_tag_ = 0;
+    const bool application_observes = iren->HasObserver(vtkCommand::ExitEvent) != 0;
+    InstallExitGuard(iren);
+    if (application_observes)
+        return false; // not aborted: they run now
+    iren->TerminateApp();
+    return true;
 }
 
 bool VtkReplay::ReplayOne(const sb_event &e)

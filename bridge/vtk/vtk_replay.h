@@ -15,10 +15,13 @@
 //
 // Browser input never ends the application unless it opts in (allow_remote_exit): VTK's styles
 // answer 'q'/'e' with rwi->ExitCallback(), which invokes ExitEvent when anyone observes it and
-// calls TerminateApp() otherwise. While a batch is replayed, and only then, an ExitEvent observer
-// of the highest priority aborts that event, so neither TerminateApp() nor the application's own
-// ExitEvent observers run; outside a batch (the local keyboard, the window manager's close)
-// VTK's behaviour is untouched.
+// calls TerminateApp() otherwise. An ExitEvent observer of the highest priority, installed with
+// the replay, aborts that event while a batch is replayed, so neither TerminateApp() nor the
+// application's own ExitEvent observers run. Outside a batch (the local keyboard, the window
+// manager's close) it steps aside and does what VTK would have done without it: the
+// application's ExitEvent observers run, or, when it has none, TerminateApp(). It is installed
+// once rather than around each batch because batches mostly run inside a passive timer
+// observer, where VTK forbids adding or removing observers (and warns on every batch).
 #ifndef SB_VTK_REPLAY_H
 #define SB_VTK_REPLAY_H
 
@@ -76,9 +79,10 @@ private:
     void BeginTickHiding();
     void EndTickHiding();
     void OnObjectDeleted(vtkObject *caller, unsigned long, void *);
-    void BeginExitGuard();
-    void EndExitGuard();
-    bool OnExitDuringReplay(vtkObject *, unsigned long, void *);
+    void InstallExitGuard(vtkRenderWindowInteractor *iren);
+    void RemoveExitGuard();
+    bool OnExitEvent(vtkObject *, unsigned long, void *);
+    bool ExitAsVtkWould(vtkRenderWindowInteractor *iren);
     bool ReplayOne(const struct sb_event &e);
     // Invokes the VTK events of e (already placed in the window); false for a type it has none
     // for. Stops early when an observer destroys the interactor.
@@ -101,7 +105,7 @@ private:
     unsigned long window_delete_tag_ = 0;
     bool in_replay_ = false;
     bool allow_remote_exit_;
-    unsigned long exit_guard_tag_ = 0; // our ExitEvent observer, present only during a batch
+    unsigned long exit_guard_tag_ = 0; // our ExitEvent observer (none with allow_remote_exit)
     bool exit_refusal_logged_ = false;
     std::vector<sb_event> batch_;
     ReplayStats stats_;
