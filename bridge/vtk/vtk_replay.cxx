@@ -1,6 +1,7 @@
 // vtk_replay.cxx - see vtk_replay.h.
 #include "vtk_replay.h"
 
+#include "sb_clock.h"
 #include "sb_error_internal.h"
 #include "streambridge/events.h"
 
@@ -273,6 +274,7 @@ int VtkReplay::DrainAndReplay()
     }
     if (batch_.empty())
         return 0;
+    const uint64_t replay_ns = sb__realtime_ns();
 
     vtkRenderWindowInteractor *iren = interactor_;
     vtkRenderWindow *win = window_;
@@ -288,16 +290,21 @@ int VtkReplay::DrainAndReplay()
     iren->EnableRenderOff();
     BeginExitGuard();
     int replayed = 0;
+    uint64_t input_ns = 0;
     for (size_t i = 0; i < batch_.size(); i++) {
         // Of a run of moves with the same buttons and modifiers only the last matters.
         if (i + 1 < batch_.size() && SameMoveRun(batch_[i], batch_[i + 1]))
             continue;
         if (!interactor_ || !window_)
             break; // an observer destroyed the window or interactor mid-batch
-        if (ReplayOne(batch_[i]))
+        if (ReplayOne(batch_[i])) {
             replayed++;
+            input_ns = batch_[i].timestamp_ns;
+        }
     }
     EndExitGuard();
+    if (replayed > 0 && input_observer_)
+        input_observer_(input_ns, replay_ns);
     if (vtkRenderWindowInteractor *still = interactor_) {
         still->SetEnableRender(enable_render);
         if (replayed > 0 && window_) {

@@ -30,6 +30,7 @@
 #include <vtkWeakPointer.h>
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 class vtkCallbackCommand;
@@ -68,6 +69,13 @@ public:
 
     const ReplayStats &Stats() const { return stats_; }
 
+    // Told after each batch that replayed something, before its render: the timestamp_ns of
+    // the batch's last replayed event and when the batch was taken from the queue
+    // (CLOCK_REALTIME ns). The stream hands both to the capture, so the frame that shows the
+    // input carries them (sb_frame_info.input_ns, replay_ns).
+    using InputObserver = std::function<void(uint64_t input_ns, uint64_t replay_ns)>;
+    void SetInputObserver(InputObserver observer) { input_observer_ = std::move(observer); }
+
 private:
     bool OnTimer(vtkObject *, unsigned long event, void *call_data);
     static void OnAnyEventPassive(vtkObject *, unsigned long event, void *client_data,
@@ -102,6 +110,7 @@ private:
     bool exit_refusal_logged_ = false;
     std::vector<sb_event> batch_;
     ReplayStats stats_;
+    InputObserver input_observer_;
 };
 
 } // namespace sb

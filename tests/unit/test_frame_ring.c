@@ -898,8 +898,11 @@ static void attach_corrupted(size_t offset, const void *value, size_t len, off_t
 
 static void test_attach_wrong_layout_version_is_ebadseg(void)
 {
-    uint32_t v = 2;
-    attach_corrupted(8, &v, 4, 0, "layout version 2");
+    /* 1: a 0.1 writer's segment (64-byte slot headers) is refused, not misread. */
+    uint32_t v = 1;
+    attach_corrupted(8, &v, 4, 0, "layout version 1");
+    v = 3;
+    attach_corrupted(8, &v, 4, 0, "layout version 3");
 }
 
 static void test_attach_wrong_header_size_is_ebadseg(void)
