@@ -296,7 +296,8 @@ static int codec_id(const char *name)
     return -1;
 }
 
-static void print_table(const char *codec, int iters, double idle_before, double idle_after)
+static void print_table(const char *codec, int iters, double idle_before, double idle_after,
+                        double busy)
 {
     printf("\n%s, 640x480, basic demo scene: %d of %d left-drag moves matched to their frame\n\n",
            codec, nsamples, iters);
@@ -317,6 +318,8 @@ static void print_table(const char *codec, int iters, double idle_before, double
         printf("demo process CPU while idle (one viewer, no input, %d s): %.2f%% of a core "
                "before the run, %.2f%% after\n",
                IDLE_SECONDS, idle_before, idle_after);
+    if (busy >= 0)
+        printf("demo process CPU during the moves: %.1f%% of a core\n", busy);
 }
 
 int main(int argc, char **argv)
@@ -384,6 +387,8 @@ int main(int argc, char **argv)
     sleep(1);
     double idle_before = idle_cpu_percent(demo_pid);
 
+    long long busy_ticks = demo_pid > 0 ? cpu_ticks(demo_pid) : -1;
+    uint64_t busy_t0 = sb__monotonic_ns();
     send_pointer(&ws, SB_EVENT_BUTTON_PRESS, VIEW_W / 2.0f, VIEW_H / 2.0f);
     unsigned rng = 12345;
     int lost = 0;
@@ -396,9 +401,13 @@ int main(int argc, char **argv)
             lost++;
     }
     send_pointer(&ws, SB_EVENT_BUTTON_RELEASE, VIEW_W / 2.0f, VIEW_H / 2.0f);
+    double busy = -1;
+    if (busy_ticks >= 0 && cpu_ticks(demo_pid) >= 0)
+        busy = 100.0 * (double)(cpu_ticks(demo_pid) - busy_ticks) /
+               (double)sysconf(_SC_CLK_TCK) / ((double)(sb__monotonic_ns() - busy_t0) / 1e9);
     sleep(1); /* the still re-encode after input stops */
     double idle_after = idle_cpu_percent(demo_pid);
-    print_table(codec, iters, idle_before, idle_after);
+    print_table(codec, iters, idle_before, idle_after, busy);
     if (lost)
         printf("%d moves got no matching frame within %d ms\n", lost, MOVE_DEADLINE_MS);
     st_ws_close(&ws);

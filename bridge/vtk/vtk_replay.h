@@ -2,7 +2,8 @@
 // render thread, as a real mouse and keyboard would deliver them.
 //
 // Three ways the queue gets drained:
-//  - a repeating interactor timer (when the application runs iren->Start()): a passive observer
+//  - a repeating interactor timer (when the application runs iren->Start()), and while input
+//    flows a second one of 1 ms (see PaceTimers): a passive observer
 //    (VTK runs those even while a style or widget holds the interactor's focus) drains the queue
 //    for our timer id only; our ticks are hidden from everyone else (aborted when nobody holds
 //    the focus, made motionless and render-free for a focus holder);
@@ -81,6 +82,7 @@ private:
     static void OnAnyEventPassive(vtkObject *, unsigned long event, void *client_data,
                                   void *call_data);
     bool IsOurTick(unsigned long event, void *call_data) const;
+    void PaceTimers(int tick_id);
     void BeginTickHiding();
     void EndTickHiding();
     void OnObjectDeleted(vtkObject *caller, unsigned long, void *);
@@ -97,6 +99,8 @@ private:
     uint32_t max_w_, max_h_;
     int timer_interval_ms_;
     int timer_id_ = 0;
+    int fast_timer_id_ = 0;          // the 1 ms timer, only while input flows
+    uint64_t last_input_mono_ns_ = 0; // CLOCK_MONOTONIC of the last drain that found input
     unsigned long timer_tag_ = 0;
     std::vector<unsigned long> passive_tags_;
     vtkSmartPointer<vtkCallbackCommand> passive_command_;
