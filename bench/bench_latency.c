@@ -245,17 +245,27 @@ static int free_port(void)
     return port;
 }
 
+/* The demo's output (VTK's warnings among it) goes here, not into the table. */
+static char demo_log[] = "/tmp/bench_latency-demo.XXXXXX";
+
 static pid_t start_demo(const char *demo, int port)
 {
     char port_text[16];
     snprintf(port_text, sizeof port_text, "%d", port);
+    int log_fd = mkstemp(demo_log);
     pid_t pid = fork();
     if (pid == 0) {
+        if (log_fd >= 0) {
+            dup2(log_fd, STDOUT_FILENO);
+            dup2(log_fd, STDERR_FILENO);
+        }
         execl(demo, demo, "--scene", "basic", "--size", "640x480", "--port", port_text,
               (char *)NULL);
         fprintf(stderr, "bench_latency: cannot run %s: %s\n", demo, strerror(errno));
         _exit(127);
     }
+    if (log_fd >= 0)
+        close(log_fd);
     return pid;
 }
 
@@ -353,8 +363,8 @@ int main(int argc, char **argv)
         port = free_port();
         demo_pid = start_demo(demo, port);
         if (!st_http_until(port, "/healthz", 200, NULL, ST_DEADLINE_MS)) {
-            fprintf(stderr, "bench_latency: the demo (%s) did not come up on port %d\n", demo,
-                    port);
+            fprintf(stderr, "bench_latency: the demo (%s) did not come up on port %d (its "
+                            "output: %s)\n", demo, port, demo_log);
             stop_demo(demo_pid);
             return 1;
         }
@@ -412,5 +422,7 @@ int main(int argc, char **argv)
         printf("%d moves got no matching frame within %d ms\n", lost, MOVE_DEADLINE_MS);
     st_ws_close(&ws);
     stop_demo(demo_pid);
+    if (demo_pid > 0)
+        unlink(demo_log);
     return 0;
 }
