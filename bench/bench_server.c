@@ -8,14 +8,10 @@
 #include "sb_test_http.h"
 #include "sb_test_server.h"
 
-#include <dirent.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 
 #define BW 1280
@@ -56,23 +52,6 @@ static int cmp_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Browsers set TCP_NODELAY on their sockets and civetweb's client functions do not; do the same
- * as a browser, so the clients' small acks are never held back by Nagle's algorithm. This child
- * process's only TCP sockets are its WebSocket clients. */
-static void nodelay_all_sockets(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    struct dirent *e;
-    while (d && (e = readdir(d)) != NULL) {
-        int fd = atoi(e->d_name), one = 1;
-        struct stat st;
-        if (fd > 2 && fd != dirfd(d) && fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* fails on non-TCP: fine */
-    }
-    if (d)
-        closedir(d);
-}
-
 /* Child: n clients; reports "frames_min frames_total p50_us p99_us" on fd after stop. */
 static void run_clients(int port, int n, int ready_fd, int stop_fd, int result_fd)
 {
@@ -80,7 +59,7 @@ static void run_clients(int port, int n, int ready_fd, int stop_fd, int result_f
     for (int i = 0; i < n; i++)
         if (st_ws_connect(&ws[i], port, "/ws", NULL, true) != 0)
             _exit(1);
-    nodelay_all_sockets();
+    st_nodelay_all_sockets();
     char c = 'r';
     if (write(ready_fd, &c, 1) != 1)
         _exit(1);

@@ -15,3 +15,6 @@ echo "== capture on the render thread (bench_capture, Mesa llvmpipe under Xvfb)"
 echo
 echo "== web server: 1/8/32 WebSocket clients at 1280x720 (bench_server)"
 "$build/bench/bench_server" "${SB_BENCH_SERVER_SECONDS:-4}"
+echo
+echo "== input to new frame over /ws, in parts (bench_latency, the basic demo at 640x480 under Xvfb)"
+"$root/tests/xvfb-run.sh" "$build/bench/bench_latency" --iters "${SB_BENCH_LATENCY_ITERS:-300}"

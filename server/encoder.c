@@ -212,10 +212,12 @@ static int compress(encoder_state *st, sb_frame *frame, int pf, int quality,
     unsigned char *buf = ef->jpeg;
     unsigned long size = ef->capacity;
     int flags = TJFLAG_NOREALLOC | (frame->info.bottom_up ? TJFLAG_BOTTOMUP : 0);
+    ef->encode_start_ns = sb__realtime_ns();
     uint64_t t0 = sb__monotonic_ns();
     int rc = tjCompress2(st->tj, frame->pixels, (int)frame->info.width, (int)frame->info.stride,
                          (int)frame->info.height, pf, &buf, &size, TJSAMP_420, quality, flags);
     uint64_t t1 = sb__monotonic_ns();
+    ef->encode_end_ns = sb__realtime_ns();
     int rel = sb_frame_ring_release(st->enc->cfg.ring, frame);
     if (rc != 0) {
         char why[256];
@@ -256,6 +258,15 @@ static void account_encode(encoder_state *st, const sb_frame_info *info, bool st
     ef->quality = (uint32_t)quality;
     ef->still = interactive ? 0u : 1u;
     ef->capture_ns = info->capture_ns;
+    if (!still_only) {
+        /* A distinct frame's walk (a still re-encode is not on any input's path). */
+        sb_frame_walk walk = {
+            .encode_id = ef->id, .seq = info->seq, .input_ns = info->input_ns,
+            .replay_ns = info->replay_ns, .render_start_ns = info->render_start_ns,
+            .render_end_ns = info->render_end_ns, .capture_ns = info->capture_ns,
+            .encode_start_ns = ef->encode_start_ns, .encode_end_ns = ef->encode_end_ns};
+        sb__stats_record_walk(stats, &walk);
+    }
 }
 
 typedef enum { ENCODE_PUBLISHED, ENCODE_SKIPPED, ENCODE_RETRY } encode_result;

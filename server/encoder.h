@@ -31,6 +31,7 @@ typedef struct sb_encoded_frame {
     uint32_t quality;
     uint32_t still;       /* 1: encoded at still quality */
     uint64_t capture_ns;
+    uint64_t encode_start_ns, encode_end_ns; /* CLOCK_REALTIME around the compression */
     unsigned long jpeg_len;
     unsigned long capacity;
     unsigned char *jpeg;

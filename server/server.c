@@ -240,6 +240,38 @@ static void client_json(const sb_client *c, void *arg)
               (unsigned long long)atomic_load(&c->bytes));
 }
 
+/* /stats "latency_ms" (each part's percentiles) and "recent_frames" (the newest walks). */
+static void latency_json(const sb_server *srv, strbuf *b)
+{
+    sb_latency_report *r = malloc(sizeof *r);
+    if (!r) {
+        b->failed = true;
+        return;
+    }
+    sb__stats_latency(&srv->stats, r);
+    sb_printf(b, "\"latency_ms\":{");
+    for (int p = 0; p < SB_LATENCY_PARTS; p++) {
+        const sb_sample_summary *q = &r->parts[p];
+        sb_printf(b, "%s\"%s\":{\"n\":%u,\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f}",
+                  p ? "," : "", sb__latency_part_name((sb_latency_part)p), q->n, q->p50, q->p90,
+                  q->p99, q->max);
+    }
+    sb_printf(b, "},\"recent_frames\":[");
+    for (unsigned i = 0; i < r->walk_count; i++) {
+        const sb_frame_walk *w = &r->walks[i];
+        sb_printf(b, "%s{\"seq\":%llu,\"input_ns\":%llu,\"replay_ns\":%llu,"
+                     "\"render_start_ns\":%llu,\"render_end_ns\":%llu,\"capture_ns\":%llu,"
+                     "\"encode_start_ns\":%llu,\"encode_end_ns\":%llu,\"send_ns\":%llu}",
+                  i ? "," : "", (unsigned long long)w->seq, (unsigned long long)w->input_ns,
+                  (unsigned long long)w->replay_ns, (unsigned long long)w->render_start_ns,
+                  (unsigned long long)w->render_end_ns, (unsigned long long)w->capture_ns,
+                  (unsigned long long)w->encode_start_ns, (unsigned long long)w->encode_end_ns,
+                  (unsigned long long)w->send_ns);
+    }
+    sb_printf(b, "],");
+    free(r);
+}
+
 static void serve_stats(sb_server *srv, struct mg_connection *conn)
 {
     sb_server_stats s = {.version = SB_SERVER_STATS_VERSION};
@@ -258,10 +290,12 @@ static void serve_stats(sb_server *srv, struct mg_connection *conn)
               "\"clients\":%u,\"encode_ms_mean\":%.3f,\"encode_ms_p50\":%.3f,"
               "\"encode_ms_p99\":%.3f,\"delivered_fps\":%.2f,\"producer_alive\":%s,"
               "\"slow_connections_closed\":%llu,\"stream_ok\":%s,\"stream_error\":\"%s\","
-              "\"stream_corrupt_reads\":%llu,\"client_list\":[",
+              "\"stream_corrupt_reads\":%llu,",
               s.clients, s.encode_ms_mean, s.encode_ms_p50, s.encode_ms_p99, s.delivered_fps,
               rs.writer_alive ? "true" : "false", sb__http_guard_slow_closed(srv->guard),
               fault[0] ? "false" : "true", fault, (unsigned long long)rs.corrupt_reads);
+    latency_json(srv, &b);
+    sb_printf(&b, "\"client_list\":[");
     if (!b.failed)
         sb__clients_foreach(&srv->clients, client_json, &b);
     sb_printf(&b, "]}\n");

@@ -101,3 +101,77 @@ void sb__stats_fill(const sb_stats *st, uint32_t clients, sb_server_stats *out)
         out->encode_ms_p99 = samples[(size_t)((n - 1) * 0.99)];
     }
 }
+
+/* ---- the frames' walks ------------------------------------------------------------------------ */
+
+/* Adds the part from -> to of w when both ends are known and in order. Under st->mu. */
+static void add_part_locked(sb_stats *st, sb_latency_part part, uint64_t from, uint64_t to)
+{
+    if (from != 0 && to != 0 && from <= to)
+        sb__samples_add(&st->latency[part], (double)(to - from) / 1e6);
+}
+
+void sb__stats_record_walk(sb_stats *st, const sb_frame_walk *w)
+{
+    pthread_mutex_lock(&st->mu);
+    /* The send parts wait for the send (send_ns is 0 here, so they are skipped). */
+#define SB_LATENCY_ADD_(name, from, to) add_part_locked(st, SB_LATENCY_##name, w->from, w->to);
+    SB_LATENCY_PART_MAP(SB_LATENCY_ADD_)
+#undef SB_LATENCY_ADD_
+    sb_frame_walk *kept = &st->walks[st->walk_count % SB_WALK_HISTORY];
+    *kept = *w;
+    kept->send_ns = 0;
+    st->walk_count++;
+    pthread_mutex_unlock(&st->mu);
+}
+
+void sb__stats_record_walk_sent(sb_stats *st, uint64_t encode_id, uint64_t send_ns)
+{
+    pthread_mutex_lock(&st->mu);
+    unsigned held = st->walk_count < SB_WALK_HISTORY ? (unsigned)st->walk_count : SB_WALK_HISTORY;
+    for (unsigned i = 0; i < held; i++) {
+        sb_frame_walk *w = &st->walks[(st->walk_count - 1 - i) % SB_WALK_HISTORY];
+        if (w->encode_id != encode_id)
+            continue;
+        if (w->send_ns == 0) {
+            w->send_ns = send_ns;
+            add_part_locked(st, SB_LATENCY_send, w->encode_end_ns, w->send_ns);
+            add_part_locked(st, SB_LATENCY_input_to_send, w->input_ns, w->send_ns);
+        }
+        break;
+    }
+    pthread_mutex_unlock(&st->mu);
+}
+
+const char *sb__latency_part_name(sb_latency_part part)
+{
+    switch (part) {
+#define SB_LATENCY_NAME_(name, from, to) \
+    case SB_LATENCY_##name: return #name;
+        SB_LATENCY_PART_MAP(SB_LATENCY_NAME_)
+#undef SB_LATENCY_NAME_
+    default: return "unknown";
+    }
+}
+
+void sb__stats_latency(const sb_stats *st, sb_latency_report *out)
+{
+    memset(out, 0, sizeof *out);
+    /* Copied under the lock, sorted outside it; on the heap (civetweb workers' stacks are
+     * modest). Without memory the report stays empty. */
+    sb_samples *copy = malloc(sizeof st->latency);
+    pthread_mutex_t *mu = (pthread_mutex_t *)&st->mu;
+    pthread_mutex_lock(mu);
+    if (copy)
+        memcpy(copy, st->latency, sizeof st->latency);
+    unsigned held = st->walk_count < SB_WALK_HISTORY ? (unsigned)st->walk_count : SB_WALK_HISTORY;
+    for (unsigned i = 0; i < held; i++)
+        out->walks[i] = st->walks[(st->walk_count - held + i) % SB_WALK_HISTORY];
+    out->walk_count = held;
+    pthread_mutex_unlock(mu);
+    if (!copy)
+        return;
+    for (int p = 0; p < SB_LATENCY_PARTS; p++)
+        sb__samples_summary(&copy[p], &out->parts[p]);
+    free(copy);
+}

@@ -4,6 +4,7 @@
 #ifndef SB_STATS_H
 #define SB_STATS_H
 
+#include "sb_samples.h"
 #include "streambridge/server.h"
 
 #include <pthread.h>
@@ -13,6 +14,38 @@
 /* Whole seconds of the delivered-frames window; one more bucket holds the second under way. */
 #define SB_FPS_WINDOW_SECONDS 2
 #define SB_FPS_BUCKETS (SB_FPS_WINDOW_SECONDS + 1)
+
+/* One frame's walk from input to socket, CLOCK_REALTIME ns, 0 = unknown: the producer's times
+ * from the ring (sb_frame_info) and the server's own. */
+typedef struct sb_frame_walk {
+    uint64_t encode_id; /* sb_encoded_frame.id */
+    uint64_t seq;
+    uint64_t input_ns, replay_ns, render_start_ns, render_end_ns, capture_ns;
+    uint64_t encode_start_ns, encode_end_ns;
+    uint64_t send_ns; /* the first WebSocket send of the frame: first byte handed to the socket */
+} sb_frame_walk;
+
+/* The parts of the walk summarised in /stats "latency_ms" (X(name, from, to)); the one list. */
+#define SB_LATENCY_PART_MAP(X)                          \
+    X(input_to_replay, input_ns, replay_ns)             \
+    X(replay_to_render, replay_ns, render_start_ns)     \
+    X(render, render_start_ns, render_end_ns)           \
+    X(capture, render_end_ns, capture_ns)               \
+    X(capture_to_encode, capture_ns, encode_start_ns)   \
+    X(encode, encode_start_ns, encode_end_ns)           \
+    X(send, encode_end_ns, send_ns)                     \
+    X(input_to_publish, input_ns, capture_ns)           \
+    X(input_to_send, input_ns, send_ns)
+
+typedef enum sb_latency_part {
+#define SB_LATENCY_ENUM_(name, from, to) SB_LATENCY_##name,
+    SB_LATENCY_PART_MAP(SB_LATENCY_ENUM_)
+#undef SB_LATENCY_ENUM_
+    SB_LATENCY_PARTS
+} sb_latency_part;
+
+/* The newest walks kept for /stats "recent_frames" (a benchmark matches its input there). */
+#define SB_WALK_HISTORY 16
 
 typedef struct sb_stats {
     /* One atomic per counter of SB_SERVER_COUNTER_MAP: any thread adds, relaxed. */
@@ -31,7 +64,18 @@ typedef struct sb_stats {
      * move the window, readers only sum it. */
     uint64_t sent_second[SB_FPS_BUCKETS];
     uint64_t sent_frames[SB_FPS_BUCKETS];
+    /* The latency parts of the newest frames (ms) and the newest walks, a ring. */
+    sb_samples latency[SB_LATENCY_PARTS];
+    sb_frame_walk walks[SB_WALK_HISTORY];
+    uint64_t walk_count;
 } sb_stats;
+
+/* What /stats shows of the walks: each part's percentiles, the newest walks (oldest first). */
+typedef struct sb_latency_report {
+    sb_sample_summary parts[SB_LATENCY_PARTS];
+    sb_frame_walk walks[SB_WALK_HISTORY];
+    unsigned walk_count;
+} sb_latency_report;
 
 void sb__stats_init(sb_stats *st);
 void sb__stats_destroy(sb_stats *st);
@@ -44,6 +88,17 @@ void sb__stats_destroy(sb_stats *st);
 void sb__stats_record_encode(sb_stats *st, double ms);
 /* A sender: one frame message of bytes bytes went out (frames_sent, bytes_sent, the window). */
 void sb__stats_record_sent(sb_stats *st, uint64_t bytes);
+
+/* The encoder thread: a distinct frame was encoded (w->send_ns 0); its parts so far are counted
+ * and it is kept for the send to complete. */
+void sb__stats_record_walk(sb_stats *st, const sb_frame_walk *w);
+/* A WebSocket sender handed the first byte of encode encode_id to the socket at send_ns: the
+ * first send of a kept walk completes it (later ones, and still re-encodes, count nothing). */
+void sb__stats_record_walk_sent(sb_stats *st, uint64_t encode_id, uint64_t send_ns);
+/* The latency report. Reads only. */
+void sb__stats_latency(const sb_stats *st, sb_latency_report *out);
+/* The JSON name of a part ("render"). */
+const char *sb__latency_part_name(sb_latency_part part);
 
 /* Fills every field of *out (a full current-version struct) from st; clients = connected now.
  * Reads only. */

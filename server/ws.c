@@ -100,7 +100,8 @@ static bool send_frame(sb_client *c, const sb_encoded_frame *f, uint32_t ack_rtt
     hdr[13] = f->still ? SB_WIRE_FRAME_FLAG_STILL : 0;
     put_u64(hdr + 16, f->seq);
     put_u64(hdr + 24, f->capture_ns);
-    put_u64(hdr + 32, sb__realtime_ns());
+    uint64_t send_ns = sb__realtime_ns();
+    put_u64(hdr + 32, send_ns);
     put_u32(hdr + 40, (uint32_t)f->jpeg_len);
     put_u32(hdr + 44, ack_rtt_us);
 
@@ -133,6 +134,7 @@ static bool send_frame(sb_client *c, const sb_encoded_frame *f, uint32_t ack_rtt
         atomic_fetch_add(&c->sent, 1);
         atomic_fetch_add(&c->bytes, bytes);
         sb__stats_record_sent(&c->srv->stats, bytes);
+        sb__stats_record_walk_sent(&c->srv->stats, f->id, send_ns);
     }
     return ok;
 }
@@ -273,6 +275,9 @@ static int handle_event(sb_client *c, sb_wire_client_msg *msg)
     sb_server *srv = c->srv;
     sb_event e = msg->event;
     e.producer_id = c->id;
+    /* The record carries our receive time, not the client's clock (informational, another
+     * machine's): the frame that shows this input reports it as input_ns (docs/wire-protocol.md). */
+    e.timestamp_ns = sb__realtime_ns();
     uint32_t view_w = msg->view_w, view_h = msg->view_h;
     if (view_w == 0 && view_h == 0 && c->hello_seen) {
         view_w = c->view_w;

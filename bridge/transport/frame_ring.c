@@ -16,9 +16,10 @@
 
 /* "SBRING01" as a little-endian uint64: the file starts with the ASCII bytes S B R I N G 0 1. */
 #define RING_MAGIC 0x3130474E49524253ull
-#define RING_LAYOUT_VERSION 1u
+/* Version 2 (0.2): the slot header grew from 64 to 128 bytes to carry the frame's times. */
+#define RING_LAYOUT_VERSION 2u
 #define RING_HEADER_SIZE 256u
-#define RING_SLOT_HEADER_SIZE 64u
+#define RING_SLOT_HEADER_SIZE 128u
 #define RING_PAGE 4096u
 /* How often a waiting reader re-checks that the writer process still runs. */
 #define RING_LIVENESS_PERIOD_NS (200ull * 1000 * 1000)
@@ -58,7 +59,12 @@ typedef struct ring_slot {
     _Atomic uint32_t bottom_up;   /* 32 */
     _Atomic uint32_t holders;     /* 36: readers holding the slot (a hint for the writer) */
     _Atomic uint64_t capture_ns;  /* 40 */
-    uint64_t reserved[2];         /* 48..63 */
+    /* Where the frame's time went (sb_frame_info), CLOCK_REALTIME ns, 0 = unknown. */
+    _Atomic uint64_t input_ns;        /* 48 */
+    _Atomic uint64_t replay_ns;       /* 56 */
+    _Atomic uint64_t render_start_ns; /* 64 */
+    _Atomic uint64_t render_end_ns;   /* 72 */
+    uint64_t reserved[6];             /* 80..127 */
 } ring_slot;
 
 _Static_assert(sizeof(ring_header) == RING_HEADER_SIZE, "ring header layout");
@@ -66,6 +72,7 @@ _Static_assert(sizeof(ring_slot) == RING_SLOT_HEADER_SIZE, "slot header layout")
 _Static_assert(offsetof(ring_header, latest) == 96, "ring header layout");
 _Static_assert(offsetof(ring_header, overwritten_held) == 128, "ring header layout");
 _Static_assert(offsetof(ring_slot, capture_ns) == 40, "slot header layout");
+_Static_assert(offsetof(ring_slot, render_end_ns) == 72, "slot header layout");
 
 struct sb_frame_ring {
     sb_shm_segment seg;
@@ -568,11 +575,22 @@ static void restore_header(sb_frame_ring *r)
 int sb_frame_ring_commit(sb_frame_ring *ring, uint32_t bottom_up, uint64_t capture_ns,
                          uint64_t *seq_out)
 {
+    sb_frame_info info;
+    memset(&info, 0, sizeof info);
+    info.bottom_up = bottom_up;
+    info.capture_ns = capture_ns;
+    return sb_frame_ring_commit_info(ring, &info, seq_out);
+}
+
+int sb_frame_ring_commit_info(sb_frame_ring *ring, const sb_frame_info *info, uint64_t *seq_out)
+{
     int rc = check_writer(ring, __func__);
     if (rc != SB_OK)
         return rc;
     if (!ring->writing)
         return SB_FAIL(SB_ESTATE, "no write is open (call sb_frame_ring_begin_write first)");
+    if (!info)
+        return SB_FAIL(SB_EINVAL, "info is NULL");
     ring_header *h = ring->hdr;
     ring_slot *s = &ring->slots[ring->write_slot];
     /* The caller's copy into the slot may have faulted on a truncated file (the SIGBUS guard
@@ -583,15 +601,18 @@ int sb_frame_ring_commit(sb_frame_ring *ring, uint32_t bottom_up, uint64_t captu
     }
     restore_header(ring);
     uint64_t seq = ring->write_seq + 1;
-    if (capture_ns == 0)
-        capture_ns = sb__realtime_ns();
+    uint64_t capture_ns = info->capture_ns ? info->capture_ns : sb__realtime_ns();
     atomic_store_explicit(&s->seq, seq, memory_order_relaxed);
     atomic_store_explicit(&s->width, ring->write_width, memory_order_relaxed);
     atomic_store_explicit(&s->height, ring->write_height, memory_order_relaxed);
     atomic_store_explicit(&s->stride, ring->write_stride, memory_order_relaxed);
     atomic_store_explicit(&s->format, ring->write_format, memory_order_relaxed);
-    atomic_store_explicit(&s->bottom_up, bottom_up ? 1u : 0u, memory_order_relaxed);
+    atomic_store_explicit(&s->bottom_up, info->bottom_up ? 1u : 0u, memory_order_relaxed);
     atomic_store_explicit(&s->capture_ns, capture_ns, memory_order_relaxed);
+    atomic_store_explicit(&s->input_ns, info->input_ns, memory_order_relaxed);
+    atomic_store_explicit(&s->replay_ns, info->replay_ns, memory_order_relaxed);
+    atomic_store_explicit(&s->render_start_ns, info->render_start_ns, memory_order_relaxed);
+    atomic_store_explicit(&s->render_end_ns, info->render_end_ns, memory_order_relaxed);
     /* Even again: the slot's pixels and metadata are complete (release publishes them). */
     ring->slot_gen[ring->write_slot]++;
     atomic_store_explicit(&s->generation, ring->slot_gen[ring->write_slot], memory_order_release);
@@ -657,7 +678,7 @@ int sb_frame_ring_publish(sb_frame_ring *ring, const sb_frame_info *info, const 
         for (uint32_t y = 0; y < info->height; y++)
             memcpy(dst + (size_t)y * dst_stride, src + (size_t)y * src_stride, dst_stride);
     }
-    return sb_frame_ring_commit(ring, info->bottom_up, info->capture_ns, seq_out);
+    return sb_frame_ring_commit_info(ring, info, seq_out);
 }
 
 void sb_frame_ring_heartbeat(sb_frame_ring *ring)
@@ -692,6 +713,10 @@ static void copy_slot_info(const ring_slot *s, sb_frame_info *fi)
     fi->bottom_up = atomic_load_explicit(&s->bottom_up, memory_order_relaxed);
     fi->reserved_ = 0;
     fi->capture_ns = atomic_load_explicit(&s->capture_ns, memory_order_relaxed);
+    fi->input_ns = atomic_load_explicit(&s->input_ns, memory_order_relaxed);
+    fi->replay_ns = atomic_load_explicit(&s->replay_ns, memory_order_relaxed);
+    fi->render_start_ns = atomic_load_explicit(&s->render_start_ns, memory_order_relaxed);
+    fi->render_end_ns = atomic_load_explicit(&s->render_end_ns, memory_order_relaxed);
 }
 
 /* What is wrong with metadata copied consistently from the slot `latest` names as seq, NULL if

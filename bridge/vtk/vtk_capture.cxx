@@ -1,6 +1,7 @@
 // vtk_capture.cxx - see vtk_capture.h.
 #include "vtk_capture.h"
 
+#include "sb_clock.h"
 #include "sb_error_internal.h"
 
 #include <vtkCommand.h>
@@ -16,6 +17,7 @@ namespace sb {
 VtkCapture::VtkCapture(vtkOpenGLRenderWindow *window, sb_frame_ring *ring)
     : window_(window), ring_(ring)
 {
+    start_tag_ = window->AddObserver(vtkCommand::StartEvent, this, &VtkCapture::OnStartEvent);
     end_tag_ = window->AddObserver(vtkCommand::EndEvent, this, &VtkCapture::OnEndEvent);
     delete_tag_ =
         window->AddObserver(vtkCommand::DeleteEvent, this, &VtkCapture::OnWindowDeleted);
@@ -29,9 +31,11 @@ VtkCapture::~VtkCapture()
 void VtkCapture::Detach()
 {
     if (window_) {
+        window_->RemoveObserver(start_tag_);
         window_->RemoveObserver(end_tag_);
         window_->RemoveObserver(delete_tag_);
     }
+    start_tag_ = 0;
     end_tag_ = 0;
     delete_tag_ = 0;
     window_ = nullptr;
@@ -41,14 +45,30 @@ void VtkCapture::OnWindowDeleted(vtkObject *, unsigned long, void *)
 {
     // The window removes all its observers right after DeleteEvent; never touch it again.
     window_ = nullptr;
+    start_tag_ = 0;
     end_tag_ = 0;
     delete_tag_ = 0;
 }
 
+void VtkCapture::NoteInput(uint64_t input_ns, uint64_t replay_ns)
+{
+    input_ns_ = input_ns;
+    replay_ns_ = replay_ns;
+}
+
+void VtkCapture::OnStartEvent(vtkObject *, unsigned long, void *)
+{
+    render_start_ns_ = sb__realtime_ns();
+}
+
 void VtkCapture::OnEndEvent(vtkObject *, unsigned long, void *)
 {
+    render_end_ns_ = sb__realtime_ns();
     // Errors are counted and logged; the application's render must go on regardless.
     int rc = CaptureNow();
+    // Spent: a capture outside a render (CaptureNow from the API) has no render times.
+    render_start_ns_ = 0;
+    render_end_ns_ = 0;
     if (rc != SB_OK && rc != SB_ETOOBIG && stats_.capture_failures == 1)
         sb__log("frame capture failed (further failures only counted): %s", sb_last_error());
 }
@@ -112,7 +132,7 @@ int VtkCapture::CaptureNow()
     const auto t0 = std::chrono::steady_clock::now();
     rc = ReadIntoRingSlot(win, display, width, height);
     if (rc == SB_OK)
-        rc = sb_frame_ring_commit(ring_, 1, 0, nullptr);
+        rc = CommitWithTimes();
     if (rc != SB_OK) {
         stats_.capture_failures++;
         return rc;
@@ -120,6 +140,35 @@ int VtkCapture::CaptureNow()
     stats_.frames_captured++;
     stats_.capture_ms_total +=
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    return SB_OK;
+}
+
+// Commits the slot ReadIntoRingSlot filled, with the times of the walk that made the frame
+// (input, replay, render; docs/architecture.md), and records the render and input->publish
+// samples.
+int VtkCapture::CommitWithTimes()
+{
+    sb_frame_info info{};
+    info.bottom_up = 1;
+    info.capture_ns = sb__realtime_ns();
+    const bool rendered = render_end_ns_ != 0 && render_start_ns_ != 0 &&
+                          render_start_ns_ <= render_end_ns_;
+    info.render_start_ns = rendered ? render_start_ns_ : 0;
+    info.render_end_ns = rendered ? render_end_ns_ : 0;
+    info.input_ns = input_ns_;
+    info.replay_ns = replay_ns_;
+    int rc = sb_frame_ring_commit_info(ring_, &info, nullptr);
+    if (rc != SB_OK)
+        return rc;
+    // This frame shows that input; the next one shows it only if newer input comes.
+    input_ns_ = 0;
+    replay_ns_ = 0;
+    if (rendered)
+        sb__samples_add(&stats_.render_ms,
+                        static_cast<double>(render_end_ns_ - render_start_ns_) / 1e6);
+    if (info.input_ns != 0 && info.input_ns <= info.capture_ns)
+        sb__samples_add(&stats_.input_to_publish_ms,
+                        static_cast<double>(info.capture_ns - info.input_ns) / 1e6);
     return SB_OK;
 }
 

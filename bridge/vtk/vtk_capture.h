@@ -12,6 +12,7 @@
 #ifndef SB_VTK_CAPTURE_H
 #define SB_VTK_CAPTURE_H
 
+#include "sb_samples.h"
 #include "streambridge/frame_ring.h"
 
 #include <vtkWeakPointer.h>
@@ -29,11 +30,13 @@ struct CaptureStats {
     uint64_t frames_refused_too_big = 0;
     uint64_t capture_failures = 0; // GL error or ring failure
     double capture_ms_total = 0.0;
+    sb_samples render_ms{};           // StartEvent -> EndEvent of each captured frame
+    sb_samples input_to_publish_ms{}; // input_ns -> commit, frames made from input
 };
 
 class VtkCapture {
 public:
-    // Observes window's EndEvent; ring is borrowed and must outlive this object.
+    // Observes window's StartEvent and EndEvent; ring is borrowed and must outlive this object.
     VtkCapture(vtkOpenGLRenderWindow *window, sb_frame_ring *ring);
     ~VtkCapture();
     VtkCapture(const VtkCapture &) = delete;
@@ -44,6 +47,10 @@ public:
     // Reads the window's current displayed frame into the ring now. SB_OK, SB_ETOOBIG (counted,
     // logged once per oversize episode) or another error with sb_last_error() set.
     int CaptureNow();
+    // The replay took input whose newest event has timestamp input_ns from the queue at
+    // replay_ns (CLOCK_REALTIME): the next frame committed carries both (sb_frame_info). A
+    // later call before that frame replaces them (the frame then holds newer input).
+    void NoteInput(uint64_t input_ns, uint64_t replay_ns);
 
     const CaptureStats &Stats() const { return stats_; }
 
@@ -55,14 +62,23 @@ private:
     // on success (aborted on a GL error).
     int ReadIntoRingSlot(vtkOpenGLRenderWindow *win, vtkOpenGLFramebufferObject *display,
                          int width, int height);
+    // Commits the slot ReadIntoRingSlot filled, with the frame's times (input, replay, render).
+    int CommitWithTimes();
+    void OnStartEvent(vtkObject *, unsigned long, void *);
     void OnEndEvent(vtkObject *, unsigned long, void *);
     void OnWindowDeleted(vtkObject *, unsigned long, void *);
 
     vtkWeakPointer<vtkOpenGLRenderWindow> window_;
     sb_frame_ring *ring_;
+    unsigned long start_tag_ = 0;
     unsigned long end_tag_ = 0;
     unsigned long delete_tag_ = 0;
     bool oversize_logged_ = false;
+    // The frame under way: its render's StartEvent/EndEvent and the input it will show.
+    uint64_t render_start_ns_ = 0;
+    uint64_t render_end_ns_ = 0;
+    uint64_t input_ns_ = 0;
+    uint64_t replay_ns_ = 0;
     CaptureStats stats_;
 };
 

@@ -2,7 +2,8 @@
 // render thread, as a real mouse and keyboard would deliver them.
 //
 // Three ways the queue gets drained:
-//  - a repeating interactor timer (when the application runs iren->Start()): a passive observer
+//  - a repeating interactor timer (when the application runs iren->Start()), and while input
+//    flows a second one of 1 ms (see PaceTimers): a passive observer
 //    (VTK runs those even while a style or widget holds the interactor's focus) drains the queue
 //    for our timer id only; our ticks are hidden from everyone else (aborted when nobody holds
 //    the focus, made motionless and render-free for a focus holder);
@@ -33,6 +34,7 @@
 #include <vtkWeakPointer.h>
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 class vtkCallbackCommand;
@@ -71,11 +73,19 @@ public:
 
     const ReplayStats &Stats() const { return stats_; }
 
+    // Told after each batch that replayed something, before its render: the timestamp_ns of
+    // the batch's last replayed event and when the batch was taken from the queue
+    // (CLOCK_REALTIME ns). The stream hands both to the capture, so the frame that shows the
+    // input carries them (sb_frame_info.input_ns, replay_ns).
+    using InputObserver = std::function<void(uint64_t input_ns, uint64_t replay_ns)>;
+    void SetInputObserver(InputObserver observer) { input_observer_ = std::move(observer); }
+
 private:
     bool OnTimer(vtkObject *, unsigned long event, void *call_data);
     static void OnAnyEventPassive(vtkObject *, unsigned long event, void *client_data,
                                   void *call_data);
     bool IsOurTick(unsigned long event, void *call_data) const;
+    void PaceTimers(int tick_id);
     void BeginTickHiding();
     void EndTickHiding();
     void OnObjectDeleted(vtkObject *caller, unsigned long, void *);
@@ -96,6 +106,8 @@ private:
     uint32_t max_w_, max_h_;
     int timer_interval_ms_;
     int timer_id_ = 0;
+    int fast_timer_id_ = 0;          // the 1 ms timer, only while input flows
+    uint64_t last_input_mono_ns_ = 0; // CLOCK_MONOTONIC of the last drain that found input
     unsigned long timer_tag_ = 0;
     std::vector<unsigned long> passive_tags_;
     vtkSmartPointer<vtkCallbackCommand> passive_command_;
@@ -109,6 +121,7 @@ private:
     bool exit_refusal_logged_ = false;
     std::vector<sb_event> batch_;
     ReplayStats stats_;
+    InputObserver input_observer_;
 };
 
 } // namespace sb

@@ -45,6 +45,9 @@ struct StreamOptionsV1 {
     const char *access_token;
     int timer_interval_ms;
 };
+static_assert(SB_SAMPLES_MAX == SB_STREAM_LATENCY_SAMPLES,
+              "sb_stream_stats documents the capture's sample window");
+
 constexpr size_t kStreamOptionsV1Size =
     offsetof(StreamOptionsV1, timer_interval_ms) + sizeof(int);
 
@@ -286,6 +289,11 @@ int sb_stream_create(void *render_window, const sb_stream_options *opts, sb_stre
         s->replay = std::make_unique<sb::VtkReplay>(window, s->queue, o.max_width, o.max_height,
                                                     o.timer_interval_ms,
                                                     o.allow_remote_exit == 1);
+        // The frame that shows replayed input carries when it came and when it was replayed.
+        sb::VtkCapture *capture = s->capture.get();
+        s->replay->SetInputObserver([capture](uint64_t input_ns, uint64_t replay_ns) {
+            capture->NoteInput(input_ns, replay_ns);
+        });
         rc = s->replay->Attach();
         if (rc != SB_OK)
             return rc;
@@ -418,7 +426,8 @@ int sb_stream_get_stats(const sb_stream *stream, sb_stream_stats *out)
             return sb__set_error(SB_EINVAL, func, "stats is NULL");
         size_t size;
         switch (out->version) {
-        case 1: size = sizeof(sb_stream_stats); break;
+        case 1: size = offsetof(sb_stream_stats, render_ms_p50); break;
+        case 2: size = sizeof(sb_stream_stats); break;
         default:
             return sb__set_error(SB_EVERSION, func, "stats version %u is not 1..%d (use "
                                  "SB_STREAM_STATS_VERSION)", out->version,
@@ -436,6 +445,13 @@ int sb_stream_get_stats(const sb_stream *stream, sb_stream_stats *out)
         stats.renders_requested = r.renders_requested;
         stats.capture_ms_mean =
             c.frames_captured ? c.capture_ms_total / static_cast<double>(c.frames_captured) : 0.0;
+        sb_sample_summary render{}, input{};
+        sb__samples_summary(&c.render_ms, &render);
+        sb__samples_summary(&c.input_to_publish_ms, &input);
+        stats.render_ms_p50 = render.p50;
+        stats.render_ms_p99 = render.p99;
+        stats.input_to_publish_ms_p50 = input.p50;
+        stats.input_to_publish_ms_p99 = input.p99;
         memcpy(out, &stats, size);
         return SB_OK;
     });

@@ -27,7 +27,7 @@ SB_EAGAIN = -5
 
 SB_STREAM_OPTIONS_VERSION = 2
 SB_SERVER_OPTIONS_VERSION = 2
-SB_STREAM_STATS_VERSION = 1
+SB_STREAM_STATS_VERSION = 2
 SB_PIXEL_RGBA, SB_PIXEL_BGRA, SB_PIXEL_RGB = 1, 2, 3
 
 (SB_EVENT_NONE, SB_EVENT_POINTER_MOVE, SB_EVENT_BUTTON_PRESS, SB_EVENT_BUTTON_RELEASE,
@@ -99,6 +99,10 @@ class FrameInfo(ctypes.Structure):
         ("bottom_up", ctypes.c_uint32),
         ("reserved_", ctypes.c_uint32),
         ("capture_ns", ctypes.c_uint64),
+        ("input_ns", ctypes.c_uint64),
+        ("replay_ns", ctypes.c_uint64),
+        ("render_start_ns", ctypes.c_uint64),
+        ("render_end_ns", ctypes.c_uint64),
     ]
 
 
@@ -139,6 +143,10 @@ class StreamStats(ctypes.Structure):
         ("events_invalid", ctypes.c_uint64),
         ("renders_requested", ctypes.c_uint64),
         ("capture_ms_mean", ctypes.c_double),
+        ("render_ms_p50", ctypes.c_double),
+        ("render_ms_p99", ctypes.c_double),
+        ("input_to_publish_ms_p50", ctypes.c_double),
+        ("input_to_publish_ms_p99", ctypes.c_double),
     ]
 
 

@@ -98,6 +98,10 @@ int main(int argc, char **argv)
     info.width = 4;
     info.height = 2;
     info.format = SB_PIXEL_BGRA;
+    info.input_ns = 1;  /* the frame's times (layout 2), in order */
+    info.replay_ns = 2;
+    info.render_start_ns = 3;
+    info.render_end_ns = 4;
     sb_frame_ring_publish(ring, &info, px, 0, NULL);
     sb_frame_ring_publish(ring, &info, px, 0, NULL);
     size_t size = 0;

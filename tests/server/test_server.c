@@ -383,6 +383,119 @@ static void test_stats_json_parses_with_key_fields(void)
     st_server_stop(&f);
 }
 
+/* One frame's walk as /stats "recent_frames" lists it. */
+typedef struct listed_walk {
+    unsigned long long seq, input_ns, replay_ns, render_start_ns, render_end_ns, capture_ns,
+        encode_start_ns, encode_end_ns, send_ns;
+} listed_walk;
+
+/* Finds frame seq in /stats "recent_frames" once it has been sent; false if it is not (yet). */
+static bool stats_lists_sent_frame(int port, uint64_t seq, listed_walk *out, char **body)
+{
+    st_response r;
+    if (st_http_get(port, "/stats", NULL, 1 << 20, &r) != 0)
+        return false;
+    bool found = false;
+    const char *p = r.status == 200 && r.body ? strstr(r.body, "\"recent_frames\":[") : NULL;
+    while (p && !found && (p = strstr(p, "{\"seq\":")) != NULL) {
+        listed_walk w;
+        if (sscanf(p,
+                   "{\"seq\":%llu,\"input_ns\":%llu,\"replay_ns\":%llu,\"render_start_ns\":%llu,"
+                   "\"render_end_ns\":%llu,\"capture_ns\":%llu,\"encode_start_ns\":%llu,"
+                   "\"encode_end_ns\":%llu,\"send_ns\":%llu}",
+                   &w.seq, &w.input_ns, &w.replay_ns, &w.render_start_ns, &w.render_end_ns,
+                   &w.capture_ns, &w.encode_start_ns, &w.encode_end_ns, &w.send_ns) == 9 &&
+            w.seq == seq && w.send_ns != 0) {
+            *out = w;
+            found = true;
+        }
+        p++;
+    }
+    if (found && body) {
+        *body = r.body;
+        r.body = NULL;
+    }
+    st_response_free(&r);
+    return found;
+}
+
+/* The n of one /stats "latency_ms" part, -1 if absent. */
+static long long latency_part_n(const char *json, const char *part)
+{
+    char key[64];
+    snprintf(key, sizeof key, "\"%s\":{\"n\":", part);
+    const char *p = strstr(json, key);
+    return p ? strtoll(p + strlen(key), NULL, 10) : -1;
+}
+
+/* The whole walk of one input, as a real producer reports it: the server stamps the event's
+ * arrival, the producer replays it and publishes a frame with its times (commit_info), the
+ * server adds encode and send; /stats lists them in order and counts every part. */
+static void test_input_frame_walk_is_ordered_in_stats(void)
+{
+    st_server f;
+    CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
+    st_ws ws;
+    connect_viewer_and_publish_a_frame(&f, &ws, ST_DEADLINE_MS);
+    uint64_t before_send = sb__realtime_ns();
+    unsigned char ev[80];
+    st_event(ev, SB_EVENT_POINTER_MOVE, SB_BUTTON_LEFT, 10.0f, 10.0f, W, H);
+    CU_ASSERT(st_ws_send(&ws, ev, sizeof ev, MG_WEBSOCKET_OPCODE_BINARY) > 0);
+    sb_event e;
+    size_t k = 0;
+    uint64_t deadline = sb__monotonic_ns() + (uint64_t)ST_DEADLINE_MS * 1000000ull;
+    while (k == 0 && sb__monotonic_ns() < deadline) {
+        sb_event_queue_wait(f.queue, 100);
+        sb_event_queue_pop(f.queue, &e, 1, &k);
+    }
+    CU_ASSERT_EQUAL_FATAL(k, 1);
+    /* The server's receive time, not the client's (which st_event leaves 0). */
+    CU_ASSERT(e.timestamp_ns >= before_send);
+    CU_ASSERT(e.timestamp_ns <= sb__realtime_ns());
+
+    /* The producer: replays, renders, captures. */
+    uint8_t *px;
+    uint32_t stride;
+    CU_ASSERT_EQUAL_FATAL(sb_frame_ring_begin_write(f.ring, W, H, SB_PIXEL_BGRA, &px, &stride),
+                          SB_OK);
+    sb_frame_info info;
+    memset(&info, 0, sizeof info);
+    info.input_ns = e.timestamp_ns;
+    info.replay_ns = sb__realtime_ns();
+    info.render_start_ns = sb__realtime_ns();
+    st_fill_frame(px, W, H, stride, 2, 0);
+    info.render_end_ns = sb__realtime_ns();
+    uint64_t seq = 0;
+    CU_ASSERT_EQUAL_FATAL(sb_frame_ring_commit_info(f.ring, &info, &seq), SB_OK);
+
+    listed_walk w;
+    char *body = NULL;
+    bool listed;
+    ST_WAIT_UNTIL(listed, stats_lists_sent_frame(f.port, seq, &w, &body), ST_DEADLINE_MS);
+    CU_ASSERT_FATAL(listed);
+    CU_ASSERT_EQUAL(w.input_ns, e.timestamp_ns);
+    CU_ASSERT_EQUAL(w.replay_ns, info.replay_ns);
+    CU_ASSERT(w.input_ns <= w.replay_ns);
+    CU_ASSERT(w.replay_ns <= w.render_start_ns);
+    CU_ASSERT(w.render_start_ns <= w.render_end_ns);
+    CU_ASSERT(w.render_end_ns <= w.capture_ns);
+    CU_ASSERT(w.capture_ns <= w.encode_start_ns);
+    CU_ASSERT(w.encode_start_ns <= w.encode_end_ns);
+    CU_ASSERT(w.encode_end_ns <= w.send_ns);
+    static const char *const parts[] = {"input_to_replay", "replay_to_render", "render",
+                                        "capture", "capture_to_encode", "encode", "send",
+                                        "input_to_publish", "input_to_send"};
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        if (latency_part_n(body, parts[i]) < 1)
+            fprintf(stderr, "latency_ms.%s has no sample\n", parts[i]);
+        CU_ASSERT(latency_part_n(body, parts[i]) >= 1);
+    }
+    CU_ASSERT_PTR_NOT_NULL(strstr(body, "\"input_to_send\":{\"n\":1,\"p50\":"));
+    free(body);
+    st_ws_close(&ws);
+    st_server_stop(&f);
+}
+
 /* ---- WebSocket frames ------------------------------------------------------------------------ */
 
 static void test_ws_frames_arrive_in_order_with_increasing_seq(void)
@@ -1136,6 +1249,7 @@ static CU_TestInfo server_tests[] = {
      test_unknown_paths_are_404_and_never_the_filesystem},
     {"healthz_turns_503_when_producer_closes_ring", test_healthz_turns_503_when_producer_closes_ring},
     {"stats_json_parses_with_key_fields", test_stats_json_parses_with_key_fields},
+    {"input_frame_walk_is_ordered_in_stats", test_input_frame_walk_is_ordered_in_stats},
     {"ws_frames_arrive_in_order_with_increasing_seq", test_ws_frames_arrive_in_order_with_increasing_seq},
     {"ws_ack_credit_bounds_frames_in_flight", test_ws_ack_credit_bounds_frames_in_flight},
     {"encoded_count_equals_published_with_1_client", test_encoded_count_equals_published_with_1_client},

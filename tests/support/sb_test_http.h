@@ -82,6 +82,11 @@ void st_ws_close(st_ws *w);
 /* Sends one message (opcode: MG_WEBSOCKET_OPCODE_*). */
 int st_ws_send(st_ws *w, const void *data, size_t len, int opcode);
 
+/* Browsers set TCP_NODELAY on their sockets and civetweb's client functions do not: sets it on
+ * every TCP socket of this process, so a client's small messages (acks, events) are never held
+ * back by Nagle's algorithm. Call after connecting. */
+void st_nodelay_all_sockets(void);
+
 /* Waits until at least n frames arrived (or closed); returns the frame count. */
 int st_ws_wait_frames(st_ws *w, int n, int timeout_ms);
 

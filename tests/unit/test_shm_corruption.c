@@ -20,7 +20,7 @@
 #define RING_MAX_WIDTH_OFFSET 48
 #define RING_LATEST_OFFSET 96
 #define RING_SLOTS_OFFSET 256
-#define RING_SLOT_SIZE 64
+#define RING_SLOT_SIZE 128 /* docs/shm-layout.md: slot header, layout version 2 */
 
 static sb_event key_event(int x)
 {

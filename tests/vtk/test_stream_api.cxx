@@ -18,8 +18,10 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <limits>
 #include <string>
 #include <vector>
@@ -306,10 +308,95 @@ void test_stats_version_checked()
     CU_ASSERT_EQUAL(sb_stream_get_stats(s, &st), SB_EVERSION); // version 0
     st.version = SB_STREAM_STATS_VERSION + 1;
     CU_ASSERT_EQUAL(sb_stream_get_stats(s, &st), SB_EVERSION);
-    CU_ASSERT(LastErrorHas("stats version 2"));
+    CU_ASSERT(LastErrorHas("stats version 3"));
     st.version = SB_STREAM_STATS_VERSION;
     CU_ASSERT_EQUAL(sb_stream_get_stats(s, &st), SB_OK);
     CU_ASSERT_EQUAL(st.version, static_cast<unsigned>(SB_STREAM_STATS_VERSION));
+    sb_stream_destroy(s);
+}
+
+// A version-1 caller (0.2 before the percentiles) gets its fields and nothing is written past
+// them.
+void test_stats_version_1_still_filled()
+{
+    TestScene scene = MakeScene(true);
+    sb_stream *s = nullptr;
+    CU_ASSERT_FATAL(sb_stream_create(scene.window, nullptr, &s) == SB_OK);
+    CU_ASSERT_EQUAL(sb_stream_render(s), SB_OK);
+    sb_stream_stats st;
+    std::memset(&st, 0xAB, sizeof st);
+    st.version = 1;
+    CU_ASSERT_EQUAL(sb_stream_get_stats(s, &st), SB_OK);
+    CU_ASSERT_EQUAL(st.version, 1u);
+    CU_ASSERT(st.frames_captured >= 1u);
+    const size_t v1_end = offsetof(sb_stream_stats, render_ms_p50);
+    const auto *bytes = reinterpret_cast<const unsigned char *>(&st);
+    bool untouched = true;
+    for (size_t i = v1_end; i < sizeof st; i++)
+        untouched = untouched && bytes[i] == 0xAB;
+    CU_ASSERT(untouched);
+    sb_stream_destroy(s);
+}
+
+uint64_t RealtimeNs()
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// The producer's side of a frame's walk (docs/shm-layout.md, slot header): a frame made from
+// replayed input carries the input's timestamp, when it was replayed, its render's start and end
+// and its capture, in that order; a frame rendered without input carries the render only.
+void test_frames_carry_their_times_in_order()
+{
+    TestScene scene = MakeScene(true);
+    sb_stream *s = nullptr;
+    CU_ASSERT_FATAL(sb_stream_create(scene.window, nullptr, &s) == SB_OK);
+    sb_frame_ring *ring = sb_stream_frame_ring(s);
+
+    CU_ASSERT_EQUAL(sb_stream_render(s), SB_OK);
+    Rgb px;
+    sb_frame_info plain{};
+    CU_ASSERT_FATAL(NewestPixel(ring, 0, 0, &px, &plain));
+    CU_ASSERT_EQUAL(plain.input_ns, 0u);
+    CU_ASSERT_EQUAL(plain.replay_ns, 0u);
+    CU_ASSERT(plain.render_start_ns != 0);
+    CU_ASSERT(plain.render_start_ns <= plain.render_end_ns);
+    CU_ASSERT(plain.render_end_ns <= plain.capture_ns);
+
+    // A drag whose events carry their arrival time, as the server stamps them.
+    const uint64_t pushed_ns = RealtimeNs();
+    sb_event press = MakeEvent(SB_EVENT_BUTTON_PRESS, 100, 100, SB_BUTTON_LEFT);
+    sb_event move = MakeEvent(SB_EVENT_POINTER_MOVE, 140, 110, SB_BUTTON_LEFT);
+    press.timestamp_ns = pushed_ns;
+    move.timestamp_ns = pushed_ns + 1;
+    CU_ASSERT_EQUAL(Push(s, press), SB_OK);
+    CU_ASSERT_EQUAL(Push(s, move), SB_OK);
+    CU_ASSERT_EQUAL(sb_stream_pump(s, 0), 2);
+    sb_frame_info f{};
+    CU_ASSERT_FATAL(NewestPixel(ring, 0, 0, &px, &f));
+    CU_ASSERT(f.seq > plain.seq);
+    CU_ASSERT_EQUAL(f.input_ns, move.timestamp_ns); // the newest event that went in
+    CU_ASSERT(f.input_ns <= f.replay_ns);
+    CU_ASSERT(f.replay_ns <= f.render_start_ns);
+    CU_ASSERT(f.render_start_ns <= f.render_end_ns);
+    CU_ASSERT(f.render_end_ns <= f.capture_ns);
+
+    // The input is spent: the next frame without new input does not claim it.
+    CU_ASSERT_EQUAL(sb_stream_render(s), SB_OK);
+    sb_frame_info after{};
+    CU_ASSERT_FATAL(NewestPixel(ring, 0, 0, &px, &after));
+    CU_ASSERT_EQUAL(after.input_ns, 0u);
+
+    // And the stream's percentiles saw both kinds of frame.
+    sb_stream_stats st{};
+    st.version = SB_STREAM_STATS_VERSION;
+    CU_ASSERT_EQUAL(sb_stream_get_stats(s, &st), SB_OK);
+    CU_ASSERT(st.render_ms_p50 > 0.0);
+    CU_ASSERT(st.render_ms_p99 >= st.render_ms_p50);
+    CU_ASSERT(st.input_to_publish_ms_p50 > 0.0);
+    CU_ASSERT(st.input_to_publish_ms_p99 >= st.input_to_publish_ms_p50);
     sb_stream_destroy(s);
 }
 
@@ -541,6 +628,8 @@ CU_TestInfo api_tests[] = {
     {"version_1_options_still_accepted", test_version_1_options_still_accepted},
     {"allowed_origins_reaches_the_server", test_allowed_origins_reaches_the_server},
     {"stats_version_checked", test_stats_version_checked},
+    {"stats_version_1_still_filled", test_stats_version_1_still_filled},
+    {"frames_carry_their_times_in_order", test_frames_carry_their_times_in_order},
     {"null_handles_rejected_or_ignored", test_null_handles_rejected_or_ignored},
     {"shm_stream_shares_one_generated_name", test_shm_stream_shares_one_generated_name},
     {"serve_starts_server_or_says_not_built", test_serve_starts_server_or_says_not_built},

@@ -53,7 +53,10 @@ typedef struct sb_event {
     int32_t width, height;  /* SB_EVENT_RESIZE: requested frame size in pixels */
     float wheel_delta;      /* SB_EVENT_WHEEL: > 0 forward (zoom in), < 0 backward; in notches */
     uint32_t producer_id;   /* which producer pushed it (e.g. a client id); ordering is per producer */
-    uint64_t timestamp_ns;  /* client's timestamp, informational */
+    uint64_t timestamp_ns;  /* the producer's timestamp, CLOCK_REALTIME ns: when the event
+                             * entered streambridge. The server puts its receive time here (not
+                             * the browser's clock). Carried to the frame that shows the event
+                             * (sb_frame_info.input_ns) for the latency figures; 0 = unknown. */
     char keysym[SB_KEYSYM_MAX]; /* key events: NUL-terminated X11 keysym name ("a", "Left", "Escape") */
 } sb_event;
 

@@ -72,7 +72,17 @@ typedef struct sb_frame_info {
     uint32_t format;       /* sb_pixel_format */
     uint32_t bottom_up;    /* 1: first row in memory is the bottom of the image (OpenGL order) */
     uint32_t reserved_;    /* 0 */
-    uint64_t capture_ns;   /* capture time, CLOCK_REALTIME nanoseconds (comparable across processes) */
+    uint64_t capture_ns;   /* capture time, CLOCK_REALTIME nanoseconds (comparable across processes):
+                            * when the frame was committed */
+    /* Where the frame's time went before the commit (0.2), all CLOCK_REALTIME ns, 0 = unknown.
+     * Set by the writer through sb_frame_ring_commit_info() / sb_frame_ring_publish(); the
+     * stream (sb_stream_create) fills them, and a frame made from input satisfies
+     * input_ns <= replay_ns <= render_start_ns <= render_end_ns <= capture_ns. */
+    uint64_t input_ns;        /* sb_event.timestamp_ns of the newest input event replayed into
+                               * this frame: the server's receive time for browser input */
+    uint64_t replay_ns;       /* when the render thread took that event from the queue */
+    uint64_t render_start_ns; /* the render that drew the frame began (vtkCommand::StartEvent) */
+    uint64_t render_end_ns;   /* and ended (EndEvent); the capture ran from here to capture_ns */
 } sb_frame_info;
 
 /* A frame held by a reader between acquire and release. */
@@ -131,9 +141,16 @@ SB_API int sb_frame_ring_begin_write(sb_frame_ring *ring, uint32_t width, uint32
  * (capture_ns 0 = now). Wakes waiting readers. *seq_out (may be NULL) gets the new seq. */
 SB_API int sb_frame_ring_commit(sb_frame_ring *ring, uint32_t bottom_up, uint64_t capture_ns,
                                 uint64_t *seq_out);
+/* Publishes the slot opened by begin_write with the metadata the writer owns in *info:
+ * bottom_up, capture_ns (0 = now), input_ns, replay_ns, render_start_ns, render_end_ns (0 =
+ * unknown). info's seq, width, height, stride, format and reserved_ are ignored (the ring
+ * assigns the seq; begin_write fixed the rest). sb_frame_ring_commit() is this with the four
+ * times unknown. */
+SB_API int sb_frame_ring_commit_info(sb_frame_ring *ring, const sb_frame_info *info,
+                                     uint64_t *seq_out);
 /* Abandons the slot opened by begin_write; nothing is published. */
 SB_API void sb_frame_ring_abort_write(sb_frame_ring *ring);
-/* Writer, copying: begin_write + copy rows of src_stride bytes + commit. */
+/* Writer, copying: begin_write + copy rows of src_stride bytes + commit_info(info). */
 SB_API int sb_frame_ring_publish(sb_frame_ring *ring, const sb_frame_info *info,
                                  const void *pixels, uint32_t src_stride, uint64_t *seq_out);
 /* Writer: refresh the liveness heartbeat without publishing. */

@@ -98,8 +98,9 @@ SB_API sb_server *sb_stream_server(sb_stream *stream);
 /* Starts the server now with opts (NULL = the stream options' .server); SB_ESTATE if one runs. */
 SB_API int sb_stream_serve(sb_stream *stream, const sb_server_options *opts);
 
-/* Version 1: everything below (0.2). Fields are only appended, with a version bump. */
-#define SB_STREAM_STATS_VERSION 1
+/* Version 1: through capture_ms_mean. Version 2 (0.2): the render and input-to-publish
+ * percentiles. Fields are only appended, with a version bump; every version is accepted. */
+#define SB_STREAM_STATS_VERSION 2
 
 typedef struct sb_stream_stats {
     unsigned int version;             /* set by the caller: SB_STREAM_STATS_VERSION */
@@ -109,7 +110,17 @@ typedef struct sb_stream_stats {
     uint64_t events_invalid;          /* unknown or out-of-range events skipped */
     uint64_t renders_requested;       /* renders triggered by replay */
     double capture_ms_mean;           /* render-thread cost of the capture */
+    /* Version 2. Percentiles over the last SB_STREAM_LATENCY_SAMPLES frames (0 before any):
+     * the window's render (StartEvent to EndEvent), and for frames made from input the time
+     * from the input's sb_event.timestamp_ns (the server's receive time for browser input) to
+     * the frame's publish in the ring. */
+    double render_ms_p50;
+    double render_ms_p99;
+    double input_to_publish_ms_p50;
+    double input_to_publish_ms_p99;
 } sb_stream_stats;
+
+#define SB_STREAM_LATENCY_SAMPLES 256
 
 #if !defined(__cplusplus) || __cplusplus >= 202002L
 #define SB_STREAM_STATS_INIT { .version = SB_STREAM_STATS_VERSION }
