@@ -7,6 +7,7 @@
  * quality directly, so it never needs a second encode. */
 #include "encoder.h"
 
+#include "codec.h"
 #include "sb_clock.h"
 #include "sb_error_internal.h"
 
@@ -15,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <turbojpeg.h>
 
 #define SB_POOL_MAX 6
 /* The fps cap's token bucket holds this many encodes (see encoder_thread_init). */
@@ -145,16 +145,6 @@ static void publish(sb_encoder *enc, sb_encoded_frame *f)
 
 /* ---- encoding -------------------------------------------------------------------------------- */
 
-static int tj_pixel_format(uint32_t format)
-{
-    switch (format) {
-    case SB_PIXEL_BGRA: return TJPF_BGRA;
-    case SB_PIXEL_RGBA: return TJPF_RGBA;
-    case SB_PIXEL_RGB: return TJPF_RGB;
-    default: return -1;
-    }
-}
-
 /* Sleeps up to ns; returns early (true) when the encoder is stopping. */
 static bool sleep_unless_stopping(sb_encoder *enc, uint64_t ns)
 {
@@ -172,7 +162,7 @@ static bool sleep_unless_stopping(sb_encoder *enc, uint64_t ns)
 /* The encoder thread's own state. */
 typedef struct encoder_state {
     sb_encoder *enc;
-    tjhandle tj;
+    sb_codec *jpeg;
     uint64_t last_seq;         /* newest ring seq handled (encoded or coalesced) */
     uint64_t seen_seq;         /* newest ring seq counted in frames_published */
     uint64_t encoded_seq;      /* seq of the newest frame we encoded */
@@ -203,29 +193,38 @@ static bool input_is_recent(const sb_encoder *enc, bool still_only)
     return !still_only && input_ns != 0 && sb__monotonic_ns() - input_ns < still_delay_ns;
 }
 
-/* Compresses the acquired frame into ef and releases it. Returns the ring's release result
- * (SB_ESTALE: the writer reused the slot mid-encode) or, when TurboJPEG fails, COMPRESS_FAILED. */
-#define COMPRESS_FAILED 1
-static int compress(encoder_state *st, sb_frame *frame, int pf, int quality,
-                    sb_encoded_frame *ef)
+/* The acquired frame as a picture for a codec. */
+static sb_codec_picture ring_picture(const sb_frame *frame)
 {
-    unsigned char *buf = ef->jpeg;
-    unsigned long size = ef->capacity;
-    int flags = TJFLAG_NOREALLOC | (frame->info.bottom_up ? TJFLAG_BOTTOMUP : 0);
+    sb_codec_picture pic;
+    memset(&pic, 0, sizeof pic);
+    pic.planes[0] = frame->pixels;
+    pic.strides[0] = frame->info.stride;
+    pic.width = frame->info.width;
+    pic.height = frame->info.height;
+    pic.format = frame->info.format;
+    pic.bottom_up = frame->info.bottom_up != 0;
+    return pic;
+}
+
+/* Compresses the acquired frame into ef and releases it. Returns the ring's release result
+ * (SB_ESTALE: the writer reused the slot mid-encode) or, when the codec fails, COMPRESS_FAILED. */
+#define COMPRESS_FAILED 1
+static int compress(encoder_state *st, sb_frame *frame, int quality, sb_encoded_frame *ef)
+{
+    sb_codec_picture pic = ring_picture(frame);
+    sb_codec_packet out = {.data = ef->jpeg, .capacity = ef->capacity, .fixed = true};
     uint64_t t0 = sb__monotonic_ns();
-    int rc = tjCompress2(st->tj, frame->pixels, (int)frame->info.width, (int)frame->info.stride,
-                         (int)frame->info.height, pf, &buf, &size, TJSAMP_420, quality, flags);
+    int rc = st->jpeg->vt->encode(st->jpeg, &pic, quality, false, &out);
     uint64_t t1 = sb__monotonic_ns();
     int rel = sb_frame_ring_release(st->enc->cfg.ring, frame);
-    if (rc != 0) {
-        char why[256];
-        snprintf(why, sizeof why, "tjCompress2 failed: %s", tjGetErrorStr2(st->tj));
-        encode_failed(st, frame->info.seq, why);
+    if (rc != SB_OK) {
+        encode_failed(st, frame->info.seq, st->jpeg->error);
         return COMPRESS_FAILED;
     }
     if (rel != SB_ESTALE)
         sb__stats_record_encode(st->enc->cfg.stats, (double)(t1 - t0) / 1e6);
-    ef->jpeg_len = size;
+    ef->jpeg_len = (unsigned long)out.len;
     return rel;
 }
 
@@ -271,8 +270,9 @@ static encode_result encode_once(encoder_state *st, bool still_only)
         sb_frame_ring_release(enc->cfg.ring, &frame);
         return ENCODE_SKIPPED; /* a newer frame arrived: the normal path handles it */
     }
-    int pf = tj_pixel_format(frame.info.format);
-    if (pf < 0 || frame.info.width == 0 || frame.info.height == 0) {
+    uint32_t fmt = frame.info.format;
+    if ((fmt != SB_PIXEL_BGRA && fmt != SB_PIXEL_RGBA && fmt != SB_PIXEL_RGB) ||
+        frame.info.width == 0 || frame.info.height == 0) {
         sb_frame_ring_release(enc->cfg.ring, &frame);
         char why[64];
         snprintf(why, sizeof why, "unsupported format %u", frame.info.format);
@@ -288,7 +288,7 @@ static encode_result encode_once(encoder_state *st, bool still_only)
         return ENCODE_SKIPPED;
     }
     sb_frame_info info = frame.info; /* frame is released inside compress */
-    int rc = compress(st, &frame, pf, quality, ef);
+    int rc = compress(st, &frame, quality, ef);
     if (rc == COMPRESS_FAILED || rc == SB_ESTALE) {
         sb__frame_unref(ef);
         /* SB_ESTALE: the writer reused the slot mid-encode, the JPEG may be torn: try the
@@ -436,9 +436,11 @@ static bool encoder_thread_init(sb_encoder *enc, encoder_state *st)
 {
     memset(st, 0, sizeof *st);
     st->enc = enc;
-    st->tj = tjInitCompress();
-    if (!st->tj) {
-        sb__log("server: tjInitCompress failed: %s", tjGetErrorStr2(NULL));
+    char why[160];
+    sb_codec_settings jpeg_settings = {.width = 0, .height = 0, .crf = -1};
+    st->jpeg = sb__codec_jpeg.create(&jpeg_settings, why, sizeof why);
+    if (!st->jpeg) {
+        sb__log("server: %s", why);
         return false;
     }
     /* Frames published before the server started count from the newest one on: it is the one
@@ -463,7 +465,7 @@ static void *encoder_main(void *arg)
         return NULL;
     while (!atomic_load(&enc->stopping) && encoder_step(&st)) {
     }
-    tjDestroy(st.tj);
+    st.jpeg->vt->destroy(st.jpeg);
     return NULL;
 }
 
@@ -478,10 +480,10 @@ int sb__encoder_start(sb_encoder *enc, const sb_encoder_config *cfg)
     atomic_init(&enc->frame_h, 0);
     enc->cfg = *cfg;
     uint32_t w = sb_frame_ring_max_width(cfg->ring), h = sb_frame_ring_max_height(cfg->ring);
-    unsigned long cap = tjBufSize((int)w, (int)h, TJSAMP_420);
-    if (cap == (unsigned long)-1 || cap == 0)
+    unsigned long cap = sb__jpeg_buffer_size(w, h);
+    if (cap == 0)
         return sb__set_error(SB_EINVAL, "sb_server_create", "ring capacity %ux%u is not "
-                             "encodable: %s", w, h, tjGetErrorStr2(NULL));
+                             "encodable as JPEG", w, h);
     enc->jpeg_capacity = cap;
     pthread_mutex_init(&enc->mu, NULL);
     pthread_condattr_t attr;

@@ -7,6 +7,9 @@
  *      |
  *   encoder.c    the one encoder thread: ring -> refcounted JPEG frames; reports a new frame
  *                upward only through its on_new_frame callback (set by server.c)
+ *      |
+ *   codec_*.c    the encoders behind codec.h (TurboJPEG; libavcodec video), used by encoder.c
+ *                alone, on its thread
  *
  *   leaves, used from any level: stats.c (counters), options.c (validation), auth.c (access
  *   checks), http_guard.c (slow header senders, MJPEG hang-ups), ws_frame.c / ws_message.c
