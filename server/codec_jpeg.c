@@ -60,26 +60,27 @@ static int jpeg_encode(sb_codec *c, const sb_codec_picture *pic, int quality, bo
         snprintf(c->error, sizeof c->error, "unsupported format %u", pic->format);
         return SB_EINVAL;
     }
+    /* TurboJPEG writes into our buffer only (NOREALLOC): a growable one is grown here first
+     * to the worst case, a fixed one must already hold it. */
+    size_t worst = sb__jpeg_buffer_size(pic->width, pic->height);
+    if (worst > out->capacity) {
+        unsigned char *grown = out->fixed || worst == 0 ? NULL : realloc(out->data, worst);
+        if (!grown) {
+            snprintf(c->error, sizeof c->error, "no %zu-byte buffer for a %ux%u JPEG", worst,
+                     pic->width, pic->height);
+            return SB_ENOMEM;
+        }
+        out->data = grown;
+        out->capacity = worst;
+    }
     unsigned char *buf = out->data;
     unsigned long size = (unsigned long)out->capacity;
-    int flags = (out->fixed ? TJFLAG_NOREALLOC : 0) | (pic->bottom_up ? TJFLAG_BOTTOMUP : 0);
+    int flags = TJFLAG_NOREALLOC | (pic->bottom_up ? TJFLAG_BOTTOMUP : 0);
     int rc = tjCompress2(j->tj, pic->planes[0], (int)pic->width, (int)pic->strides[0],
                          (int)pic->height, pf, &buf, &size, TJSAMP_420, quality, flags);
     if (rc != 0) {
         snprintf(c->error, sizeof c->error, "tjCompress2 failed: %s", tjGetErrorStr2(j->tj));
         return SB_EIO;
-    }
-    if (buf != out->data) { /* TurboJPEG grew it (tjAlloc'd): keep ours malloc'd */
-        unsigned char *copy = realloc(out->data, size);
-        if (!copy) {
-            tjFree(buf);
-            snprintf(c->error, sizeof c->error, "out of memory");
-            return SB_ENOMEM;
-        }
-        memcpy(copy, buf, size);
-        tjFree(buf);
-        out->data = copy;
-        out->capacity = size;
     }
     out->len = size;
     out->keyframe = true;
@@ -104,6 +105,8 @@ const sb_codec_vtable *sb__codec_vtable(sb_codec_id id)
 {
     switch (id) {
     case SB_CODEC_JPEG: return &sb__codec_jpeg;
+    case SB_CODEC_H264: return &sb__codec_h264;
+    case SB_CODEC_VP8: return &sb__codec_vp8;
     default: return NULL;
     }
 }
