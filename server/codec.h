@@ -85,6 +85,8 @@ extern const sb_codec_vtable sb__codec_jpeg;
 extern const sb_codec_vtable sb__codec_h264;
 extern const sb_codec_vtable sb__codec_vp8;
 
+/* Whether this build can encode id (JPEG: always; video: libavcodec has the encoder). */
+bool sb__codec_available(sb_codec_id id);
 /* The vtable of id, NULL for an unknown id. */
 const sb_codec_vtable *sb__codec_vtable(sb_codec_id id);
 /* The id named name ("jpeg", "h264", "vp8"), -1 when none. */

@@ -365,6 +365,16 @@ static void video_destroy(sb_codec *c)
     free(v);
 }
 
+bool sb__codec_available(sb_codec_id id)
+{
+    switch (id) {
+    case SB_CODEC_JPEG: return true;
+    case SB_CODEC_H264: return avcodec_find_encoder_by_name("libx264") != NULL;
+    case SB_CODEC_VP8: return avcodec_find_encoder_by_name("libvpx") != NULL;
+    default: return false;
+    }
+}
+
 static sb_codec *h264_create(const sb_codec_settings *s, char *why, size_t why_len)
 {
     return video_create(&sb__codec_h264, "libx264", s, why, why_len);

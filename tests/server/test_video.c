@@ -11,8 +11,8 @@
 #include "sb_cunit.h"
 
 #include "codec.h"
+#include "server_internal.h" /* the per-codec counters (srv->stats), read as /stats does */
 #include "wire.h"
-#include "ws_message.h"
 
 #include <libavcodec/avcodec.h>
 #include <libswscale/swscale.h>
@@ -249,6 +249,430 @@ static void test_bench_720p_prints_encode_cost(void)
     printf("\nbench: BGRA -> I420 (libswscale) 1280x720: %.2f ms/frame\n", convert_ms / 2);
 }
 
+/* ---- the server end to end ------------------------------------------------------------------- */
+
+#define SW 320
+#define SH 240
+#define ALL_CODECS (SB_CODEC_BIT(SB_CODEC_JPEG) | SB_CODEC_BIT(SB_CODEC_H264) | \
+                    SB_CODEC_BIT(SB_CODEC_VP8))
+
+/* A server for video tests: loopback clients without the per-address cap. */
+static void video_server(st_server *f, int keyframe_min_interval_ms, const char *codecs,
+                         const char *default_codec)
+{
+    sb_server_options o = SB_SERVER_OPTIONS_INIT;
+    o.max_clients_per_address = 0;
+    o.keyframe_min_interval_ms = keyframe_min_interval_ms;
+    o.video_codecs = codecs;
+    o.default_codec = default_codec;
+    CU_ASSERT_EQUAL_FATAL(st_server_start(f, &o, SW, SH), SB_OK);
+    st_publish_one(f->ring, SW, SH);
+}
+
+static sb_codec_snapshot codec_stats(st_server *f, int id)
+{
+    sb_codec_snapshot s;
+    sb__stats_codec(&f->srv->stats, id, &s);
+    return s;
+}
+
+/* One WebSocket viewer that decodes every video packet it is sent. */
+typedef struct viewer {
+    st_ws ws;
+    decoder dec;
+    pthread_mutex_t mu;
+    int decoded, undecoded, wrong_size, wrong_picture;
+} viewer;
+
+/* st_ws_video_fn: decode, check the picture's size and its marker against the frame's seq. */
+static void viewer_on_video(void *user, const unsigned char *m, size_t len)
+{
+    viewer *v = user;
+    uint64_t seq = 0;
+    for (int i = 0; i < 8; i++)
+        seq |= (uint64_t)m[16 + i] << (8 * i);
+    pthread_mutex_lock(&v->mu);
+    if (decoder_feed(&v->dec, m + SB_WIRE_VIDEO_HEADER_LEN, len - SB_WIRE_VIDEO_HEADER_LEN)) {
+        v->decoded++;
+        uint32_t cw = (uint32_t)m[56] | (uint32_t)m[57] << 8, ch = (uint32_t)m[60] | (uint32_t)m[61] << 8;
+        v->wrong_size += v->dec.width != (int)cw || v->dec.height != (int)ch || cw != SW || ch != SH;
+        v->wrong_picture += abs(v->dec.marker - (int)st_marker_value(seq)) > MARKER_TOLERANCE;
+    } else {
+        v->undecoded++;
+    }
+    pthread_mutex_unlock(&v->mu);
+}
+
+/* Connects, asks for codec and waits for the answer and a first video frame. */
+static void viewer_open(viewer *v, st_server *f, int codec, bool auto_ack)
+{
+    memset(v, 0, sizeof *v);
+    pthread_mutex_init(&v->mu, NULL);
+    CU_ASSERT_FATAL(decoder_open(&v->dec, codec));
+    CU_ASSERT_EQUAL_FATAL(st_ws_connect(&v->ws, f->port, "/ws", NULL, auto_ack), 0);
+    v->ws.on_video = viewer_on_video;
+    v->ws.on_video_user = v;
+    st_ws_codec(&v->ws, codec, ALL_CODECS);
+    CU_ASSERT_EQUAL(st_ws_wait_answers(&v->ws, 1, ST_DEADLINE_MS), 1);
+    CU_ASSERT_EQUAL(v->ws.answer_codec, codec);
+    CU_ASSERT_EQUAL(v->ws.answer_reason, 0);
+    CU_ASSERT(st_ws_wait_video_frames(&v->ws, 1, ST_DEADLINE_MS) >= 1);
+}
+
+static void viewer_close(viewer *v)
+{
+    st_ws_close(&v->ws);
+    decoder_close(&v->dec);
+    pthread_mutex_destroy(&v->mu);
+}
+
+/* Everything v was sent decoded to the right size and picture, in order, from a keyframe. */
+static void viewer_check(viewer *v)
+{
+    pthread_mutex_lock(&v->ws.mu);
+    int video = v->ws.video_frames, first_key = v->ws.first_video_key;
+    bool in_order = v->ws.video_in_order;
+    pthread_mutex_unlock(&v->ws.mu);
+    pthread_mutex_lock(&v->mu);
+    CU_ASSERT_EQUAL(first_key, 1);
+    CU_ASSERT(in_order);
+    CU_ASSERT_EQUAL(v->decoded, video);
+    CU_ASSERT_EQUAL(v->undecoded, 0);
+    CU_ASSERT_EQUAL(v->wrong_size, 0);
+    CU_ASSERT_EQUAL(v->wrong_picture, 0);
+    CU_ASSERT_EQUAL(v->dec.errors, 0);
+    pthread_mutex_unlock(&v->mu);
+}
+
+static bool all_at_seq(viewer *v, int n, uint64_t seq)
+{
+    for (int i = 0; i < n; i++)
+        if (st_ws_last_seq(&v[i].ws) < seq)
+            return false;
+    return true;
+}
+
+/* n viewers of codec; FRAMES more frames published: the codec encoded each distinct frame once
+ * (as many encodes as JPEG's distinct frames, whatever n), every viewer got every packet. */
+#define FRAMES 30
+static void encoded_once_with(int codec, int n)
+{
+    st_server f;
+    video_server(&f, 500, NULL, NULL);
+    viewer *v = calloc((size_t)n, sizeof *v);
+    for (int i = 0; i < n; i++)
+        viewer_open(&v[i], &f, codec, true);
+    sb_codec_snapshot before = codec_stats(&f, codec);
+    sb_server_stats sb = st_server_stats(f.srv);
+    st_produce(f.ring, SW, SH, FRAMES, 10);
+    uint64_t last = sb_frame_ring_latest_seq(f.ring);
+    bool all;
+    ST_WAIT_UNTIL(all, all_at_seq(v, n, last), ST_DEADLINE_MS);
+    CU_ASSERT(all);
+    sb_codec_snapshot after = codec_stats(&f, codec);
+    sb_server_stats sa = st_server_stats(f.srv);
+    uint64_t distinct = sa.frames_encoded - sb.frames_encoded;
+    uint64_t encodes = after.frames - before.frames;
+    printf("\n%s with %d clients: %llu frames published, %llu distinct encoded, %llu %s encodes "
+           "(+%llu re-encodes)", sb__codec_name(codec), n, (unsigned long long)FRAMES,
+           (unsigned long long)distinct, (unsigned long long)encodes, sb__codec_name(codec),
+           (unsigned long long)(after.reencodes - before.reencodes));
+    CU_ASSERT(distinct >= 1 && distinct <= FRAMES);
+    CU_ASSERT_EQUAL(encodes, distinct);
+    for (int i = 0; i < n; i++) {
+        viewer_check(&v[i]);
+        viewer_close(&v[i]);
+    }
+    free(v);
+    st_server_stop(&f);
+}
+
+static void test_h264_encoded_once_for_1_and_16_clients(void)
+{
+    encoded_once_with(SB_CODEC_H264, 1);
+    encoded_once_with(SB_CODEC_H264, 16);
+}
+
+static void test_vp8_encoded_once_for_1_and_16_clients(void)
+{
+    encoded_once_with(SB_CODEC_VP8, 1);
+    encoded_once_with(SB_CODEC_VP8, 16);
+}
+
+/* A client joining a running stream (P-frames flowing) gets a keyframe first. */
+static void test_late_joiner_starts_at_a_keyframe(void)
+{
+    st_server f;
+    video_server(&f, 500, NULL, NULL);
+    viewer a, b;
+    viewer_open(&a, &f, SB_CODEC_H264, true);
+    st_produce(f.ring, SW, SH, 10, 5);
+    viewer_open(&b, &f, SB_CODEC_H264, true);
+    st_produce(f.ring, SW, SH, 10, 5);
+    uint64_t last = sb_frame_ring_latest_seq(f.ring);
+    bool done;
+    ST_WAIT_UNTIL(done, st_ws_last_seq(&a.ws) == last && st_ws_last_seq(&b.ws) == last,
+                  ST_DEADLINE_MS);
+    CU_ASSERT(done);
+    viewer_check(&a);
+    viewer_check(&b); /* its first video message was a keyframe, and all decoded */
+    CU_ASSERT(codec_stats(&f, SB_CODEC_H264).keyframes_requested >= 1);
+    viewer_close(&a);
+    viewer_close(&b);
+    st_server_stop(&f);
+}
+
+/* The seq of codec's newest packet (0: none). */
+static uint64_t newest_packet_seq(st_server *f, int codec)
+{
+    sb_encoder *enc = &f->srv->encoder;
+    pthread_mutex_lock(&enc->mu);
+    const sb_video_stream *vs = &enc->video[codec];
+    uint64_t seq = vs->count ? vs->ring[(vs->next_frame_no - 1) % SB_VIDEO_RING]->seq : 0;
+    pthread_mutex_unlock(&enc->mu);
+    return seq;
+}
+
+static uint32_t packets_in_ring(st_server *f, int codec)
+{
+    sb_encoder *enc = &f->srv->encoder;
+    pthread_mutex_lock(&enc->mu);
+    uint32_t n = enc->video[codec].count;
+    pthread_mutex_unlock(&enc->mu);
+    return n;
+}
+
+static uint32_t packets_made(st_server *f, int codec)
+{
+    sb_encoder *enc = &f->srv->encoder;
+    pthread_mutex_lock(&enc->mu);
+    uint32_t n = enc->video[codec].next_frame_no;
+    pthread_mutex_unlock(&enc->mu);
+    return n;
+}
+
+static int jpeg_frames_of(st_ws *w)
+{
+    pthread_mutex_lock(&w->mu);
+    int n = w->jpeg_frames;
+    pthread_mutex_unlock(&w->mu);
+    return n;
+}
+
+static int keyframes_of(st_ws *w)
+{
+    pthread_mutex_lock(&w->mu);
+    int k = w->keyframes;
+    pthread_mutex_unlock(&w->mu);
+    return k;
+}
+
+/* KEYFRAME REQUEST on a still scene (no new frame): a keyframe comes anyway, forced. */
+static void test_keyframe_request_produces_a_keyframe(void)
+{
+    st_server f;
+    video_server(&f, 0, NULL, NULL);
+    viewer v;
+    viewer_open(&v, &f, SB_CODEC_VP8, true);
+    int keys = keyframes_of(&v.ws);
+    uint64_t forced = codec_stats(&f, SB_CODEC_VP8).keyframes_forced;
+    st_ws_keyframe_request(&v.ws);
+    bool came;
+    ST_WAIT_UNTIL(came, keyframes_of(&v.ws) > keys, ST_DEADLINE_MS);
+    CU_ASSERT(came);
+    CU_ASSERT(codec_stats(&f, SB_CODEC_VP8).keyframes_forced > forced);
+    viewer_check(&v);
+    viewer_close(&v);
+    st_server_stop(&f);
+}
+
+/* 20 requests within keyframe_min_interval_ms (60 s): at most 2 keyframes forced; each request
+ * counted (asked for, merged, or over the client's own limit and ignored). */
+static void test_keyframe_requests_are_rate_limited(void)
+{
+    st_server f;
+    video_server(&f, 60000, NULL, NULL);
+    viewer v;
+    viewer_open(&v, &f, SB_CODEC_H264, true);
+    sb_codec_snapshot before = codec_stats(&f, SB_CODEC_H264);
+    for (int i = 0; i < 20; i++)
+        st_ws_keyframe_request(&v.ws);
+    bool counted;
+    ST_WAIT_UNTIL(counted,
+                  codec_stats(&f, SB_CODEC_H264).keyframes_requested - before.keyframes_requested +
+                          codec_stats(&f, SB_CODEC_H264).requests_ignored -
+                          before.requests_ignored >= 20,
+                  ST_DEADLINE_MS);
+    CU_ASSERT(counted);
+    /* The first request's keyframe comes; let frames flow so any further forcing would show. */
+    bool keyed;
+    ST_WAIT_UNTIL(keyed, codec_stats(&f, SB_CODEC_H264).keyframes_forced > before.keyframes_forced,
+                  ST_DEADLINE_MS);
+    CU_ASSERT(keyed);
+    st_produce(f.ring, SW, SH, 20, 5);
+    uint64_t last = sb_frame_ring_latest_seq(f.ring);
+    bool encoded;
+    ST_WAIT_UNTIL(encoded, newest_packet_seq(&f, SB_CODEC_H264) == last, ST_DEADLINE_MS);
+    CU_ASSERT(encoded);
+    sb_codec_snapshot after = codec_stats(&f, SB_CODEC_H264);
+    printf("\n20 requests: %llu asked, %llu merged, %llu ignored, %llu forced",
+           (unsigned long long)(after.keyframes_requested - before.keyframes_requested),
+           (unsigned long long)(after.requests_merged - before.requests_merged),
+           (unsigned long long)(after.requests_ignored - before.requests_ignored),
+           (unsigned long long)(after.keyframes_forced - before.keyframes_forced));
+    CU_ASSERT(after.keyframes_forced - before.keyframes_forced <= 2);
+    CU_ASSERT(after.keyframes_requested - before.keyframes_requested >= 1);
+    viewer_close(&v);
+    st_server_stop(&f);
+}
+
+/* A client that never acks holds at most its credit; a healthy one gets every packet in order. */
+static void test_never_acking_client_does_not_stall_a_healthy_one(void)
+{
+    st_server f;
+    video_server(&f, 500, NULL, NULL);
+    viewer stuck, healthy;
+    viewer_open(&stuck, &f, SB_CODEC_H264, false);
+    viewer_open(&healthy, &f, SB_CODEC_H264, true);
+    int before = st_ws_wait_video_frames(&healthy.ws, 1, ST_DEADLINE_MS);
+    st_produce(f.ring, SW, SH, 40, 5);
+    uint64_t last = sb_frame_ring_latest_seq(f.ring);
+    bool done;
+    ST_WAIT_UNTIL(done, st_ws_last_seq(&healthy.ws) == last, ST_DEADLINE_MS);
+    CU_ASSERT(done);
+    int got = st_ws_wait_video_frames(&healthy.ws, 0, 0);
+    CU_ASSERT(got > before);
+    viewer_check(&healthy); /* frame_no consecutive: every packet */
+    pthread_mutex_lock(&stuck.ws.mu);
+    CU_ASSERT(stuck.ws.video_frames <= SB_CLIENT_MAX_IN_FLIGHT_VIDEO);
+    pthread_mutex_unlock(&stuck.ws.mu);
+    viewer_close(&stuck);
+    viewer_close(&healthy);
+    st_server_stop(&f);
+}
+
+/* A client behind by more than the packet ring (it stopped acking while 40 frames went by)
+ * resumes, once it acks again, at a keyframe: what it is sent never has a gap. */
+static void test_client_behind_the_ring_resumes_at_a_keyframe(void)
+{
+    st_server f;
+    video_server(&f, 0, NULL, NULL);
+    viewer v;
+    viewer_open(&v, &f, SB_CODEC_H264, false);
+    /* Frames until the ring is past what it can still be sent. */
+    uint64_t deadline = st_now_ms() + ST_DEADLINE_MS;
+    while (packets_made(&f, SB_CODEC_H264) <= SB_VIDEO_RING + 8u && st_now_ms() < deadline) {
+        st_publish_one(f.ring, SW, SH);
+        st_sleep_ms(5);
+    }
+    CU_ASSERT(packets_made(&f, SB_CODEC_H264) > SB_VIDEO_RING + 8u);
+    /* Its whole credit is out (a JPEG sent before its CODEC may hold one of it). */
+    CU_ASSERT(st_ws_wait_frames(&v.ws, SB_CLIENT_MAX_IN_FLIGHT_VIDEO, ST_DEADLINE_MS) ==
+              SB_CLIENT_MAX_IN_FLIGHT_VIDEO);
+    uint64_t requested = codec_stats(&f, SB_CODEC_H264).keyframes_requested;
+    pthread_mutex_lock(&v.ws.mu);
+    int n = v.ws.frames;
+    v.ws.auto_ack = true;
+    pthread_mutex_unlock(&v.ws.mu);
+    for (int i = 0; i < n; i++)
+        st_ws_ack(&v.ws, v.ws.seqs[i]);
+    CU_ASSERT(st_ws_wait_frames(&v.ws, n + 1, ST_DEADLINE_MS) > n);
+    CU_ASSERT(codec_stats(&f, SB_CODEC_H264).keyframes_requested > requested);
+    viewer_check(&v); /* in order, or a keyframe after the gap */
+    viewer_close(&v);
+    st_server_stop(&f);
+}
+
+/* CODEC answers: not allowed (1), not decodable (2), unknown (3), and the default codec. */
+static void test_codec_answers_say_why_and_fall_back_to_jpeg(void)
+{
+    st_server f;
+    video_server(&f, 500, "vp8", "vp8");
+    st_ws w;
+    CU_ASSERT_EQUAL_FATAL(st_ws_connect(&w, f.port, "/ws", NULL, true), 0);
+    struct { int wanted; unsigned mask; int codec, reason; } cases[] = {
+        {SB_CODEC_H264, ALL_CODECS, SB_CODEC_JPEG, 1},
+        {SB_CODEC_VP8, SB_CODEC_BIT(SB_CODEC_JPEG), SB_CODEC_JPEG, 2},
+        {9, 0xff, SB_CODEC_JPEG, 3},
+        {255, SB_CODEC_BIT(SB_CODEC_JPEG), SB_CODEC_JPEG, 2},
+        {255, ALL_CODECS, SB_CODEC_VP8, 0},
+        {SB_CODEC_JPEG, ALL_CODECS, SB_CODEC_JPEG, 0},
+    };
+    for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++) {
+        st_ws_codec(&w, cases[i].wanted, cases[i].mask);
+        CU_ASSERT_EQUAL(st_ws_wait_answers(&w, i + 1, ST_DEADLINE_MS), i + 1);
+        CU_ASSERT_EQUAL(w.answer_codec, cases[i].codec);
+        CU_ASSERT_EQUAL(w.answer_reason, cases[i].reason);
+    }
+    /* Back on JPEG: frames keep coming as JPEG messages. */
+    int jpeg = jpeg_frames_of(&w);
+    st_publish_one(f.ring, SW, SH);
+    bool more;
+    ST_WAIT_UNTIL(more, jpeg_frames_of(&w) > jpeg, ST_DEADLINE_MS);
+    CU_ASSERT(more);
+    st_response r;
+    CU_ASSERT_EQUAL(st_http_get(f.port, "/stats", NULL, 1 << 20, &r), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"codecs\":{\"jpeg\":{"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"h264\":{\"available\":true,\"allowed\":false"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"vp8\":{\"available\":true,\"allowed\":true"));
+    st_response_free(&r);
+    st_ws_close(&w);
+    st_server_stop(&f);
+}
+
+/* Malformed CODEC / KEYFRAME REQUEST close their own connection with 1007; a video viewer
+ * beside them keeps streaming. */
+static void test_malformed_video_messages_close_only_their_connection(void)
+{
+    st_server f;
+    video_server(&f, 500, NULL, NULL);
+    viewer healthy;
+    viewer_open(&healthy, &f, SB_CODEC_H264, true);
+    unsigned char codec_short[7] = {4, 1, 7, 0, 0, 0, 0};
+    unsigned char codec_reserved[8] = {4, 1, 7, 0, 0, 9, 0, 0};
+    unsigned char key_long[5] = {5, 0, 0, 0, 0};
+    unsigned char key_reserved[4] = {5, 0, 1, 0};
+    struct { const unsigned char *m; size_t len; } bad[] = {
+        {codec_short, sizeof codec_short}, {codec_reserved, sizeof codec_reserved},
+        {key_long, sizeof key_long}, {key_reserved, sizeof key_reserved}};
+    uint64_t rejected = st_server_stats(f.srv).messages_rejected;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        st_ws w;
+        CU_ASSERT_EQUAL_FATAL(st_ws_connect(&w, f.port, "/ws", NULL, true), 0);
+        st_ws_send(&w, bad[i].m, bad[i].len, MG_WEBSOCKET_OPCODE_BINARY);
+        CU_ASSERT(st_ws_wait_closed(&w, ST_DEADLINE_MS));
+        CU_ASSERT_EQUAL(w.close_code, SB_WS_CLOSE_INVALID);
+        st_ws_close(&w);
+    }
+    CU_ASSERT(st_server_stats(f.srv).messages_rejected >= rejected + 4);
+    int before = st_ws_wait_video_frames(&healthy.ws, 0, 0);
+    st_produce(f.ring, SW, SH, 5, 5);
+    CU_ASSERT(st_ws_wait_video_frames(&healthy.ws, before + 1, ST_DEADLINE_MS) > before);
+    viewer_check(&healthy);
+    viewer_close(&healthy);
+    st_server_stop(&f);
+}
+
+/* The last viewer of a codec leaving frees its encoder (and a new one starts a new stream). */
+static void test_encoder_exists_only_while_the_codec_is_used(void)
+{
+    st_server f;
+    video_server(&f, 500, NULL, NULL);
+    viewer v;
+    viewer_open(&v, &f, SB_CODEC_VP8, true);
+    CU_ASSERT_EQUAL(sb__encoder_video_users(&f.srv->encoder, SB_CODEC_VP8), 1);
+    viewer_close(&v);
+    bool freed;
+    ST_WAIT_UNTIL(freed, sb__encoder_video_users(&f.srv->encoder, SB_CODEC_VP8) == 0 &&
+                             packets_in_ring(&f, SB_CODEC_VP8) == 0,
+                  ST_DEADLINE_MS);
+    CU_ASSERT(freed);
+    viewer_open(&v, &f, SB_CODEC_VP8, true);
+    viewer_check(&v);
+    viewer_close(&v);
+    st_server_stop(&f);
+}
+
 /* ---- suites ---------------------------------------------------------------------------------- */
 
 static CU_TestInfo codec_tests[] = {
@@ -258,8 +682,28 @@ static CU_TestInfo codec_tests[] = {
     CU_TEST_INFO_NULL,
 };
 
+static CU_TestInfo server_tests[] = {
+    {"h264_encoded_once_for_1_and_16_clients", test_h264_encoded_once_for_1_and_16_clients},
+    {"vp8_encoded_once_for_1_and_16_clients", test_vp8_encoded_once_for_1_and_16_clients},
+    {"late_joiner_starts_at_a_keyframe", test_late_joiner_starts_at_a_keyframe},
+    {"keyframe_request_produces_a_keyframe", test_keyframe_request_produces_a_keyframe},
+    {"keyframe_requests_are_rate_limited", test_keyframe_requests_are_rate_limited},
+    {"never_acking_client_does_not_stall_a_healthy_one",
+     test_never_acking_client_does_not_stall_a_healthy_one},
+    {"client_behind_the_ring_resumes_at_a_keyframe",
+     test_client_behind_the_ring_resumes_at_a_keyframe},
+    {"codec_answers_say_why_and_fall_back_to_jpeg",
+     test_codec_answers_say_why_and_fall_back_to_jpeg},
+    {"malformed_video_messages_close_only_their_connection",
+     test_malformed_video_messages_close_only_their_connection},
+    {"encoder_exists_only_while_the_codec_is_used",
+     test_encoder_exists_only_while_the_codec_is_used},
+    CU_TEST_INFO_NULL,
+};
+
 static CU_SuiteInfo suites[] = {
     {"codecs", st_suite_init, NULL, NULL, NULL, codec_tests},
+    {"server", st_suite_init, NULL, NULL, NULL, server_tests},
     CU_SUITE_INFO_NULL,
 };
 
