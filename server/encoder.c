@@ -436,9 +436,7 @@ static bool video_convert(encoder_state *st, const sb_frame *frame, unsigned mas
 {
     sb_codec_picture pic = ring_picture(frame);
     char why[160];
-    uint64_t t0 = sb__monotonic_ns();
     int rc = sb__i420_convert(&st->i420, &pic, why, sizeof why);
-    (void)t0;
     if (rc != SB_OK) {
         for (int id = SB_CODEC_JPEG + 1; id < SB_CODEC_COUNT; id++)
             if (mask & SB_CODEC_BIT(id))
@@ -902,14 +900,18 @@ void sb__encoder_video_leave(sb_encoder *enc, int codec)
 }
 
 /* One keyframe wanted by a client (under enc->mu): merged into a pending one, else pending
- * until the rate limit allows forcing it. */
-static void request_key_locked(sb_encoder *enc, int codec)
+ * until the rate limit allows forcing it. true when it is newly pending: only then is the
+ * encoder woken (so requests, however many, cannot wake it more often than keyframes come). */
+static bool request_key_locked(sb_encoder *enc, int codec)
 {
     sb_video_stream *vs = &enc->video[codec];
     SB_CODEC_STATS_ADD(enc->cfg.stats, codec, keyframes_requested, 1);
-    if (vs->key_pending)
+    if (vs->key_pending) {
         SB_CODEC_STATS_ADD(enc->cfg.stats, codec, requests_merged, 1);
+        return false;
+    }
     vs->key_pending = true;
+    return true;
 }
 
 /* Whether packet (stream_id, frame_no) is at or after cur's waiting position. */
@@ -918,27 +920,28 @@ static bool at_or_after(const sb_video_cursor *cur, uint32_t stream_id, uint32_t
     return stream_id > cur->stream_id || (stream_id == cur->stream_id && frame_no >= cur->frame_no);
 }
 
-/* cur waits for the next keyframe of the current stream, which is requested. */
-static void wait_for_next_key_locked(sb_encoder *enc, int codec, sb_video_cursor *cur)
+/* cur waits for the next keyframe of the current stream, which is requested; true when the
+ * encoder needs waking (request_key_locked). */
+static bool wait_for_next_key_locked(sb_encoder *enc, int codec, sb_video_cursor *cur)
 {
     const sb_video_stream *vs = &enc->video[codec];
     cur->synced = false;
     cur->waiting = true;
     cur->stream_id = vs->stream_id;
     cur->frame_no = vs->next_frame_no;
-    request_key_locked(enc, codec);
+    return request_key_locked(enc, codec);
 }
 
-/* Where a cursor that is not synced starts waiting (under enc->mu); true when a key was
- * requested. A joining client takes the newest packet if it is a keyframe, else the next. */
+/* Where a cursor that is not synced starts waiting (under enc->mu); true when the encoder needs
+ * waking for the keyframe requested. A joining client takes the newest packet if it is a
+ * keyframe, else the next. */
 static bool position_locked(sb_encoder *enc, int codec, sb_video_cursor *cur)
 {
     const sb_video_stream *vs = &enc->video[codec];
     if (cur->synced) {
         if (cur->stream_id == vs->stream_id) {
             /* Behind by more than the ring holds: the packets it needs are gone. */
-            wait_for_next_key_locked(enc, codec, cur);
-            return true;
+            return wait_for_next_key_locked(enc, codec, cur);
         }
         /* A new stream (size change): its first packet is a keyframe, maybe still in the
          * ring; any keyframe of a newer stream will do. */
@@ -953,8 +956,7 @@ static bool position_locked(sb_encoder *enc, int codec, sb_video_cursor *cur)
     if (vs->count == 0) { /* no packet yet: the first one (a keyframe) will do */
         cur->stream_id = 0;
         cur->frame_no = 0;
-        request_key_locked(enc, codec);
-        return true;
+        return request_key_locked(enc, codec);
     }
     uint32_t newest = vs->next_frame_no - 1;
     if (vs->ring[newest % SB_VIDEO_RING]->keyframe) {
@@ -962,8 +964,7 @@ static bool position_locked(sb_encoder *enc, int codec, sb_video_cursor *cur)
         cur->frame_no = newest;
         return false;
     }
-    wait_for_next_key_locked(enc, codec, cur);
-    return true;
+    return wait_for_next_key_locked(enc, codec, cur);
 }
 
 sb_encoded_frame *sb__encoder_video_next(sb_encoder *enc, int codec, sb_video_cursor *cur,
@@ -999,8 +1000,7 @@ sb_encoded_frame *sb__encoder_video_next(sb_encoder *enc, int codec, sb_video_cu
         }
         if (!f && vs->count && vs->stream_id > cur->stream_id && oldest > 0) {
             /* The new stream's first keyframe is gone already: the next one, then. */
-            wait_for_next_key_locked(enc, codec, cur);
-            wake = true;
+            wake = wait_for_next_key_locked(enc, codec, cur);
         }
     }
     if (f)
@@ -1024,7 +1024,8 @@ bool sb__encoder_video_has_newer(sb_encoder *enc, int codec, const sb_video_curs
 void sb__encoder_video_request_key(sb_encoder *enc, int codec, sb_video_cursor *cur)
 {
     pthread_mutex_lock(&enc->mu);
-    wait_for_next_key_locked(enc, codec, cur);
+    bool wake = wait_for_next_key_locked(enc, codec, cur);
     pthread_mutex_unlock(&enc->mu);
-    wake_encoder(enc);
+    if (wake)
+        wake_encoder(enc);
 }

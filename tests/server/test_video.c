@@ -240,8 +240,8 @@ static void test_bench_720p_prints_encode_cost(void)
         if (id != SB_CODEC_JPEG)
             convert_ms += conv / n;
         printf("\nbench: %s 1280x720: encode %.2f ms/frame, %zu bytes/frame (mean of %d, "
-               "moving gradient%s)", vt->name, ms / n, bytes / n, n,
-               id == SB_CODEC_JPEG ? ", quality 60" : ", default crf");
+               "moving gradient%s, codec string %s)", vt->name, ms / n, bytes / n, n,
+               id == SB_CODEC_JPEG ? ", quality 60" : ", default crf", c->codec_string);
         free(out.data);
         sb__i420_free(&i420);
         vt->destroy(c);
