@@ -561,10 +561,8 @@ static void test_client_behind_the_ring_resumes_at_a_keyframe(void)
     viewer_open(&v, &f, SB_CODEC_H264, false);
     /* Frames until the ring is past what it can still be sent. */
     uint64_t deadline = st_now_ms() + ST_DEADLINE_MS;
-    while (packets_made(&f, SB_CODEC_H264) <= SB_VIDEO_RING + 8u && st_now_ms() < deadline) {
-        st_publish_one(f.ring, SW, SH);
-        st_sleep_ms(5);
-    }
+    while (packets_made(&f, SB_CODEC_H264) <= SB_VIDEO_RING + 8u && st_now_ms() < deadline)
+        st_produce(f.ring, SW, SH, 4, 5); /* a producer's pace */
     CU_ASSERT(packets_made(&f, SB_CODEC_H264) > SB_VIDEO_RING + 8u);
     /* Its whole credit is out (a JPEG sent before its CODEC may hold one of it). */
     CU_ASSERT(st_ws_wait_frames(&v.ws, SB_CLIENT_MAX_IN_FLIGHT_VIDEO, ST_DEADLINE_MS) ==
