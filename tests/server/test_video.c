@@ -294,8 +294,10 @@ static void viewer_on_video(void *user, const unsigned char *m, size_t len)
     pthread_mutex_lock(&v->mu);
     if (decoder_feed(&v->dec, m + SB_WIRE_VIDEO_HEADER_LEN, len - SB_WIRE_VIDEO_HEADER_LEN)) {
         v->decoded++;
+        uint32_t w = (uint32_t)m[4] | (uint32_t)m[5] << 8, h = (uint32_t)m[8] | (uint32_t)m[9] << 8;
         uint32_t cw = (uint32_t)m[56] | (uint32_t)m[57] << 8, ch = (uint32_t)m[60] | (uint32_t)m[61] << 8;
-        v->wrong_size += v->dec.width != (int)cw || v->dec.height != (int)ch || cw != SW || ch != SH;
+        v->wrong_size += v->dec.width != (int)cw || v->dec.height != (int)ch ||
+                         cw != ((w + 1) & ~1u) || ch != ((h + 1) & ~1u);
         v->wrong_picture += abs(v->dec.marker - (int)st_marker_value(seq)) > MARKER_TOLERANCE;
     } else {
         v->undecoded++;
@@ -651,6 +653,34 @@ static void test_malformed_video_messages_close_only_their_connection(void)
     st_server_stop(&f);
 }
 
+/* A new frame size starts a new stream (new stream_id) at a keyframe, odd sizes coded at the
+ * next even size; the viewer follows without a gap and decodes the right picture. */
+static void test_size_change_starts_a_new_stream_at_a_keyframe(void)
+{
+    st_server f;
+    video_server(&f, 500, NULL, NULL);
+    viewer v;
+    viewer_open(&v, &f, SB_CODEC_H264, true);
+    st_produce(f.ring, SW, SH, 3, 5);
+    pthread_mutex_lock(&v.ws.mu);
+    uint32_t first_stream = v.ws.stream_id;
+    pthread_mutex_unlock(&v.ws.mu);
+    uint64_t seq = st_publish_one(f.ring, 201, 151);
+    bool moved;
+    ST_WAIT_UNTIL(moved, st_ws_last_seq(&v.ws) >= seq, ST_DEADLINE_MS);
+    CU_ASSERT(moved);
+    pthread_mutex_lock(&v.ws.mu);
+    CU_ASSERT_NOT_EQUAL(v.ws.stream_id, first_stream);
+    CU_ASSERT_EQUAL(v.ws.frame_no, 0);
+    CU_ASSERT_EQUAL(v.ws.width, 201);
+    CU_ASSERT_EQUAL(v.ws.coded_width, 202);
+    CU_ASSERT_EQUAL(v.ws.coded_height, 152);
+    pthread_mutex_unlock(&v.ws.mu);
+    viewer_check(&v); /* the new stream began with a keyframe (video_in_order) and decoded */
+    viewer_close(&v);
+    st_server_stop(&f);
+}
+
 /* The last viewer of a codec leaving frees its encoder (and a new one starts a new stream). */
 static void test_encoder_exists_only_while_the_codec_is_used(void)
 {
@@ -694,6 +724,8 @@ static CU_TestInfo server_tests[] = {
      test_codec_answers_say_why_and_fall_back_to_jpeg},
     {"malformed_video_messages_close_only_their_connection",
      test_malformed_video_messages_close_only_their_connection},
+    {"size_change_starts_a_new_stream_at_a_keyframe",
+     test_size_change_starts_a_new_stream_at_a_keyframe},
     {"encoder_exists_only_while_the_codec_is_used",
      test_encoder_exists_only_while_the_codec_is_used},
     CU_TEST_INFO_NULL,
