@@ -23,6 +23,8 @@
 /* Without a still re-encode owed, the encoder looks at the stop flag this often (the stop also
  * wakes it through the ring). */
 #define SB_ENCODER_IDLE_WAIT_MS 500
+/* A video-only encode that found no frame is not tried again sooner than this. */
+#define SB_VIDEO_ONLY_RETRY_NS 100000000ull
 
 /* ---- frame objects and their pool ---------------------------------------------------------- */
 
@@ -182,6 +184,7 @@ typedef struct encoder_state {
     sb_i420 i420;
     uint64_t video_seq[SB_CODEC_COUNT];    /* ring seq each codec encoded last */
     uint64_t video_key_ns[SB_CODEC_COUNT]; /* CLOCK_MONOTONIC of each codec's last keyframe */
+    uint64_t video_only_after_ns; /* a video-only encode found nothing to encode: not before */
 } encoder_state;
 
 /* One encode failure: counted, logged once per encoder, the frame counted as handled. */
@@ -359,12 +362,11 @@ static void video_publish(encoder_state *st, int id, sb_encoded_frame *p, bool f
     *slot = p;
     if (vs->count < SB_VIDEO_RING)
         vs->count++;
-    if (p->keyframe) {
+    if (p->keyframe)
         vs->key_pending = false; /* any keyframe serves every client waiting for one */
-        if (forced) {
-            vs->forced_ever = true;
-            vs->last_forced_ns = now;
-        }
+    if (forced) { /* the attempt counts, keyframe or not: never a loop of forced encodes */
+        vs->forced_ever = true;
+        vs->last_forced_ns = now;
     }
     pthread_mutex_unlock(&enc->mu);
     sb__frame_unref(old);
@@ -428,7 +430,7 @@ static void video_encode(encoder_state *st, int id, const sb_frame_info *info)
         if (forced)
             SB_CODEC_STATS_ADD(stats, id, keyframes_forced, 1);
     }
-    video_publish(st, id, p, forced && p->keyframe, now);
+    video_publish(st, id, p, forced, now);
 }
 
 /* Converts the acquired frame to I420 once for every video codec. */
@@ -466,6 +468,10 @@ static unsigned video_due(encoder_state *st, int *wait_ms)
     if (sb_frame_ring_latest_seq(enc->cfg.ring) == 0)
         return 0; /* nothing to encode yet: the first frame takes the normal path */
     uint64_t now = sb__monotonic_ns();
+    if (now < st->video_only_after_ns) { /* the last try found no frame to encode */
+        *wait_ms = (int)((st->video_only_after_ns - now + 999999) / 1000000);
+        return 0;
+    }
     uint64_t interval = (uint64_t)enc->cfg.keyframe_min_interval_ms * 1000000ull;
     pthread_mutex_lock(&enc->mu);
     for (int id = SB_CODEC_JPEG + 1; id < SB_CODEC_COUNT; id++) {
@@ -588,15 +594,20 @@ static void encode_video_only(encoder_state *st, unsigned mask)
     for (int attempt = 0; attempt < 4; attempt++) {
         sb_frame frame;
         if (sb_frame_ring_acquire(enc->cfg.ring, &frame) != SB_OK)
-            return;
+            break;
         bool ok = encodable(&frame.info) && video_convert(st, &frame, mask);
         sb_frame_info info = frame.info;
         if (sb_frame_ring_release(enc->cfg.ring, &frame) == SB_ESTALE)
             continue; /* torn picture: the newest frame again */
-        if (ok)
+        if (ok) {
             video_encode_all(st, mask, &info);
-        return;
+            return;
+        }
+        break;
     }
+    /* No frame to encode (the producer is gone, a bad segment, an unencodable frame): what is
+     * owed stays owed, tried again in a while or with the next frame, never in a busy loop. */
+    st->video_only_after_ns = sb__monotonic_ns() + SB_VIDEO_ONLY_RETRY_NS;
 }
 
 /* Encodes the ring's newest frame. still_only: only if it is still encoded_seq (the still
