@@ -691,9 +691,12 @@ static int wait_for_frame(encoder_state *st, uint64_t *newest)
     video_due(st, &video_ms);
     if (video_ms >= 0 && video_ms < timeout_ms)
         timeout_ms = video_ms;
-    if (timeout_ms == 0)
+    /* Something is due now, but a newer frame takes the normal path first: it serves the
+     * video codecs too (a joining client's keyframe included), one encode each. */
+    if (timeout_ms == 0 && sb_frame_ring_latest_seq(st->enc->cfg.ring) <= st->last_seq)
         return SB_ETIMEDOUT;
-    return sb_frame_ring_wait(st->enc->cfg.ring, st->last_seq, timeout_ms, newest);
+    return sb_frame_ring_wait(st->enc->cfg.ring, st->last_seq, timeout_ms ? timeout_ms : 1,
+                              newest);
 }
 
 /* No newer frame: the still re-encode, once it is due. */
