@@ -258,10 +258,12 @@ static void test_bench_720p_prints_encode_cost(void)
 
 /* A server for video tests: loopback clients without the per-address cap. */
 static void video_server_with(st_server *f, int keyframe_min_interval_ms, const char *codecs,
-                              const char *default_codec, int still_delay_ms)
+                              const char *default_codec, int still_delay_ms,
+                              int keyframe_interval_ms)
 {
     sb_server_options o = SB_SERVER_OPTIONS_INIT;
     o.still_delay_ms = still_delay_ms;
+    o.keyframe_interval_ms = keyframe_interval_ms;
     o.max_clients_per_address = 0;
     o.keyframe_min_interval_ms = keyframe_min_interval_ms;
     o.video_codecs = codecs;
@@ -274,7 +276,7 @@ static void video_server(st_server *f, int keyframe_min_interval_ms, const char 
                          const char *default_codec)
 {
     video_server_with(f, keyframe_min_interval_ms, codecs, default_codec,
-                      SB_SERVER_DEFAULT_STILL_DELAY_MS);
+                      SB_SERVER_DEFAULT_STILL_DELAY_MS, 0);
 }
 
 static sb_codec_snapshot codec_stats(st_server *f, int id)
@@ -694,6 +696,28 @@ static uint64_t still_encodes(st_server *f)
     return st_server_stats(f->srv).frames_encoded_still;
 }
 
+/* keyframe_interval_ms: periodic keyframes while frames flow (1 ms: every frame is one), and
+ * none forced by clients for them. */
+static void test_periodic_keyframes(void)
+{
+    st_server f;
+    video_server_with(&f, 500, NULL, NULL, SB_SERVER_DEFAULT_STILL_DELAY_MS, 1);
+    viewer v;
+    viewer_open(&v, &f, SB_CODEC_VP8, true);
+    st_produce(f.ring, SW, SH, 6, 5);
+    uint64_t last = sb_frame_ring_latest_seq(f.ring);
+    bool done;
+    ST_WAIT_UNTIL(done, st_ws_last_seq(&v.ws) == last, ST_DEADLINE_MS);
+    CU_ASSERT(done);
+    pthread_mutex_lock(&v.ws.mu);
+    CU_ASSERT(v.ws.video_frames >= 2);
+    CU_ASSERT_EQUAL(v.ws.keyframes, v.ws.video_frames);
+    pthread_mutex_unlock(&v.ws.mu);
+    viewer_check(&v);
+    viewer_close(&v);
+    st_server_stop(&f);
+}
+
 /* Whether seq was encoded at still quality at once (it missed the input window). */
 static bool encoded_still_at_once(st_server *f, uint64_t seq)
 {
@@ -708,7 +732,7 @@ static bool encoded_still_at_once(st_server *f, uint64_t seq)
 static void test_video_viewer_gets_the_still_jpeg_after_input(void)
 {
     st_server f;
-    video_server_with(&f, 500, NULL, NULL, 1000);
+    video_server_with(&f, 500, NULL, NULL, 1000, 0);
     viewer v;
     viewer_open(&v, &f, SB_CODEC_H264, true);
     int jpeg_before = jpeg_frames_of(&v.ws);
@@ -789,6 +813,7 @@ static CU_TestInfo server_tests[] = {
      test_malformed_video_messages_close_only_their_connection},
     {"size_change_starts_a_new_stream_at_a_keyframe",
      test_size_change_starts_a_new_stream_at_a_keyframe},
+    {"periodic_keyframes", test_periodic_keyframes},
     {"video_viewer_gets_the_still_jpeg_after_input",
      test_video_viewer_gets_the_still_jpeg_after_input},
     {"encoder_exists_only_while_the_codec_is_used",
