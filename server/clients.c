@@ -53,6 +53,7 @@ sb_client *sb__client_new(sb_clients *cl, struct sb_server *srv, sb_client_kind 
     }
     c->connected_ns = sb__monotonic_ns();
     c->codec = SB_CODEC_JPEG;
+    atomic_init(&c->codec_now, SB_CODEC_JPEG);
     c->answer_reason = -1;
     atomic_init(&c->close_sent, false);
     return c;
@@ -205,6 +206,7 @@ static void set_codec_locked(sb_client *c, int codec)
     if (c->codec != SB_CODEC_JPEG)
         sb__encoder_video_leave(enc, c->codec);
     c->codec = codec;
+    atomic_store(&c->codec_now, codec);
     if (codec != SB_CODEC_JPEG)
         sb__encoder_video_join(enc, codec, &c->video);
     pthread_cond_signal(&c->cv);

@@ -60,6 +60,7 @@ typedef struct sb_client {
     bool sender_started; /* ws.c: set once under mu; read by sb__clients_close_all */
 
     /* Counters, read by /stats. */
+    atomic_int codec_now;     /* = codec, for readers without mu (/stats) */
     atomic_uint_fast64_t sent;
     atomic_uint_fast64_t skipped;
     atomic_uint_fast64_t bytes;

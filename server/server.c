@@ -231,10 +231,11 @@ static void client_json(const sb_client *c, void *arg)
 {
     strbuf *b = arg;
     /* remote is "addr:port" from civetweb: digits, dots, colons only, safe in JSON. */
-    sb_printf(b, "%s{\"id\":%u,\"kind\":\"%s\",\"remote\":\"%s\",\"sent\":%llu,"
-                 "\"skipped\":%llu,\"bytes\":%llu}",
+    sb_printf(b, "%s{\"id\":%u,\"kind\":\"%s\",\"remote\":\"%s\",\"codec\":\"%s\","
+                 "\"sent\":%llu,\"skipped\":%llu,\"bytes\":%llu}",
               b->data[b->len - 1] == '[' ? "" : ",", c->id,
               c->kind == SB_CLIENT_WS ? "ws" : "mjpeg", c->remote,
+              sb__codec_name(atomic_load(&c->codec_now)),
               (unsigned long long)atomic_load(&c->sent),
               (unsigned long long)atomic_load(&c->skipped),
               (unsigned long long)atomic_load(&c->bytes));

@@ -625,6 +625,7 @@ static void test_codec_answers_say_why_and_fall_back_to_jpeg(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"codecs\":{\"jpeg\":{"));
     CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"h264\":{\"available\":true,\"allowed\":false"));
     CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"vp8\":{\"available\":true,\"allowed\":true"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"codec\":\"jpeg\",")); /* its last CODEC: jpeg */
     st_response_free(&r);
     st_ws_close(&w);
     st_server_stop(&f);
