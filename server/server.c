@@ -164,6 +164,8 @@ static void send_mjpeg_parts(sb_server *srv, sb_client *c)
             atomic_fetch_add(&c->sent, 1);
             atomic_fetch_add(&c->bytes, bytes);
             sb__stats_record_sent(&srv->stats, bytes);
+            SB_CODEC_STATS_ADD(&srv->stats, SB_CODEC_JPEG, frames_sent, 1);
+            SB_CODEC_STATS_ADD(&srv->stats, SB_CODEC_JPEG, bytes_sent, bytes);
         }
         sb__frame_unref(f);
         if (!ok)
