@@ -26,7 +26,7 @@ SB_OK = 0
 SB_EAGAIN = -5
 
 SB_STREAM_OPTIONS_VERSION = 2
-SB_SERVER_OPTIONS_VERSION = 2
+SB_SERVER_OPTIONS_VERSION = 3
 SB_STREAM_STATS_VERSION = 2
 SB_PIXEL_RGBA, SB_PIXEL_BGRA, SB_PIXEL_RGB = 1, 2, 3
 
@@ -57,6 +57,12 @@ class ServerOptions(ctypes.Structure):
         ("send_timeout_ms", ctypes.c_int),
         ("max_clients_per_address", ctypes.c_int),
         ("ack_timeout_ms", ctypes.c_int),
+        ("video_codecs", ctypes.c_char_p),
+        ("default_codec", ctypes.c_char_p),
+        ("video_crf", ctypes.c_int),
+        ("video_max_kbps", ctypes.c_int),
+        ("keyframe_min_interval_ms", ctypes.c_int),
+        ("keyframe_interval_ms", ctypes.c_int),
     ]
 
     @classmethod

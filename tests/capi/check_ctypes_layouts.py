@@ -1,7 +1,8 @@
 """check_ctypes_layouts.py PRINT_LAYOUTS - fails when a ctypes mirror of
 examples/python/streambridge_ctypes.py disagrees with the C header: every size and field offset
 PRINT_LAYOUTS (tests/capi/print_layouts.c) prints must match, and every ctypes field must be one
-the C side lists (so a field added on one side only is caught too)."""
+the C side lists (so a field added on one side only is caught too), and the struct versions the
+module declares must be the headers'."""
 import ctypes
 import os
 import subprocess
@@ -26,6 +27,9 @@ for line in subprocess.run([sys.argv[1]], check=True, capture_output=True,
     c_layout.setdefault(struct, {})[field] = int(value)
 
 problems = []
+for name, value in c_layout.pop("constants", {}).items():
+    if getattr(sb, name, None) != value:
+        problems.append("%s: %d in C, %r in ctypes" % (name, value, getattr(sb, name, None)))
 for struct, mirror in MIRRORS.items():
     fields = c_layout.get(struct)
     if fields is None:

@@ -8,9 +8,14 @@
 
 #define FIELD(type, field) printf(#type " " #field " %zu\n", offsetof(type, field));
 #define SIZE(type) printf(#type " sizeof %zu\n", sizeof(type));
+#define CONSTANT(name) printf("constants " #name " %d\n", (int)(name));
 
 int main(void)
 {
+    /* The versions the mirrors claim to be. */
+    CONSTANT(SB_SERVER_OPTIONS_VERSION)
+    CONSTANT(SB_STREAM_OPTIONS_VERSION)
+    CONSTANT(SB_STREAM_STATS_VERSION)
     SIZE(sb_server_options)
     FIELD(sb_server_options, version)
     FIELD(sb_server_options, bind_address)
@@ -28,6 +33,12 @@ int main(void)
     FIELD(sb_server_options, send_timeout_ms)
     FIELD(sb_server_options, max_clients_per_address)
     FIELD(sb_server_options, ack_timeout_ms)
+    FIELD(sb_server_options, video_codecs)
+    FIELD(sb_server_options, default_codec)
+    FIELD(sb_server_options, video_crf)
+    FIELD(sb_server_options, video_max_kbps)
+    FIELD(sb_server_options, keyframe_min_interval_ms)
+    FIELD(sb_server_options, keyframe_interval_ms)
 
     SIZE(sb_stream_options)
     FIELD(sb_stream_options, version)
