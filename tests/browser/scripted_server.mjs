@@ -32,7 +32,8 @@ export async function scriptServer(page) {
                            body: readFileSync(join(WEB_DIR, asset[0])) });
   });
   const server = {
-    socket: null,
+    socket: null,   // the page's current WebSocket (a reconnect replaces it)
+    connections: 0,
     received: [], // parsed client messages, in order
     send(buf) { this.socket.send(buf); },
     // Resolves with the first received message (from index `from` on) satisfying pred.
@@ -45,6 +46,7 @@ export async function scriptServer(page) {
   };
   await page.routeWebSocket(`${ORIGIN.replace('http:', 'ws:')}/ws`, (ws) => {
     server.socket = ws;
+    server.connections++;
     ws.onMessage((data) => server.received.push(parseClientMessage(Buffer.from(data))));
   });
   return server;

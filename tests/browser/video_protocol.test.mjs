@@ -224,3 +224,28 @@ test('a server that says why it sends JPEG instead: the overlay shows the reason
   await waitOverlay(page, /codec\s+jpeg \(asked vp8: not allowed by the server\)/);
   await page.close();
 });
+
+test('after a reconnect the client sends HELLO and CODEC again and waits for a keyframe', async () => {
+  const { page, server } = await openClient('?codec=h264');
+  server.send(codecAnswer('h264'));
+  const geometry = { streamId: 4, width: 320, height: 240, codedW: 320, codedH: 240, seq0: 1 };
+  const stream = await encodeVideo(encoderPage, { codec: 'h264', ...geometry, colours: PALETTE.slice(0, 4),
+                                                  keyAt: [0, 3] });
+  sendStream(server, 'h264', stream, geometry, [0, 1]);
+  await server.waitAck(2);
+  const mark = server.received.length;
+  await server.socket.close({ code: 1001, reason: 'going away (test)' });
+  const hello = await server.waitMessage((m) => m.type === 'hello', 'HELLO on the new connection', mark);
+  const codec = await server.waitMessage((m) => m.type === 'codec', 'CODEC on the new connection', mark);
+  assert.equal(server.connections, 2);
+  assert.ok(server.received.indexOf(hello) < server.received.indexOf(codec));
+  assert.equal(codec.wanted, CODEC.h264);
+  server.send(codecAnswer('h264'));
+  // The new connection's decoder starts afresh: the old stream's next delta is not decodable.
+  sendStream(server, 'h264', stream, geometry, [2]);
+  await server.waitMessage((m) => m.type === 'keyframe_request', 'a KEYFRAME REQUEST', mark);
+  assert.ok(sameColour((await shownAfterAck(page, server, 3)).centre, PALETTE[1]), 'the delta was not drawn');
+  sendStream(server, 'h264', stream, geometry, [3]);
+  assert.ok(sameColour((await shownAfterAck(page, server, 4)).centre, PALETTE[3]), 'the keyframe was drawn');
+  await page.close();
+});
