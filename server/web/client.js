@@ -72,8 +72,10 @@
     let text = codec.inUse;
     if (codec.inUse !== 'jpeg' && codec.codecString) text += ' (' + codec.codecString + ')';
     if (codec.fallback) return text + '\n          fell back to JPEG: ' + codec.fallback;
-    if (codec.answerReason && codec.wanted)
-      text += ' (asked ' + codec.wanted + ': ' + (ANSWER_REASONS[codec.answerReason] || 'reason ' + codec.answerReason) + ')';
+    if (codec.answerReason) {
+      text += ' (' + (codec.wanted ? 'asked ' + codec.wanted : "the server's default") + ': ' +
+              (ANSWER_REASONS[codec.answerReason] || 'reason ' + codec.answerReason) + ')';
+    }
     return text;
   }
 
