@@ -52,6 +52,8 @@ sb_client *sb__client_new(sb_clients *cl, struct sb_server *srv, sb_client_kind 
         snprintf(c->address, sizeof c->address, "%s", ri->remote_addr);
     }
     c->connected_ns = sb__monotonic_ns();
+    c->codec = SB_CODEC_JPEG;
+    c->answer_reason = -1;
     atomic_init(&c->close_sent, false);
     return c;
 }
@@ -104,6 +106,7 @@ bool sb__client_register(sb_clients *cl, sb_client *c)
 
 void sb__client_unregister(sb_clients *cl, sb_client *c)
 {
+    sb__client_set_codec(c, SB_CODEC_JPEG); /* the codec's encoder goes with its last user */
     pthread_mutex_lock(&cl->mu);
     for (sb_client **p = &cl->list; *p; p = &(*p)->next) {
         if (*p == c) {
@@ -175,20 +178,71 @@ void sb__clients_foreach(sb_clients *cl, void (*fn)(const sb_client *c, void *ar
 /* c takes f (under c->mu): skips counted, the ack credit used. */
 static void take_frame(sb_client *c, const sb_encoded_frame *f)
 {
-    /* Every distinct frame between the last one sent and this one was skipped. */
-    if (c->last_distinct_no && f->distinct_no > c->last_distinct_no + 1) {
-        uint64_t gap = f->distinct_no - c->last_distinct_no - 1;
-        atomic_fetch_add(&c->skipped, gap);
-        SB_STATS_ADD(c->registry->stats, frames_skipped, gap);
+    if (f->codec == SB_CODEC_JPEG) {
+        /* Every distinct frame between the last one sent and this one was skipped. */
+        if (c->last_distinct_no && f->distinct_no > c->last_distinct_no + 1) {
+            uint64_t gap = f->distinct_no - c->last_distinct_no - 1;
+            atomic_fetch_add(&c->skipped, gap);
+            SB_STATS_ADD(c->registry->stats, frames_skipped, gap);
+        }
+        c->last_sent_id = f->id;
+        c->last_distinct_no = f->distinct_no;
     }
-    c->last_sent_id = f->id;
-    c->last_distinct_no = f->distinct_no;
     if (c->kind == SB_CLIENT_WS) {
         c->in_flight_seq[c->in_flight] = f->seq;
         c->in_flight_send_ns[c->in_flight] = sb__realtime_ns();
         c->in_flight_since_ns[c->in_flight] = sb__monotonic_ns();
         c->in_flight++;
     }
+}
+
+/* Under c->mu. */
+static void set_codec_locked(sb_client *c, int codec)
+{
+    sb_encoder *enc = c->registry->encoder;
+    if (codec == c->codec)
+        return;
+    if (c->codec != SB_CODEC_JPEG)
+        sb__encoder_video_leave(enc, c->codec);
+    c->codec = codec;
+    if (codec != SB_CODEC_JPEG)
+        sb__encoder_video_join(enc, codec, &c->video);
+    pthread_cond_signal(&c->cv);
+}
+
+void sb__client_set_codec(sb_client *c, int codec)
+{
+    pthread_mutex_lock(&c->mu);
+    set_codec_locked(c, codec);
+    pthread_mutex_unlock(&c->mu);
+}
+
+void sb__client_request_key(sb_client *c)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->codec != SB_CODEC_JPEG)
+        sb__encoder_video_request_key(c->registry->encoder, c->codec, &c->video);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* The next thing for c, or NULL (under c->mu). */
+static sb_encoded_frame *next_for(sb_client *c)
+{
+    sb_encoder *enc = c->registry->encoder;
+    if (c->codec != SB_CODEC_JPEG) {
+        bool failed = false;
+        sb_encoded_frame *f = sb__encoder_video_next(enc, c->codec, &c->video, &failed);
+        if (!failed)
+            return f;
+        /* The codec failed on the server: JPEG from now on, and the client is told why. */
+        set_codec_locked(c, SB_CODEC_JPEG);
+        c->answer_reason = 3;
+    }
+    sb_encoded_frame *f = sb__encoder_latest(enc);
+    if (f && f->id != c->last_sent_id)
+        return f;
+    sb__frame_unref(f);
+    return NULL;
 }
 
 sb_encoded_frame *sb__client_next_frame(sb_client *c)
@@ -198,15 +252,15 @@ sb_encoded_frame *sb__client_next_frame(sb_client *c)
     for (;;) {
         if (c->closing || c->dead || atomic_load(cl->stopping))
             break;
-        bool has_credit = c->kind != SB_CLIENT_WS || c->in_flight < SB_CLIENT_MAX_IN_FLIGHT;
-        if (has_credit) {
-            sb_encoded_frame *f = sb__encoder_latest(cl->encoder);
-            if (f && f->id != c->last_sent_id) {
+        int credit = c->codec == SB_CODEC_JPEG ? SB_CLIENT_MAX_IN_FLIGHT
+                                               : SB_CLIENT_MAX_IN_FLIGHT_VIDEO;
+        if (c->kind != SB_CLIENT_WS || c->in_flight < credit) {
+            sb_encoded_frame *f = next_for(c);
+            if (f) {
                 take_frame(c, f);
                 pthread_mutex_unlock(&c->mu);
                 return f;
             }
-            sb__frame_unref(f);
         }
         /* Timed so a missed stop can never hang a thread for good. */
         struct timespec deadline;
@@ -216,4 +270,20 @@ sb_encoded_frame *sb__client_next_frame(sb_client *c)
     }
     pthread_mutex_unlock(&c->mu);
     return NULL;
+}
+
+bool sb__client_newer_waits(sb_client *c)
+{
+    sb_encoder *enc = c->registry->encoder;
+    pthread_mutex_lock(&c->mu);
+    bool newer;
+    if (c->codec != SB_CODEC_JPEG) {
+        newer = sb__encoder_video_has_newer(enc, c->codec, &c->video);
+    } else {
+        sb_encoded_frame *f = sb__encoder_latest(enc);
+        newer = f && f->id != c->last_sent_id;
+        sb__frame_unref(f); /* encoder.mu under client.mu: the lock order allows it */
+    }
+    pthread_mutex_unlock(&c->mu);
+    return newer;
 }

@@ -20,7 +20,11 @@ struct mg_connection;
 struct sb_server;
 struct sb_clients;
 
+/* Ack credit: unacknowledged messages a WebSocket client may have. Video allows more: its
+ * packets are smaller and a client must get every one, so a little more in flight keeps a
+ * client with a longer round trip from falling behind the packet ring (docs/wire-protocol.md). */
 #define SB_CLIENT_MAX_IN_FLIGHT 2
+#define SB_CLIENT_MAX_IN_FLIGHT_VIDEO 4
 
 typedef enum { SB_CLIENT_WS = 1, SB_CLIENT_MJPEG = 2 } sb_client_kind;
 
@@ -40,13 +44,17 @@ typedef struct sb_client {
     pthread_cond_t cv;  /* new frame, ack, or closing */
     bool closing;       /* stop sending: the connection is going away */
     bool dead;          /* a send failed or timed out: close at the next chance */
-    uint64_t in_flight_seq[SB_CLIENT_MAX_IN_FLIGHT];
-    uint64_t in_flight_send_ns[SB_CLIENT_MAX_IN_FLIGHT];  /* CLOCK_REALTIME: the ack RTT */
-    uint64_t in_flight_since_ns[SB_CLIENT_MAX_IN_FLIGHT]; /* CLOCK_MONOTONIC: ack_timeout_ms */
+    uint64_t in_flight_seq[SB_CLIENT_MAX_IN_FLIGHT_VIDEO];
+    uint64_t in_flight_send_ns[SB_CLIENT_MAX_IN_FLIGHT_VIDEO];  /* CLOCK_REALTIME: ack RTT */
+    uint64_t in_flight_since_ns[SB_CLIENT_MAX_IN_FLIGHT_VIDEO]; /* MONOTONIC: ack_timeout_ms */
     int in_flight; /* [0] is the oldest */
     uint64_t last_sent_id;
     uint64_t last_distinct_no;
     uint32_t last_ack_rtt_us;
+    int codec;                /* SB_CODEC_*: what this client is sent (JPEG until CODEC) */
+    sb_video_cursor video;    /* its place in the codec's packets (video codecs) */
+    int answer_reason;        /* >= 0: a CODEC ANSWER (codec, this reason) is owed before the
+                               * next frame (the fallback after a codec failed); -1 none */
     bool sender_done;   /* ws.c: the sender thread has finished (its 1001 close is out) */
     bool sender_started; /* ws.c: set once under mu; read by sb__clients_close_all */
 
@@ -62,6 +70,10 @@ typedef struct sb_client {
     uint64_t bucket_ns;
     uint64_t abuse_window_ns;
     uint32_t abuse_drops;
+    double video_tokens;     /* token bucket for CODEC and KEYFRAME REQUEST */
+    uint64_t video_bucket_ns;
+    uint64_t video_abuse_window_ns;
+    uint32_t video_abuse_drops;
     bool hello_seen;
     bool spoke;              /* a valid message arrived (the first-message bound is met) */
     uint64_t connected_ns;   /* CLOCK_MONOTONIC of the upgrade */
@@ -111,9 +123,20 @@ int sb__clients_count(const sb_clients *cl);
 /* Calls fn for every registered client, under cl->mu: fn must take no lock and not block. */
 void sb__clients_foreach(sb_clients *cl, void (*fn)(const sb_client *c, void *arg), void *arg);
 
-/* Waits until the encoder's newest frame differs from the last one c got (or closing/stop);
- * returns it with a reference for the caller, or NULL when the client should stop. Honors ack
- * credit for WebSocket clients. Counts skips. Called by c's sending thread only. */
+/* Waits until there is something for c (or closing/stop): for JPEG, the encoder's newest frame
+ * when it differs from the last one c got; for a video codec, the next packet in order (or
+ * the keyframe c waits for). Returns it with a reference for the caller, or NULL when the
+ * client should stop. Honors ack credit for WebSocket clients. Counts skips. A video codec that
+ * failed moves c to JPEG with a CODEC ANSWER owed (answer_reason). Called by c's sending
+ * thread only. */
 sb_encoded_frame *sb__client_next_frame(sb_client *c);
+
+/* Switches c to codec (SB_CODEC_*; the caller checked it is allowed and available): a video
+ * client starts at a keyframe. Any thread (the reader). */
+void sb__client_set_codec(sb_client *c, int codec);
+/* KEYFRAME REQUEST from c: a video client waits for the next keyframe (requested). */
+void sb__client_request_key(sb_client *c);
+/* Whether something newer than what c was sent waits for it (the ack timeout's test). */
+bool sb__client_newer_waits(sb_client *c);
 
 #endif /* SB_CLIENTS_H */

@@ -7,6 +7,7 @@
  * quality directly, so it never needs a second encode. */
 #include "encoder.h"
 
+#include "codec.h"
 #include "sb_clock.h"
 #include "sb_error_internal.h"
 
@@ -15,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <turbojpeg.h>
 
 #define SB_POOL_MAX 6
 /* The fps cap's token bucket holds this many encodes (see encoder_thread_init). */
@@ -23,6 +23,8 @@
 /* Without a still re-encode owed, the encoder looks at the stop flag this often (the stop also
  * wakes it through the ring). */
 #define SB_ENCODER_IDLE_WAIT_MS 500
+/* A video-only encode that found no frame is not tried again sooner than this. */
+#define SB_VIDEO_ONLY_RETRY_NS 100000000ull
 
 /* ---- frame objects and their pool ---------------------------------------------------------- */
 
@@ -34,7 +36,7 @@ void sb__frame_ref(sb_encoded_frame *f)
 static void frame_destroy(sb_encoded_frame *f)
 {
     if (f) {
-        free(f->jpeg);
+        free(f->data);
         free(f);
     }
 }
@@ -43,6 +45,10 @@ void sb__frame_unref(sb_encoded_frame *f)
 {
     if (!f || atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
         return;
+    if (f->codec != SB_CODEC_JPEG) {
+        frame_destroy(f); /* video packets are sized to fit: never pooled, never locked */
+        return;
+    }
     sb_encoder *enc = f->enc;
     pthread_mutex_lock(&enc->mu);
     if (enc->pool_size < SB_POOL_MAX) {
@@ -69,8 +75,8 @@ static sb_encoded_frame *frame_obtain(sb_encoder *enc)
         f = calloc(1, sizeof *f);
         if (!f)
             return NULL;
-        f->jpeg = malloc(enc->jpeg_capacity);
-        if (!f->jpeg) {
+        f->data = malloc(enc->jpeg_capacity);
+        if (!f->data) {
             free(f);
             return NULL;
         }
@@ -128,7 +134,8 @@ void sb__encoder_frame_size(sb_encoder *enc, uint32_t *w, uint32_t *h)
     *h = atomic_load(&enc->frame_h);
 }
 
-/* Makes f the newest frame (its reference moves to enc->latest) and tells the layer above. */
+/* Makes f the newest JPEG frame (its reference moves to enc->latest) and tells the layer
+ * above. */
 static void publish(sb_encoder *enc, sb_encoded_frame *f)
 {
     atomic_store(&enc->frame_w, f->width);
@@ -144,16 +151,6 @@ static void publish(sb_encoder *enc, sb_encoded_frame *f)
 }
 
 /* ---- encoding -------------------------------------------------------------------------------- */
-
-static int tj_pixel_format(uint32_t format)
-{
-    switch (format) {
-    case SB_PIXEL_BGRA: return TJPF_BGRA;
-    case SB_PIXEL_RGBA: return TJPF_RGBA;
-    case SB_PIXEL_RGB: return TJPF_RGB;
-    default: return -1;
-    }
-}
 
 /* Sleeps up to ns; returns early (true) when the encoder is stopping. */
 static bool sleep_unless_stopping(sb_encoder *enc, uint64_t ns)
@@ -172,7 +169,7 @@ static bool sleep_unless_stopping(sb_encoder *enc, uint64_t ns)
 /* The encoder thread's own state. */
 typedef struct encoder_state {
     sb_encoder *enc;
-    tjhandle tj;
+    sb_codec *jpeg;
     uint64_t last_seq;         /* newest ring seq handled (encoded or coalesced) */
     uint64_t seen_seq;         /* newest ring seq counted in frames_published */
     uint64_t encoded_seq;      /* seq of the newest frame we encoded */
@@ -182,6 +179,12 @@ typedef struct encoder_state {
     double fps_credit;         /* fps cap: encodes allowed now (token bucket, see below) */
     uint64_t credit_mono;      /* when fps_credit was last refilled */
     bool logged_error;
+    /* Video: one instance per codec in use, the frame in I420 (converted once for all). */
+    sb_codec *video[SB_CODEC_COUNT];
+    sb_i420 i420;
+    uint64_t video_seq[SB_CODEC_COUNT];    /* ring seq each codec encoded last */
+    uint64_t video_key_ns[SB_CODEC_COUNT]; /* CLOCK_MONOTONIC of each codec's last keyframe */
+    uint64_t video_only_after_ns; /* a video-only encode found nothing to encode: not before */
 } encoder_state;
 
 /* One encode failure: counted, logged once per encoder, the frame counted as handled. */
@@ -203,30 +206,292 @@ static bool input_is_recent(const sb_encoder *enc, bool still_only)
     return !still_only && input_ns != 0 && sb__monotonic_ns() - input_ns < still_delay_ns;
 }
 
-/* Compresses the acquired frame into ef and releases it. Returns the ring's release result
- * (SB_ESTALE: the writer reused the slot mid-encode) or, when TurboJPEG fails, COMPRESS_FAILED. */
-#define COMPRESS_FAILED 1
-static int compress(encoder_state *st, sb_frame *frame, int pf, int quality,
-                    sb_encoded_frame *ef)
+/* The acquired frame as a picture for a codec. */
+static sb_codec_picture ring_picture(const sb_frame *frame)
 {
-    unsigned char *buf = ef->jpeg;
-    unsigned long size = ef->capacity;
-    int flags = TJFLAG_NOREALLOC | (frame->info.bottom_up ? TJFLAG_BOTTOMUP : 0);
+    sb_codec_picture pic;
+    memset(&pic, 0, sizeof pic);
+    pic.planes[0] = frame->pixels;
+    pic.strides[0] = frame->info.stride;
+    pic.width = frame->info.width;
+    pic.height = frame->info.height;
+    pic.format = frame->info.format;
+    pic.bottom_up = frame->info.bottom_up != 0;
+    return pic;
+}
+
+/* Compresses the acquired frame into ef (the caller releases the frame). SB_OK, or the codec
+ * failed (logged and counted). */
+static int compress(encoder_state *st, const sb_frame *frame, int quality, sb_encoded_frame *ef,
+                    double *ms)
+{
+    sb_codec_picture pic = ring_picture(frame);
+    sb_codec_packet out = {.data = ef->data, .capacity = ef->capacity, .fixed = true};
     uint64_t t0 = sb__monotonic_ns();
-    int rc = tjCompress2(st->tj, frame->pixels, (int)frame->info.width, (int)frame->info.stride,
-                         (int)frame->info.height, pf, &buf, &size, TJSAMP_420, quality, flags);
-    uint64_t t1 = sb__monotonic_ns();
-    int rel = sb_frame_ring_release(st->enc->cfg.ring, frame);
-    if (rc != 0) {
-        char why[256];
-        snprintf(why, sizeof why, "tjCompress2 failed: %s", tjGetErrorStr2(st->tj));
-        encode_failed(st, frame->info.seq, why);
-        return COMPRESS_FAILED;
+    int rc = st->jpeg->vt->encode(st->jpeg, &pic, quality, false, &out);
+    *ms = (double)(sb__monotonic_ns() - t0) / 1e6;
+    if (rc != SB_OK) {
+        encode_failed(st, frame->info.seq, st->jpeg->error);
+        return rc;
     }
-    if (rel != SB_ESTALE)
-        sb__stats_record_encode(st->enc->cfg.stats, (double)(t1 - t0) / 1e6);
-    ef->jpeg_len = size;
-    return rel;
+    ef->len = (unsigned long)out.len;
+    return SB_OK;
+}
+
+/* ---- video ----------------------------------------------------------------------------------- */
+
+static bool key_allowed(const sb_encoder *enc, const sb_video_stream *vs, uint64_t now)
+{
+    uint64_t interval = (uint64_t)enc->cfg.keyframe_min_interval_ms * 1000000ull;
+    return !vs->forced_ever || now - vs->last_forced_ns >= interval;
+}
+
+/* Empties vs's packet ring into drop[] (unreferenced by the caller after unlocking). */
+static int ring_clear_locked(sb_video_stream *vs, sb_encoded_frame **drop)
+{
+    int n = 0;
+    for (int i = 0; i < SB_VIDEO_RING; i++) {
+        if (vs->ring[i])
+            drop[n++] = vs->ring[i];
+        vs->ring[i] = NULL;
+    }
+    vs->count = 0;
+    return n;
+}
+
+static void unref_all(sb_encoded_frame **drop, int n)
+{
+    for (int i = 0; i < n; i++)
+        sb__frame_unref(drop[i]);
+}
+
+/* The video codecs to encode now (SB_CODEC_BIT each): those with users that have not failed.
+ * Frees the encoders and packets of codecs nobody uses any more. */
+static unsigned video_wanted(encoder_state *st)
+{
+    sb_encoder *enc = st->enc;
+    unsigned mask = 0;
+    for (int id = SB_CODEC_JPEG + 1; id < SB_CODEC_COUNT; id++) {
+        sb_encoded_frame *drop[SB_VIDEO_RING];
+        int dropped = 0;
+        pthread_mutex_lock(&enc->mu);
+        sb_video_stream *vs = &enc->video[id];
+        bool unused = vs->users == 0;
+        if (unused) {
+            dropped = ring_clear_locked(vs, drop);
+            vs->failed = false;
+            vs->key_pending = false;
+        } else if (!vs->failed) {
+            mask |= SB_CODEC_BIT(id);
+        }
+        pthread_mutex_unlock(&enc->mu);
+        unref_all(drop, dropped);
+        if (unused && st->video[id]) {
+            st->video[id]->vt->destroy(st->video[id]);
+            st->video[id] = NULL;
+        }
+    }
+    return mask;
+}
+
+/* The codec failed (cannot be created for this size, or an encode failed): its clients fall
+ * back to JPEG (clients.c sees vs->failed), and it is not tried again until nobody uses it. */
+static void video_failed(encoder_state *st, int id, const char *why)
+{
+    sb_encoder *enc = st->enc;
+    sb__log("server: %s: %s: its clients fall back to JPEG", sb__codec_name(id), why);
+    SB_CODEC_STATS_ADD(enc->cfg.stats, id, encode_errors, 1);
+    sb_encoded_frame *drop[SB_VIDEO_RING];
+    pthread_mutex_lock(&enc->mu);
+    enc->video[id].failed = true;
+    int n = ring_clear_locked(&enc->video[id], drop);
+    pthread_mutex_unlock(&enc->mu);
+    unref_all(drop, n);
+    if (st->video[id]) {
+        st->video[id]->vt->destroy(st->video[id]);
+        st->video[id] = NULL;
+    }
+}
+
+/* An encoder instance of codec id for the picture's size: a new one (new stream_id, its first
+ * packet a keyframe; *fresh set) when there is none or the size changed. false when the codec
+ * failed. */
+static bool video_instance(encoder_state *st, int id, uint32_t w, uint32_t h, bool *fresh)
+{
+    sb_codec *c = st->video[id];
+    *fresh = false;
+    if (c && c->width == w && c->height == h)
+        return true;
+    *fresh = true;
+    if (c)
+        c->vt->destroy(c);
+    sb_encoder *enc = st->enc;
+    sb_codec_settings s = {.width = w, .height = h, .crf = enc->cfg.video_crf,
+                           .max_kbps = enc->cfg.video_max_kbps, .fps = enc->cfg.max_fps};
+    char why[160];
+    st->video[id] = sb__codec_vtable((sb_codec_id)id)->create(&s, why, sizeof why);
+    if (!st->video[id]) {
+        video_failed(st, id, why);
+        return false;
+    }
+    /* Packets of the old instance are useless to anyone after a keyframe of the new one: the
+     * ring starts over (clients wait for the new stream's keyframe, its first packet). */
+    sb_encoded_frame *drop[SB_VIDEO_RING];
+    pthread_mutex_lock(&enc->mu);
+    sb_video_stream *vs = &enc->video[id];
+    int n = ring_clear_locked(vs, drop);
+    vs->stream_id = ++enc->last_stream_id;
+    vs->next_frame_no = 0;
+    pthread_mutex_unlock(&enc->mu);
+    unref_all(drop, n);
+    return true;
+}
+
+/* Puts packet p into codec id's ring (the oldest drops out) and settles the keyframe state. */
+static void video_publish(encoder_state *st, int id, sb_encoded_frame *p, bool forced,
+                          uint64_t now)
+{
+    sb_encoder *enc = st->enc;
+    sb_encoded_frame *old = NULL;
+    pthread_mutex_lock(&enc->mu);
+    sb_video_stream *vs = &enc->video[id];
+    p->stream_id = vs->stream_id;
+    p->frame_no = vs->next_frame_no++;
+    sb_encoded_frame **slot = &vs->ring[p->frame_no % SB_VIDEO_RING];
+    old = *slot;
+    *slot = p;
+    if (vs->count < SB_VIDEO_RING)
+        vs->count++;
+    if (p->keyframe)
+        vs->key_pending = false; /* any keyframe serves every client waiting for one */
+    if (forced) { /* the attempt counts, keyframe or not: never a loop of forced encodes */
+        vs->forced_ever = true;
+        vs->last_forced_ns = now;
+    }
+    pthread_mutex_unlock(&enc->mu);
+    sb__frame_unref(old);
+}
+
+/* Encodes the I420 picture with codec id into a new packet of the frame info describes.
+ * Keyframe when a client asked (rate-limited), when keyframe_interval_ms passed, or when the
+ * instance is new. */
+static void video_encode(encoder_state *st, int id, const sb_frame_info *info)
+{
+    sb_encoder *enc = st->enc;
+    sb_stats *stats = enc->cfg.stats;
+    bool fresh;
+    if (!video_instance(st, id, info->width, info->height, &fresh))
+        return;
+    uint64_t now = sb__monotonic_ns();
+    /* A new instance starts with a keyframe of its own: nothing is forced (nor rate-limited). */
+    pthread_mutex_lock(&enc->mu);
+    bool forced = !fresh && enc->video[id].key_pending && key_allowed(enc, &enc->video[id], now);
+    pthread_mutex_unlock(&enc->mu);
+    uint64_t period = (uint64_t)enc->cfg.keyframe_interval_ms * 1000000ull;
+    bool periodic = period && now - st->video_key_ns[id] >= period;
+
+    sb_codec *c = st->video[id];
+    sb_codec_picture pic = sb__i420_picture(&st->i420);
+    sb_codec_packet out = {0};
+    uint64_t t0 = sb__monotonic_ns();
+    int rc = c->vt->encode(c, &pic, 0, forced || periodic, &out);
+    double ms = (double)(sb__monotonic_ns() - t0) / 1e6;
+    sb_encoded_frame *p = rc == SB_OK ? calloc(1, sizeof *p) : NULL;
+    if (!p) {
+        free(out.data);
+        video_failed(st, id, rc == SB_OK ? "out of memory" : c->error);
+        return;
+    }
+    atomic_init(&p->refs, 1);
+    p->enc = enc;
+    p->codec = id;
+    p->data = out.data;
+    p->len = (unsigned long)out.len;
+    p->capacity = (unsigned long)out.capacity;
+    p->keyframe = out.keyframe;
+    p->seq = info->seq;
+    p->capture_ns = info->capture_ns;
+    p->width = info->width;
+    p->height = info->height;
+    p->coded_width = c->coded_width;
+    p->coded_height = c->coded_height;
+    memcpy(p->codec_string, c->codec_string, sizeof p->codec_string);
+
+    sb__stats_record_encode(stats, id, ms);
+    if (info->seq == st->video_seq[id])
+        SB_CODEC_STATS_ADD(stats, id, reencodes, 1);
+    else
+        SB_CODEC_STATS_ADD(stats, id, frames, 1);
+    st->video_seq[id] = info->seq;
+    SB_CODEC_STATS_ADD(stats, id, bytes, out.len);
+    if (p->keyframe) {
+        SB_CODEC_STATS_ADD(stats, id, keyframes, 1);
+        st->video_key_ns[id] = now;
+        if (forced)
+            SB_CODEC_STATS_ADD(stats, id, keyframes_forced, 1);
+    }
+    video_publish(st, id, p, forced, now);
+}
+
+/* Converts the acquired frame to I420 once for every video codec. */
+static bool video_convert(encoder_state *st, const sb_frame *frame, unsigned mask)
+{
+    sb_codec_picture pic = ring_picture(frame);
+    char why[160];
+    int rc = sb__i420_convert(&st->i420, &pic, why, sizeof why);
+    if (rc != SB_OK) {
+        for (int id = SB_CODEC_JPEG + 1; id < SB_CODEC_COUNT; id++)
+            if (mask & SB_CODEC_BIT(id))
+                video_failed(st, id, why);
+        return false;
+    }
+    return true;
+}
+
+static void video_encode_all(encoder_state *st, unsigned mask, const sb_frame_info *info)
+{
+    for (int id = SB_CODEC_JPEG + 1; id < SB_CODEC_COUNT; id++)
+        if (mask & SB_CODEC_BIT(id))
+            video_encode(st, id, info);
+    if (mask && st->enc->cfg.on_new_frame)
+        st->enc->cfg.on_new_frame(st->enc->cfg.user_data);
+}
+
+/* The video codecs owed an encode without a new frame: a first user (no instance yet) or a
+ * keyframe asked for and allowed by the rate limit. *wait_ms: how long until the next one is
+ * due (-1: none), for the encoder's wait. */
+static unsigned video_due(encoder_state *st, int *wait_ms)
+{
+    sb_encoder *enc = st->enc;
+    unsigned mask = 0;
+    *wait_ms = -1;
+    if (sb_frame_ring_latest_seq(enc->cfg.ring) == 0)
+        return 0; /* nothing to encode yet: the first frame takes the normal path */
+    uint64_t now = sb__monotonic_ns();
+    if (now < st->video_only_after_ns) { /* the last try found no frame to encode */
+        *wait_ms = (int)((st->video_only_after_ns - now + 999999) / 1000000);
+        return 0;
+    }
+    uint64_t interval = (uint64_t)enc->cfg.keyframe_min_interval_ms * 1000000ull;
+    pthread_mutex_lock(&enc->mu);
+    for (int id = SB_CODEC_JPEG + 1; id < SB_CODEC_COUNT; id++) {
+        const sb_video_stream *vs = &enc->video[id];
+        if (vs->users == 0 || vs->failed)
+            continue;
+        int due_ms = -1;
+        if (!st->video[id] || (vs->key_pending && key_allowed(enc, vs, now)))
+            due_ms = 0;
+        else if (vs->key_pending)
+            due_ms = (int)((vs->last_forced_ns + interval - now + 999999) / 1000000);
+        if (due_ms == 0)
+            mask |= SB_CODEC_BIT(id);
+        else if (due_ms > 0 && (*wait_ms < 0 || due_ms < *wait_ms))
+            *wait_ms = due_ms;
+    }
+    pthread_mutex_unlock(&enc->mu);
+    if (mask)
+        *wait_ms = 0;
+    return mask;
 }
 
 /* Counts the encode and fills ef's description of the frame. */
@@ -260,10 +525,20 @@ static void account_encode(encoder_state *st, const sb_frame_info *info, bool st
 
 typedef enum { ENCODE_PUBLISHED, ENCODE_SKIPPED, ENCODE_RETRY } encode_result;
 
-/* One attempt at encoding the ring's newest frame (see encode_newest). */
+static bool encodable(const sb_frame_info *info)
+{
+    uint32_t fmt = info->format;
+    return (fmt == SB_PIXEL_BGRA || fmt == SB_PIXEL_RGBA || fmt == SB_PIXEL_RGB) &&
+           info->width != 0 && info->height != 0;
+}
+
+/* One attempt at encoding the ring's newest frame (see encode_newest): the JPEG, and the I420
+ * picture for the video codecs in use, read from the slot before it is released; the video
+ * encodes then run from the I420 copy. */
 static encode_result encode_once(encoder_state *st, bool still_only)
 {
     sb_encoder *enc = st->enc;
+    unsigned vmask = still_only ? 0 : video_wanted(st);
     sb_frame frame;
     if (sb_frame_ring_acquire(enc->cfg.ring, &frame) != SB_OK)
         return ENCODE_SKIPPED;
@@ -271,8 +546,7 @@ static encode_result encode_once(encoder_state *st, bool still_only)
         sb_frame_ring_release(enc->cfg.ring, &frame);
         return ENCODE_SKIPPED; /* a newer frame arrived: the normal path handles it */
     }
-    int pf = tj_pixel_format(frame.info.format);
-    if (pf < 0 || frame.info.width == 0 || frame.info.height == 0) {
+    if (!encodable(&frame.info)) {
         sb_frame_ring_release(enc->cfg.ring, &frame);
         char why[64];
         snprintf(why, sizeof why, "unsupported format %u", frame.info.format);
@@ -287,17 +561,53 @@ static encode_result encode_once(encoder_state *st, bool still_only)
         SB_STATS_ADD(enc->cfg.stats, encode_errors, 1);
         return ENCODE_SKIPPED;
     }
-    sb_frame_info info = frame.info; /* frame is released inside compress */
-    int rc = compress(st, &frame, pf, quality, ef);
-    if (rc == COMPRESS_FAILED || rc == SB_ESTALE) {
+    double ms = 0;
+    int rc = compress(st, &frame, quality, ef, &ms);
+    if (rc == SB_OK && vmask && !video_convert(st, &frame, vmask))
+        vmask = 0;
+    sb_frame_info info = frame.info;
+    int rel = sb_frame_ring_release(enc->cfg.ring, &frame);
+    if (rc != SB_OK || rel == SB_ESTALE) {
         sb__frame_unref(ef);
         /* SB_ESTALE: the writer reused the slot mid-encode, the JPEG may be torn: try the
          * newest frame again. */
-        return rc == SB_ESTALE ? ENCODE_RETRY : ENCODE_SKIPPED;
+        return rel == SB_ESTALE && rc == SB_OK ? ENCODE_RETRY : ENCODE_SKIPPED;
     }
+    sb__stats_record_encode(enc->cfg.stats, SB_CODEC_JPEG, ms);
+    SB_CODEC_STATS_ADD(enc->cfg.stats, SB_CODEC_JPEG, bytes, ef->len);
+    SB_CODEC_STATS_ADD(enc->cfg.stats, SB_CODEC_JPEG, keyframes, 1);
+    if (still_only)
+        SB_CODEC_STATS_ADD(enc->cfg.stats, SB_CODEC_JPEG, reencodes, 1);
+    else
+        SB_CODEC_STATS_ADD(enc->cfg.stats, SB_CODEC_JPEG, frames, 1);
     account_encode(st, &info, still_only, interactive, quality, ef);
     publish(enc, ef);
+    video_encode_all(st, vmask, &info);
     return ENCODE_PUBLISHED;
+}
+
+/* The video-only encode of the ring's newest frame (no new frame came): a first user's
+ * encoder, a keyframe asked for on a still scene. The JPEG clients have that frame already. */
+static void encode_video_only(encoder_state *st, unsigned mask)
+{
+    sb_encoder *enc = st->enc;
+    for (int attempt = 0; attempt < 4; attempt++) {
+        sb_frame frame;
+        if (sb_frame_ring_acquire(enc->cfg.ring, &frame) != SB_OK)
+            break;
+        bool ok = encodable(&frame.info) && video_convert(st, &frame, mask);
+        sb_frame_info info = frame.info;
+        if (sb_frame_ring_release(enc->cfg.ring, &frame) == SB_ESTALE)
+            continue; /* torn picture: the newest frame again */
+        if (ok) {
+            video_encode_all(st, mask, &info);
+            return;
+        }
+        break;
+    }
+    /* No frame to encode (the producer is gone, a bad segment, an unencodable frame): what is
+     * owed stays owed, tried again in a while or with the next frame, never in a busy loop. */
+    st->video_only_after_ns = sb__monotonic_ns() + SB_VIDEO_ONLY_RETRY_NS;
 }
 
 /* Encodes the ring's newest frame. still_only: only if it is still encoded_seq (the still
@@ -377,9 +687,16 @@ static int wait_for_frame(encoder_state *st, uint64_t *newest)
         uint64_t due = still_due_ns(st->enc), now = sb__monotonic_ns();
         timeout_ms = due > now ? (int)((due - now + 999999) / 1000000) : 0;
     }
-    if (timeout_ms == 0)
+    int video_ms;
+    video_due(st, &video_ms);
+    if (video_ms >= 0 && video_ms < timeout_ms)
+        timeout_ms = video_ms;
+    /* Something is due now, but a newer frame takes the normal path first: it serves the
+     * video codecs too (a joining client's keyframe included), one encode each. */
+    if (timeout_ms == 0 && sb_frame_ring_latest_seq(st->enc->cfg.ring) <= st->last_seq)
         return SB_ETIMEDOUT;
-    return sb_frame_ring_wait(st->enc->cfg.ring, st->last_seq, timeout_ms, newest);
+    return sb_frame_ring_wait(st->enc->cfg.ring, st->last_seq, timeout_ms ? timeout_ms : 1,
+                              newest);
 }
 
 /* No newer frame: the still re-encode, once it is due. */
@@ -389,6 +706,16 @@ static void still_if_due(encoder_state *st)
         if (!encode_newest(st, true))
             st->encoded_interactive = false; /* nothing to improve any more */
     }
+}
+
+/* No newer frame: the video encodes owed without one (video_due). */
+static void video_if_due(encoder_state *st)
+{
+    int wait_ms;
+    /* video_wanted first: it also frees the encoders whose last user left (the wake-up). */
+    unsigned mask = video_wanted(st) & video_due(st, &wait_ms);
+    if (mask)
+        encode_video_only(st, mask);
 }
 
 /* Truncated or overwritten segment (/healthz and /stats say which). Never wait for a seq that
@@ -415,6 +742,7 @@ static bool encoder_step(encoder_state *st)
     case SB_ETIMEDOUT:
     case SB_EWOKEN: /* woken with nothing newer: as a timeout, re-check and wait again */
         still_if_due(st);
+        video_if_due(st);
         return true;
     case SB_EGONE:
         /* The producer is gone (healthz reports it); nothing new will come until it is. */
@@ -436,9 +764,11 @@ static bool encoder_thread_init(sb_encoder *enc, encoder_state *st)
 {
     memset(st, 0, sizeof *st);
     st->enc = enc;
-    st->tj = tjInitCompress();
-    if (!st->tj) {
-        sb__log("server: tjInitCompress failed: %s", tjGetErrorStr2(NULL));
+    char why[160];
+    sb_codec_settings jpeg_settings = {.width = 0, .height = 0, .crf = -1};
+    st->jpeg = sb__codec_jpeg.create(&jpeg_settings, why, sizeof why);
+    if (!st->jpeg) {
+        sb__log("server: %s", why);
         return false;
     }
     /* Frames published before the server started count from the newest one on: it is the one
@@ -463,7 +793,11 @@ static void *encoder_main(void *arg)
         return NULL;
     while (!atomic_load(&enc->stopping) && encoder_step(&st)) {
     }
-    tjDestroy(st.tj);
+    st.jpeg->vt->destroy(st.jpeg);
+    for (int id = 0; id < SB_CODEC_COUNT; id++)
+        if (st.video[id])
+            st.video[id]->vt->destroy(st.video[id]);
+    sb__i420_free(&st.i420);
     return NULL;
 }
 
@@ -478,11 +812,15 @@ int sb__encoder_start(sb_encoder *enc, const sb_encoder_config *cfg)
     atomic_init(&enc->frame_h, 0);
     enc->cfg = *cfg;
     uint32_t w = sb_frame_ring_max_width(cfg->ring), h = sb_frame_ring_max_height(cfg->ring);
-    unsigned long cap = tjBufSize((int)w, (int)h, TJSAMP_420);
-    if (cap == (unsigned long)-1 || cap == 0)
+    unsigned long cap = sb__jpeg_buffer_size(w, h);
+    if (cap == 0)
         return sb__set_error(SB_EINVAL, "sb_server_create", "ring capacity %ux%u is not "
-                             "encodable: %s", w, h, tjGetErrorStr2(NULL));
+                             "encodable as JPEG", w, h);
     enc->jpeg_capacity = cap;
+    enc->available = SB_CODEC_BIT(SB_CODEC_JPEG);
+    for (int id = SB_CODEC_JPEG + 1; id < SB_CODEC_COUNT; id++)
+        if (sb__codec_available((sb_codec_id)id))
+            enc->available |= SB_CODEC_BIT(id);
     pthread_mutex_init(&enc->mu, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -521,6 +859,10 @@ void sb__encoder_stop(sb_encoder *enc)
     sb_encoded_frame *latest = enc->latest;
     enc->latest = NULL;
     sb__frame_unref(latest);
+    for (int id = 0; id < SB_CODEC_COUNT; id++) {
+        sb_encoded_frame *drop[SB_VIDEO_RING];
+        unref_all(drop, ring_clear_locked(&enc->video[id], drop));
+    }
     while (enc->pool) {
         sb_encoded_frame *f = enc->pool;
         enc->pool = f->next_free;
@@ -529,4 +871,175 @@ void sb__encoder_stop(sb_encoder *enc)
     enc->pool_size = 0;
     pthread_cond_destroy(&enc->cv);
     pthread_mutex_destroy(&enc->mu);
+}
+
+/* ---- video: the clients' side ---------------------------------------------------------------- */
+
+bool sb__encoder_codec_available(const sb_encoder *enc, int codec)
+{
+    return codec >= 0 && codec < SB_CODEC_COUNT && (enc->available & SB_CODEC_BIT(codec));
+}
+
+/* The encoder thread may owe an encode now (a first user, a keyframe asked for): wake its wait
+ * on the ring (it re-checks, as after any early wake-up). */
+static void wake_encoder(sb_encoder *enc)
+{
+    sb_frame_ring_wake_all(enc->cfg.ring);
+}
+
+int sb__encoder_video_users(sb_encoder *enc, int codec)
+{
+    pthread_mutex_lock(&enc->mu);
+    int n = enc->video[codec].users;
+    pthread_mutex_unlock(&enc->mu);
+    return n;
+}
+
+void sb__encoder_video_join(sb_encoder *enc, int codec, sb_video_cursor *cur)
+{
+    memset(cur, 0, sizeof *cur);
+    pthread_mutex_lock(&enc->mu);
+    enc->video[codec].users++;
+    pthread_mutex_unlock(&enc->mu);
+    wake_encoder(enc);
+}
+
+void sb__encoder_video_leave(sb_encoder *enc, int codec)
+{
+    pthread_mutex_lock(&enc->mu);
+    bool last = --enc->video[codec].users == 0;
+    pthread_mutex_unlock(&enc->mu);
+    if (last)
+        wake_encoder(enc); /* frees the codec's encoder and packets now */
+}
+
+/* One keyframe wanted by a client (under enc->mu): merged into a pending one, else pending
+ * until the rate limit allows forcing it. true when it is newly pending: only then is the
+ * encoder woken (so requests, however many, cannot wake it more often than keyframes come). */
+static bool request_key_locked(sb_encoder *enc, int codec)
+{
+    sb_video_stream *vs = &enc->video[codec];
+    SB_CODEC_STATS_ADD(enc->cfg.stats, codec, keyframes_requested, 1);
+    if (vs->key_pending) {
+        SB_CODEC_STATS_ADD(enc->cfg.stats, codec, requests_merged, 1);
+        return false;
+    }
+    vs->key_pending = true;
+    return true;
+}
+
+/* Whether packet (stream_id, frame_no) is at or after cur's waiting position. */
+static bool at_or_after(const sb_video_cursor *cur, uint32_t stream_id, uint32_t frame_no)
+{
+    return stream_id > cur->stream_id || (stream_id == cur->stream_id && frame_no >= cur->frame_no);
+}
+
+/* cur waits for the next keyframe of the current stream, which is requested; true when the
+ * encoder needs waking (request_key_locked). */
+static bool wait_for_next_key_locked(sb_encoder *enc, int codec, sb_video_cursor *cur)
+{
+    const sb_video_stream *vs = &enc->video[codec];
+    cur->synced = false;
+    cur->waiting = true;
+    cur->stream_id = vs->stream_id;
+    cur->frame_no = vs->next_frame_no;
+    return request_key_locked(enc, codec);
+}
+
+/* Where a cursor that is not synced starts waiting (under enc->mu); true when the encoder needs
+ * waking for the keyframe requested. A joining client takes the newest packet if it is a
+ * keyframe, else the next. */
+static bool position_locked(sb_encoder *enc, int codec, sb_video_cursor *cur)
+{
+    const sb_video_stream *vs = &enc->video[codec];
+    if (cur->synced) {
+        if (cur->stream_id == vs->stream_id) {
+            /* Behind by more than the ring holds: the packets it needs are gone. */
+            return wait_for_next_key_locked(enc, codec, cur);
+        }
+        /* A new stream (size change): its first packet is a keyframe, maybe still in the
+         * ring; any keyframe of a newer stream will do. */
+        cur->synced = false;
+        cur->waiting = true;
+        cur->frame_no = UINT32_MAX;
+        return false;
+    }
+    if (cur->waiting)
+        return false;
+    cur->waiting = true;
+    if (vs->count == 0) { /* no packet yet: the first one (a keyframe) will do */
+        cur->stream_id = 0;
+        cur->frame_no = 0;
+        return request_key_locked(enc, codec);
+    }
+    uint32_t newest = vs->next_frame_no - 1;
+    if (vs->ring[newest % SB_VIDEO_RING]->keyframe) {
+        cur->stream_id = vs->stream_id;
+        cur->frame_no = newest;
+        return false;
+    }
+    return wait_for_next_key_locked(enc, codec, cur);
+}
+
+sb_encoded_frame *sb__encoder_video_next(sb_encoder *enc, int codec, sb_video_cursor *cur,
+                                         bool *failed)
+{
+    sb_encoded_frame *f = NULL;
+    bool wake = false;
+    pthread_mutex_lock(&enc->mu);
+    sb_video_stream *vs = &enc->video[codec];
+    *failed = vs->failed;
+    uint32_t next = vs->next_frame_no, oldest = next - vs->count;
+    if (vs->failed) {
+        /* nothing: the caller falls back to JPEG */
+    } else if (cur->synced && cur->stream_id == vs->stream_id && cur->frame_no >= oldest &&
+               cur->frame_no - oldest <= vs->count) {
+        /* In order: the next packet it needs is in the ring (or not made yet). */
+        if (cur->frame_no < next) {
+            f = vs->ring[cur->frame_no % SB_VIDEO_RING];
+            cur->frame_no++;
+        }
+    } else {
+        wake = position_locked(enc, codec, cur);
+        for (uint32_t no = oldest; no != next; no++) {
+            sb_encoded_frame *p = vs->ring[no % SB_VIDEO_RING];
+            if (p->keyframe && at_or_after(cur, vs->stream_id, no)) {
+                f = p;
+                cur->synced = true;
+                cur->waiting = false;
+                cur->stream_id = vs->stream_id;
+                cur->frame_no = no + 1;
+                break;
+            }
+        }
+        if (!f && vs->count && vs->stream_id > cur->stream_id && oldest > 0) {
+            /* The new stream's first keyframe is gone already: the next one, then. */
+            wake = wait_for_next_key_locked(enc, codec, cur);
+        }
+    }
+    if (f)
+        sb__frame_ref(f);
+    pthread_mutex_unlock(&enc->mu);
+    if (wake)
+        wake_encoder(enc);
+    return f;
+}
+
+bool sb__encoder_video_has_newer(sb_encoder *enc, int codec, const sb_video_cursor *cur)
+{
+    pthread_mutex_lock(&enc->mu);
+    const sb_video_stream *vs = &enc->video[codec];
+    bool newer = vs->count > 0 && (!cur->synced || cur->stream_id != vs->stream_id ||
+                                   cur->frame_no < vs->next_frame_no);
+    pthread_mutex_unlock(&enc->mu);
+    return newer;
+}
+
+void sb__encoder_video_request_key(sb_encoder *enc, int codec, sb_video_cursor *cur)
+{
+    pthread_mutex_lock(&enc->mu);
+    bool wake = wait_for_next_key_locked(enc, codec, cur);
+    pthread_mutex_unlock(&enc->mu);
+    if (wake)
+        wake_encoder(enc);
 }

@@ -1,6 +1,9 @@
 /* encoder.h - the server's one encoder thread: waits on the frame ring, encodes each new frame
  * ONCE into a refcounted JPEG (sb_encoded_frame) shared by every client, and re-encodes the
- * current frame once at still quality when input goes idle.
+ * current frame once at still quality when input goes idle. For each video codec in use (at
+ * least one client asked for it) it also encodes each new frame once into a refcounted packet
+ * kept in that codec's packet ring, from which every client of the codec is sent every packet
+ * in order (inter-frame coding needs all of them); keyframes on demand, rate-limited.
  *
  * The encoder knows nothing above it (clients, endpoints, civetweb): it reports a new frame
  * through the on_new_frame callback it was started with, and the layers above pull frames with
@@ -8,6 +11,7 @@
 #ifndef SB_ENCODER_H
 #define SB_ENCODER_H
 
+#include "codec.h"
 #include "stats.h"
 #include "streambridge/frame_ring.h"
 
@@ -18,9 +22,10 @@
 
 struct sb_encoder;
 
-/* One JPEG, immutable once published, shared by every client. The encoder creates it with one
- * reference (held by enc->latest); each client sending it takes another. The last
- * sb__frame_unref() returns it to the encoder's pool. */
+/* One JPEG or video packet, immutable once published, shared by every client. The encoder
+ * creates it with one reference (held by enc->latest, or by the codec's packet ring); each
+ * client sending it takes another. The last sb__frame_unref() returns a JPEG to the encoder's
+ * pool and frees a video packet. */
 typedef struct sb_encoded_frame {
     atomic_int refs;
     struct sb_encoder *enc;
@@ -31,9 +36,16 @@ typedef struct sb_encoded_frame {
     uint32_t quality;
     uint32_t still;       /* 1: encoded at still quality */
     uint64_t capture_ns;
-    unsigned long jpeg_len;
+    unsigned long len;    /* payload bytes */
     unsigned long capacity;
-    unsigned char *jpeg;
+    unsigned char *data;  /* the JPEG or the video packet */
+    /* Video packets (codec != SB_CODEC_JPEG): */
+    int codec;
+    bool keyframe;
+    uint32_t stream_id;   /* encoder instance: a new one per size (and per codec start) */
+    uint32_t frame_no;    /* within stream_id, consecutive from 0 */
+    uint32_t coded_width, coded_height;
+    char codec_string[24];
     struct sb_encoded_frame *next_free;
 } sb_encoded_frame;
 
@@ -49,11 +61,36 @@ typedef struct sb_encoder_config {
     int jpeg_quality_interactive, jpeg_quality_still;
     int still_delay_ms;
     double max_fps;
+    int video_crf, video_max_kbps;
+    int keyframe_min_interval_ms, keyframe_interval_ms;
     /* Called on the encoder thread after each new frame is published, with no encoder lock
      * held (it may take any lock the layers above own). */
     void (*on_new_frame)(void *user_data);
     void *user_data;
 } sb_encoder_config;
+
+/* Packets of one video codec kept for senders that are briefly behind. */
+#define SB_VIDEO_RING 16
+
+/* One video codec's shared state (under sb_encoder.mu). */
+typedef struct sb_video_stream {
+    int users;              /* clients using the codec; the encoder exists while > 0 */
+    bool failed;            /* the codec could not be created or encode: its clients fall back */
+    bool key_pending;       /* a keyframe was asked for and none came since */
+    bool forced_ever;
+    uint64_t last_forced_ns;    /* CLOCK_MONOTONIC of the last forced keyframe */
+    uint32_t stream_id;         /* of the packets in ring; 0 = none yet */
+    uint32_t next_frame_no;     /* frame_no of the next packet */
+    uint32_t count;             /* packets of stream_id in ring: [next - count, next) */
+    sb_encoded_frame *ring[SB_VIDEO_RING]; /* ring[frame_no % SB_VIDEO_RING] */
+} sb_video_stream;
+
+/* A client's place in a video codec's packets (the client's, under its mu). */
+typedef struct sb_video_cursor {
+    bool synced;           /* next_frame_no of stream_id is the next packet to send */
+    bool waiting;          /* not synced: waits for a keyframe at or after (stream_id, frame_no) */
+    uint32_t stream_id, frame_no;
+} sb_video_cursor;
 
 typedef struct sb_encoder {
     sb_encoder_config cfg;
@@ -69,6 +106,9 @@ typedef struct sb_encoder {
     sb_encoded_frame *latest;
     sb_encoded_frame *pool;
     int pool_size;
+    sb_video_stream video[SB_CODEC_COUNT]; /* [SB_CODEC_JPEG] unused */
+    uint32_t last_stream_id;
+    unsigned available;                   /* SB_CODEC_BIT of the codecs this build has */
 
     /* Written by endpoints (input), read by the encoder; and the other way round. */
     atomic_uint_fast64_t last_input_ns; /* CLOCK_MONOTONIC of the last accepted input event */
@@ -92,5 +132,25 @@ sb_encoded_frame *sb__encoder_wait_latest(sb_encoder *enc, int timeout_ms);
 void sb__encoder_note_input(sb_encoder *enc);
 /* Size of the newest encoded frame (0x0 before the first). Any thread. */
 void sb__encoder_frame_size(sb_encoder *enc, uint32_t *w, uint32_t *h);
+
+/* ---- video (any thread; each takes enc->mu, LEAF) ---- */
+
+/* Whether this build can encode codec (JPEG: always). */
+bool sb__encoder_codec_available(const sb_encoder *enc, int codec);
+/* Clients using a video codec now. */
+int sb__encoder_video_users(sb_encoder *enc, int codec);
+/* A client starts / stops using a video codec: the encoder exists while anyone does. A new
+ * user's cursor is reset (it starts at a keyframe). */
+void sb__encoder_video_join(sb_encoder *enc, int codec, sb_video_cursor *cur);
+void sb__encoder_video_leave(sb_encoder *enc, int codec);
+/* The next packet for cur with a reference for the caller, or NULL: nothing newer, or cur
+ * waits for a keyframe (requested when it starts waiting: joins, a stream change with the
+ * keyframe gone, falling behind the packet ring). *failed: the codec failed, fall back. */
+sb_encoded_frame *sb__encoder_video_next(sb_encoder *enc, int codec, sb_video_cursor *cur,
+                                         bool *failed);
+/* Whether a packet cur would be sent (or wait for) exists: the ack timeout's "newer waits". */
+bool sb__encoder_video_has_newer(sb_encoder *enc, int codec, const sb_video_cursor *cur);
+/* KEYFRAME REQUEST: cur waits for the next keyframe, which is requested (rate-limited). */
+void sb__encoder_video_request_key(sb_encoder *enc, int codec, sb_video_cursor *cur);
 
 #endif /* SB_ENCODER_H */

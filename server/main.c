@@ -1,7 +1,8 @@
 /* main.c - streambridge-server: serves a stream whose frame ring and event queue live in POSIX
  * shared memory (a producer process created them with shm_name NAME). No VTK in this binary.
  *
- *   streambridge-server --name NAME [--wait] [--bind ADDR] [--port N] [--token T] ...
+ *   streambridge-server --name NAME [--wait] [--bind ADDR] [--port N] [--token T]
+ *                       [--video-codecs h264,vp8] [--default-codec C] ...
  *
  * Exit codes: 0 after SIGINT/SIGTERM, 1 when the stream cannot be attached or served, 2 for
  * bad command-line arguments. */
@@ -57,6 +58,18 @@ static void usage(FILE *out)
         "                        (default 16; behind a reverse proxy all share its address)\n"
         "  --ack-timeout-ms MS   close a WebSocket viewer that leaves a frame unacknowledged\n"
         "                        this long while newer frames wait (default 30000)\n"
+        "  --video-codecs LIST   video codecs viewers may ask for, comma-separated among\n"
+        "                        h264,vp8 (default: every one this build has; JPEG always)\n"
+        "  --default-codec C     jpeg, h264 or vp8: for viewers with no preference (default jpeg)\n"
+        "  --video-crf N         video quality, -1..63, lower = better (default -1: H.264 crf 23,\n"
+        "                        VP8 cq-level 10)\n"
+        "  --video-max-kbps N    video bitrate cap per codec, 0 = none (default 0)\n"
+        "  --keyframe-min-interval-ms MS\n"
+        "                        at most one keyframe forced by viewers per codec this often\n"
+        "                        (default 500)\n"
+        "  --keyframe-interval-ms MS\n"
+        "                        a keyframe at least this often while frames flow, 0 = only\n"
+        "                        on demand (default 0)\n"
         "  --help                print this help and exit\n"
         "  --version             print the version and exit\n"
         "\n"
@@ -156,7 +169,8 @@ static int parse_number(cli *c, int ch, const char *arg);
 
 enum { O_NAME = 256, O_WAIT, O_BIND, O_PORT, O_TOKEN, O_QUALITY, O_STILL_QUALITY,
        O_STILL_DELAY, O_MAX_FPS, O_ALLOW_ORIGIN, O_MAX_CLIENTS, O_MAX_CLIENTS_PER_ADDRESS,
-       O_ACK_TIMEOUT, O_HELP, O_VERSION };
+       O_ACK_TIMEOUT, O_VIDEO_CODECS, O_DEFAULT_CODEC, O_VIDEO_CRF, O_VIDEO_MAX_KBPS,
+       O_KEYFRAME_MIN_INTERVAL, O_KEYFRAME_INTERVAL, O_HELP, O_VERSION };
 
 static const struct option longopts[] = {
     {"name", required_argument, NULL, O_NAME},
@@ -172,6 +186,12 @@ static const struct option longopts[] = {
     {"max-clients", required_argument, NULL, O_MAX_CLIENTS},
     {"max-clients-per-address", required_argument, NULL, O_MAX_CLIENTS_PER_ADDRESS},
     {"ack-timeout-ms", required_argument, NULL, O_ACK_TIMEOUT},
+    {"video-codecs", required_argument, NULL, O_VIDEO_CODECS},
+    {"default-codec", required_argument, NULL, O_DEFAULT_CODEC},
+    {"video-crf", required_argument, NULL, O_VIDEO_CRF},
+    {"video-max-kbps", required_argument, NULL, O_VIDEO_MAX_KBPS},
+    {"keyframe-min-interval-ms", required_argument, NULL, O_KEYFRAME_MIN_INTERVAL},
+    {"keyframe-interval-ms", required_argument, NULL, O_KEYFRAME_INTERVAL},
     {"help", no_argument, NULL, O_HELP},
     {"version", no_argument, NULL, O_VERSION},
     {NULL, 0, NULL, 0},
@@ -189,6 +209,10 @@ static int parse_number(cli *c, int ch, const char *arg)
     case O_MAX_CLIENTS: return parse_int(arg, &o->max_clients);
     case O_MAX_CLIENTS_PER_ADDRESS: return parse_int(arg, &o->max_clients_per_address);
     case O_ACK_TIMEOUT: return parse_int(arg, &o->ack_timeout_ms);
+    case O_VIDEO_CRF: return parse_int(arg, &o->video_crf);
+    case O_VIDEO_MAX_KBPS: return parse_int(arg, &o->video_max_kbps);
+    case O_KEYFRAME_MIN_INTERVAL: return parse_int(arg, &o->keyframe_min_interval_ms);
+    case O_KEYFRAME_INTERVAL: return parse_int(arg, &o->keyframe_interval_ms);
     default: return -1;
     }
 }
@@ -218,6 +242,8 @@ static int parse_args(int argc, char **argv, cli *c)
         case O_WAIT: c->wait = 1; break;
         case O_BIND: c->opts.bind_address = optarg; break;
         case O_TOKEN: c->opts.access_token = optarg; break;
+        case O_VIDEO_CODECS: c->opts.video_codecs = optarg; break;
+        case O_DEFAULT_CODEC: c->opts.default_codec = optarg; break;
         case O_ALLOW_ORIGIN:
             if (add_origin(c, optarg))
                 return bad_usage("too many --allow-origin values (%s)", "4096 characters at most");

@@ -2,6 +2,7 @@
  * (the table below drives both validation and sb_server_options_init). */
 #include "server_options.h"
 
+#include "codec.h"
 #include "sb_error_internal.h"
 
 #include <stdbool.h>
@@ -14,7 +15,8 @@ size_t sb__server_options_size(unsigned int version)
 {
     switch (version) {
     case 1: return offsetof(sb_server_options, max_clients_per_address);
-    case 2: return sizeof(sb_server_options);
+    case 2: return offsetof(sb_server_options, video_codecs);
+    case 3: return sizeof(sb_server_options);
     default: return 0;
     }
 }
@@ -48,10 +50,17 @@ static const option_range ranges[] = {
     INT_OPTION(max_clients_per_address, SB_SERVER_DEFAULT_MAX_CLIENTS_PER_ADDRESS, 0, 1024,
                " (0 = no cap)"),
     INT_OPTION(ack_timeout_ms, SB_SERVER_DEFAULT_ACK_TIMEOUT_MS, 100, 3600000, ""),
+    INT_OPTION(video_crf, SB_SERVER_DEFAULT_VIDEO_CRF, -1, 63, " (-1 = the codec's default)"),
+    INT_OPTION(video_max_kbps, SB_SERVER_DEFAULT_VIDEO_MAX_KBPS, 0, 1000000, " (0 = no cap)"),
+    INT_OPTION(keyframe_min_interval_ms, SB_SERVER_DEFAULT_KEYFRAME_MIN_INTERVAL_MS, 0, 60000,
+               ""),
+    INT_OPTION(keyframe_interval_ms, SB_SERVER_DEFAULT_KEYFRAME_INTERVAL_MS, 0, 3600000,
+               " (0 = only on demand)"),
 };
 #define RANGE_COUNT (sizeof ranges / sizeof ranges[0])
 
 #define MAX_ALLOWED_ORIGINS 4096
+#define MAX_VIDEO_CODECS 64
 #define MAX_TOKEN 256
 
 static bool in_range(const option_range *r, double v)
@@ -97,6 +106,8 @@ static void defaults(sb_server_options *o)
     memset(o, 0, sizeof *o);
     o->version = SB_SERVER_OPTIONS_VERSION;
     o->bind_address = SB_SERVER_DEFAULT_BIND_ADDRESS;
+    o->video_codecs = SB_SERVER_DEFAULT_VIDEO_CODECS;
+    o->default_codec = SB_SERVER_DEFAULT_DEFAULT_CODEC;
     for (size_t i = 0; i < RANGE_COUNT; i++)
         set_default(&ranges[i], o);
 }
@@ -145,6 +156,53 @@ static bool valid_token(const char *s)
     return true;
 }
 
+/* The codec set of a video_codecs list (SB_CODEC_BIT each; JPEG always in), 0 when an entry is
+ * not a codec name. NULL/"" = every codec (the build's availability is checked apart). */
+static unsigned codec_list_bits(const char *list)
+{
+    if (!list || !*list)
+        return SB_CODEC_ALL_BITS;
+    unsigned bits = SB_CODEC_BIT(SB_CODEC_JPEG);
+    for (const char *p = list;;) {
+        size_t n = strcspn(p, ",");
+        int id = sb__codec_by_name(p, n);
+        if (id < 0)
+            return 0;
+        bits |= SB_CODEC_BIT(id);
+        if (!p[n])
+            return bits;
+        p += n + 1;
+    }
+}
+
+unsigned sb__server_allowed_codecs(const sb_server_options *o)
+{
+    return codec_list_bits(o->video_codecs);
+}
+
+int sb__server_default_codec(const sb_server_options *o)
+{
+    const char *d = o->default_codec;
+    return d && *d ? sb__codec_by_name(d, strlen(d)) : SB_CODEC_JPEG;
+}
+
+/* video_codecs and default_codec: known names, the default among the allowed. */
+static int check_codecs(const sb_server_options *o, const char *func)
+{
+    if (o->video_codecs &&
+        (strlen(o->video_codecs) > MAX_VIDEO_CODECS || codec_list_bits(o->video_codecs) == 0))
+        return sb__set_error(SB_EINVAL, func, "video_codecs \"%.64s\" is not a comma-separated "
+                             "list of jpeg, h264, vp8", o->video_codecs);
+    int def = sb__server_default_codec(o);
+    if (def < 0)
+        return sb__set_error(SB_EINVAL, func, "default_codec \"%.16s\" is not jpeg, h264 or vp8",
+                             o->default_codec);
+    if (!(sb__server_allowed_codecs(o) & SB_CODEC_BIT(def)))
+        return sb__set_error(SB_EINVAL, func, "default_codec %s is not in video_codecs \"%s\"",
+                             sb__codec_name(def), o->video_codecs);
+    return SB_OK;
+}
+
 /* The string options, which have formats rather than ranges. */
 static int check_strings(const sb_server_options *o, const char *func)
 {
@@ -158,7 +216,7 @@ static int check_strings(const sb_server_options *o, const char *func)
     if (o->allowed_origins && strlen(o->allowed_origins) > MAX_ALLOWED_ORIGINS)
         return sb__set_error(SB_EINVAL, func, "allowed_origins is longer than %d characters",
                              MAX_ALLOWED_ORIGINS);
-    return SB_OK;
+    return check_codecs(o, func);
 }
 
 /* Checks a complete current-version struct. */

@@ -119,8 +119,8 @@ static void serve_snapshot(sb_server *srv, struct mg_connection *conn)
     }
     char headers[128];
     snprintf(headers, sizeof headers, "X-Frame-Seq: %llu\r\n", (unsigned long long)f->seq);
-    sb__http_reply(conn, 200, "image/jpeg", headers, f->jpeg, f->jpeg_len);
-    SB_STATS_ADD(&srv->stats, bytes_sent, f->jpeg_len);
+    sb__http_reply(conn, 200, "image/jpeg", headers, f->data, f->len);
+    SB_STATS_ADD(&srv->stats, bytes_sent, f->len);
     sb__frame_unref(f);
 }
 
@@ -157,10 +157,10 @@ static void send_mjpeg_parts(sb_server *srv, sb_client *c)
     const size_t end_len = sizeof mjpeg_part_end - 1;
     sb_encoded_frame *f;
     while ((f = sb__client_next_frame(c))) {
-        bool ok = mg_write(c->conn, f->jpeg, f->jpeg_len) == (int)f->jpeg_len &&
+        bool ok = mg_write(c->conn, f->data, f->len) == (int)f->len &&
                   mg_write(c->conn, mjpeg_part_end, end_len) == (int)end_len;
         if (ok) {
-            size_t bytes = f->jpeg_len + end_len;
+            size_t bytes = f->len + end_len;
             atomic_fetch_add(&c->sent, 1);
             atomic_fetch_add(&c->bytes, bytes);
             sb__stats_record_sent(&srv->stats, bytes);
@@ -240,6 +240,33 @@ static void client_json(const sb_client *c, void *arg)
               (unsigned long long)atomic_load(&c->bytes));
 }
 
+/* "codecs":{"jpeg":{...},"h264":{...},"vp8":{...}} (docs/wire-protocol.md, /stats). */
+static void codecs_json(sb_server *srv, strbuf *b)
+{
+    unsigned users[SB_CODEC_COUNT] = {0};
+    int video_users = 0;
+    for (int id = SB_CODEC_JPEG + 1; id < SB_CODEC_COUNT; id++)
+        video_users += users[id] = (unsigned)sb__encoder_video_users(&srv->encoder, id);
+    int jpeg_users = sb__clients_count(&srv->clients) - video_users;
+    users[SB_CODEC_JPEG] = jpeg_users > 0 ? (unsigned)jpeg_users : 0u; /* MJPEG included */
+    sb_printf(b, "\"codecs\":{");
+    for (int id = 0; id < SB_CODEC_COUNT; id++) {
+        sb_codec_snapshot cs;
+        sb__stats_codec(&srv->stats, id, &cs);
+        sb_printf(b, "%s\"%s\":{\"available\":%s,\"allowed\":%s,\"clients\":%u,", id ? "," : "",
+                  sb__codec_name(id),
+                  sb__encoder_codec_available(&srv->encoder, id) ? "true" : "false",
+                  srv->allowed_codecs & SB_CODEC_BIT(id) ? "true" : "false", users[id]);
+#define SB_CODEC_JSON_(name, text) \
+        sb_printf(b, "\"" #name "\":%llu,", (unsigned long long)cs.name);
+        SB_CODEC_COUNTER_MAP(SB_CODEC_JSON_)
+#undef SB_CODEC_JSON_
+        sb_printf(b, "\"encode_ms_mean\":%.3f,\"encode_ms_p50\":%.3f,\"encode_ms_p99\":%.3f}",
+                  cs.encode_ms_mean, cs.encode_ms_p50, cs.encode_ms_p99);
+    }
+    sb_printf(b, "}");
+}
+
 static void serve_stats(sb_server *srv, struct mg_connection *conn)
 {
     sb_server_stats s = {.version = SB_SERVER_STATS_VERSION};
@@ -264,7 +291,9 @@ static void serve_stats(sb_server *srv, struct mg_connection *conn)
               fault[0] ? "false" : "true", fault, (unsigned long long)rs.corrupt_reads);
     if (!b.failed)
         sb__clients_foreach(&srv->clients, client_json, &b);
-    sb_printf(&b, "]}\n");
+    sb_printf(&b, "],");
+    codecs_json(srv, &b);
+    sb_printf(&b, "}\n");
     if (b.failed)
         sb__http_reply_text(conn, 500, "out of memory\n");
     else
@@ -377,9 +406,16 @@ static int copy_options(sb_server *srv, const sb_server_options *o)
     srv->access_token = o->access_token && *o->access_token ? strdup(o->access_token) : NULL;
     srv->allowed_origins =
         o->allowed_origins && *o->allowed_origins ? strdup(o->allowed_origins) : NULL;
+    srv->video_codecs = o->video_codecs && *o->video_codecs ? strdup(o->video_codecs) : NULL;
+    srv->default_codec_name = strdup(sb__codec_name(sb__server_default_codec(o)));
     if (!srv->bind_address || (o->access_token && *o->access_token && !srv->access_token) ||
-        (o->allowed_origins && *o->allowed_origins && !srv->allowed_origins))
+        (o->allowed_origins && *o->allowed_origins && !srv->allowed_origins) ||
+        (o->video_codecs && *o->video_codecs && !srv->video_codecs) || !srv->default_codec_name)
         return SB_FAIL(SB_ENOMEM, "cannot copy the options");
+    srv->allowed_codecs = sb__server_allowed_codecs(o);
+    srv->default_codec = sb__server_default_codec(o);
+    srv->opts.video_codecs = srv->video_codecs;
+    srv->opts.default_codec = srv->default_codec_name;
     srv->token_len = srv->access_token ? strlen(srv->access_token) : 0;
     srv->opts.bind_address = srv->bind_address;
     srv->opts.access_token = srv->access_token;
@@ -414,6 +450,8 @@ static void server_free(sb_server *srv)
     free(srv->bind_address);
     free(srv->access_token);
     free(srv->allowed_origins);
+    free(srv->video_codecs);
+    free(srv->default_codec_name);
     free(srv);
 }
 
@@ -426,6 +464,10 @@ static int start_encoder(sb_server *srv)
         .jpeg_quality_still = srv->opts.jpeg_quality_still,
         .still_delay_ms = srv->opts.still_delay_ms,
         .max_fps = srv->opts.max_fps,
+        .video_crf = srv->opts.video_crf,
+        .video_max_kbps = srv->opts.video_max_kbps,
+        .keyframe_min_interval_ms = srv->opts.keyframe_min_interval_ms,
+        .keyframe_interval_ms = srv->opts.keyframe_interval_ms,
         .on_new_frame = sb__clients_on_new_frame,
         .user_data = &srv->clients,
     };

@@ -7,6 +7,9 @@
  *      |
  *   encoder.c    the one encoder thread: ring -> refcounted JPEG frames; reports a new frame
  *                upward only through its on_new_frame callback (set by server.c)
+ *      |
+ *   codec_*.c    the encoders behind codec.h (TurboJPEG; libavcodec video), used by encoder.c
+ *                alone, on its thread
  *
  *   leaves, used from any level: stats.c (counters), options.c (validation), auth.c (access
  *   checks), http_guard.c (slow header senders, MJPEG hang-ups), ws_frame.c / ws_message.c
@@ -17,8 +20,10 @@
  *   1. clients.mu            (sb_clients: the registry list)
  *   2. client.mu             (sb_client: one client's send state; taken under clients.mu by
  *                            announce/close_all, and alone by everyone else)
- *   3. encoder.mu            (sb_encoder: latest frame, frame pool; taken under client.mu by
- *                            sb__client_next_frame and by sb__frame_unref)      LEAF
+ *   3. encoder.mu            (sb_encoder: latest frame, frame pool, the video codecs' users,
+ *                            packet rings and keyframe state; taken under client.mu by
+ *                            sb__client_next_frame, set_codec, request_key and by
+ *                            sb__frame_unref of a JPEG frame)                   LEAF
  *   stats.mu                 (sb_stats: encode samples, sent-frames window)     LEAF
  *   http_guard's mu          takes client.mu inside (signal_hangups), nothing takes it inside
  *                            any of the above
@@ -51,7 +56,11 @@ struct sb_server {
     char *bind_address;     /* owned copies of the option strings */
     char *access_token;
     char *allowed_origins;
+    char *video_codecs;
+    char *default_codec_name;
     size_t token_len;
+    unsigned allowed_codecs;  /* SB_CODEC_BIT of the codecs clients may ask for (JPEG always) */
+    int default_codec;        /* for CODEC with no preference */
 
     sb_frame_ring *ring;    /* borrowed */
     sb_event_queue *queue;  /* borrowed; NULL = view only */

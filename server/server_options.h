@@ -26,6 +26,11 @@ int sb__server_options_check(const sb_server_options *o, const char *func);
 int sb__server_options_complete(const sb_server_options *o, const char *func,
                                 sb_server_options *full);
 
+/* Of complete, valid options: the codecs clients may ask for (SB_CODEC_BIT(id) each, JPEG
+ * always in; codec.h) and the default codec's id. */
+unsigned sb__server_allowed_codecs(const sb_server_options *o);
+int sb__server_default_codec(const sb_server_options *o);
+
 #ifdef __cplusplus
 }
 #endif

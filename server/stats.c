@@ -12,6 +12,11 @@ void sb__stats_init(sb_stats *st)
 #define SB_STATS_INIT_(name, text) atomic_init(&st->name, 0);
     SB_SERVER_COUNTER_MAP(SB_STATS_INIT_)
 #undef SB_STATS_INIT_
+    for (int c = 0; c < SB_CODEC_COUNT; c++) {
+#define SB_CODEC_STATS_INIT_(name, text) atomic_init(&st->codecs[c].name, 0);
+        SB_CODEC_COUNTER_MAP(SB_CODEC_STATS_INIT_)
+#undef SB_CODEC_STATS_INIT_
+    }
     st->started_ns = sb__monotonic_ns();
     pthread_mutex_init(&st->mu, NULL);
 }
@@ -21,14 +26,15 @@ void sb__stats_destroy(sb_stats *st)
     pthread_mutex_destroy(&st->mu);
 }
 
-void sb__stats_record_encode(sb_stats *st, double ms)
+void sb__stats_record_encode(sb_stats *st, int codec, double ms)
 {
+    sb_codec_stats *c = &st->codecs[codec];
     pthread_mutex_lock(&st->mu);
-    st->encode_ms[st->encode_count % SB_ENCODE_SAMPLES] = ms;
-    st->encode_count++;
-    if (st->encode_samples < SB_ENCODE_SAMPLES)
-        st->encode_samples++;
-    st->encode_ms_total += ms;
+    c->encode_ms[c->encode_count % SB_ENCODE_SAMPLES] = ms;
+    c->encode_count++;
+    if (c->encode_samples < SB_ENCODE_SAMPLES)
+        c->encode_samples++;
+    c->encode_ms_total += ms;
     pthread_mutex_unlock(&st->mu);
 }
 
@@ -75,6 +81,36 @@ static double delivered_fps_locked(const sb_stats *st, uint64_t second, uint32_t
     return (double)frames / (double)whole / (clients ? (double)clients : 1.0);
 }
 
+/* Mean, p50 and p99 of a codec's encode times. */
+static void encode_times(const sb_stats *st, int codec, double *mean, double *p50, double *p99)
+{
+    const sb_codec_stats *c = &st->codecs[codec];
+    double samples[SB_ENCODE_SAMPLES];
+    /* The mutex is the one thing a reader changes, and only for the moment of the copy. */
+    pthread_mutex_t *mu = (pthread_mutex_t *)&st->mu;
+    pthread_mutex_lock(mu);
+    unsigned n = c->encode_samples;
+    memcpy(samples, c->encode_ms, n * sizeof samples[0]);
+    *mean = c->encode_count ? c->encode_ms_total / (double)c->encode_count : 0.0;
+    pthread_mutex_unlock(mu);
+    *p50 = *p99 = 0.0;
+    if (n) {
+        qsort(samples, n, sizeof samples[0], cmp_double);
+        *p50 = samples[(n - 1) / 2];
+        *p99 = samples[(size_t)((n - 1) * 0.99)];
+    }
+}
+
+void sb__stats_codec(const sb_stats *st, int codec, sb_codec_snapshot *out)
+{
+    memset(out, 0, sizeof *out);
+#define SB_CODEC_STATS_LOAD_(name, text) \
+    out->name = atomic_load_explicit(&st->codecs[codec].name, memory_order_relaxed);
+    SB_CODEC_COUNTER_MAP(SB_CODEC_STATS_LOAD_)
+#undef SB_CODEC_STATS_LOAD_
+    encode_times(st, codec, &out->encode_ms_mean, &out->encode_ms_p50, &out->encode_ms_p99);
+}
+
 void sb__stats_fill(const sb_stats *st, uint32_t clients, sb_server_stats *out)
 {
     memset(out, 0, sizeof *out);
@@ -84,20 +120,11 @@ void sb__stats_fill(const sb_stats *st, uint32_t clients, sb_server_stats *out)
     SB_SERVER_COUNTER_MAP(SB_STATS_LOAD_)
 #undef SB_STATS_LOAD_
     out->clients = clients;
-
-    double samples[SB_ENCODE_SAMPLES];
     uint64_t second = second_now(st);
-    /* The mutex is the one thing a reader changes, and only for the moment of the copy. */
     pthread_mutex_t *mu = (pthread_mutex_t *)&st->mu;
     pthread_mutex_lock(mu);
-    unsigned n = st->encode_samples;
-    memcpy(samples, st->encode_ms, n * sizeof samples[0]);
-    out->encode_ms_mean = st->encode_count ? st->encode_ms_total / (double)st->encode_count : 0.0;
     out->delivered_fps = delivered_fps_locked(st, second, clients);
     pthread_mutex_unlock(mu);
-    if (n) {
-        qsort(samples, n, sizeof samples[0], cmp_double);
-        out->encode_ms_p50 = samples[(n - 1) / 2];
-        out->encode_ms_p99 = samples[(size_t)((n - 1) * 0.99)];
-    }
+    encode_times(st, SB_CODEC_JPEG, &out->encode_ms_mean, &out->encode_ms_p50,
+                 &out->encode_ms_p99);
 }

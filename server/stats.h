@@ -4,6 +4,7 @@
 #ifndef SB_STATS_H
 #define SB_STATS_H
 
+#include "codec.h"
 #include "streambridge/server.h"
 
 #include <pthread.h>
@@ -14,6 +15,43 @@
 #define SB_FPS_WINDOW_SECONDS 2
 #define SB_FPS_BUCKETS (SB_FPS_WINDOW_SECONDS + 1)
 
+/* Per codec, /stats "codecs": X(name, "what it counts"). Any thread adds, relaxed. */
+#define SB_CODEC_COUNTER_MAP(X)                                                                \
+    X(frames, "distinct ring frames encoded")                                                   \
+    X(reencodes, "encodes of an unchanged frame: JPEG's still re-encode, a video keyframe "     \
+                 "for a joining or requesting client on a still scene")                         \
+    X(bytes, "bytes encoded (payloads)")                                                        \
+    X(keyframes, "keyframes encoded (video)")                                                   \
+    X(keyframes_sent, "keyframe messages sent, all clients (video)")                            \
+    X(keyframes_requested, "keyframes asked for: joins, KEYFRAME REQUEST, a client behind "    \
+                           "the packet ring (video)")                                           \
+    X(keyframes_forced, "keyframes forced on the encoder (at most one per "                     \
+                        "keyframe_min_interval_ms)")                                            \
+    X(requests_merged, "requests that found one pending (merged into it by the rate limit)")   \
+    X(requests_ignored, "KEYFRAME REQUEST messages over a client's own rate limit")             \
+    X(frames_sent, "messages sent, all clients")                                                \
+    X(bytes_sent, "bytes of messages sent, all clients")                                        \
+    X(encode_errors, "encodes that failed (video: the codec's clients fall back to JPEG)")
+
+typedef struct sb_codec_stats {
+#define SB_CODEC_STATS_ATOMIC_(name, text) atomic_uint_fast64_t name;
+    SB_CODEC_COUNTER_MAP(SB_CODEC_STATS_ATOMIC_)
+#undef SB_CODEC_STATS_ATOMIC_
+    /* Under sb_stats.mu: */
+    double encode_ms[SB_ENCODE_SAMPLES]; /* the last SB_ENCODE_SAMPLES encode times, a ring */
+    unsigned encode_samples;
+    double encode_ms_total;
+    uint64_t encode_count;
+} sb_codec_stats;
+
+/* A read-only copy of one codec's figures. */
+typedef struct sb_codec_snapshot {
+#define SB_CODEC_SNAPSHOT_FIELD_(name, text) uint64_t name;
+    SB_CODEC_COUNTER_MAP(SB_CODEC_SNAPSHOT_FIELD_)
+#undef SB_CODEC_SNAPSHOT_FIELD_
+    double encode_ms_mean, encode_ms_p50, encode_ms_p99;
+} sb_codec_snapshot;
+
 typedef struct sb_stats {
     /* One atomic per counter of SB_SERVER_COUNTER_MAP: any thread adds, relaxed. */
 #define SB_STATS_ATOMIC_(name, text) atomic_uint_fast64_t name;
@@ -21,12 +59,10 @@ typedef struct sb_stats {
 #undef SB_STATS_ATOMIC_
 
     uint64_t started_ns; /* CLOCK_MONOTONIC at init: the window's seconds count from it */
-    /* LEAF lock: nothing else is taken while it is held. Guards the fields below. */
+    /* LEAF lock: nothing else is taken while it is held. Guards the fields below and the
+     * codecs' encode samples (the public encode_ms_* are JPEG's). */
     pthread_mutex_t mu;
-    double encode_ms[SB_ENCODE_SAMPLES]; /* the last SB_ENCODE_SAMPLES encode times, a ring */
-    unsigned encode_samples;
-    double encode_ms_total;
-    uint64_t encode_count;
+    sb_codec_stats codecs[SB_CODEC_COUNT];
     /* Frames sent per second since start: bucket i holds second sent_second[i]; the senders
      * move the window, readers only sum it. */
     uint64_t sent_second[SB_FPS_BUCKETS];
@@ -40,8 +76,14 @@ void sb__stats_destroy(sb_stats *st);
 #define SB_STATS_ADD(st, counter, n) \
     atomic_fetch_add_explicit(&(st)->counter, (n), memory_order_relaxed)
 
-/* The encoder thread: one encode took ms milliseconds. */
-void sb__stats_record_encode(sb_stats *st, double ms);
+/* Adds n to one counter of a codec: SB_CODEC_STATS_ADD(&srv->stats, SB_CODEC_H264, bytes, n). */
+#define SB_CODEC_STATS_ADD(st, codec, counter, n) \
+    atomic_fetch_add_explicit(&(st)->codecs[(codec)].counter, (n), memory_order_relaxed)
+
+/* The encoder thread: one encode of codec took ms milliseconds. */
+void sb__stats_record_encode(sb_stats *st, int codec, double ms);
+/* One codec's figures now. Reads only. */
+void sb__stats_codec(const sb_stats *st, int codec, sb_codec_snapshot *out);
 /* A sender: one frame message of bytes bytes went out (frames_sent, bytes_sent, the window). */
 void sb__stats_record_sent(sb_stats *st, uint64_t bytes);
 

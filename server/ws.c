@@ -42,6 +42,12 @@
 #define SB_WS_CLOSE_LINGER_MS 2000
 /* The reader wakes at least this often to notice a stop, a dead sender and the time bounds. */
 #define SB_WS_POLL_MS 100
+/* CODEC and KEYFRAME REQUEST per client: a bucket of this many, refilled at this rate per
+ * second. Over it a KEYFRAME REQUEST is counted (requests_ignored) and ignored, a CODEC still
+ * answered; dropping more than ABUSE within one second closes the client (1008). */
+#define SB_WS_VIDEO_CONTROL_BURST 8.0
+#define SB_WS_VIDEO_CONTROL_RATE 4.0
+#define SB_WS_VIDEO_CONTROL_ABUSE 200u
 
 /* ---- frames out ------------------------------------------------------------------------------ */
 
@@ -61,8 +67,8 @@ static void put_u64(unsigned char *p, uint64_t v)
         p[i] = (unsigned char)(v >> (8 * i));
 }
 
-/* Writes one control frame unless a close frame went out already (nothing may follow one); a
- * close frame marks that. */
+/* Writes one small message (a control frame, a CODEC ANSWER) unless a close frame went out
+ * already (nothing may follow one); a close frame marks that. */
 static bool write_control(sb_client *c, int opcode, const void *payload, size_t len)
 {
     bool ok = false;
@@ -85,26 +91,50 @@ static void write_close(sb_client *c, uint16_t code, const char *reason)
     write_control(c, MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE, payload, n);
 }
 
-/* Writes one binary WebSocket message made of our header and the shared JPEG, framing it
- * ourselves so the JPEG is never copied per client (server frames are unmasked, RFC 6455 5.1). */
-static bool send_frame(sb_client *c, const sb_encoded_frame *f, uint32_t ack_rtt_us)
+/* The header of a JPEG frame message (docs/wire-protocol.md); its first 48 bytes are also the
+ * start of a video frame's. Returns the header length. */
+static size_t frame_header(const sb_encoded_frame *f, uint32_t ack_rtt_us,
+                           unsigned char hdr[SB_WIRE_VIDEO_HEADER_LEN])
 {
-    unsigned char hdr[SB_WIRE_FRAME_HEADER_LEN];
-    memset(hdr, 0, sizeof hdr);
+    bool video = f->codec != SB_CODEC_JPEG;
+    size_t len = video ? SB_WIRE_VIDEO_HEADER_LEN : SB_WIRE_FRAME_HEADER_LEN;
+    memset(hdr, 0, SB_WIRE_VIDEO_HEADER_LEN);
     hdr[0] = SB_WIRE_FRAME_MAGIC;
-    hdr[1] = SB_WIRE_MSG_FRAME;
-    put_u16(hdr + 2, SB_WIRE_FRAME_HEADER_LEN);
+    hdr[1] = video ? SB_WIRE_MSG_VIDEO_FRAME : SB_WIRE_MSG_FRAME;
+    put_u16(hdr + 2, (uint16_t)len);
     put_u32(hdr + 4, f->width);
     put_u32(hdr + 8, f->height);
-    hdr[12] = (unsigned char)f->quality;
-    hdr[13] = f->still ? SB_WIRE_FRAME_FLAG_STILL : 0;
+    if (video) {
+        hdr[12] = (unsigned char)f->codec;
+        hdr[13] = f->keyframe ? SB_WIRE_VIDEO_FLAG_KEY : 0;
+    } else {
+        hdr[12] = (unsigned char)f->quality;
+        hdr[13] = f->still ? SB_WIRE_FRAME_FLAG_STILL : 0;
+    }
     put_u64(hdr + 16, f->seq);
     put_u64(hdr + 24, f->capture_ns);
     put_u64(hdr + 32, sb__realtime_ns());
-    put_u32(hdr + 40, (uint32_t)f->jpeg_len);
+    put_u32(hdr + 40, (uint32_t)f->len);
     put_u32(hdr + 44, ack_rtt_us);
+    if (video) {
+        put_u32(hdr + 48, f->stream_id);
+        put_u32(hdr + 52, f->frame_no);
+        put_u32(hdr + 56, f->coded_width);
+        put_u32(hdr + 60, f->coded_height);
+        memcpy(hdr + 64, f->codec_string, SB_WIRE_VIDEO_CODEC_STRING_LEN);
+        hdr[64 + SB_WIRE_VIDEO_CODEC_STRING_LEN - 1] = 0;
+    }
+    return len;
+}
 
-    uint64_t payload = sizeof hdr + f->jpeg_len;
+/* Writes one binary WebSocket message made of our header and the shared JPEG or video packet,
+ * framing it ourselves so the payload is never copied per client (server frames are unmasked,
+ * RFC 6455 5.1). */
+static bool send_frame(sb_client *c, const sb_encoded_frame *f, uint32_t ack_rtt_us)
+{
+    unsigned char hdr[SB_WIRE_VIDEO_HEADER_LEN];
+    size_t hlen = frame_header(f, ack_rtt_us, hdr);
+    uint64_t payload = hlen + f->len;
     unsigned char ws[10];
     size_t wsn;
     ws[0] = 0x82; /* FIN | binary */
@@ -125,16 +155,34 @@ static bool send_frame(sb_client *c, const sb_encoded_frame *f, uint32_t ack_rtt
     mg_lock_connection(c->conn);
     bool ok = !atomic_load(&c->close_sent) && /* the reader closed: nothing may follow */
               mg_write(c->conn, ws, wsn) == (int)wsn &&
-              mg_write(c->conn, hdr, sizeof hdr) == (int)sizeof hdr &&
-              mg_write(c->conn, f->jpeg, f->jpeg_len) == (int)f->jpeg_len;
+              mg_write(c->conn, hdr, hlen) == (int)hlen &&
+              mg_write(c->conn, f->data, f->len) == (int)f->len;
     mg_unlock_connection(c->conn);
     if (ok) {
         uint64_t bytes = wsn + payload;
         atomic_fetch_add(&c->sent, 1);
         atomic_fetch_add(&c->bytes, bytes);
-        sb__stats_record_sent(&c->srv->stats, bytes);
+        sb_stats *st = &c->srv->stats;
+        sb__stats_record_sent(st, bytes);
+        SB_CODEC_STATS_ADD(st, f->codec, frames_sent, 1);
+        SB_CODEC_STATS_ADD(st, f->codec, bytes_sent, bytes);
+        if (f->codec != SB_CODEC_JPEG && f->keyframe)
+            SB_CODEC_STATS_ADD(st, f->codec, keyframes_sent, 1);
     }
     return ok;
+}
+
+/* CODEC ANSWER: the codec c will be sent and why (docs/wire-protocol.md). */
+static bool send_codec_answer(sb_client *c, int codec, int reason)
+{
+    unsigned char m[SB_WIRE_CODEC_ANSWER_LEN];
+    memset(m, 0, sizeof m);
+    m[0] = SB_WIRE_FRAME_MAGIC;
+    m[1] = SB_WIRE_MSG_CODEC_ANSWER;
+    put_u16(m + 2, SB_WIRE_CODEC_ANSWER_LEN);
+    m[4] = (unsigned char)codec;
+    m[5] = (unsigned char)reason;
+    return write_control(c, MG_WEBSOCKET_OPCODE_BINARY, m, sizeof m);
 }
 
 static void *sender_main(void *arg)
@@ -144,9 +192,13 @@ static void *sender_main(void *arg)
     while ((f = sb__client_next_frame(c))) {
         pthread_mutex_lock(&c->mu);
         uint32_t rtt = c->last_ack_rtt_us;
+        int answer = c->answer_reason, codec = c->codec;
+        c->answer_reason = -1;
         pthread_mutex_unlock(&c->mu);
         uint64_t t0 = sb__monotonic_ns();
-        bool ok = send_frame(c, f, rtt);
+        /* A codec that failed on the server: the client learns it falls back before the JPEG. */
+        bool ok = answer < 0 || send_codec_answer(c, codec, answer);
+        ok = ok && send_frame(c, f, rtt);
         sb__frame_unref(f);
         if (!ok) {
             pthread_mutex_lock(&c->mu);
@@ -306,6 +358,81 @@ static int handle_event(sb_client *c, sb_wire_client_msg *msg)
     return 1;
 }
 
+/* Token bucket for CODEC and KEYFRAME REQUEST (SB_WS_VIDEO_CONTROL_*): true = within the rate.
+ * *abusive: dropping more than SB_WS_VIDEO_CONTROL_ABUSE within one second. */
+static bool take_video_token(sb_client *c, bool *abusive)
+{
+    uint64_t now = sb__monotonic_ns();
+    if (c->video_bucket_ns)
+        c->video_tokens += (double)(now - c->video_bucket_ns) / 1e9 * SB_WS_VIDEO_CONTROL_RATE;
+    else
+        c->video_tokens = SB_WS_VIDEO_CONTROL_BURST;
+    c->video_bucket_ns = now;
+    if (c->video_tokens > SB_WS_VIDEO_CONTROL_BURST)
+        c->video_tokens = SB_WS_VIDEO_CONTROL_BURST;
+    *abusive = false;
+    if (c->video_tokens >= 1.0) {
+        c->video_tokens -= 1.0;
+        return true;
+    }
+    if (now - c->video_abuse_window_ns > 1000000000ull) {
+        c->video_abuse_window_ns = now;
+        c->video_abuse_drops = 0;
+    }
+    *abusive = ++c->video_abuse_drops > SB_WS_VIDEO_CONTROL_ABUSE;
+    return false;
+}
+
+/* The codec a CODEC message gets and why (docs/wire-protocol.md, CODEC ANSWER). */
+static int choose_codec(const sb_server *srv, int wanted, unsigned decodable, int *reason)
+{
+    *reason = SB_WIRE_REASON_AS_ASKED;
+    if (wanted == SB_WIRE_CODEC_NO_PREFERENCE)
+        wanted = srv->default_codec;
+    if (wanted == SB_CODEC_JPEG)
+        return SB_CODEC_JPEG;
+    if (wanted >= SB_CODEC_COUNT || !sb__encoder_codec_available(&srv->encoder, wanted))
+        *reason = SB_WIRE_REASON_UNAVAILABLE;
+    else if (!(srv->allowed_codecs & SB_CODEC_BIT(wanted)))
+        *reason = SB_WIRE_REASON_NOT_ALLOWED;
+    else if (!(decodable & SB_CODEC_BIT(wanted)))
+        *reason = SB_WIRE_REASON_NOT_DECODABLE;
+    return *reason == SB_WIRE_REASON_AS_ASKED ? wanted : SB_CODEC_JPEG;
+}
+
+static int handle_codec(sb_client *c, const sb_wire_client_msg *msg)
+{
+    bool abusive;
+    if (!take_video_token(c, &abusive)) {
+        SB_STATS_ADD(&c->srv->stats, messages_rejected, 1);
+        if (abusive)
+            return reject(c, SB_WS_CLOSE_POLICY, "codec changes far above the limit");
+    }
+    int reason;
+    int codec = choose_codec(c->srv, msg->codec_wanted, msg->codec_decodable | 1u, &reason);
+    /* The answer goes out before the switch: every video frame of the new codec follows it. */
+    send_codec_answer(c, codec, reason);
+    sb__client_set_codec(c, codec);
+    return 1;
+}
+
+static int handle_keyframe_request(sb_client *c)
+{
+    bool abusive;
+    if (!take_video_token(c, &abusive)) {
+        /* Counted and ignored: a client's spam never forces the encoder. */
+        pthread_mutex_lock(&c->mu);
+        int codec = c->codec;
+        pthread_mutex_unlock(&c->mu);
+        SB_CODEC_STATS_ADD(&c->srv->stats, codec, requests_ignored, 1);
+        if (abusive)
+            return reject(c, SB_WS_CLOSE_POLICY, "keyframe requests far above the limit");
+        return 1;
+    }
+    sb__client_request_key(c);
+    return 1;
+}
+
 /* One whole binary message from the client: 1 = keep reading, 0 = the connection is closing. */
 static int handle_message(sb_client *c, const uint8_t *m, size_t len)
 {
@@ -321,6 +448,8 @@ static int handle_message(sb_client *c, const uint8_t *m, size_t len)
         c->hello_seen = true;
         return 1;
     case SB_WIRE_MSG_ACK: return handle_ack(c, msg.ack_seq);
+    case SB_WIRE_MSG_CODEC: return handle_codec(c, &msg);
+    case SB_WIRE_MSG_KEYFRAME_REQUEST: return handle_keyframe_request(c);
     default: return handle_event(c, &msg);
     }
 }
@@ -373,13 +502,9 @@ static bool within_time_bounds(ws_reader *r, uint64_t now)
     pthread_mutex_lock(&c->mu);
     bool overdue = c->in_flight > 0 &&
                    now - c->in_flight_since_ns[0] > (uint64_t)ack_ms * 1000000ull;
-    uint64_t last_sent = c->last_sent_id;
     pthread_mutex_unlock(&c->mu);
     if (overdue) {
-        sb_encoded_frame *f = sb__encoder_latest(&srv->encoder);
-        bool newer_waits = f && f->id != last_sent;
-        sb__frame_unref(f);
-        if (newer_waits) {
+        if (sb__client_newer_waits(c)) {
             snprintf(why, sizeof why, "no ack for %d ms while frames wait", ack_ms);
             close_client(c, SB_WS_CLOSE_POLICY, why, false);
             return false;

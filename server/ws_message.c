@@ -97,6 +97,23 @@ static bool decode_event(const uint8_t *m, sb_wire_client_msg *out, sb_ws_close 
     return true;
 }
 
+static bool reserved_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+static bool decode_codec(const uint8_t *m, sb_wire_client_msg *out, sb_ws_close *why)
+{
+    if (!reserved_zero(m + 3, 5))
+        return refuse(why, SB_WS_CLOSE_INVALID, "codec: reserved bytes not zero");
+    out->codec_wanted = m[1];
+    out->codec_decodable = m[2];
+    return true;
+}
+
 bool sb__wire_decode_client_message(const uint8_t *m, size_t len, sb_wire_client_msg *out,
                                     sb_ws_close *why)
 {
@@ -117,6 +134,16 @@ bool sb__wire_decode_client_message(const uint8_t *m, size_t len, sb_wire_client
         if (len != SB_WIRE_EVENT_LEN)
             return refuse(why, SB_WS_CLOSE_INVALID, "event: wrong length");
         return decode_event(m, out, why);
+    case SB_WIRE_MSG_CODEC:
+        if (len != SB_WIRE_CODEC_LEN)
+            return refuse(why, SB_WS_CLOSE_INVALID, "codec: wrong length");
+        return decode_codec(m, out, why);
+    case SB_WIRE_MSG_KEYFRAME_REQUEST:
+        if (len != SB_WIRE_KEYFRAME_REQUEST_LEN)
+            return refuse(why, SB_WS_CLOSE_INVALID, "keyframe request: wrong length");
+        if (!reserved_zero(m + 1, 3))
+            return refuse(why, SB_WS_CLOSE_INVALID, "keyframe request: reserved bytes not zero");
+        return true;
     default: return refuse(why, SB_WS_CLOSE_UNSUPPORTED, "unknown message type");
     }
 }

@@ -3,7 +3,8 @@
 # Idempotent: a second run installs nothing and touches nothing.
 #
 #   Debian packages: compilers (gcc; clang with libFuzzer for tests/fuzz), CMake + Ninja, VTK 9
-#                    (C++ and python3-vtk9), TurboJPEG, civetweb, CUnit, Xvfb + Mesa (llvmpipe
+#                    (C++ and python3-vtk9), TurboJPEG, libavcodec/libswscale (H.264 via
+#                    libx264, VP8 via libvpx), civetweb, CUnit, Xvfb + Mesa (llvmpipe
 #                    rendering), Chromium (browser tests), Node.js.
 #   npm:             tests/browser's pinned dev dependencies (playwright-core; no browser download).
 set -euo pipefail
@@ -14,6 +15,7 @@ packages=(
   clang libclang-rt-14-dev
   libvtk9-dev python3-vtk9
   libturbojpeg0-dev libcivetweb-dev libcunit1-dev
+  libavcodec-dev libavutil-dev libswscale-dev
   xvfb xauth libgl1-mesa-dri libglx-mesa0
   chromium
 )

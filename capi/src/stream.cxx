@@ -65,7 +65,7 @@ public:
     // Options, with their strings owned here so the caller's need not outlive the call
     // (options.server keeps the caller's server options version: the server completes it).
     sb_stream_options options{};
-    std::string shm_name, bind_address, access_token, allowed_origins;
+    std::string shm_name, bind_address, access_token, allowed_origins, video_codecs, default_codec;
     bool has_shm_name = false;
 
     void OwnStrings()
@@ -74,6 +74,8 @@ public:
         Own(options.server.bind_address, bind_address);
         Own(options.server.access_token, access_token);
         Own(options.server.allowed_origins, allowed_origins);
+        Own(options.server.video_codecs, video_codecs);
+        Own(options.server.default_codec, default_codec);
     }
 
     vtkWeakPointer<vtkOpenGLRenderWindow> window;

@@ -16,7 +16,8 @@
  *   - an accepted frame is masked, has no RSV bit, FIN set, and is binary with at most
  *     max_message_bytes or a control frame with at most 125;
  *   - a decoded message has a known type and the right length; a decoded event passes
- *     sb_event_validate() and a positional one has a view size within 16384. */
+ *     sb_event_validate() and a positional one has a view size within 16384; a decoded CODEC
+ *     or KEYFRAME REQUEST had all its reserved bytes 0 and CODEC's fields are the bytes sent. */
 #include "sb_fuzz.h"
 
 #include "../../server/wire.h"
@@ -78,6 +79,17 @@ static void check_message(const uint8_t *m, size_t len)
         SB_FUZZ_CHECK(!msg.positional ||
                           (msg.view_w <= SB_WIRE_MAX_VIEW && msg.view_h <= SB_WIRE_MAX_VIEW),
                       "view %ux%u", msg.view_w, msg.view_h);
+        break;
+    case SB_WIRE_MSG_CODEC:
+        SB_FUZZ_CHECK(len == SB_WIRE_CODEC_LEN, "codec of %zu bytes", len);
+        SB_FUZZ_CHECK(msg.codec_wanted == m[1] && msg.codec_decodable == m[2], "codec fields");
+        for (size_t i = 3; i < len; i++)
+            SB_FUZZ_CHECK(m[i] == 0, "codec reserved byte %zu is %u", i, m[i]);
+        break;
+    case SB_WIRE_MSG_KEYFRAME_REQUEST:
+        SB_FUZZ_CHECK(len == SB_WIRE_KEYFRAME_REQUEST_LEN, "keyframe request of %zu bytes", len);
+        for (size_t i = 1; i < len; i++)
+            SB_FUZZ_CHECK(m[i] == 0, "keyframe request reserved byte %zu is %u", i, m[i]);
         break;
     default: SB_FUZZ_CHECK(0, "decoded message type %u", msg.type);
     }

@@ -37,6 +37,14 @@ def event(etype, button=0, mods=0, x=0.0, y=0.0, vw=0, vh=0, wheel=0.0, key=0, w
                        w, h, 0, 0, keysym)
 
 
+def codec(wanted, decodable=0x07, reserved=b"\x00" * 5):
+    return struct.pack("<BBB", 4, wanted, decodable) + reserved
+
+
+def keyframe_request(reserved=b"\x00" * 3):
+    return b"\x05" + reserved
+
+
 SEEDS = {
     "hello": b"\x00" + frame(hello()),
     "hello_ack_event": b"\x01" + frame(hello()) + frame(ack(1)) +
@@ -55,6 +63,14 @@ SEEDS = {
     "text": b"\x00" + frame(b'{"type":"move"}', opcode=0x1),
     "bad_event_nan": b"\x00" + frame(event(1, x=float("nan"), vw=10, vh=10)),
     "truncated_header": b"\x00" + frame(hello())[:3],
+    "codec_h264_then_keyframe_request": b"\x00" + frame(hello()) + frame(codec(1)) +
+                                        frame(keyframe_request()) + frame(ack(7)),
+    "codec_no_preference_vp8_only": b"\x01" + frame(codec(255, 0x05)),
+    "codec_unknown_id_and_bits": b"\x00" + frame(codec(9, 0xff)),
+    "codec_reserved_not_zero": b"\x00" + frame(codec(2, reserved=b"\x00\x00\x01\x00\x00")),
+    "codec_short": b"\x00" + frame(codec(1)[:7]),
+    "keyframe_request_long": b"\x00" + frame(keyframe_request() + b"\x00"),
+    "keyframe_request_reserved": b"\x02" + frame(keyframe_request(b"\x00\x07\x00")),
 }
 
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus", "ws_message")

@@ -14,6 +14,8 @@
 
 /* Bytes of a version 1 sb_server_options: through send_timeout_ms. */
 #define OPTIONS_V1_SIZE offsetof(sb_server_options, max_clients_per_address)
+/* Bytes of a version 2 sb_server_options: through ack_timeout_ms. */
+#define OPTIONS_V2_SIZE offsetof(sb_server_options, video_codecs)
 /* Bytes of a version 1 sb_server_stats: through delivered_fps, its last field. Stays true when
  * later versions append fields. */
 #define STATS_V1_SIZE (offsetof(sb_server_stats, delivered_fps) + sizeof(double))
@@ -28,7 +30,7 @@ static sb_frame_ring *new_ring(void)
     return ring;
 }
 
-/* The int fields of sb_server_options (version 2). */
+/* The int fields of sb_server_options (version 3). */
 static const size_t int_fields[] = {
     offsetof(sb_server_options, port),
     offsetof(sb_server_options, jpeg_quality_interactive),
@@ -41,7 +43,16 @@ static const size_t int_fields[] = {
     offsetof(sb_server_options, send_timeout_ms),
     offsetof(sb_server_options, max_clients_per_address),
     offsetof(sb_server_options, ack_timeout_ms),
+    offsetof(sb_server_options, video_crf),
+    offsetof(sb_server_options, video_max_kbps),
+    offsetof(sb_server_options, keyframe_min_interval_ms),
+    offsetof(sb_server_options, keyframe_interval_ms),
 };
+
+static bool same_string(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
 
 static int int_at(const sb_server_options *o, size_t offset)
 {
@@ -60,6 +71,8 @@ static void assert_same_options(const sb_server_options *a, const sb_server_opti
     CU_ASSERT_DOUBLE_EQUAL(a->max_fps, b->max_fps, 0.0);
     CU_ASSERT_PTR_EQUAL(a->access_token, b->access_token);
     CU_ASSERT_PTR_EQUAL(a->allowed_origins, b->allowed_origins);
+    CU_ASSERT(same_string(a->video_codecs, b->video_codecs));
+    CU_ASSERT(same_string(a->default_codec, b->default_codec));
     for (size_t i = 0; i < sizeof int_fields / sizeof int_fields[0]; i++)
         CU_ASSERT_EQUAL(int_at(a, int_fields[i]), int_at(b, int_fields[i]));
 }
@@ -79,9 +92,22 @@ static void test_options_init_macro_equals_init_function(void)
 static void test_options_init_of_each_version_gives_its_defaults(void)
 {
     const sb_server_options defaults = SB_SERVER_OPTIONS_INIT;
+    sb_server_options v3;
+    CU_ASSERT_EQUAL(sb_server_options_init(&v3, 3), SB_OK);
+    assert_same_options(&v3, &defaults);
+    CU_ASSERT_EQUAL(v3.keyframe_min_interval_ms, SB_SERVER_DEFAULT_KEYFRAME_MIN_INTERVAL_MS);
+    CU_ASSERT_EQUAL(v3.video_crf, SB_SERVER_DEFAULT_VIDEO_CRF);
+    CU_ASSERT_STRING_EQUAL(v3.default_codec, "jpeg");
+
+    /* Version 2 writes only its own bytes: the video fields of a bigger struct are left alone. */
     sb_server_options v2;
+    memset(&v2, 0x5A, sizeof v2);
     CU_ASSERT_EQUAL(sb_server_options_init(&v2, 2), SB_OK);
-    assert_same_options(&v2, &defaults);
+    CU_ASSERT_EQUAL(v2.version, 2);
+    CU_ASSERT_EQUAL(v2.ack_timeout_ms, SB_SERVER_DEFAULT_ACK_TIMEOUT_MS);
+    const unsigned char *tail2 = (const unsigned char *)&v2 + OPTIONS_V2_SIZE;
+    for (size_t i = 0; i < sizeof v2 - OPTIONS_V2_SIZE; i++)
+        CU_ASSERT_EQUAL(tail2[i], 0x5A);
 
     /* Version 1 writes only its own bytes: the rest of a bigger struct is left alone. */
     sb_server_options v1;
@@ -119,7 +145,56 @@ static void test_v1_sized_options_are_accepted_with_defaults_for_the_rest(void)
     sb_frame_ring_destroy(ring);
 }
 
-static void test_options_version_0_and_3_are_refused(void)
+/* The same for a caller built against the 0.2 header (version 2): no video fields at all. */
+static void test_v2_sized_options_are_accepted_with_defaults_for_the_rest(void)
+{
+    sb_server_options local;
+    CU_ASSERT_EQUAL(sb_server_options_init(&local, 2), SB_OK);
+    local.port = 0;
+    void *v2 = malloc(OPTIONS_V2_SIZE);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v2);
+    memcpy(v2, &local, OPTIONS_V2_SIZE);
+    sb_frame_ring *ring = new_ring();
+    sb_server *srv = NULL;
+    CU_ASSERT_EQUAL(sb_server_create(ring, NULL, (const sb_server_options *)v2, &srv), SB_OK);
+    CU_ASSERT_PTR_NOT_NULL(srv);
+    sb_server_destroy(srv);
+    free(v2);
+    sb_frame_ring_destroy(ring);
+}
+
+/* video_codecs and default_codec: names checked, the default among the allowed. */
+static void test_codec_options_are_checked(void)
+{
+    struct { const char *codecs, *def; int rc; const char *says; } cases[] = {
+        {NULL, NULL, SB_OK, NULL},
+        {"", "h264", SB_OK, NULL},
+        {"h264,vp8", "vp8", SB_OK, NULL},
+        {"jpeg", "jpeg", SB_OK, NULL},
+        {"vp8", "jpeg", SB_OK, NULL}, /* JPEG is always allowed */
+        {"h264,av1", NULL, SB_EINVAL, "video_codecs"},
+        {"h264,", NULL, SB_EINVAL, "video_codecs"},
+        {NULL, "mpeg2", SB_EINVAL, "default_codec"},
+        {"vp8", "h264", SB_EINVAL, "default_codec h264 is not in video_codecs"},
+    };
+    sb_frame_ring *ring = new_ring();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sb_server_options o = SB_SERVER_OPTIONS_INIT;
+        o.port = 0;
+        o.num_threads = 4;
+        o.video_codecs = cases[i].codecs;
+        o.default_codec = cases[i].def;
+        sb_server *srv = NULL;
+        int rc = sb_server_create(ring, NULL, &o, &srv);
+        CU_ASSERT_EQUAL(rc, cases[i].rc);
+        if (cases[i].says)
+            CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), cases[i].says));
+        sb_server_destroy(srv);
+    }
+    sb_frame_ring_destroy(ring);
+}
+
+static void test_options_version_0_and_4_are_refused(void)
 {
     sb_frame_ring *ring = new_ring();
     unsigned bad[] = {0, SB_SERVER_OPTIONS_VERSION + 1};
@@ -130,7 +205,7 @@ static void test_options_version_0_and_3_are_refused(void)
         sb_server *srv = NULL;
         CU_ASSERT_EQUAL(sb_server_create(ring, NULL, &o, &srv), SB_EVERSION);
         CU_ASSERT_PTR_NULL(srv);
-        CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), "1..2"));
+        CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), "1..3"));
     }
     sb_frame_ring_destroy(ring);
 }
@@ -146,6 +221,11 @@ static void test_option_ranges_accept_edges_and_refuse_beyond(void)
         {"max_clients", offsetof(sb_server_options, max_clients), 1, 1024},
         {"max_clients_per_address", offsetof(sb_server_options, max_clients_per_address), 0, 1024},
         {"ack_timeout_ms", offsetof(sb_server_options, ack_timeout_ms), 100, 3600000},
+        {"video_crf", offsetof(sb_server_options, video_crf), -1, 63},
+        {"video_max_kbps", offsetof(sb_server_options, video_max_kbps), 0, 1000000},
+        {"keyframe_min_interval_ms", offsetof(sb_server_options, keyframe_min_interval_ms), 0,
+         60000},
+        {"keyframe_interval_ms", offsetof(sb_server_options, keyframe_interval_ms), 0, 3600000},
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
         int values[] = {ints[i].lo, ints[i].hi, ints[i].lo - 1, ints[i].hi + 1};
@@ -292,7 +372,10 @@ static CU_TestInfo api_tests[] = {
      test_options_init_of_each_version_gives_its_defaults},
     {"v1_sized_options_are_accepted_with_defaults_for_the_rest",
      test_v1_sized_options_are_accepted_with_defaults_for_the_rest},
-    {"options_version_0_and_3_are_refused", test_options_version_0_and_3_are_refused},
+    {"v2_sized_options_are_accepted_with_defaults_for_the_rest",
+     test_v2_sized_options_are_accepted_with_defaults_for_the_rest},
+    {"codec_options_are_checked", test_codec_options_are_checked},
+    {"options_version_0_and_4_are_refused", test_options_version_0_and_4_are_refused},
     {"option_ranges_accept_edges_and_refuse_beyond",
      test_option_ranges_accept_edges_and_refuse_beyond},
     {"stats_version_0_and_unknown_are_refused", test_stats_version_0_and_unknown_are_refused},

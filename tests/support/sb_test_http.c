@@ -106,6 +106,34 @@ void st_ws_ack(st_ws *w, uint64_t seq)
     mg_websocket_client_write(w->conn, MG_WEBSOCKET_OPCODE_BINARY, (const char *)ack, sizeof ack);
 }
 
+static uint32_t get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* A VIDEO FRAME's header (under w->mu): counts, and whether the stream stayed gap-free. */
+static void st_ws_note_video(st_ws *w, const unsigned char *h)
+{
+    bool key = h[13] & 1;
+    uint32_t stream = get_u32(h + 48), no = get_u32(h + 52);
+    if (w->video_frames == 0) {
+        w->first_video_key = key;
+    } else {
+        bool continues = stream == w->stream_id && no == w->frame_no + 1;
+        if (!continues && !key)
+            w->video_in_order = false;
+    }
+    w->stream_id = stream;
+    w->frame_no = no;
+    w->last_codec = h[12];
+    w->coded_width = get_u32(h + 56);
+    w->coded_height = get_u32(h + 60);
+    memcpy(w->codec_string, h + 64, 24);
+    w->codec_string[24] = '\0';
+    w->video_frames++;
+    w->keyframes += key;
+}
+
 static int st_ws_data(struct mg_connection *conn, int flags, char *data, size_t len, void *user)
 {
     st_ws *w = user;
@@ -134,14 +162,34 @@ static int st_ws_data(struct mg_connection *conn, int flags, char *data, size_t 
         w->last_seq = seq;
         w->width = (uint32_t)h[4] | (uint32_t)h[5] << 8 | (uint32_t)h[6] << 16;
         w->height = (uint32_t)h[8] | (uint32_t)h[9] << 8 | (uint32_t)h[10] << 16;
-        w->last_quality = h[12];
-        w->last_still = h[13] & 1;
+        w->last_type = h[1];
+        bool video = h[1] == 2 && len >= 88;
+        if (video) {
+            st_ws_note_video(w, h);
+        } else {
+            w->last_quality = h[12];
+            w->last_still = h[13] & 1;
+            w->jpeg_frames++;
+        }
         w->frames++;
         pthread_cond_broadcast(&w->cv);
         bool ack = w->auto_ack;
+        st_ws_video_fn on_video = w->on_video;
+        void *video_user = w->on_video_user;
         pthread_mutex_unlock(&w->mu);
+        if (video && on_video)
+            on_video(video_user, h, len);
         if (ack && w->conn)
             st_ws_ack(w, seq);
+        return 1;
+    }
+    if (opcode == MG_WEBSOCKET_OPCODE_BINARY && len == 8 && (unsigned char)data[0] == 0x53 &&
+        (unsigned char)data[1] == 3) {
+        w->answers++;
+        w->answer_codec = (unsigned char)data[4];
+        w->answer_reason = (unsigned char)data[5];
+        pthread_cond_broadcast(&w->cv);
+        pthread_mutex_unlock(&w->mu);
         return 1;
     }
     if (opcode == MG_WEBSOCKET_OPCODE_CONNECTION_CLOSE) {
@@ -171,6 +219,8 @@ int st_ws_connect(st_ws *w, int port, const char *path, const char *origin, bool
     pthread_cond_init(&w->cv, NULL);
     w->auto_ack = auto_ack;
     w->in_order = true;
+    w->video_in_order = true;
+    w->first_video_key = -1;
     /* The ack callback may run before conn is stored: hold the lock across the connect. */
     pthread_mutex_lock(&w->mu);
     w->conn = mg_connect_websocket_client("127.0.0.1", port, 0, w->error, sizeof w->error,
@@ -216,6 +266,45 @@ int st_ws_wait_frames(st_ws *w, int n, int timeout_ms)
     return f;
 }
 
+void st_ws_codec(st_ws *w, int wanted, unsigned decodable)
+{
+    unsigned char m[8];
+    st_codec_msg(m, wanted, decodable);
+    st_ws_send(w, m, sizeof m, MG_WEBSOCKET_OPCODE_BINARY);
+}
+
+void st_ws_keyframe_request(st_ws *w)
+{
+    unsigned char m[4];
+    st_keyframe_request_msg(m);
+    st_ws_send(w, m, sizeof m, MG_WEBSOCKET_OPCODE_BINARY);
+}
+
+/* Waits until *count >= n (read under w->mu) or the connection closed; returns *count. */
+static int st_ws_wait_count(st_ws *w, const int *count, int n, int timeout_ms)
+{
+    uint64_t deadline = sb__monotonic_ns() + (uint64_t)timeout_ms * 1000000ull;
+    pthread_mutex_lock(&w->mu);
+    while (*count < n && !w->closed && sb__monotonic_ns() < deadline) {
+        pthread_mutex_unlock(&w->mu);
+        st_sleep_ms(ST_POLL_MS);
+        pthread_mutex_lock(&w->mu);
+    }
+    int got = *count;
+    pthread_mutex_unlock(&w->mu);
+    return got;
+}
+
+int st_ws_wait_answers(st_ws *w, int n, int timeout_ms)
+{
+    return st_ws_wait_count(w, &w->answers, n, timeout_ms);
+}
+
+int st_ws_wait_video_frames(st_ws *w, int n, int timeout_ms)
+{
+    return st_ws_wait_count(w, &w->video_frames, n, timeout_ms);
+}
+
 uint64_t st_ws_last_seq(st_ws *w)
 {
     pthread_mutex_lock(&w->mu);
@@ -258,6 +347,20 @@ void st_hello(unsigned char m[12], uint32_t view_w, uint32_t view_h)
     m[1] = 1;
     st_put_u32(m + 4, view_w);
     st_put_u32(m + 8, view_h);
+}
+
+void st_codec_msg(unsigned char m[8], int wanted, unsigned decodable)
+{
+    memset(m, 0, 8);
+    m[0] = 4;
+    m[1] = (unsigned char)wanted;
+    m[2] = (unsigned char)decodable;
+}
+
+void st_keyframe_request_msg(unsigned char m[4])
+{
+    memset(m, 0, 4);
+    m[0] = 5;
 }
 
 void st_event(unsigned char m[80], int type, int button, float x, float y,

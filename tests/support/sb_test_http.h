@@ -48,6 +48,10 @@ bool st_http_until(int port, const char *path, int status, const char *needle, i
 
 #define ST_MAX_SEQS 4096
 
+/* Called for each VIDEO FRAME (type 0x02) with the whole message (88-byte header + packet), on
+ * civetweb's client thread, without the st_ws lock held. */
+typedef void (*st_ws_video_fn)(void *user, const unsigned char *msg, size_t len);
+
 typedef struct st_ws {
     struct mg_connection *conn;
     pthread_mutex_t mu;
@@ -64,6 +68,19 @@ typedef struct st_ws {
     int last_quality;
     int last_still;
     int last_marker_ok;
+    /* Video (docs/wire-protocol.md, VIDEO FRAME and CODEC ANSWER). */
+    int last_type;               /* message type of the newest frame: 1 JPEG, 2 video */
+    int jpeg_frames, video_frames, keyframes;
+    int first_video_key;         /* -1 no video frame yet; else whether the first was a key */
+    uint32_t stream_id, frame_no; /* of the newest video frame */
+    bool video_in_order;          /* every video frame continued its stream (frame_no + 1) or
+                                   * started one at a keyframe: no gap was ever sent */
+    int last_codec;               /* codec id of the newest video frame */
+    uint32_t coded_width, coded_height;
+    char codec_string[25];
+    int answers, answer_codec, answer_reason; /* CODEC ANSWERs received, the newest one */
+    st_ws_video_fn on_video;      /* optional, set before st_ws_codec */
+    void *on_video_user;
     bool closed;
     int close_code;
     char error[256];
@@ -88,6 +105,16 @@ int st_ws_wait_frames(st_ws *w, int n, int timeout_ms);
 /* The seq of the newest frame received so far (0: none yet). */
 uint64_t st_ws_last_seq(st_ws *w);
 
+/* Sends CODEC (wanted codec id or 255, decodable bitmask) / KEYFRAME REQUEST. */
+void st_ws_codec(st_ws *w, int wanted, unsigned decodable);
+void st_ws_keyframe_request(st_ws *w);
+
+/* Waits until at least n CODEC ANSWERs arrived (or closed); returns the count. */
+int st_ws_wait_answers(st_ws *w, int n, int timeout_ms);
+
+/* Waits until at least n video frames arrived (or closed); returns the count. */
+int st_ws_wait_video_frames(st_ws *w, int n, int timeout_ms);
+
 /* Waits until the connection is closed; whether it is. */
 bool st_ws_wait_closed(st_ws *w, int timeout_ms);
 
@@ -100,6 +127,10 @@ void st_put_f32(unsigned char *p, float f);
 
 /* A HELLO message for a view_w x view_h view. */
 void st_hello(unsigned char m[12], uint32_t view_w, uint32_t view_h);
+
+/* A CODEC message (wanted codec id or 255, decodable bitmask) and a KEYFRAME REQUEST. */
+void st_codec_msg(unsigned char m[8], int wanted, unsigned decodable);
+void st_keyframe_request_msg(unsigned char m[4]);
 
 /* An EVENT message (type, button, position in view pixels of a view_w x view_h view). */
 void st_event(unsigned char m[80], int type, int button, float x, float y,

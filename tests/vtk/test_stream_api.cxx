@@ -143,7 +143,10 @@ void test_bad_server_options_rejected_by_the_server()
         {[](sb_server_options &o) { o.still_delay_ms = 70000; }, "still_delay_ms 70000"},
         {[](sb_server_options &o) { o.max_clients = 0; }, "max_clients 0"},
         {[](sb_server_options &o) { o.ack_timeout_ms = 1; }, "ack_timeout_ms 1"},
-        {[](sb_server_options &o) { o.version = 3; }, "options version 3"},
+        {[](sb_server_options &o) { o.keyframe_min_interval_ms = -1; },
+         "keyframe_min_interval_ms -1"},
+        {[](sb_server_options &o) { o.default_codec = "av1"; }, "default_codec \"av1\""},
+        {[](sb_server_options &o) { o.version = 4; }, "options version 4"},
     };
     for (const Case &c : cases) {
         sb_stream_options o;

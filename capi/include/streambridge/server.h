@@ -1,5 +1,6 @@
 /* streambridge/server.h - the HTTP + WebSocket server (civetweb) that encodes frames from a
- * frame ring once each (TurboJPEG) and serves them to browsers, and pushes their input into an
+ * frame ring once each (TurboJPEG; H.264 / VP8 through libavcodec for clients that ask for
+ * video) and serves them to browsers, and pushes their input into an
  * event queue. Endpoints and wire format: docs/wire-protocol.md.
  *
  * Threads: create/destroy from one controlling thread; get_stats/get_port from any thread. The
@@ -16,9 +17,10 @@ SB_BEGIN_DECLS
 typedef struct sb_server sb_server;
 
 /* Version 1: bind_address .. send_timeout_ms. Version 2 added max_clients_per_address and
- * ack_timeout_ms. The library accepts every version 1..SB_SERVER_OPTIONS_VERSION; fields a
- * version lacks take their defaults. */
-#define SB_SERVER_OPTIONS_VERSION 2
+ * ack_timeout_ms. Version 3 added video_codecs .. keyframe_interval_ms (video over the
+ * WebSocket). The library accepts every version 1..SB_SERVER_OPTIONS_VERSION; fields a version
+ * lacks take their defaults. */
+#define SB_SERVER_OPTIONS_VERSION 3
 
 /* The defaults, one definition used by SB_SERVER_OPTIONS_INIT, sb_server_options_init() and the
  * library. The accepted ranges are in the comments below; the library's error names them. */
@@ -35,6 +37,12 @@ typedef struct sb_server sb_server;
 #define SB_SERVER_DEFAULT_SEND_TIMEOUT_MS 5000
 #define SB_SERVER_DEFAULT_MAX_CLIENTS_PER_ADDRESS 16
 #define SB_SERVER_DEFAULT_ACK_TIMEOUT_MS 30000
+#define SB_SERVER_DEFAULT_VIDEO_CODECS NULL
+#define SB_SERVER_DEFAULT_DEFAULT_CODEC "jpeg"
+#define SB_SERVER_DEFAULT_VIDEO_CRF (-1)
+#define SB_SERVER_DEFAULT_VIDEO_MAX_KBPS 0
+#define SB_SERVER_DEFAULT_KEYFRAME_MIN_INTERVAL_MS 500
+#define SB_SERVER_DEFAULT_KEYFRAME_INTERVAL_MS 0
 
 typedef struct sb_server_options {
     unsigned int version;          /* SB_SERVER_OPTIONS_VERSION */
@@ -65,6 +73,23 @@ typedef struct sb_server_options {
                                     * unacknowledged this long while a newer frame waits for it
                                     * is closed (1008), default 30000 (a still scene's viewer is
                                     * never closed) */
+    /* Version 3: video (docs/wire-protocol.md, "Video"). */
+    const char *video_codecs;      /* video codecs clients may ask for, comma-separated among
+                                    * "h264", "vp8" (and "jpeg", always allowed: old clients and
+                                    * the fallback need it); NULL/"" = every one this build's
+                                    * libavcodec has */
+    const char *default_codec;     /* "jpeg" (default, also for NULL), "h264" or "vp8": what a
+                                    * client that states no preference gets (if it can decode it
+                                    * and video_codecs allows it) */
+    int video_crf;                 /* -1..63, default -1 = each codec's own (H.264 crf 23, VP8
+                                    * cq-level 10); lower = better and bigger. H.264 uses
+                                    * 0..51 (above 51 counts as 51), VP8 0..63 */
+    int video_max_kbps;            /* 0..1000000 per codec stream, default 0 = no cap */
+    int keyframe_min_interval_ms;  /* 0..60000, default 500: at most one keyframe forced by
+                                    * clients (joins, requests, falling behind) per codec per
+                                    * interval; requests inside it are merged into the next */
+    int keyframe_interval_ms;      /* 0..3600000, default 0 = keyframes only on demand; else a
+                                    * keyframe at least this often while frames flow */
 } sb_server_options;
 
 /* C and C++20 only (designated initializers); C++17 and FFI callers use sb_server_options_init. */
@@ -87,6 +112,12 @@ typedef struct sb_server_options {
         .send_timeout_ms = SB_SERVER_DEFAULT_SEND_TIMEOUT_MS,                   \
         .max_clients_per_address = SB_SERVER_DEFAULT_MAX_CLIENTS_PER_ADDRESS,   \
         .ack_timeout_ms = SB_SERVER_DEFAULT_ACK_TIMEOUT_MS,                     \
+        .video_codecs = SB_SERVER_DEFAULT_VIDEO_CODECS,                         \
+        .default_codec = SB_SERVER_DEFAULT_DEFAULT_CODEC,                       \
+        .video_crf = SB_SERVER_DEFAULT_VIDEO_CRF,                               \
+        .video_max_kbps = SB_SERVER_DEFAULT_VIDEO_MAX_KBPS,                     \
+        .keyframe_min_interval_ms = SB_SERVER_DEFAULT_KEYFRAME_MIN_INTERVAL_MS, \
+        .keyframe_interval_ms = SB_SERVER_DEFAULT_KEYFRAME_INTERVAL_MS,         \
     }
 #endif
 
@@ -121,8 +152,8 @@ typedef struct sb_server_stats {
 #undef SB_SERVER_STATS_COUNTER_
     uint32_t clients;     /* connected now (WS + MJPEG) */
     uint32_t reserved_;   /* 0 */
-    double encode_ms_mean;
-    double encode_ms_p50; /* of the last 256 encodes */
+    double encode_ms_mean; /* JPEG encodes (video codecs: /stats "codecs") */
+    double encode_ms_p50;  /* of the last 256 JPEG encodes */
     double encode_ms_p99;
     double delivered_fps; /* frames sent per second per client over the last two whole seconds */
 } sb_server_stats;
