@@ -104,10 +104,14 @@ async function dragChangesPicture(page) {
 
 for (const [codec, codecString] of [['h264', /avc1\.[0-9A-F]{6}/], ['vp8', /vp8/]]) {
   test(`?codec=${codec}: the overlay says ${codec}, the canvas shows the scene at its size, a drag changes it`, async () => {
+    const sentBefore = (await stats()).codecs[codec].frames_sent;
     const page = await openPage(`?codec=${codec}`);
     await waitOverlay(page, new RegExp(`codec\\s+${codec} \\(${codecString.source}\\)\\n`));
     await waitScene(page);
     await dragChangesPicture(page);
+    const served = (await stats()).codecs[codec];
+    assert.equal(served.clients, 1, `the page is the server's one ${codec} client`);
+    assert.ok(served.frames_sent > sentBefore, `the server sent ${codec} frames`);
     const text = await overlayText(page);
     assert.match(text, new RegExp(`codec\\s+${codec} `), 'still decoding video after the drag');
     assert.doesNotMatch(text, /fell back/);
@@ -120,6 +124,8 @@ for (const [codec, codecString] of [['h264', /avc1\.[0-9A-F]{6}/], ['vp8', /vp8/
 test('a VideoDecoder that fails: the client falls back to JPEG, says so, and frames keep coming', async () => {
   const page = await openPage('?codec=h264', installFailingVideoDecoder);
   await waitOverlay(page, /codec\s+jpeg\s+fell back to JPEG: decoder error: forced failure/);
+  // The server got the page's CODEC jpeg: nobody uses h264 any more.
+  await waitUntil(async () => (await stats()).codecs.h264.clients === 0, 'the page to leave h264');
   await waitScene(page);
   await dragChangesPicture(page);
   await page.close();
