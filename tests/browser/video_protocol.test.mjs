@@ -249,3 +249,17 @@ test('after a reconnect the client sends HELLO and CODEC again and waits for a k
   assert.ok(sameColour((await shownAfterAck(page, server, 4)).centre, PALETTE[3]), 'the keyframe was drawn');
   await page.close();
 });
+
+test('a hidden tab (no animation frames) draws and acks video frames at once', async () => {
+  const { page, server } = await openClient('?codec=vp8', () => {
+    Object.defineProperty(document, 'hidden', { get: () => true });
+    Object.defineProperty(document, 'visibilityState', { get: () => 'hidden' });
+    window.requestAnimationFrame = () => 0; // a hidden tab's animation frames never come
+  });
+  server.send(codecAnswer('vp8'));
+  const geometry = { streamId: 9, width: 320, height: 240, codedW: 320, codedH: 240, seq0: 50 };
+  const stream = await encodeVideo(encoderPage, { codec: 'vp8', ...geometry, colours: PALETTE.slice(0, 3) });
+  sendStream(server, 'vp8', stream, geometry, [0, 1, 2]);
+  assert.ok(sameColour((await shownAfterAck(page, server, 52)).centre, PALETTE[2]), 'the last frame drawn');
+  await page.close();
+});
