@@ -53,6 +53,7 @@ sb_client *sb__client_new(sb_clients *cl, struct sb_server *srv, sb_client_kind 
     }
     c->connected_ns = sb__monotonic_ns();
     c->codec = SB_CODEC_JPEG;
+    atomic_init(&c->codec_now, SB_CODEC_JPEG);
     c->answer_reason = -1;
     atomic_init(&c->close_sent, false);
     return c;
@@ -205,6 +206,7 @@ static void set_codec_locked(sb_client *c, int codec)
     if (c->codec != SB_CODEC_JPEG)
         sb__encoder_video_leave(enc, c->codec);
     c->codec = codec;
+    atomic_store(&c->codec_now, codec);
     if (codec != SB_CODEC_JPEG)
         sb__encoder_video_join(enc, codec, &c->video);
     pthread_cond_signal(&c->cv);
@@ -225,6 +227,19 @@ void sb__client_request_key(sb_client *c)
     pthread_mutex_unlock(&c->mu);
 }
 
+/* Still-quality refinement for a video client that is up to date (under c->mu): once input
+ * has gone idle, the JPEG still re-encode of the very frame it shows (docs/wire-protocol.md,
+ * "Quality"), once. NULL when there is none. */
+static sb_encoded_frame *still_refinement(sb_client *c)
+{
+    sb_encoded_frame *f = sb__encoder_latest(c->registry->encoder);
+    if (f && f->refinement && f->seq == c->video_seq && f->id != c->last_sent_id &&
+        c->video.synced)
+        return f;
+    sb__frame_unref(f);
+    return NULL;
+}
+
 /* The next thing for c, or NULL (under c->mu). */
 static sb_encoded_frame *next_for(sb_client *c)
 {
@@ -232,8 +247,10 @@ static sb_encoded_frame *next_for(sb_client *c)
     if (c->codec != SB_CODEC_JPEG) {
         bool failed = false;
         sb_encoded_frame *f = sb__encoder_video_next(enc, c->codec, &c->video, &failed);
+        if (f)
+            c->video_seq = f->seq;
         if (!failed)
-            return f;
+            return f ? f : still_refinement(c);
         /* The codec failed on the server: JPEG from now on, and the client is told why. */
         set_codec_locked(c, SB_CODEC_JPEG);
         c->answer_reason = 3;

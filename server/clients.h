@@ -53,12 +53,14 @@ typedef struct sb_client {
     uint32_t last_ack_rtt_us;
     int codec;                /* SB_CODEC_*: what this client is sent (JPEG until CODEC) */
     sb_video_cursor video;    /* its place in the codec's packets (video codecs) */
+    uint64_t video_seq;       /* seq of the last video packet it was sent */
     int answer_reason;        /* >= 0: a CODEC ANSWER (codec, this reason) is owed before the
                                * next frame (the fallback after a codec failed); -1 none */
     bool sender_done;   /* ws.c: the sender thread has finished (its 1001 close is out) */
     bool sender_started; /* ws.c: set once under mu; read by sb__clients_close_all */
 
     /* Counters, read by /stats. */
+    atomic_int codec_now;     /* = codec, for readers without mu (/stats) */
     atomic_uint_fast64_t sent;
     atomic_uint_fast64_t skipped;
     atomic_uint_fast64_t bytes;

@@ -520,6 +520,7 @@ static void account_encode(encoder_state *st, const sb_frame_info *info, bool st
     ef->height = info->height;
     ef->quality = (uint32_t)quality;
     ef->still = interactive ? 0u : 1u;
+    ef->refinement = still_only;
     ef->capture_ns = info->capture_ns;
 }
 

@@ -35,6 +35,8 @@ typedef struct sb_encoded_frame {
     uint32_t width, height;
     uint32_t quality;
     uint32_t still;       /* 1: encoded at still quality */
+    bool refinement;      /* JPEG: the still re-encode of an unchanged frame (video clients
+                           * showing that frame get it too) */
     uint64_t capture_ns;
     unsigned long len;    /* payload bytes */
     unsigned long capacity;

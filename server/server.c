@@ -164,6 +164,8 @@ static void send_mjpeg_parts(sb_server *srv, sb_client *c)
             atomic_fetch_add(&c->sent, 1);
             atomic_fetch_add(&c->bytes, bytes);
             sb__stats_record_sent(&srv->stats, bytes);
+            SB_CODEC_STATS_ADD(&srv->stats, SB_CODEC_JPEG, frames_sent, 1);
+            SB_CODEC_STATS_ADD(&srv->stats, SB_CODEC_JPEG, bytes_sent, bytes);
         }
         sb__frame_unref(f);
         if (!ok)
@@ -231,10 +233,11 @@ static void client_json(const sb_client *c, void *arg)
 {
     strbuf *b = arg;
     /* remote is "addr:port" from civetweb: digits, dots, colons only, safe in JSON. */
-    sb_printf(b, "%s{\"id\":%u,\"kind\":\"%s\",\"remote\":\"%s\",\"sent\":%llu,"
-                 "\"skipped\":%llu,\"bytes\":%llu}",
+    sb_printf(b, "%s{\"id\":%u,\"kind\":\"%s\",\"remote\":\"%s\",\"codec\":\"%s\","
+                 "\"sent\":%llu,\"skipped\":%llu,\"bytes\":%llu}",
               b->data[b->len - 1] == '[' ? "" : ",", c->id,
               c->kind == SB_CLIENT_WS ? "ws" : "mjpeg", c->remote,
+              sb__codec_name(atomic_load(&c->codec_now)),
               (unsigned long long)atomic_load(&c->sent),
               (unsigned long long)atomic_load(&c->skipped),
               (unsigned long long)atomic_load(&c->bytes));

@@ -257,16 +257,26 @@ static void test_bench_720p_prints_encode_cost(void)
                     SB_CODEC_BIT(SB_CODEC_VP8))
 
 /* A server for video tests: loopback clients without the per-address cap. */
-static void video_server(st_server *f, int keyframe_min_interval_ms, const char *codecs,
-                         const char *default_codec)
+static void video_server_with(st_server *f, int keyframe_min_interval_ms, const char *codecs,
+                              const char *default_codec, int still_delay_ms,
+                              int keyframe_interval_ms)
 {
     sb_server_options o = SB_SERVER_OPTIONS_INIT;
+    o.still_delay_ms = still_delay_ms;
+    o.keyframe_interval_ms = keyframe_interval_ms;
     o.max_clients_per_address = 0;
     o.keyframe_min_interval_ms = keyframe_min_interval_ms;
     o.video_codecs = codecs;
     o.default_codec = default_codec;
     CU_ASSERT_EQUAL_FATAL(st_server_start(f, &o, SW, SH), SB_OK);
     st_publish_one(f->ring, SW, SH);
+}
+
+static void video_server(st_server *f, int keyframe_min_interval_ms, const char *codecs,
+                         const char *default_codec)
+{
+    video_server_with(f, keyframe_min_interval_ms, codecs, default_codec,
+                      SB_SERVER_DEFAULT_STILL_DELAY_MS, 0);
 }
 
 static sb_codec_snapshot codec_stats(st_server *f, int id)
@@ -615,6 +625,7 @@ static void test_codec_answers_say_why_and_fall_back_to_jpeg(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"codecs\":{\"jpeg\":{"));
     CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"h264\":{\"available\":true,\"allowed\":false"));
     CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"vp8\":{\"available\":true,\"allowed\":true"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(r.body, "\"codec\":\"jpeg\",")); /* its last CODEC: jpeg */
     st_response_free(&r);
     st_ws_close(&w);
     st_server_stop(&f);
@@ -681,6 +692,83 @@ static void test_size_change_starts_a_new_stream_at_a_keyframe(void)
     st_server_stop(&f);
 }
 
+static uint64_t still_encodes(st_server *f)
+{
+    return st_server_stats(f->srv).frames_encoded_still;
+}
+
+/* keyframe_interval_ms: periodic keyframes while frames flow (1 ms: every frame is one), and
+ * none forced by clients for them. */
+static void test_periodic_keyframes(void)
+{
+    st_server f;
+    video_server_with(&f, 500, NULL, NULL, SB_SERVER_DEFAULT_STILL_DELAY_MS, 1);
+    viewer v;
+    viewer_open(&v, &f, SB_CODEC_VP8, true);
+    st_produce(f.ring, SW, SH, 6, 5);
+    uint64_t last = sb_frame_ring_latest_seq(f.ring);
+    bool done;
+    ST_WAIT_UNTIL(done, st_ws_last_seq(&v.ws) == last, ST_DEADLINE_MS);
+    CU_ASSERT(done);
+    pthread_mutex_lock(&v.ws.mu);
+    CU_ASSERT(v.ws.video_frames >= 2);
+    CU_ASSERT_EQUAL(v.ws.keyframes, v.ws.video_frames);
+    pthread_mutex_unlock(&v.ws.mu);
+    viewer_check(&v);
+    viewer_close(&v);
+    st_server_stop(&f);
+}
+
+/* Whether seq was encoded at still quality at once (it missed the input window). */
+static bool encoded_still_at_once(st_server *f, uint64_t seq)
+{
+    sb_encoded_frame *latest = sb__encoder_latest(&f->srv->encoder);
+    bool missed = latest && latest->seq == seq && latest->still && !latest->refinement;
+    sb__frame_unref(latest);
+    return missed;
+}
+
+/* Still-quality refinement: once input has gone idle, a video viewer showing the frame gets
+ * its still-quality JPEG (type 0x01, still flag) too, of the same seq. */
+static void test_video_viewer_gets_the_still_jpeg_after_input(void)
+{
+    st_server f;
+    video_server_with(&f, 500, NULL, NULL, 1000, 0);
+    viewer v;
+    viewer_open(&v, &f, SB_CODEC_H264, true);
+    int jpeg_before = jpeg_frames_of(&v.ws);
+    uint64_t stills = still_encodes(&f);
+    /* Input, then a frame inside the input window: encoded interactive, refined once idle. A
+     * frame that missed the window (a very slow machine) is encoded at still quality directly
+     * and refines nothing: then again. */
+    uint64_t deadline = st_now_ms() + ST_DEADLINE_MS;
+    bool refined = false;
+    while (!refined && st_now_ms() < deadline) {
+        uint64_t events = st_server_stats(f.srv).events_received;
+        unsigned char ev[80];
+        st_event(ev, SB_EVENT_POINTER_MOVE, 0, 10, 10, SW, SH);
+        st_ws_send(&v.ws, ev, sizeof ev, MG_WEBSOCKET_OPCODE_BINARY);
+        bool in;
+        ST_WAIT_UNTIL(in, st_server_stats(f.srv).events_received > events, ST_DEADLINE_MS);
+        uint64_t seq = st_publish_one(f.ring, SW, SH);
+        ST_WAIT_UNTIL(refined, still_encodes(&f) > stills || encoded_still_at_once(&f, seq),
+                      ST_DEADLINE_MS);
+        refined = still_encodes(&f) > stills;
+    }
+    CU_ASSERT(refined);
+    bool got;
+    ST_WAIT_UNTIL(got, jpeg_frames_of(&v.ws) > jpeg_before, ST_DEADLINE_MS);
+    CU_ASSERT(got);
+    pthread_mutex_lock(&v.ws.mu);
+    CU_ASSERT_EQUAL(v.ws.last_type, 1);
+    CU_ASSERT_EQUAL(v.ws.last_still, 1);
+    CU_ASSERT_EQUAL(v.ws.seqs[v.ws.frames - 1], v.ws.seqs[v.ws.frames - 2]); /* same frame */
+    pthread_mutex_unlock(&v.ws.mu);
+    viewer_check(&v);
+    viewer_close(&v);
+    st_server_stop(&f);
+}
+
 /* The last viewer of a codec leaving frees its encoder (and a new one starts a new stream). */
 static void test_encoder_exists_only_while_the_codec_is_used(void)
 {
@@ -726,6 +814,9 @@ static CU_TestInfo server_tests[] = {
      test_malformed_video_messages_close_only_their_connection},
     {"size_change_starts_a_new_stream_at_a_keyframe",
      test_size_change_starts_a_new_stream_at_a_keyframe},
+    {"periodic_keyframes", test_periodic_keyframes},
+    {"video_viewer_gets_the_still_jpeg_after_input",
+     test_video_viewer_gets_the_still_jpeg_after_input},
     {"encoder_exists_only_while_the_codec_is_used",
      test_encoder_exists_only_while_the_codec_is_used},
     CU_TEST_INFO_NULL,
