@@ -133,6 +133,12 @@
   let frameW = 0, frameH = 0;
   let decoding = false;
   let pending = null; // newest JPEG waiting for the decoder: {jpeg, meta}
+  // JPEG and video frames decode separately (a video client is also sent the JPEG still of the
+  // frame it shows: still refinement), so one can finish after a frame that came later. Frames
+  // are numbered as they arrive, the server's send order; one that arrives before the picture
+  // on the canvas is acked but not drawn. (Not seqs: a new producer starts them again.)
+  let arrivals = 0, drawnArrival = 0;
+  const outdated = (meta) => meta.arrival < drawnArrival;
 
   function send(buf) {
     if (ws && ws.readyState === WebSocket.OPEN) ws.send(buf);
@@ -220,7 +226,7 @@
   // The 48 bytes JPEG and video frame messages share (docs/wire-protocol.md).
   function parseHeader(v) {
     return {
-      conn: ws, headerLen: v.getUint16(2, true),
+      conn: ws, arrival: ++arrivals, headerLen: v.getUint16(2, true),
       width: v.getUint32(4, true), height: v.getUint32(8, true),
       byte12: v.getUint8(12), flags: v.getUint8(13),
       seq: v.getBigUint64(16, true), captureNs: v.getBigUint64(24, true),
@@ -254,7 +260,7 @@
     // Decoding happens off the input path; the draw waits for the next animation frame.
     createImageBitmap(item.jpeg).then((bmp) => {
       onNextPaint(() => {
-        draw(bmp, bmp.width, bmp.height, item.meta);
+        if (!outdated(item.meta)) draw(bmp, bmp.width, bmp.height, item.meta);
         bmp.close();
         sendAck(item.meta);
         decodeNext();
@@ -295,6 +301,7 @@
     ctx2d.drawImage(src, 0, 0, srcW, srcH, 0, 0, srcW, srcH);
     frameW = srcW;
     frameH = srcH;
+    drawnArrival = meta.arrival;
     const nowMs = Date.now();
     stats.frames++;
     stats.fpsFrames++;
@@ -518,8 +525,10 @@
     video.shown = null;
     if (!item) return;
     // displayWidth is the coded size, or the visible one when the bitstream crops itself.
-    draw(item.frame, Math.min(item.meta.width, item.frame.displayWidth),
-         Math.min(item.meta.height, item.frame.displayHeight), item.meta);
+    if (!outdated(item.meta)) {
+      draw(item.frame, Math.min(item.meta.width, item.frame.displayWidth),
+           Math.min(item.meta.height, item.frame.displayHeight), item.meta);
+    }
     item.frame.close();
     sendAck(item.meta);
   }

@@ -263,3 +263,31 @@ test('a hidden tab (no animation frames) draws and acks video frames at once', a
   assert.ok(sameColour((await shownAfterAck(page, server, 52)).centre, PALETTE[2]), 'the last frame drawn');
   await page.close();
 });
+
+test('the JPEG still of the shown video frame stays over it, even when the video frame decodes later', async () => {
+  // The video decoder's output is held back a while, so the JPEG, sent after the video frame,
+  // is usually decoded first (on a machine slow enough to reverse that the test proves less,
+  // but still passes).
+  const { page, server } = await openClient('?codec=vp8', () => {
+    const Decoder = window.VideoDecoder;
+    window.VideoDecoder = class extends Decoder {
+      constructor(init) { super({ ...init, output: (frame) => setTimeout(() => init.output(frame), 400) }); }
+    };
+  });
+  server.send(codecAnswer('vp8'));
+  const geometry = { streamId: 5, width: 320, height: 240, codedW: 320, codedH: 240, seq0: 60 };
+  const stream = await encodeVideo(encoderPage, { codec: 'vp8', ...geometry, colours: PALETTE.slice(0, 3) });
+  sendStream(server, 'vp8', stream, geometry, [0]);
+  await server.waitAck(60);
+  const still = await encodeJpeg(encoderPage, { width: 320, height: 240, colour: PALETTE[6] });
+  sendStream(server, 'vp8', stream, geometry, [1]);
+  server.send(jpegFrame({ seq: 61, width: 320, height: 240, jpeg: still })); // the still of seq 61
+  await server.waitMessage((m) => m.type === 'ack' && m.seq === 61n &&
+                           server.received.filter((a) => a.type === 'ack' && a.seq === 61n).length === 2,
+                           'both messages of seq 61 acked');
+  const shown = await shownAfterAck(page, server, 61);
+  assert.ok(sameColour(shown.centre, PALETTE[6]), `the still stays on the canvas (shows ${shown.centre})`);
+  sendStream(server, 'vp8', stream, geometry, [2]);
+  assert.ok(sameColour((await shownAfterAck(page, server, 62)).centre, PALETTE[2]), 'the next video frame replaces it');
+  await page.close();
+});
