@@ -99,7 +99,8 @@
       'frame     ' + stats.width + 'x' + stats.height + ', ' + (stats.bytes / 1024).toFixed(1) + ' KiB\n' +
       (codec.inUse === 'jpeg'
         ? 'quality   ' + stats.quality + (stats.still ? ' (still)' : '') + '\n'
-        : 'decode    ' + stats.decodeMs.toFixed(1) + ' ms' + (stats.keyframe ? ' (keyframe)' : '') + '\n') +
+        : 'decode    ' + stats.decodeMs.toFixed(1) + ' ms' + (stats.keyframe ? ' (keyframe)' : '') +
+          (stats.still ? ', still JPEG q' + stats.quality + ' shown' : '') + '\n') +
       'seq       ' + stats.seq;
   }
   overlayToggle.addEventListener('click', toggleOverlay);
