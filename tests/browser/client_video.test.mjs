@@ -3,7 +3,7 @@
 // under tests/xvfb-run.sh) with ?codec=h264, ?codec=vp8, a decoder that fails, no WebCodecs at
 // all, and ?codec=jpeg; plus a viewer that never acks and one that joins late (wire_client.mjs,
 // node --experimental-websocket).
-import { test, before, after } from 'node:test';
+import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { launchBrowser, canvasSummary, waitSettled } from './browser.mjs';
 import { startDemo, stopDemo } from '../scenes/demo_process.mjs';
@@ -15,11 +15,17 @@ const demoBinary = process.env.SB_DEMO;
 // padding column and row the client must crop.
 const VIEW_W = 801, VIEW_H = 601;
 let demo, browser;
+const openPages = [];
 
 before(async () => {
   assert.ok(demoBinary, 'SB_DEMO must name the streambridge-demo binary');
   demo = await startDemo(demoBinary, ['--scene', 'basic']);
   browser = await launchBrowser({ width: VIEW_W, height: VIEW_H });
+});
+
+// A failed test leaves no page behind to count as another test's client.
+afterEach(async () => {
+  for (const page of openPages.splice(0)) await page.close();
 });
 
 after(async () => {
@@ -61,6 +67,7 @@ function installFailingVideoDecoder() {
 
 async function openPage(query, initScript) {
   const page = await browser.context.newPage();
+  openPages.push(page);
   if (initScript) await page.addInitScript(initScript);
   await page.goto(new URL(query, demo.base).href);
   return page;
@@ -112,13 +119,14 @@ for (const [codec, codecString] of [['h264', /avc1\.[0-9A-F]{6}/], ['vp8', /vp8/
     const served = (await stats()).codecs[codec];
     assert.equal(served.clients, 1, `the page is the server's one ${codec} client`);
     assert.ok(served.frames_sent > sentBefore, `the server sent ${codec} frames`);
+    // Still refinement: once input stops, the frame shown is sent again as a JPEG still.
+    await waitOverlay(page, /still JPEG q\d+ shown/);
     const text = await overlayText(page);
     assert.match(text, new RegExp(`codec\\s+${codec} `), 'still decoding video after the drag');
     assert.doesNotMatch(text, /fell back/);
     assert.match(text, /bitrate\s+\d+ kbit\/s/);
     assert.match(text, /decode\s+\d+\.\d ms/);
-    await page.close();
-  });
+    });
 }
 
 test('a VideoDecoder that fails: the client falls back to JPEG, says so, and frames keep coming', async () => {
@@ -128,7 +136,6 @@ test('a VideoDecoder that fails: the client falls back to JPEG, says so, and fra
   await waitUntil(async () => (await stats()).codecs.h264.clients === 0, 'the page to leave h264');
   await waitScene(page);
   await dragChangesPicture(page);
-  await page.close();
 });
 
 test('without WebCodecs, ?codec=vp8 gets JPEG, the overlay says why, frames keep coming', async () => {
@@ -136,7 +143,6 @@ test('without WebCodecs, ?codec=vp8 gets JPEG, the overlay says why, frames keep
   await waitOverlay(page, /codec\s+jpeg\s+fell back to JPEG: no WebCodecs VideoDecoder/);
   await waitScene(page);
   await dragChangesPicture(page);
-  await page.close();
 });
 
 test('?codec=jpeg: JPEG frames as before', async () => {
@@ -145,7 +151,6 @@ test('?codec=jpeg: JPEG frames as before', async () => {
   await waitScene(page);
   await dragChangesPicture(page);
   assert.match(await overlayText(page), /quality\s+\d+/);
-  await page.close();
 });
 
 test('a viewer that never acks does not hold up a browser; a viewer joining late starts from a keyframe', async () => {
@@ -186,5 +191,4 @@ test('a viewer that never acks does not hold up a browser; a viewer joining late
   }
   late.close();
   stuck.close();
-  await page.close();
 });
