@@ -20,7 +20,8 @@
  * (CODEC message, tests/support's client) that decodes every message as it arrives, before its
  * ack (TurboJPEG / libavcodec to RGB: what a browser does before it draws). Printed per codec:
  * p50/p90/max of publish (the frame's capture_ns) -> decoded, of publish -> server sent, the
- * decode alone, and whether video's p50 is within one frame interval (16.7 ms) of JPEG's. The
+ * decode alone, the server's encode p50 of that codec (its /stats figure) and how many frames
+ * the server encoded per codec during the run, and whether video's p50 is within one frame interval (16.7 ms) of JPEG's. The
  * server there encodes JPEG at 60 for still frames too (no input reaches it: otherwise every
  * frame of the turn would be a q90 "still"). Figures only; it never fails on them.
  *
@@ -32,6 +33,7 @@
 
 #include "codec.h"
 #include "sb_samples.h"
+#include "server_internal.h" /* the per-codec counters (srv->stats), read as /stats does */
 
 #include <libavcodec/avcodec.h>
 #include <libswscale/swscale.h>
@@ -396,6 +398,9 @@ typedef struct receiver {
     figure to_decoded, to_sent, decode_ms;
     int messages, decoded, decode_errors;
     uint64_t first_counted_seq;
+    /* The server's encodes during the run, per codec (frames, encode ms p50 over its window). */
+    uint64_t server_frames[SB_CODEC_COUNT];
+    double server_encode_p50;
 } receiver;
 
 /* Whether msg is of r's codec: a client that asked for video still gets JPEG until the server
@@ -487,8 +492,17 @@ static void latency_run(st_server *srv, const bv_frame *frames, int n, int codec
     if (st_ws_wait_answers(&ws, 1, ST_DEADLINE_MS) < 1 || ws.answer_codec != codec)
         fprintf(stderr, "bench_video: asked for %s, the server answered %d (reason %d)\n",
                 sb__codec_name(codec), ws.answer_codec, ws.answer_reason);
+    sb_codec_snapshot before[SB_CODEC_COUNT], after;
+    for (int c = 0; c < SB_CODEC_COUNT; c++)
+        sb__stats_codec(&srv->srv->stats, c, &before[c]);
     publish_turn(srv->ring, frames, n, seconds);
     st_sleep_ms(300); /* the last frames arrive */
+    for (int c = 0; c < SB_CODEC_COUNT; c++) {
+        sb__stats_codec(&srv->srv->stats, c, &after);
+        r->server_frames[c] = after.frames - before[c].frames;
+        if (c == codec)
+            r->server_encode_p50 = after.encode_ms_p50;
+    }
     pthread_mutex_lock(&ws.mu);
     ws.on_video = ws.on_jpeg = NULL;
     pthread_mutex_unlock(&ws.mu);
@@ -503,15 +517,19 @@ static void print_latency_table(uint32_t w, uint32_t h, double seconds, const re
            "frames republished at 60 fps for %.1f s (JPEG at q60)\n\n",
            w, h, seconds);
     printf("| codec | frames counted (of received) | decode errors | publish->decoded p50 | p90 | "
-           "max | publish->sent p50 | decode p50 | decode max |\n|---|---:|---:|---:|---:|---:|"
-           "---:|---:|---:|\n");
+           "max | publish->sent p50 | decode p50 | decode max | server encode p50 | server "
+           "encodes jpeg/h264/vp8 |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
     for (int c = 0; c < SB_CODEC_COUNT; c++) {
         sb_sample_summary t = figure_summary(&r[c].to_decoded);
         sb_sample_summary s = figure_summary(&r[c].to_sent);
         sb_sample_summary d = figure_summary(&r[c].decode_ms);
-        printf("| %s | %d of %d | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n",
+        printf("| %s | %d of %d | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | "
+               "%llu/%llu/%llu |\n",
                sb__codec_name(c), r[c].decoded, r[c].messages, r[c].decode_errors, t.p50, t.p90,
-               t.max, s.p50, d.p50, d.max);
+               t.max, s.p50, d.p50, d.max, r[c].server_encode_p50,
+               (unsigned long long)r[c].server_frames[SB_CODEC_JPEG],
+               (unsigned long long)r[c].server_frames[SB_CODEC_H264],
+               (unsigned long long)r[c].server_frames[SB_CODEC_VP8]);
     }
     double jpeg = figure_summary(&r[SB_CODEC_JPEG].to_decoded).p50;
     for (int c = SB_CODEC_H264; c < SB_CODEC_COUNT; c++) {
