@@ -5,8 +5,7 @@
  * --degrees (default 3) per frame for --frames (default 120, i.e. one full turn) frames. Each
  * captured frame is encoded through the server's own codec interface (server/codec.h): JPEG at the
  * interactive (60) and still (90) quality, H.264 and VP8 with the server's default settings
- * (SB_SERVER_OPTIONS_INIT's video_crf and video_max_kbps), plus any --h264-crf / --vp8-crf
- * variants asked for. Every packet is decoded back (TurboJPEG; libavcodec, then libswscale to RGB
+ * (SB_SERVER_OPTIONS_INIT's video_crf and video_max_kbps), plus any other settings asked for. Every packet is decoded back (TurboJPEG; libavcodec, then libswscale to RGB
  * with BT.601 limited range as encoded) and compared with the captured frame: PSNR over R, G and
  * B of the visible picture. Printed per codec: bytes per frame, Mbit/s at 60 fps, PSNR mean/min,
  * encode ms mean/p50/p99 of wall-clock time and p50/p99 of this thread's CPU time (video: I420
@@ -26,7 +25,13 @@
  * frame of the turn would be a q90 "still"). Figures only; it never fails on them.
  *
  *   tests/xvfb-run.sh build/bench/bench_video [--frames N] [--degrees D] [--scene basic|science]
- *       [--sizes 720,1080] [--latency-seconds S] [--h264-crf N]... [--vp8-crf N]... */
+ *       [--sizes 720,1080] [--latency-seconds S] [--h264-crf N]... [--h264-preset P[:CRF]]...
+ *       [--vp8-crf N]...
+ *
+ * --h264-crf / --h264-preset / --vp8-crf add rows with other settings than the server's (x264
+ * presets other than ultrafast exist for this comparison only: sb_codec_settings.h264_preset).
+ * Percentiles are over the last 256 values (sb_samples): frames <= 256, and a latency run of
+ * more than 4 s counts its last 256 frames. */
 #include "bench_video_scene.h"
 #include "sb_test_http.h"
 #include "sb_test_server.h"
@@ -212,6 +217,7 @@ typedef struct variant {
     int codec;
     int quality; /* JPEG */
     int crf;     /* video, -1 = the codec's default */
+    const char *preset; /* H.264, NULL = the server's (ultrafast) */
     bool server_default;
     sb_codec *enc;
     sb_codec_packet out;
@@ -223,7 +229,7 @@ typedef struct variant {
 static int nvariants;
 static variant variants[MAX_VARIANTS];
 
-static void add_variant(int codec, int quality, int crf, bool server_default)
+static void add_variant(int codec, int quality, int crf, const char *preset, bool server_default)
 {
     if (nvariants == MAX_VARIANTS)
         return;
@@ -232,11 +238,15 @@ static void add_variant(int codec, int quality, int crf, bool server_default)
     v->codec = codec;
     v->quality = quality;
     v->crf = crf;
+    v->preset = preset;
     v->server_default = server_default;
     if (codec == SB_CODEC_JPEG)
         snprintf(v->label, sizeof v->label, "jpeg q%d", quality);
     else if (server_default)
         snprintf(v->label, sizeof v->label, "%s (server default)", sb__codec_name(codec));
+    else if (preset)
+        snprintf(v->label, sizeof v->label, "%s %s crf %d", sb__codec_name(codec), preset,
+                 crf >= 0 ? crf : 23);
     else
         snprintf(v->label, sizeof v->label, "%s crf %d", sb__codec_name(codec), crf);
 }
@@ -264,7 +274,8 @@ static bool variants_open(uint32_t w, uint32_t h)
                                .height = h,
                                .crf = v->server_default ? defaults.video_crf : v->crf,
                                .max_kbps = defaults.video_max_kbps,
-                               .fps = defaults.max_fps};
+                               .fps = defaults.max_fps,
+                               .h264_preset = v->preset};
         char why[160] = "";
         v->enc = sb__codec_vtable((sb_codec_id)v->codec)->create(&s, why, sizeof why);
         if (!v->enc) {
@@ -566,7 +577,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: bench_video [--frames N] [--degrees D] [--scene basic|science] "
                     "[--sizes 720,1080] [--latency-seconds S (0: none)] [--h264-crf N]... "
-                    "[--vp8-crf N]...\n");
+                    "[--h264-preset P[:CRF]]... [--vp8-crf N]...\n");
     exit(2);
 }
 
@@ -575,10 +586,10 @@ int main(int argc, char **argv)
     int frames = 120;
     double degrees = 3.0, latency_seconds = 4.0;
     const char *scene = "basic", *sizes = "720,1080";
-    add_variant(SB_CODEC_JPEG, 60, -1, true);
-    add_variant(SB_CODEC_JPEG, 90, -1, true);
-    add_variant(SB_CODEC_H264, 0, -1, true);
-    add_variant(SB_CODEC_VP8, 0, -1, true);
+    add_variant(SB_CODEC_JPEG, 60, -1, NULL, true);
+    add_variant(SB_CODEC_JPEG, 90, -1, NULL, true);
+    add_variant(SB_CODEC_H264, 0, -1, NULL, true);
+    add_variant(SB_CODEC_VP8, 0, -1, NULL, true);
     for (int i = 1; i < argc; i++) {
         bool more = i + 1 < argc;
         if (strcmp(argv[i], "--frames") == 0 && more)
@@ -592,9 +603,16 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--latency-seconds") == 0 && more)
             latency_seconds = atof(argv[++i]);
         else if (strcmp(argv[i], "--h264-crf") == 0 && more)
-            add_variant(SB_CODEC_H264, 0, atoi(argv[++i]), false);
-        else if (strcmp(argv[i], "--vp8-crf") == 0 && more)
-            add_variant(SB_CODEC_VP8, 0, atoi(argv[++i]), false);
+            add_variant(SB_CODEC_H264, 0, atoi(argv[++i]), NULL, false);
+        else if (strcmp(argv[i], "--h264-preset") == 0 && more) {
+            /* PRESET or PRESET:CRF */
+            char *arg = argv[++i], *colon = strchr(arg, ':');
+            int crf = colon ? atoi(colon + 1) : -1;
+            if (colon)
+                *colon = '\0';
+            add_variant(SB_CODEC_H264, 0, crf, arg, false);
+        } else if (strcmp(argv[i], "--vp8-crf") == 0 && more)
+            add_variant(SB_CODEC_VP8, 0, atoi(argv[++i]), NULL, false);
         else
             usage();
     }
