@@ -18,3 +18,6 @@ echo "== web server: 1/8/32 WebSocket clients at 1280x720 (bench_server)"
 echo
 echo "== input to new frame over /ws, in parts (bench_latency, the basic demo at 640x480 under Xvfb)"
 "$root/tests/xvfb-run.sh" "$build/bench/bench_latency" --iters "${SB_BENCH_LATENCY_ITERS:-300}"
+echo
+echo "== JPEG vs H.264 vs VP8 on a rotating demo scene at 720p and 1080p: bytes, PSNR, encode, publish -> decoded (bench_video, under Xvfb)"
+"$root/tests/xvfb-run.sh" "$build/bench/bench_video" --scene "${SB_BENCH_VIDEO_SCENE:-basic}"

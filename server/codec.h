@@ -44,6 +44,8 @@ typedef struct sb_codec_settings {
                              * ranges: H.264 crf 0..51, VP8 cq-level 0..63) */
     int max_kbps;           /* video bitrate cap, 0 = none */
     double fps;             /* expected frame rate (rate control's time base) */
+    const char *h264_preset; /* x264 preset, NULL = "ultrafast" (the server's, never set by it);
+                              * bench/bench_video compares others */
 } sb_codec_settings;
 
 /* The output buffer of one encode: the codec writes data[0..len) and may grow data (realloc,

@@ -167,7 +167,7 @@ static void h264_options(AVCodecContext *ctx, const sb_codec_settings *s, AVDict
 {
     char crf[16];
     snprintf(crf, sizeof crf, "%d", s->crf >= 0 ? s->crf : SB_H264_DEFAULT_CRF);
-    av_dict_set(o, "preset", "ultrafast", 0);
+    av_dict_set(o, "preset", s->h264_preset ? s->h264_preset : "ultrafast", 0);
     av_dict_set(o, "tune", "zerolatency", 0);
     av_dict_set(o, "profile", "baseline", 0);
     av_dict_set(o, "crf", crf, 0);

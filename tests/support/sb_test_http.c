@@ -177,11 +177,11 @@ static int st_ws_data(struct mg_connection *conn, int flags, char *data, size_t 
         w->frames++;
         pthread_cond_broadcast(&w->cv);
         bool ack = w->auto_ack;
-        st_ws_video_fn on_video = w->on_video;
-        void *video_user = w->on_video_user;
+        st_ws_video_fn on_message = video ? w->on_video : w->on_jpeg;
+        void *message_user = video ? w->on_video_user : w->on_jpeg_user;
         pthread_mutex_unlock(&w->mu);
-        if (video && on_video)
-            on_video(video_user, h, len);
+        if (on_message)
+            on_message(message_user, h, len);
         if (ack && w->conn)
             st_ws_ack(w, seq);
         return 1;

@@ -81,6 +81,10 @@ typedef struct st_ws {
     int answers, answer_codec, answer_reason; /* CODEC ANSWERs received, the newest one */
     st_ws_video_fn on_video;      /* optional, set before st_ws_codec */
     void *on_video_user;
+    st_ws_video_fn on_jpeg;       /* optional: the same for each JPEG FRAME (type 0x01, 48-byte
+                                   * header + JPEG), e.g. to decode it as a browser would; set
+                                   * under mu once connected */
+    void *on_jpeg_user;
     bool closed;
     int close_code;
     char error[256];
