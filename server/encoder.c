@@ -189,14 +189,13 @@ typedef struct encoder_state {
     uint64_t seen_seq;         /* newest ring seq counted in frames_published */
     uint64_t encoded_seq;      /* seq of the newest frame we encoded */
     bool encoded_interactive;  /* that encode used interactive quality: a still one is owed */
-    /* Video clients get a still-quality JPEG of the frame they show once input went idle. A
-     * frame encoded at still quality directly after input (its render missed the input window,
-     * or it superseded the owed re-encode) needs no re-encode, but is offered to them once the
-     * scene rests on it (rest_due_ns with no newer frame): not the first late frame, the last. */
+    /* Video clients get a still-quality JPEG of the frame the scene rests on. A frame encoded
+     * at still quality directly (its render came after the input window: renders lag behind
+     * input under load, even after the still of an earlier frame was sent) needs no re-encode,
+     * but is offered to them once no newer frame came for still_delay_ms: the last frame, not
+     * the first late one. Which input a frame renders is unknown here, so no input is required. */
     bool rest_owed;
     uint64_t rest_due_ns;      /* CLOCK_MONOTONIC: encoded_seq's encode + still_delay_ms */
-    uint64_t rest_input_ns;    /* last_input_ns when encoded_seq was encoded */
-    uint64_t offered_input_ns; /* last_input_ns covered by the last still offered to video */
     uint64_t next_id;
     uint64_t distinct_no;
     double fps_credit;         /* fps cap: encodes allowed now (token bucket, see below) */
@@ -541,15 +540,9 @@ static void account_encode(encoder_state *st, const sb_frame_info *info, bool st
     st->last_seq = info->seq;
     st->encoded_seq = info->seq;
     st->encoded_interactive = interactive;
-    uint64_t input_ns = atomic_load(&st->enc->last_input_ns);
-    if (still_only) {
-        st->rest_owed = false; /* published as the video clients' still (encode_once) */
-        st->offered_input_ns = input_ns;
-    } else {
-        st->rest_owed = !interactive && input_ns != st->offered_input_ns;
-        st->rest_due_ns = sb__monotonic_ns() + (uint64_t)st->enc->cfg.still_delay_ms * 1000000ull;
-        st->rest_input_ns = input_ns;
-    }
+    /* A still re-encode is published as the video clients' still at once (encode_once). */
+    st->rest_owed = !still_only && !interactive;
+    st->rest_due_ns = sb__monotonic_ns() + (uint64_t)st->enc->cfg.still_delay_ms * 1000000ull;
 
     ef->id = ++st->next_id;
     ef->distinct_no = st->distinct_no;
@@ -699,7 +692,6 @@ static void offer_still_to_video(encoder_state *st)
 {
     sb_encoder *enc = st->enc;
     st->rest_owed = false;
-    st->offered_input_ns = st->rest_input_ns;
     pthread_mutex_lock(&enc->mu);
     bool offered = enc->latest && enc->latest->seq == st->encoded_seq;
     if (offered)
