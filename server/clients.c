@@ -188,6 +188,10 @@ static void take_frame(sb_client *c, const sb_encoded_frame *f)
         }
         c->last_sent_id = f->id;
         c->last_distinct_no = f->distinct_no;
+    } else {
+        /* A video packet replaces the still on the client's screen, even one of the same seq (a
+         * keyframe re-encode of a still scene): the still is owed again (still_refinement). */
+        c->last_sent_id = 0;
     }
     if (c->kind == SB_CLIENT_WS) {
         c->in_flight_seq[c->in_flight] = f->seq;
@@ -228,13 +232,13 @@ void sb__client_request_key(sb_client *c)
 }
 
 /* Still-quality refinement for a video client that is up to date (under c->mu): once input
- * has gone idle, the JPEG still re-encode of the very frame it shows (docs/wire-protocol.md,
- * "Quality"), once. NULL when there is none. */
+ * has gone idle and the scene rests, the still-quality JPEG of the very frame it shows
+ * (docs/wire-protocol.md, "Still-quality refinement"), once after its last video packet. NULL
+ * when there is none. */
 static sb_encoded_frame *still_refinement(sb_client *c)
 {
-    sb_encoded_frame *f = sb__encoder_latest(c->registry->encoder);
-    if (f && f->refinement && f->seq == c->video_seq && f->id != c->last_sent_id &&
-        c->video.synced)
+    sb_encoded_frame *f = sb__encoder_video_still(c->registry->encoder);
+    if (f && f->seq == c->video_seq && f->id != c->last_sent_id && c->video.synced)
         return f;
     sb__frame_unref(f);
     return NULL;

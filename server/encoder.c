@@ -108,6 +108,18 @@ static struct timespec deadline_in(uint64_t ns)
     return deadline;
 }
 
+sb_encoded_frame *sb__encoder_video_still(sb_encoder *enc)
+{
+    pthread_mutex_lock(&enc->mu);
+    sb_encoded_frame *f = enc->latest;
+    if (f && f->id == enc->video_still_id)
+        sb__frame_ref(f);
+    else
+        f = NULL;
+    pthread_mutex_unlock(&enc->mu);
+    return f;
+}
+
 sb_encoded_frame *sb__encoder_wait_latest(sb_encoder *enc, int timeout_ms)
 {
     struct timespec deadline = deadline_in((uint64_t)timeout_ms * 1000000ull);
@@ -135,14 +147,17 @@ void sb__encoder_frame_size(sb_encoder *enc, uint32_t *w, uint32_t *h)
 }
 
 /* Makes f the newest JPEG frame (its reference moves to enc->latest) and tells the layer
- * above. */
-static void publish(sb_encoder *enc, sb_encoded_frame *f)
+ * above. video_still: f is also the still offered to video clients (sb__encoder_video_still),
+ * set before any sender is woken. */
+static void publish(sb_encoder *enc, sb_encoded_frame *f, bool video_still)
 {
     atomic_store(&enc->frame_w, f->width);
     atomic_store(&enc->frame_h, f->height);
     pthread_mutex_lock(&enc->mu);
     sb_encoded_frame *old = enc->latest;
     enc->latest = f;
+    if (video_still)
+        enc->video_still_id = f->id;
     pthread_cond_broadcast(&enc->cv);
     pthread_mutex_unlock(&enc->mu);
     sb__frame_unref(old);
@@ -174,6 +189,13 @@ typedef struct encoder_state {
     uint64_t seen_seq;         /* newest ring seq counted in frames_published */
     uint64_t encoded_seq;      /* seq of the newest frame we encoded */
     bool encoded_interactive;  /* that encode used interactive quality: a still one is owed */
+    /* Video clients get a still-quality JPEG of the frame the scene rests on. A frame encoded
+     * at still quality directly (its render came after the input window: renders lag behind
+     * input under load, even after the still of an earlier frame was sent) needs no re-encode,
+     * but is offered to them once no newer frame came for still_delay_ms: the last frame, not
+     * the first late one. Which input a frame renders is unknown here, so no input is required. */
+    bool rest_owed;
+    uint64_t rest_due_ns;      /* CLOCK_MONOTONIC: encoded_seq's encode + still_delay_ms */
     uint64_t next_id;
     uint64_t distinct_no;
     double fps_credit;         /* fps cap: encodes allowed now (token bucket, see below) */
@@ -518,6 +540,9 @@ static void account_encode(encoder_state *st, const sb_frame_info *info, bool st
     st->last_seq = info->seq;
     st->encoded_seq = info->seq;
     st->encoded_interactive = interactive;
+    /* A still re-encode is published as the video clients' still at once (encode_once). */
+    st->rest_owed = !still_only && !interactive;
+    st->rest_due_ns = sb__monotonic_ns() + (uint64_t)st->enc->cfg.still_delay_ms * 1000000ull;
 
     ef->id = ++st->next_id;
     ef->distinct_no = st->distinct_no;
@@ -526,7 +551,6 @@ static void account_encode(encoder_state *st, const sb_frame_info *info, bool st
     ef->height = info->height;
     ef->quality = (uint32_t)quality;
     ef->still = interactive ? 0u : 1u;
-    ef->refinement = still_only;
     ef->capture_ns = info->capture_ns;
     if (!still_only) {
         /* A distinct frame's walk (a still re-encode is not on any input's path). */
@@ -597,7 +621,7 @@ static encode_result encode_once(encoder_state *st, bool still_only)
     else
         SB_CODEC_STATS_ADD(enc->cfg.stats, SB_CODEC_JPEG, frames, 1);
     account_encode(st, &info, still_only, interactive, quality, ef);
-    publish(enc, ef);
+    publish(enc, ef, still_only);
     video_encode_all(st, vmask, &info);
     return ENCODE_PUBLISHED;
 }
@@ -644,6 +668,37 @@ static bool encode_newest(encoder_state *st, bool still_only)
 static uint64_t still_due_ns(const sb_encoder *enc)
 {
     return atomic_load(&enc->last_input_ns) + (uint64_t)enc->cfg.still_delay_ms * 1000000ull;
+}
+
+/* Whether a still is owed to video clients (the re-encode of an interactive frame, or the offer
+ * of a frame already at still quality), and *due_ns: from when (CLOCK_MONOTONIC). */
+static bool still_owed(const encoder_state *st, uint64_t *due_ns)
+{
+    uint64_t idle = still_due_ns(st->enc);
+    if (st->encoded_interactive) {
+        *due_ns = idle;
+        return true;
+    }
+    if (st->rest_owed) {
+        *due_ns = st->rest_due_ns > idle ? st->rest_due_ns : idle;
+        return true;
+    }
+    return false;
+}
+
+/* The scene rests on encoded_seq, already encoded at still quality: its JPEG becomes the still
+ * offered to video clients (no encode), and their senders are woken for it. */
+static void offer_still_to_video(encoder_state *st)
+{
+    sb_encoder *enc = st->enc;
+    st->rest_owed = false;
+    pthread_mutex_lock(&enc->mu);
+    bool offered = enc->latest && enc->latest->seq == st->encoded_seq;
+    if (offered)
+        enc->video_still_id = enc->latest->id;
+    pthread_mutex_unlock(&enc->mu);
+    if (offered && enc->cfg.on_new_frame)
+        enc->cfg.on_new_frame(enc->cfg.user_data);
 }
 
 /* Counts frames_published up to the ring seq newest. */
@@ -699,9 +754,12 @@ static bool take_fps_credit(encoder_state *st)
 static int wait_for_frame(encoder_state *st, uint64_t *newest)
 {
     int timeout_ms = SB_ENCODER_IDLE_WAIT_MS;
-    if (st->encoded_interactive) {
-        uint64_t due = still_due_ns(st->enc), now = sb__monotonic_ns();
+    uint64_t due;
+    if (still_owed(st, &due)) {
+        uint64_t now = sb__monotonic_ns();
         timeout_ms = due > now ? (int)((due - now + 999999) / 1000000) : 0;
+        if (timeout_ms > SB_ENCODER_IDLE_WAIT_MS)
+            timeout_ms = SB_ENCODER_IDLE_WAIT_MS;
     }
     int video_ms;
     video_due(st, &video_ms);
@@ -715,13 +773,17 @@ static int wait_for_frame(encoder_state *st, uint64_t *newest)
                               newest);
 }
 
-/* No newer frame: the still re-encode, once it is due. */
+/* No newer frame: the still owed to video clients (the re-encode, which JPEG clients get too,
+ * or the offer), once it is due. */
 static void still_if_due(encoder_state *st)
 {
-    if (st->encoded_interactive && sb__monotonic_ns() >= still_due_ns(st->enc)) {
-        if (!encode_newest(st, true))
-            st->encoded_interactive = false; /* nothing to improve any more */
-    }
+    uint64_t due;
+    if (!still_owed(st, &due) || sb__monotonic_ns() < due)
+        return;
+    if (!st->encoded_interactive)
+        offer_still_to_video(st);
+    else if (!encode_newest(st, true))
+        st->encoded_interactive = false; /* nothing to improve any more */
 }
 
 /* No newer frame: the video encodes owed without one (video_due). */

@@ -35,8 +35,6 @@ typedef struct sb_encoded_frame {
     uint32_t width, height;
     uint32_t quality;
     uint32_t still;       /* 1: encoded at still quality */
-    bool refinement;      /* JPEG: the still re-encode of an unchanged frame (video clients
-                           * showing that frame get it too) */
     uint64_t capture_ns;
     uint64_t encode_start_ns, encode_end_ns; /* CLOCK_REALTIME around the compression */
     unsigned long len;    /* payload bytes */
@@ -102,11 +100,12 @@ typedef struct sb_encoder {
     bool started;                /* owned by the controlling thread (start/join) */
     atomic_bool stopping;
 
-    /* LEAF lock (server_internal.h): guards latest, pool, pool_size. cv: a new latest frame
-     * (snapshot waiters) or stopping (the encoder's own timed sleeps). */
+    /* LEAF lock (server_internal.h): guards latest, video_still_id, pool, pool_size. cv: a new
+     * latest frame (snapshot waiters) or stopping (the encoder's own timed sleeps). */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     sb_encoded_frame *latest;
+    uint64_t video_still_id; /* id of the JPEG still video clients showing its seq get (0: none) */
     sb_encoded_frame *pool;
     int pool_size;
     sb_video_stream video[SB_CODEC_COUNT]; /* [SB_CODEC_JPEG] unused */
@@ -131,6 +130,10 @@ void sb__encoder_stop(sb_encoder *enc);
 sb_encoded_frame *sb__encoder_latest(sb_encoder *enc);
 /* Like sb__encoder_latest, waiting up to timeout_ms for a first frame (or the stop). */
 sb_encoded_frame *sb__encoder_wait_latest(sb_encoder *enc, int timeout_ms);
+/* The newest encoded frame with a reference for the caller when it is the still-quality JPEG
+ * offered to video clients (docs/wire-protocol.md, "Still-quality refinement"): input went idle
+ * and the scene came to rest on it. Else NULL. Any thread. */
+sb_encoded_frame *sb__encoder_video_still(sb_encoder *enc);
 /* An input event was accepted now: the quality policy's clock. Any thread. */
 void sb__encoder_note_input(sb_encoder *enc);
 /* Size of the newest encoded frame (0x0 before the first). Any thread. */
