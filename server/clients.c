@@ -100,14 +100,18 @@ bool sb__client_register(sb_clients *cl, sb_client *c)
         atomic_fetch_add(&cl->count, 1);
     }
     pthread_mutex_unlock(&cl->mu);
-    if (c->refused_why)
+    if (c->refused_why) {
         SB_STATS_ADD(cl->stats, clients_refused, 1);
-    return !c->refused_why;
+        return false;
+    }
+    sb__encoder_jpeg_join(cl->encoder); /* every viewer starts on JPEG (c->codec) */
+    return true;
 }
 
 void sb__client_unregister(sb_clients *cl, sb_client *c)
 {
     sb__client_set_codec(c, SB_CODEC_JPEG); /* the codec's encoder goes with its last user */
+    sb__encoder_jpeg_leave(cl->encoder);
     pthread_mutex_lock(&cl->mu);
     for (sb_client **p = &cl->list; *p; p = &(*p)->next) {
         if (*p == c) {
@@ -207,12 +211,17 @@ static void set_codec_locked(sb_client *c, int codec)
     sb_encoder *enc = c->registry->encoder;
     if (codec == c->codec)
         return;
-    if (c->codec != SB_CODEC_JPEG)
-        sb__encoder_video_leave(enc, c->codec);
-    c->codec = codec;
-    atomic_store(&c->codec_now, codec);
+    /* Join the new codec before leaving the old: the frame on the way is never unconsumed. */
     if (codec != SB_CODEC_JPEG)
         sb__encoder_video_join(enc, codec, &c->video);
+    else
+        sb__encoder_jpeg_join(enc);
+    if (c->codec != SB_CODEC_JPEG)
+        sb__encoder_video_leave(enc, c->codec);
+    else
+        sb__encoder_jpeg_leave(enc);
+    c->codec = codec;
+    atomic_store(&c->codec_now, codec);
     pthread_cond_signal(&c->cv);
 }
 

@@ -112,6 +112,8 @@ void sb__client_free(sb_client *c);
 /* Registration fails (returns false, c->refused_why says why, clients_refused counts it) when
  * the server is stopping, max_clients is reached or c's address has max_clients_per_address. */
 bool sb__client_register(sb_clients *cl, sb_client *c);
+/* A registered client is a consumer of its codec (sb__encoder_jpeg_join / video_join): JPEG
+ * from registration, until sb__client_set_codec moves it; unregister ends it. */
 void sb__client_unregister(sb_clients *cl, sb_client *c);
 /* Sets c->closing and wakes c (its sender or MJPEG handler). Any thread. */
 void sb__client_close(sb_client *c);

@@ -23,8 +23,9 @@
 /* Without a still re-encode owed, the encoder looks at the stop flag this often (the stop also
  * wakes it through the ring). */
 #define SB_ENCODER_IDLE_WAIT_MS 500
-/* A video-only encode that found no frame is not tried again sooner than this. */
-#define SB_VIDEO_ONLY_RETRY_NS 100000000ull
+/* An encode owed without a new frame (a first consumer's, a keyframe asked for) that found no
+ * frame is not tried again sooner than this. */
+#define SB_ON_DEMAND_RETRY_NS 100000000ull
 
 /* ---- frame objects and their pool ---------------------------------------------------------- */
 
@@ -123,8 +124,11 @@ sb_encoded_frame *sb__encoder_video_still(sb_encoder *enc)
 sb_encoded_frame *sb__encoder_wait_latest(sb_encoder *enc, int timeout_ms)
 {
     struct timespec deadline = deadline_in((uint64_t)timeout_ms * 1000000ull);
+    /* The JPEG of this frame or a newer one (0: the first frame to come). */
+    uint64_t wanted_seq = sb_frame_ring_latest_seq(enc->cfg.ring);
+    sb__encoder_jpeg_join(enc);
     pthread_mutex_lock(&enc->mu);
-    while (!enc->latest && !atomic_load(&enc->stopping)) {
+    while (!(enc->latest && enc->latest->seq >= wanted_seq) && !atomic_load(&enc->stopping)) {
         if (pthread_cond_timedwait(&enc->cv, &enc->mu, &deadline) == ETIMEDOUT)
             break;
     }
@@ -132,6 +136,7 @@ sb_encoded_frame *sb__encoder_wait_latest(sb_encoder *enc, int timeout_ms)
     if (f)
         sb__frame_ref(f);
     pthread_mutex_unlock(&enc->mu);
+    sb__encoder_jpeg_leave(enc);
     return f;
 }
 
@@ -151,8 +156,6 @@ void sb__encoder_frame_size(sb_encoder *enc, uint32_t *w, uint32_t *h)
  * set before any sender is woken. */
 static void publish(sb_encoder *enc, sb_encoded_frame *f, bool video_still)
 {
-    atomic_store(&enc->frame_w, f->width);
-    atomic_store(&enc->frame_h, f->height);
     pthread_mutex_lock(&enc->mu);
     sb_encoded_frame *old = enc->latest;
     enc->latest = f;
@@ -163,6 +166,36 @@ static void publish(sb_encoder *enc, sb_encoded_frame *f, bool video_still)
     sb__frame_unref(old);
     if (enc->cfg.on_new_frame)
         enc->cfg.on_new_frame(enc->cfg.user_data);
+}
+
+/* A newer frame was handled without a JPEG: the JPEG of an older one must never reach a JPEG
+ * consumer joining later (it waits for the JPEG of the newest frame instead). */
+static void drop_latest(sb_encoder *enc)
+{
+    pthread_mutex_lock(&enc->mu);
+    sb_encoded_frame *old = enc->latest;
+    enc->latest = NULL;
+    pthread_mutex_unlock(&enc->mu);
+    sb__frame_unref(old);
+}
+
+static bool jpeg_consumed(sb_encoder *enc)
+{
+    pthread_mutex_lock(&enc->mu);
+    bool used = enc->jpeg_users > 0;
+    pthread_mutex_unlock(&enc->mu);
+    return used;
+}
+
+/* Whether any video codec has a consumer (whether or not its encoder works). */
+static bool video_consumed(sb_encoder *enc)
+{
+    bool used = false;
+    pthread_mutex_lock(&enc->mu);
+    for (int id = SB_CODEC_JPEG + 1; id < SB_CODEC_COUNT; id++)
+        used = used || enc->video[id].users > 0;
+    pthread_mutex_unlock(&enc->mu);
+    return used;
 }
 
 /* ---- encoding -------------------------------------------------------------------------------- */
@@ -185,10 +218,12 @@ static bool sleep_unless_stopping(sb_encoder *enc, uint64_t ns)
 typedef struct encoder_state {
     sb_encoder *enc;
     sb_codec *jpeg;
-    uint64_t last_seq;         /* newest ring seq handled (encoded or coalesced) */
+    uint64_t last_seq;         /* newest ring seq handled (encoded, coalesced or unwatched) */
     uint64_t seen_seq;         /* newest ring seq counted in frames_published */
-    uint64_t encoded_seq;      /* seq of the newest frame we encoded */
+    uint64_t encoded_seq;      /* seq of the newest frame we encoded (with any codec) */
+    uint64_t jpeg_seq;         /* seq of the newest frame a JPEG was made (or failed) for */
     bool encoded_interactive;  /* that encode used interactive quality: a still one is owed */
+    bool jpeg_missing;         /* encoded_seq has no JPEG (only video consumers watched it) */
     /* Video clients get a still-quality JPEG of the frame the scene rests on. A frame encoded
      * at still quality directly (its render came after the input window: renders lag behind
      * input under load, even after the still of an earlier frame was sent) needs no re-encode,
@@ -206,7 +241,7 @@ typedef struct encoder_state {
     sb_i420 i420;
     uint64_t video_seq[SB_CODEC_COUNT];    /* ring seq each codec encoded last */
     uint64_t video_key_ns[SB_CODEC_COUNT]; /* CLOCK_MONOTONIC of each codec's last keyframe */
-    uint64_t video_only_after_ns; /* a video-only encode found nothing to encode: not before */
+    uint64_t on_demand_after_ns; /* an encode owed without a new frame found none: not before */
 } encoder_state;
 
 /* One encode failure: counted, logged once per encoder, the frame counted as handled. */
@@ -218,6 +253,7 @@ static void encode_failed(encoder_state *st, uint64_t seq, const char *why)
     }
     SB_STATS_ADD(st->enc->cfg.stats, encode_errors, 1);
     st->last_seq = seq;
+    st->jpeg_seq = seq; /* not tried again for a JPEG consumer joining later */
 }
 
 /* Interactive quality while input flows (never for the still re-encode). */
@@ -399,7 +435,8 @@ static void video_publish(encoder_state *st, int id, sb_encoded_frame *p, bool f
 /* Encodes the I420 picture with codec id into a new packet of the frame info describes.
  * Keyframe when a client asked (rate-limited), when keyframe_interval_ms passed, or when the
  * instance is new. */
-static void video_encode(encoder_state *st, int id, const sb_frame_info *info)
+static void video_encode(encoder_state *st, int id, const sb_frame_info *info,
+                         uint64_t encode_id)
 {
     sb_encoder *enc = st->enc;
     sb_stats *stats = enc->cfg.stats;
@@ -430,6 +467,7 @@ static void video_encode(encoder_state *st, int id, const sb_frame_info *info)
     }
     atomic_init(&p->refs, 1);
     p->enc = enc;
+    p->id = encode_id;
     p->codec = id;
     p->data = out.data;
     p->encode_start_ns = encode_start_ns;
@@ -476,11 +514,14 @@ static bool video_convert(encoder_state *st, const sb_frame *frame, unsigned mas
     return true;
 }
 
-static void video_encode_all(encoder_state *st, unsigned mask, const sb_frame_info *info)
+/* Encodes the I420 picture with every codec in mask; encode_id: the frame's walk (0: none, a
+ * keyframe of a frame already sent). */
+static void video_encode_all(encoder_state *st, unsigned mask, const sb_frame_info *info,
+                             uint64_t encode_id)
 {
     for (int id = SB_CODEC_JPEG + 1; id < SB_CODEC_COUNT; id++)
         if (mask & SB_CODEC_BIT(id))
-            video_encode(st, id, info);
+            video_encode(st, id, info, encode_id);
     if (mask && st->enc->cfg.on_new_frame)
         st->enc->cfg.on_new_frame(st->enc->cfg.user_data);
 }
@@ -496,8 +537,8 @@ static unsigned video_due(encoder_state *st, int *wait_ms)
     if (sb_frame_ring_latest_seq(enc->cfg.ring) == 0)
         return 0; /* nothing to encode yet: the first frame takes the normal path */
     uint64_t now = sb__monotonic_ns();
-    if (now < st->video_only_after_ns) { /* the last try found no frame to encode */
-        *wait_ms = (int)((st->video_only_after_ns - now + 999999) / 1000000);
+    if (now < st->on_demand_after_ns) { /* the last try found no frame to encode */
+        *wait_ms = (int)((st->on_demand_after_ns - now + 999999) / 1000000);
         return 0;
     }
     uint64_t interval = (uint64_t)enc->cfg.keyframe_min_interval_ms * 1000000ull;
@@ -522,28 +563,50 @@ static unsigned video_due(encoder_state *st, int *wait_ms)
     return mask;
 }
 
-/* Counts the encode and fills ef's description of the frame. */
+/* Times around the encodes of one frame (CLOCK_REALTIME, as the frame's walk). */
+typedef struct encode_times {
+    uint64_t start_ns, end_ns;
+} encode_times;
+
+/* Counts the encode of info's frame and settles what is owed after it. distinct: the first
+ * encode of this frame (with any codec), whose walk is recorded under encode_id (the id its
+ * JPEG and video packets carry). */
 static void account_encode(encoder_state *st, const sb_frame_info *info, bool still_only,
-                           bool interactive, int quality, sb_encoded_frame *ef)
+                           bool distinct, bool interactive, uint64_t encode_id,
+                           encode_times times)
 {
     sb_stats *stats = st->enc->cfg.stats;
-    /* Everything published since the last handled seq and not encoded was coalesced. */
-    if (!still_only) {
+    if (distinct) {
+        /* Everything published since the last handled seq and not encoded was coalesced. */
         uint64_t newly = info->seq > st->last_seq ? info->seq - st->last_seq : 0;
         if (newly > 1)
             SB_STATS_ADD(stats, frames_coalesced, newly - 1);
         SB_STATS_ADD(stats, frames_encoded, 1);
-        st->distinct_no++;
-    } else {
+        /* A distinct frame's walk (a still re-encode is not on any input's path). */
+        sb_frame_walk walk = {
+            .encode_id = encode_id, .seq = info->seq, .input_ns = info->input_ns,
+            .replay_ns = info->replay_ns, .render_start_ns = info->render_start_ns,
+            .render_end_ns = info->render_end_ns, .capture_ns = info->capture_ns,
+            .encode_start_ns = times.start_ns, .encode_end_ns = times.end_ns};
+        sb__stats_record_walk(stats, &walk);
+    } else if (still_only) {
         SB_STATS_ADD(stats, frames_encoded_still, 1);
     }
     st->last_seq = info->seq;
     st->encoded_seq = info->seq;
+    /* Input ranges (ws.c) map through the size of the newest frame encoded. */
+    atomic_store(&st->enc->frame_w, info->width);
+    atomic_store(&st->enc->frame_h, info->height);
     st->encoded_interactive = interactive;
     /* A still re-encode is published as the video clients' still at once (encode_once). */
     st->rest_owed = !still_only && !interactive;
     st->rest_due_ns = sb__monotonic_ns() + (uint64_t)st->enc->cfg.still_delay_ms * 1000000ull;
+}
 
+/* Fills ef's description of the frame it was encoded from. */
+static void describe_jpeg(encoder_state *st, const sb_frame_info *info, bool interactive,
+                          int quality, sb_encoded_frame *ef)
+{
     ef->id = ++st->next_id;
     ef->distinct_no = st->distinct_no;
     ef->seq = info->seq;
@@ -552,15 +615,6 @@ static void account_encode(encoder_state *st, const sb_frame_info *info, bool st
     ef->quality = (uint32_t)quality;
     ef->still = interactive ? 0u : 1u;
     ef->capture_ns = info->capture_ns;
-    if (!still_only) {
-        /* A distinct frame's walk (a still re-encode is not on any input's path). */
-        sb_frame_walk walk = {
-            .encode_id = ef->id, .seq = info->seq, .input_ns = info->input_ns,
-            .replay_ns = info->replay_ns, .render_start_ns = info->render_start_ns,
-            .render_end_ns = info->render_end_ns, .capture_ns = info->capture_ns,
-            .encode_start_ns = ef->encode_start_ns, .encode_end_ns = ef->encode_end_ns};
-        sb__stats_record_walk(stats, &walk);
-    }
 }
 
 typedef enum { ENCODE_PUBLISHED, ENCODE_SKIPPED, ENCODE_RETRY } encode_result;
@@ -572,37 +626,72 @@ static bool encodable(const sb_frame_info *info)
            info->width != 0 && info->height != 0;
 }
 
-/* One attempt at encoding the ring's newest frame (see encode_newest): the JPEG, and the I420
- * picture for the video codecs in use, read from the slot before it is released; the video
- * encodes then run from the I420 copy. */
+/* Nobody consumes anything: the ring's newest frame is handled without an encode. */
+static void skip_unwatched(encoder_state *st)
+{
+    uint64_t newest = sb_frame_ring_latest_seq(st->enc->cfg.ring);
+    if (newest > st->last_seq)
+        st->last_seq = newest;
+    st->encoded_interactive = false;
+    st->rest_owed = false;
+    st->jpeg_missing = false;
+    drop_latest(st->enc);
+}
+
+/* One attempt at encoding the ring's newest frame (see encode_newest) with every codec someone
+ * consumes that has not encoded it yet: the JPEG, and the I420 picture for the video codecs,
+ * read from the slot before it is released; the video encodes then run from the I420 copy. */
 static encode_result encode_once(encoder_state *st, bool still_only)
 {
     sb_encoder *enc = st->enc;
+    bool jpeg_used = jpeg_consumed(enc);
     unsigned vmask = still_only ? 0 : video_wanted(st);
+    if (!jpeg_used && !vmask && !(still_only && video_consumed(enc))) {
+        if (!still_only)
+            skip_unwatched(st);
+        return ENCODE_SKIPPED;
+    }
     sb_frame frame;
     if (sb_frame_ring_acquire(enc->cfg.ring, &frame) != SB_OK)
         return ENCODE_SKIPPED;
-    if (still_only && frame.info.seq != st->encoded_seq) {
+    uint64_t seq = frame.info.seq;
+    if (still_only && seq != st->encoded_seq) {
         sb_frame_ring_release(enc->cfg.ring, &frame);
         return ENCODE_SKIPPED; /* a newer frame arrived: the normal path handles it */
+    }
+    /* A codec that has this frame already (a JPEG consumer joined after the video codecs
+     * encoded it) is not asked again. */
+    bool jpeg = still_only || (jpeg_used && seq != st->jpeg_seq);
+    for (int id = SB_CODEC_JPEG + 1; id < SB_CODEC_COUNT; id++)
+        if (st->video_seq[id] == seq)
+            vmask &= ~SB_CODEC_BIT(id);
+    if (!jpeg && !vmask) {
+        sb_frame_ring_release(enc->cfg.ring, &frame);
+        return ENCODE_SKIPPED;
     }
     if (!encodable(&frame.info)) {
         sb_frame_ring_release(enc->cfg.ring, &frame);
         char why[64];
         snprintf(why, sizeof why, "unsupported format %u", frame.info.format);
-        encode_failed(st, frame.info.seq, why);
+        encode_failed(st, seq, why);
         return ENCODE_SKIPPED;
     }
+    bool distinct = !still_only && seq != st->encoded_seq;
     bool interactive = input_is_recent(enc, still_only);
     int quality = interactive ? enc->cfg.jpeg_quality_interactive : enc->cfg.jpeg_quality_still;
-    sb_encoded_frame *ef = frame_obtain(enc);
-    if (!ef) {
-        sb_frame_ring_release(enc->cfg.ring, &frame);
-        SB_STATS_ADD(enc->cfg.stats, encode_errors, 1);
-        return ENCODE_SKIPPED;
-    }
+    sb_encoded_frame *ef = NULL;
     double ms = 0;
-    int rc = compress(st, &frame, quality, ef, &ms);
+    int rc = SB_OK;
+    if (jpeg) {
+        ef = frame_obtain(enc);
+        if (!ef) {
+            sb_frame_ring_release(enc->cfg.ring, &frame);
+            SB_STATS_ADD(enc->cfg.stats, encode_errors, 1);
+            return ENCODE_SKIPPED;
+        }
+        rc = compress(st, &frame, quality, ef, &ms);
+    }
+    encode_times times = {.start_ns = ef ? ef->encode_start_ns : sb__realtime_ns()};
     if (rc == SB_OK && vmask && !video_convert(st, &frame, vmask))
         vmask = 0;
     sb_frame_info info = frame.info;
@@ -613,16 +702,35 @@ static encode_result encode_once(encoder_state *st, bool still_only)
          * newest frame again. */
         return rel == SB_ESTALE && rc == SB_OK ? ENCODE_RETRY : ENCODE_SKIPPED;
     }
-    sb__stats_record_encode(enc->cfg.stats, SB_CODEC_JPEG, ms);
-    SB_CODEC_STATS_ADD(enc->cfg.stats, SB_CODEC_JPEG, bytes, ef->len);
-    SB_CODEC_STATS_ADD(enc->cfg.stats, SB_CODEC_JPEG, keyframes, 1);
-    if (still_only)
-        SB_CODEC_STATS_ADD(enc->cfg.stats, SB_CODEC_JPEG, reencodes, 1);
-    else
-        SB_CODEC_STATS_ADD(enc->cfg.stats, SB_CODEC_JPEG, frames, 1);
-    account_encode(st, &info, still_only, interactive, quality, ef);
-    publish(enc, ef, still_only);
-    video_encode_all(st, vmask, &info);
+    if (ef) {
+        sb__stats_record_encode(enc->cfg.stats, SB_CODEC_JPEG, ms);
+        SB_CODEC_STATS_ADD(enc->cfg.stats, SB_CODEC_JPEG, bytes, ef->len);
+        SB_CODEC_STATS_ADD(enc->cfg.stats, SB_CODEC_JPEG, keyframes, 1);
+        if (still_only)
+            SB_CODEC_STATS_ADD(enc->cfg.stats, SB_CODEC_JPEG, reencodes, 1);
+        else
+            SB_CODEC_STATS_ADD(enc->cfg.stats, SB_CODEC_JPEG, frames, 1);
+        st->jpeg_seq = seq;
+        times.end_ns = ef->encode_end_ns;
+        if (distinct)
+            st->distinct_no++; /* before describe_jpeg: ef carries its frame's number */
+        describe_jpeg(st, &info, interactive, quality, ef);
+        account_encode(st, &info, still_only, distinct, interactive, ef->id, times);
+        st->jpeg_missing = false;
+        publish(enc, ef, still_only);
+        video_encode_all(st, vmask, &info, ef->id);
+    } else {
+        uint64_t encode_id = ++st->next_id;
+        if (distinct) {
+            st->distinct_no++;
+            drop_latest(enc);
+        }
+        video_encode_all(st, vmask, &info, encode_id);
+        times.end_ns = sb__realtime_ns();
+        account_encode(st, &info, false, distinct, interactive, encode_id, times);
+        if (distinct)
+            st->jpeg_missing = true;
+    }
     return ENCODE_PUBLISHED;
 }
 
@@ -640,14 +748,14 @@ static void encode_video_only(encoder_state *st, unsigned mask)
         if (sb_frame_ring_release(enc->cfg.ring, &frame) == SB_ESTALE)
             continue; /* torn picture: the newest frame again */
         if (ok) {
-            video_encode_all(st, mask, &info);
+            video_encode_all(st, mask, &info, 0);
             return;
         }
         break;
     }
     /* No frame to encode (the producer is gone, a bad segment, an unencodable frame): what is
      * owed stays owed, tried again in a while or with the next frame, never in a busy loop. */
-    st->video_only_after_ns = sb__monotonic_ns() + SB_VIDEO_ONLY_RETRY_NS;
+    st->on_demand_after_ns = sb__monotonic_ns() + SB_ON_DEMAND_RETRY_NS;
 }
 
 /* Encodes the ring's newest frame. still_only: only if it is still encoded_seq (the still
@@ -748,6 +856,14 @@ static bool take_fps_credit(encoder_state *st)
     return true;
 }
 
+/* A JPEG consumer came after the newest frame was handled without a JPEG (only video consumers,
+ * or nobody, watched it): its JPEG is owed now, not with the next frame. */
+static bool jpeg_due(encoder_state *st)
+{
+    return st->last_seq != 0 && st->jpeg_seq != st->last_seq &&
+           sb__monotonic_ns() >= st->on_demand_after_ns && jpeg_consumed(st->enc);
+}
+
 /* The wait for a newer frame: until the still deadline when a still re-encode is owed, else
  * SB_ENCODER_IDLE_WAIT_MS. Returns the ring's result (SB_ETIMEDOUT without waiting when the
  * still deadline has passed). */
@@ -765,6 +881,8 @@ static int wait_for_frame(encoder_state *st, uint64_t *newest)
     video_due(st, &video_ms);
     if (video_ms >= 0 && video_ms < timeout_ms)
         timeout_ms = video_ms;
+    if (jpeg_due(st))
+        timeout_ms = 0;
     /* Something is due now, but a newer frame takes the normal path first: it serves the
      * video codecs too (a joining client's keyframe included), one encode each. */
     if (timeout_ms == 0 && sb_frame_ring_latest_seq(st->enc->cfg.ring) <= st->last_seq)
@@ -780,10 +898,20 @@ static void still_if_due(encoder_state *st)
     uint64_t due;
     if (!still_owed(st, &due) || sb__monotonic_ns() < due)
         return;
-    if (!st->encoded_interactive)
+    if (!st->encoded_interactive && !st->jpeg_missing) {
         offer_still_to_video(st);
-    else if (!encode_newest(st, true))
-        st->encoded_interactive = false; /* nothing to improve any more */
+    } else if (!encode_newest(st, true)) {
+        /* Nothing to improve any more, or nobody left to show it to. */
+        st->encoded_interactive = false;
+        st->rest_owed = false;
+    }
+}
+
+/* No newer frame: the JPEG owed to a JPEG consumer that just came (jpeg_due). */
+static void jpeg_if_due(encoder_state *st)
+{
+    if (jpeg_due(st) && !encode_newest(st, false))
+        st->on_demand_after_ns = sb__monotonic_ns() + SB_ON_DEMAND_RETRY_NS;
 }
 
 /* No newer frame: the video encodes owed without one (video_due). */
@@ -821,6 +949,7 @@ static bool encoder_step(encoder_state *st)
     case SB_EWOKEN: /* woken with nothing newer: as a timeout, re-check and wait again */
         still_if_due(st);
         video_if_due(st);
+        jpeg_if_due(st);
         return true;
     case SB_EGONE:
         /* The producer is gone (healthz reports it); nothing new will come until it is. */
@@ -989,6 +1118,22 @@ void sb__encoder_video_leave(sb_encoder *enc, int codec)
     pthread_mutex_unlock(&enc->mu);
     if (last)
         wake_encoder(enc); /* frees the codec's encoder and packets now */
+}
+
+void sb__encoder_jpeg_join(sb_encoder *enc)
+{
+    pthread_mutex_lock(&enc->mu);
+    bool first = enc->jpeg_users++ == 0;
+    pthread_mutex_unlock(&enc->mu);
+    if (first)
+        wake_encoder(enc); /* the newest frame may have no JPEG yet */
+}
+
+void sb__encoder_jpeg_leave(sb_encoder *enc)
+{
+    pthread_mutex_lock(&enc->mu);
+    enc->jpeg_users--;
+    pthread_mutex_unlock(&enc->mu);
 }
 
 /* One keyframe wanted by a client (under enc->mu): merged into a pending one, else pending

@@ -1,9 +1,12 @@
-/* encoder.h - the server's one encoder thread: waits on the frame ring, encodes each new frame
- * ONCE into a refcounted JPEG (sb_encoded_frame) shared by every client, and re-encodes the
- * current frame once at still quality when input goes idle. For each video codec in use (at
- * least one client asked for it) it also encodes each new frame once into a refcounted packet
- * kept in that codec's packet ring, from which every client of the codec is sent every packet
- * in order (inter-frame coding needs all of them); keyframes on demand, rate-limited.
+/* encoder.h - the server's one encoder thread: waits on the frame ring and encodes each new frame
+ * ONCE per codec someone consumes. JPEG (while a JPEG consumer exists: a WebSocket client on
+ * JPEG, an MJPEG viewer, a snapshot request) goes into a refcounted sb_encoded_frame shared by
+ * every such client, re-encoded once at still quality when input goes idle. Each video codec in
+ * use (a consumer joined it) encodes each new frame once into a refcounted packet kept in that
+ * codec's packet ring, from which every consumer of the codec is sent every packet in order
+ * (inter-frame coding needs all of them); keyframes on demand, rate-limited. While only video
+ * consumers watch, the one JPEG encode is the still offered to video clients when the scene
+ * rests. Nobody consuming: nothing is encoded.
  *
  * The encoder knows nothing above it (clients, endpoints, civetweb): it reports a new frame
  * through the on_new_frame callback it was started with, and the layers above pull frames with
@@ -109,6 +112,7 @@ typedef struct sb_encoder {
     sb_encoded_frame *pool;
     int pool_size;
     sb_video_stream video[SB_CODEC_COUNT]; /* [SB_CODEC_JPEG] unused */
+    int jpeg_users;                       /* JPEG consumers now (sb__encoder_jpeg_join) */
     uint32_t last_stream_id;
     unsigned available;                   /* SB_CODEC_BIT of the codecs this build has */
 
@@ -126,9 +130,16 @@ void sb__encoder_request_stop(sb_encoder *enc);
  * holds any more. Call once every frame reference is given back. Safe after a failed start. */
 void sb__encoder_stop(sb_encoder *enc);
 
-/* The newest encoded frame with a reference for the caller, or NULL. Any thread. */
+/* A JPEG consumer (a WebSocket client on JPEG, an MJPEG viewer) starts / stops: JPEG is encoded
+ * only while anyone does. The first one gets the newest frame encoded at once (no JPEG of an
+ * older frame is ever handed out: frames handled without a JPEG drop the old one). Any thread. */
+void sb__encoder_jpeg_join(sb_encoder *enc);
+void sb__encoder_jpeg_leave(sb_encoder *enc);
+/* The newest encoded JPEG with a reference for the caller, or NULL (none yet, or the newest
+ * frame was handled while nobody consumed JPEG). Any thread. */
 sb_encoded_frame *sb__encoder_latest(sb_encoder *enc);
-/* Like sb__encoder_latest, waiting up to timeout_ms for a first frame (or the stop). */
+/* A one-off JPEG consumer (/snapshot.jpg): joins, waits up to timeout_ms (or the stop) for the
+ * JPEG of the ring's newest frame, leaves. The newest JPEG there is then (maybe older), or NULL. */
 sb_encoded_frame *sb__encoder_wait_latest(sb_encoder *enc, int timeout_ms);
 /* The newest encoded frame with a reference for the caller when it is the still-quality JPEG
  * offered to video clients (docs/wire-protocol.md, "Still-quality refinement"): input went idle
@@ -145,8 +156,9 @@ void sb__encoder_frame_size(sb_encoder *enc, uint32_t *w, uint32_t *h);
 bool sb__encoder_codec_available(const sb_encoder *enc, int codec);
 /* Clients using a video codec now. */
 int sb__encoder_video_users(sb_encoder *enc, int codec);
-/* A client starts / stops using a video codec: the encoder exists while anyone does. A new
- * user's cursor is reset (it starts at a keyframe). */
+/* A consumer starts / stops using a video codec: the encoder exists while anyone does. A new
+ * user's cursor is reset (it starts at a keyframe). The one interface of every video consumer
+ * (WebSocket clients and any other sender alike). */
 void sb__encoder_video_join(sb_encoder *enc, int codec, sb_video_cursor *cur);
 void sb__encoder_video_leave(sb_encoder *enc, int codec);
 /* The next packet for cur with a reference for the caller, or NULL: nothing newer, or cur

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #define W 320
 #define H 240
@@ -111,6 +112,8 @@ static void test_snapshot_decodes_to_frame_size(void)
 {
     st_server f;
     CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
+    int viewer = st_mjpeg_viewer_open(f.port); /* JPEG is encoded while someone consumes it */
+    CU_ASSERT_FATAL(viewer >= 0);
     uint64_t seq = st_publish_one(f.ring, W, H);
     CU_ASSERT_FATAL(wait_encoded(&f, 1, ST_DEADLINE_MS)); /* /snapshot.jpg waits 2 s at most */
     st_response r;
@@ -123,6 +126,7 @@ static void test_snapshot_decodes_to_frame_size(void)
     CU_ASSERT_EQUAL(h, H);
     CU_ASSERT(abs(marker - (int)st_marker_value(seq)) <= 6);
     st_response_free(&r);
+    close(viewer);
     st_server_stop(&f);
 }
 
@@ -208,9 +212,9 @@ static void test_mjpeg_single_frame_is_followed_by_next_part_headers(void)
     st_server f;
     CU_ASSERT_EQUAL_FATAL(fixture_start(&f), 0);
     st_publish_one(f.ring, W, H);
-    CU_ASSERT_FATAL(wait_encoded(&f, 1, ST_DEADLINE_MS));
-    /* A raw socket with a receive timeout: with nothing more to come, a civetweb client read
-     * would wait for good. */
+    /* No wait for an encode: the viewer is the first JPEG consumer, its frame is encoded on
+     * its arrival. A raw socket with a receive timeout: with nothing more to come, a civetweb
+     * client read would wait for good. */
     int fd = st_raw_connect(f.port);
     CU_ASSERT_FATAL(fd >= 0);
     static const char request[] = "GET /video.mjpeg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
@@ -625,6 +629,8 @@ static void test_faster_than_max_fps_is_coalesced_not_encoded(void)
     sb_server_options o = SB_SERVER_OPTIONS_INIT;
     o.max_fps = 5;
     CU_ASSERT_EQUAL_FATAL(st_server_start(&f, &o, W, H), 0);
+    int viewer = st_mjpeg_viewer_open(f.port); /* JPEG is encoded while someone consumes it */
+    CU_ASSERT_FATAL(viewer >= 0);
     uint64_t t0 = sb__monotonic_ns();
     st_produce(f.ring, W, H, 40, 0); /* as fast as this machine publishes */
     CU_ASSERT(st_wait_until(all_published_frames_handled, &f, ST_DEADLINE_MS));
@@ -640,6 +646,7 @@ static void test_faster_than_max_fps_is_coalesced_not_encoded(void)
            (unsigned long long)s.frames_encoded, seconds, allowed);
     CU_ASSERT((double)s.frames_encoded <= allowed);
     CU_ASSERT(s.frames_coalesced > 0);
+    close(viewer);
     st_server_stop(&f);
 }
 
@@ -967,6 +974,8 @@ static void test_loopback_server_refuses_foreign_host_headers(void)
     sb_server_options o = SB_SERVER_OPTIONS_INIT;
     o.allowed_origins = "http://viewer.example:8888";
     CU_ASSERT_EQUAL_FATAL(st_server_start(&f, &o, W, H), 0);
+    int viewer = st_mjpeg_viewer_open(f.port); /* JPEG is encoded while someone consumes it */
+    CU_ASSERT_FATAL(viewer >= 0);
     st_publish_one(f.ring, W, H);
     CU_ASSERT_FATAL(wait_encoded(&f, 1, ST_DEADLINE_MS));
     char with_port[64];
@@ -1006,6 +1015,7 @@ static void test_loopback_server_refuses_foreign_host_headers(void)
     CU_ASSERT_FATAL(fd >= 0);
     CU_ASSERT_EQUAL(st_raw_request_status(fd, req), 101);
     close(fd);
+    close(viewer);
     st_server_stop(&f);
 }
 

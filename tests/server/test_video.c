@@ -5,7 +5,8 @@
  * on join / on request / after falling behind, the per-codec rate limit on forced keyframes, a
  * client that never acks beside a healthy one, the CODEC ANSWER to a disallowed codec,
  * malformed CODEC / KEYFRAME REQUEST messages, and the still JPEG a video viewer ends up with
- * once input goes idle (also when the frames missed the input window, also after a keyframe). Conditions and counters only, never timing
+ * once input goes idle (also when the frames missed the input window, also after a keyframe),
+ * and that JPEG is encoded only for JPEG consumers (nothing at all while nobody watches). Conditions and counters only, never timing
  * (tests/README.md); the encode figures printed are information, not assertions. */
 #include "sb_test_http.h"
 #include "sb_test_server.h"
@@ -775,9 +776,10 @@ static void test_video_viewer_gets_the_still_jpeg_after_input(void)
     st_server_stop(&f);
 }
 
-/* Frames published after the input window (a slow render after a drag) are encoded at still
- * quality directly: nothing is re-encoded, yet the viewer ends up with the still JPEG of the
- * last one, the frame the scene rests on. Then, with no new input, two more frames (renders
+/* Frames published after the input window (a slow render after a drag) need no re-encode at
+ * interactive and then still quality: the one JPEG made is the still of the last one, the frame
+ * the scene rests on (the first gets none: only a video viewer watches it), and the viewer
+ * ends up with it. Then, with no new input, two more frames (renders
  * lagging behind the input, after the viewer already had a still: the browser test's trace
  * under load): the still of the newest again. (Before: only a re-encode was ever offered to
  * video viewers, so such a viewer kept the video picture for good.) */
@@ -797,7 +799,8 @@ static void test_video_viewer_gets_the_still_of_frames_that_missed_the_input_win
     bool got;
     ST_WAIT_UNTIL(got, shows_still_of(&v.ws, last), ST_DEADLINE_MS);
     CU_ASSERT(got);
-    CU_ASSERT_EQUAL(still_encodes(&f), stills); /* the frame's own JPEG: no second encode */
+    /* One JPEG for the two frames: the still of the last one, made once it rested. */
+    CU_ASSERT_EQUAL(still_encodes(&f), stills + 1);
     st_publish_one(f.ring, SW, SH);
     last = st_publish_one(f.ring, SW, SH);
     ST_WAIT_UNTIL(got, shows_still_of(&v.ws, last), ST_DEADLINE_MS);
@@ -832,6 +835,96 @@ static void test_video_viewer_gets_the_still_again_after_a_keyframe_of_it(void)
     CU_ASSERT_EQUAL(sb_frame_ring_latest_seq(f.ring), seq); /* the same frame all along */
     viewer_check(&v);
     viewer_close(&v);
+    st_server_stop(&f);
+}
+
+/* /snapshot.jpg of f: its seq (X-Frame-Seq), checked to decode to the frame's size. 0 when none. */
+static uint64_t snapshot_seq(st_server *f)
+{
+    st_response r;
+    if (st_http_get(f->port, "/snapshot.jpg", NULL, 1 << 22, &r) != 0)
+        return 0;
+    unsigned long long seq = 0;
+    const char *h = strstr(r.headers, "X-Frame-Seq: ");
+    int w = 0, hh = 0;
+    if (r.status == 200 && h && sscanf(h, "X-Frame-Seq: %llu", &seq) == 1) {
+        CU_ASSERT(st_decode_jpeg(r.body, r.len, &w, &hh) >= 0);
+        CU_ASSERT(w == SW && hh == SH);
+    }
+    st_response_free(&r);
+    return seq;
+}
+
+/* Encode only what someone consumes: while only a video viewer watches, the JPEG codec encodes
+ * none of the frames (its frames counter stays flat); a snapshot meanwhile is the newest frame,
+ * encoded on demand; a JPEG viewer joining gets the newest frame first (never an older JPEG),
+ * and from then on every frame is encoded as JPEG too. */
+static void test_jpeg_is_encoded_only_for_jpeg_consumers(void)
+{
+    st_server f;
+    video_server(&f, 500, NULL, NULL);
+    viewer v;
+    viewer_open(&v, &f, SB_CODEC_H264, true);
+    /* The viewer's first frames came while it was still a JPEG client (before its CODEC
+     * message): once a frame published after that reached it as video, the encoder (one thread)
+     * is past any JPEG owed to that. */
+    uint64_t seq = st_publish_one(f.ring, SW, SH);
+    bool got;
+    ST_WAIT_UNTIL(got, st_ws_last_seq(&v.ws) >= seq, ST_DEADLINE_MS);
+    CU_ASSERT_FATAL(got);
+    sb_codec_snapshot jpeg0 = codec_stats(&f, SB_CODEC_JPEG), h264_0 = codec_stats(&f, SB_CODEC_H264);
+    st_produce(f.ring, SW, SH, FRAMES, 10);
+    uint64_t last = sb_frame_ring_latest_seq(f.ring);
+    ST_WAIT_UNTIL(got, st_ws_last_seq(&v.ws) >= last, ST_DEADLINE_MS);
+    CU_ASSERT(got);
+    sb_codec_snapshot jpeg1 = codec_stats(&f, SB_CODEC_JPEG), h264_1 = codec_stats(&f, SB_CODEC_H264);
+    printf("\n  video viewer only: %llu H.264 encodes, %llu JPEG encodes (+%llu stills)",
+           (unsigned long long)(h264_1.frames - h264_0.frames),
+           (unsigned long long)(jpeg1.frames - jpeg0.frames),
+           (unsigned long long)(jpeg1.reencodes - jpeg0.reencodes));
+    CU_ASSERT(h264_1.frames > h264_0.frames);
+    CU_ASSERT_EQUAL(jpeg1.frames, jpeg0.frames);
+
+    /* A snapshot: the newest frame, encoded for it (unless its still exists already). */
+    CU_ASSERT_EQUAL(snapshot_seq(&f), last);
+    sb_codec_snapshot jpeg2 = codec_stats(&f, SB_CODEC_JPEG);
+    CU_ASSERT(jpeg2.frames + jpeg2.reencodes <= jpeg1.frames + jpeg1.reencodes + 1);
+
+    /* A JPEG viewer joins: its first frame is the newest one, then JPEG follows every frame. */
+    st_ws jw;
+    CU_ASSERT_EQUAL_FATAL(st_ws_connect(&jw, f.port, "/ws", NULL, true), 0);
+    CU_ASSERT_EQUAL_FATAL(st_ws_wait_frames(&jw, 1, ST_DEADLINE_MS), 1);
+    pthread_mutex_lock(&jw.mu);
+    CU_ASSERT_EQUAL(jw.seqs[0], last);
+    pthread_mutex_unlock(&jw.mu);
+    sb_codec_snapshot jpeg3 = codec_stats(&f, SB_CODEC_JPEG);
+    st_produce(f.ring, SW, SH, 5, 10);
+    last = sb_frame_ring_latest_seq(f.ring);
+    ST_WAIT_UNTIL(got, st_ws_last_seq(&v.ws) >= last && st_ws_last_seq(&jw) >= last,
+                  ST_DEADLINE_MS);
+    CU_ASSERT(got);
+    CU_ASSERT(codec_stats(&f, SB_CODEC_JPEG).frames > jpeg3.frames);
+    st_ws_close(&jw);
+    viewer_check(&v);
+    viewer_close(&v);
+    st_server_stop(&f);
+}
+
+/* Nobody watching: nothing is encoded at all; the first consumer (a snapshot) gets the newest
+ * frame, encoded for it. */
+static void test_nothing_is_encoded_while_nobody_watches(void)
+{
+    st_server f;
+    sb_server_options o = SB_SERVER_OPTIONS_INIT;
+    CU_ASSERT_EQUAL_FATAL(st_server_start(&f, &o, SW, SH), SB_OK);
+    st_produce(f.ring, SW, SH, 10, 5);
+    uint64_t last = sb_frame_ring_latest_seq(f.ring);
+    bool seen;
+    ST_WAIT_UNTIL(seen, st_server_stats(f.srv).frames_published >= last, ST_DEADLINE_MS);
+    CU_ASSERT(seen);
+    CU_ASSERT_EQUAL(st_server_stats(f.srv).frames_encoded, 0);
+    CU_ASSERT_EQUAL(snapshot_seq(&f), last);
+    CU_ASSERT_EQUAL(st_server_stats(f.srv).frames_encoded, 1);
     st_server_stop(&f);
 }
 
@@ -889,6 +982,8 @@ static CU_TestInfo server_tests[] = {
      test_video_viewer_gets_the_still_again_after_a_keyframe_of_it},
     {"encoder_exists_only_while_the_codec_is_used",
      test_encoder_exists_only_while_the_codec_is_used},
+    {"jpeg_is_encoded_only_for_jpeg_consumers", test_jpeg_is_encoded_only_for_jpeg_consumers},
+    {"nothing_is_encoded_while_nobody_watches", test_nothing_is_encoded_while_nobody_watches},
     CU_TEST_INFO_NULL,
 };
 

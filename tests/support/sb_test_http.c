@@ -429,6 +429,18 @@ int st_raw_request_status(int fd, const char *request)
     return status;
 }
 
+int st_mjpeg_viewer_open(int port)
+{
+    int fd = st_raw_connect(port);
+    if (fd < 0)
+        return -1;
+    if (st_raw_request_status(fd, "GET /video.mjpeg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") != 200) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 void st_ws_upgrade_request(char *out, size_t size, int port, const char *path,
                            const char *origin, const char *extra)
 {

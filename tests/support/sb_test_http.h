@@ -153,6 +153,11 @@ int st_raw_connect(int port);
 /* Sends a raw request and returns the status code of the reply's first line (-1 if none). */
 int st_raw_request_status(int fd, const char *request);
 
+/* A JPEG consumer for tests that count JPEG encodes (the server encodes JPEG only while someone
+ * consumes it): an MJPEG viewer of /video.mjpeg that never reads. Its socket (close it when
+ * done), or -1 when it was not served. */
+int st_mjpeg_viewer_open(int port);
+
 /* A WebSocket upgrade request for /ws with an optional Origin and extra headers. */
 void st_ws_upgrade_request(char *out, size_t size, int port, const char *path,
                            const char *origin, const char *extra);

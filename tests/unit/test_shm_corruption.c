@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #define W 64
 #define H 48
@@ -287,6 +288,8 @@ static void test_repeated_garbage_in_the_ring_header_is_reported_and_the_stream_
     CU_ASSERT_EQUAL_FATAL(st_server_start_on(reader, NULL, &so, &srv), SB_OK);
     int port = 0;
     sb_server_get_port(srv, &port);
+    int viewer = st_mjpeg_viewer_open(port); /* JPEG is encoded while someone consumes it */
+    CU_ASSERT_FATAL(viewer >= 0);
     CU_ASSERT(st_http_until(port, "/healthz", 200, NULL, ST_DEADLINE_MS));
 
     vandal v = {0};
@@ -339,6 +342,7 @@ static void test_repeated_garbage_in_the_ring_header_is_reported_and_the_stream_
     CU_ASSERT_EQUAL(sb_frame_ring_check(reader), SB_OK);
 
     munmap(v.map, size);
+    close(viewer);
     sb_server_destroy(srv);
     sb_frame_ring_destroy(reader);
     sb_frame_ring_destroy(writer);
@@ -415,6 +419,8 @@ static void test_server_encoder_resynchronises_after_a_forged_seq(void)
     CU_ASSERT_EQUAL_FATAL(st_server_start_on(reader, NULL, &so, &srv), SB_OK);
     int port = 0;
     sb_server_get_port(srv, &port);
+    int viewer = st_mjpeg_viewer_open(port); /* JPEG is encoded while someone consumes it */
+    CU_ASSERT_FATAL(viewer >= 0);
     st_publish_one(writer, W, H);
     CU_ASSERT(st_http_until(port, "/snapshot.jpg", 200, NULL, ST_DEADLINE_MS));
 
@@ -441,6 +447,7 @@ static void test_server_encoder_resynchronises_after_a_forged_seq(void)
     sb_server_stats s = st_server_stats(srv);
     CU_ASSERT(s.frames_published <= 1000 + sb_frame_ring_latest_seq(writer));
     munmap(map, size);
+    close(viewer);
     sb_server_destroy(srv);
     sb_frame_ring_destroy(reader);
     sb_frame_ring_destroy(writer);
