@@ -5,7 +5,7 @@
  * --degrees (default 3) per frame for --frames (default 120, i.e. one full turn) frames. Each
  * captured frame is encoded through the server's own codec interface (server/codec.h): JPEG at the
  * interactive (60) and still (90) quality, H.264 and VP8 with the server's default settings
- * (SB_SERVER_OPTIONS_INIT's video_crf and video_max_kbps), plus any other settings asked for. Every packet is decoded back (TurboJPEG; libavcodec, then libswscale to RGB
+ * (SB_SERVER_OPTIONS_INIT's video_crf and video_max_kbps), plus any other settings asked for. Every packet is decoded back (tests/support sb_test_video: TurboJPEG; libavcodec, then libswscale to RGB
  * with BT.601 limited range as encoded) and compared with the captured frame: PSNR over R, G and
  * B of the visible picture. Printed per codec: bytes per frame, Mbit/s at 60 fps, PSNR mean/min,
  * encode ms mean/p50/p99 of wall-clock time and p50/p99 of this thread's CPU time (video: I420
@@ -35,20 +35,18 @@
 #include "bench_video_scene.h"
 #include "sb_test_http.h"
 #include "sb_test_server.h"
+#include "sb_test_video.h"
 
 #include "codec.h"
 #include "sb_samples.h"
 #include "server_internal.h" /* the per-codec counters (srv->stats), read as /stats does */
 
-#include <libavcodec/avcodec.h>
-#include <libswscale/swscale.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <turbojpeg.h>
 
 #define FRAME_INTERVAL_MS (1000.0 / 60.0)
 #define MAX_VARIANTS 12
@@ -99,97 +97,6 @@ static uint64_t thread_cpu_ns(void)
 
 /* ---- decoding and PSNR ----------------------------------------------------------------------- */
 
-/* A decoder of one codec's packets into packed RGB rows of the visible size. */
-typedef struct decoder {
-    int codec;
-    tjhandle tj;
-    AVCodecContext *ctx;
-    AVFrame *frame;
-    AVPacket *pkt;
-    struct SwsContext *sws;
-    uint8_t *rgb;
-    uint32_t width, height; /* visible size of the pictures decoded into rgb */
-    int errors;
-} decoder;
-
-static bool decoder_open(decoder *d, int codec, uint32_t w, uint32_t h)
-{
-    memset(d, 0, sizeof *d);
-    d->codec = codec;
-    d->width = w;
-    d->height = h;
-    d->rgb = malloc((size_t)w * h * 3);
-    if (codec == SB_CODEC_JPEG) {
-        d->tj = tjInitDecompress();
-        return d->tj && d->rgb;
-    }
-    const AVCodec *c =
-        avcodec_find_decoder(codec == SB_CODEC_H264 ? AV_CODEC_ID_H264 : AV_CODEC_ID_VP8);
-    if (!c || !d->rgb)
-        return false;
-    d->ctx = avcodec_alloc_context3(c);
-    d->frame = av_frame_alloc();
-    d->pkt = av_packet_alloc();
-    if (!d->ctx || !d->frame || !d->pkt)
-        return false;
-    d->ctx->thread_count = 1;
-    return avcodec_open2(d->ctx, c, NULL) == 0;
-}
-
-static void decoder_close(decoder *d)
-{
-    if (d->tj)
-        tjDestroy(d->tj);
-    avcodec_free_context(&d->ctx);
-    av_frame_free(&d->frame);
-    av_packet_free(&d->pkt);
-    sws_freeContext(d->sws);
-    free(d->rgb);
-    memset(d, 0, sizeof *d);
-}
-
-/* Decodes one packet into d->rgb; true when it produced the picture. Video: the decoder's
- * picture is of the coded size; the visible top-left part is converted (BT.601 limited range,
- * as codec_video.c encodes and signals it; full chroma interpolation, as a browser draws). */
-static bool decoder_feed(decoder *d, const uint8_t *data, size_t len)
-{
-    if (d->codec == SB_CODEC_JPEG) {
-        int w = 0, h = 0, sub = 0, cs = 0;
-        if (tjDecompressHeader3(d->tj, data, (unsigned long)len, &w, &h, &sub, &cs) != 0 ||
-            (uint32_t)w != d->width || (uint32_t)h != d->height ||
-            tjDecompress2(d->tj, data, (unsigned long)len, d->rgb, w, w * 3, h, TJPF_RGB, 0) != 0) {
-            d->errors++;
-            return false;
-        }
-        return true;
-    }
-    d->pkt->data = (uint8_t *)(uintptr_t)data;
-    d->pkt->size = (int)len;
-    if (avcodec_send_packet(d->ctx, d->pkt) < 0) {
-        d->errors++;
-        return false;
-    }
-    bool got = false;
-    while (avcodec_receive_frame(d->ctx, d->frame) == 0) {
-        AVFrame *f = d->frame;
-        if ((uint32_t)f->width >= d->width && (uint32_t)f->height >= d->height) {
-            int w = (int)d->width, h = (int)d->height;
-            d->sws = sws_getCachedContext(d->sws, w, h, (enum AVPixelFormat)f->format, w, h,
-                                          AV_PIX_FMT_RGB24,
-                                          SWS_BILINEAR | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT,
-                                          NULL, NULL, NULL);
-            uint8_t *dst[4] = {d->rgb, NULL, NULL, NULL};
-            int dst_stride[4] = {w * 3, 0, 0, 0};
-            got = d->sws && sws_scale(d->sws, (const uint8_t *const *)f->data, f->linesize, 0, h,
-                                      dst, dst_stride) == h;
-        }
-        av_frame_unref(f);
-    }
-    if (!got)
-        d->errors++;
-    return got;
-}
-
 /* PSNR (dB) over R, G, B of the visible picture: the captured frame vs packed RGB rows. */
 static double psnr_rgb(const bv_frame *src, const uint8_t *rgb)
 {
@@ -221,7 +128,7 @@ typedef struct variant {
     bool server_default;
     sb_codec *enc;
     sb_codec_packet out;
-    decoder dec;
+    st_video_decoder dec;
     figure bytes, psnr, encode_ms, encode_cpu_ms;
     int keyframes, failures;
 } variant;
@@ -282,7 +189,7 @@ static bool variants_open(uint32_t w, uint32_t h)
             fprintf(stderr, "bench_video: %s: %s\n", v->label, why);
             return false;
         }
-        if (!decoder_open(&v->dec, v->codec, w, h)) {
+        if (!st_video_decoder_open(&v->dec, v->codec, w, h)) {
             fprintf(stderr, "bench_video: no decoder for %s\n", v->label);
             return false;
         }
@@ -299,7 +206,7 @@ static void variants_close(void)
         v->enc = NULL;
         free(v->out.data);
         memset(&v->out, 0, sizeof v->out);
-        decoder_close(&v->dec);
+        st_video_decoder_close(&v->dec);
     }
 }
 
@@ -346,7 +253,7 @@ static void measure_frame(const bv_frame *f, int index, sb_i420 *i420, figure *c
         figure_add(&v->encode_cpu_ms, cpu_ms);
         figure_add(&v->bytes, (double)v->out.len);
         v->keyframes += v->out.keyframe;
-        if (decoder_feed(&v->dec, v->out.data, v->out.len))
+        if (st_video_decoder_feed(&v->dec, v->out.data, v->out.len))
             figure_add(&v->psnr, psnr_rgb(f, v->dec.rgb));
     }
 }
@@ -405,7 +312,7 @@ static void print_codec_table(uint32_t w, uint32_t h, const char *scene, int fra
 /* The client side of one latency run: every message decoded on arrival (civetweb's client
  * thread), before the ack st_ws sends after the callback. */
 typedef struct receiver {
-    decoder dec;
+    st_video_decoder dec;
     figure to_decoded, to_sent, decode_ms;
     int messages, decoded, decode_errors;
     uint64_t first_counted_seq;
@@ -436,7 +343,7 @@ static void on_message(void *user, const unsigned char *msg, size_t len)
     if (header > len || !of_codec(r, msg))
         return;
     uint64_t t0 = st_now_ns();
-    bool ok = decoder_feed(&r->dec, msg + header, len - header);
+    bool ok = st_video_decoder_feed(&r->dec, msg + header, len - header);
     double decode_ms = ms_since(t0);
     uint64_t decoded_ns = sb__realtime_ns();
     uint64_t seq = get_u64(msg + 16), capture_ns = get_u64(msg + 24), send_ns = get_u64(msg + 32);
@@ -480,14 +387,14 @@ static void latency_run(st_server *srv, const bv_frame *frames, int n, int codec
 {
     memset(r, 0, sizeof *r);
     const bv_frame *f0 = &frames[0];
-    if (!decoder_open(&r->dec, codec, f0->width, f0->height)) {
+    if (!st_video_decoder_open(&r->dec, codec, f0->width, f0->height)) {
         fprintf(stderr, "bench_video: no %s decoder\n", sb__codec_name(codec));
         return;
     }
     st_ws ws;
     if (st_ws_connect(&ws, srv->port, "/ws", NULL, true) != 0) {
         fprintf(stderr, "bench_video: /ws: %s\n", ws.error);
-        decoder_close(&r->dec);
+        st_video_decoder_close(&r->dec);
         return;
     }
     st_nodelay_all_sockets();
@@ -519,7 +426,7 @@ static void latency_run(st_server *srv, const bv_frame *frames, int n, int codec
     pthread_mutex_unlock(&ws.mu);
     st_ws_close(&ws);
     r->decode_errors = r->dec.errors;
-    decoder_close(&r->dec);
+    st_video_decoder_close(&r->dec);
 }
 
 static void print_latency_table(uint32_t w, uint32_t h, double seconds, const receiver *r)

@@ -10,6 +10,7 @@
  * (tests/README.md); the encode figures printed are information, not assertions. */
 #include "sb_test_http.h"
 #include "sb_test_server.h"
+#include "sb_test_video.h"
 #include "sb_cunit.h"
 
 #include "codec.h"
@@ -17,91 +18,12 @@
 #include "server_internal.h" /* the per-codec counters (srv->stats), read as /stats does */
 #include "wire.h"
 
-#include <libavcodec/avcodec.h>
-#include <libswscale/swscale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* Marker tolerance: the marker square's mean gray after encode + decode + YUV -> RGB. */
 #define MARKER_TOLERANCE 10
-
-/* ---- a libavcodec decoder of the packets the server sends ------------------------------------ */
-
-typedef struct decoder {
-    AVCodecContext *ctx;
-    AVFrame *frame;
-    AVPacket *pkt;
-    int width, height; /* of the last decoded picture (coded size) */
-    int marker;        /* mean gray of the marker's inner 32x32, -1 if none decoded */
-    int frames;
-    int errors;
-} decoder;
-
-static bool decoder_open(decoder *d, int codec)
-{
-    memset(d, 0, sizeof *d);
-    const AVCodec *c = avcodec_find_decoder(codec == SB_CODEC_H264 ? AV_CODEC_ID_H264
-                                                                   : AV_CODEC_ID_VP8);
-    if (!c)
-        return false;
-    d->ctx = avcodec_alloc_context3(c);
-    d->frame = av_frame_alloc();
-    d->pkt = av_packet_alloc();
-    d->ctx->thread_count = 1;
-    d->marker = -1;
-    return avcodec_open2(d->ctx, c, NULL) == 0;
-}
-
-static void decoder_close(decoder *d)
-{
-    avcodec_free_context(&d->ctx);
-    av_frame_free(&d->frame);
-    av_packet_free(&d->pkt);
-}
-
-/* The decoded picture's marker square (top-left 64x64 of st_fill_frame) as gray, through
- * libswscale's YUV -> BGRA (BT.601 limited, as encoded). */
-static int decoded_marker(const AVFrame *f)
-{
-    int w = 64, h = 64;
-    if (f->width < w || f->height < h)
-        return -1;
-    struct SwsContext *sws = sws_getContext(w, h, (enum AVPixelFormat)f->format, w, h,
-                                            AV_PIX_FMT_BGRA, SWS_POINT, NULL, NULL, NULL);
-    uint8_t *bgra = malloc((size_t)w * h * 4);
-    uint8_t *dst[4] = {bgra, NULL, NULL, NULL};
-    int dst_stride[4] = {w * 4, 0, 0, 0};
-    sws_scale(sws, (const uint8_t *const *)f->data, f->linesize, 0, h, dst, dst_stride);
-    sws_freeContext(sws);
-    unsigned long sum = 0;
-    for (int y = 16; y < 48; y++)
-        for (int x = 16; x < 48; x++)
-            sum += bgra[(y * w + x) * 4 + 1];
-    free(bgra);
-    return (int)(sum / (32 * 32));
-}
-
-/* Decodes one packet; true when it produced a picture. */
-static bool decoder_feed(decoder *d, const uint8_t *data, size_t len)
-{
-    d->pkt->data = (uint8_t *)(uintptr_t)data;
-    d->pkt->size = (int)len;
-    if (avcodec_send_packet(d->ctx, d->pkt) < 0) {
-        d->errors++;
-        return false;
-    }
-    bool got = false;
-    while (avcodec_receive_frame(d->ctx, d->frame) == 0) {
-        d->width = d->frame->width;
-        d->height = d->frame->height;
-        d->marker = decoded_marker(d->frame);
-        d->frames++;
-        got = true;
-        av_frame_unref(d->frame);
-    }
-    return got;
-}
 
 /* ---- the codecs alone ------------------------------------------------------------------------ */
 
@@ -155,8 +77,8 @@ static void codec_round_trip(int id, uint32_t w, uint32_t h, bool bottom_up, int
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     CU_ASSERT_EQUAL(c->coded_width, (w + 1) & ~1u);
     CU_ASSERT_EQUAL(c->coded_height, (h + 1) & ~1u);
-    decoder d;
-    CU_ASSERT_FATAL(decoder_open(&d, id));
+    st_video_decoder d;
+    CU_ASSERT_FATAL(st_video_decoder_open(&d, id, 0, 0));
     sb_i420 i420;
     memset(&i420, 0, sizeof i420);
     sb_codec_packet out = {0};
@@ -172,14 +94,15 @@ static void codec_round_trip(int id, uint32_t w, uint32_t h, bool bottom_up, int
         if (i == 0 || i == force_at) {
             CU_ASSERT(out.keyframe);
         }
-        CU_ASSERT(decoder_feed(&d, out.data, out.len));
-        CU_ASSERT_EQUAL(d.width, (int)c->coded_width);
-        CU_ASSERT_EQUAL(d.height, (int)c->coded_height);
+        CU_ASSERT(st_video_decoder_feed(&d, out.data, out.len));
+        CU_ASSERT_EQUAL(d.coded_width, c->coded_width);
+        CU_ASSERT_EQUAL(d.coded_height, c->coded_height);
         int want = (int)st_marker_value((uint64_t)i + 1);
-        if (abs(d.marker - want) > MARKER_TOLERANCE)
-            fprintf(stderr, "%s %ux%u frame %d: marker %d, want %d\n", vt->name, w, h, i, d.marker,
+        if (abs(st_video_decoder_marker(&d) - want) > MARKER_TOLERANCE)
+            fprintf(stderr, "%s %ux%u frame %d: marker %d, want %d\n", vt->name, w, h, i,
+                    st_video_decoder_marker(&d),
                     want);
-        CU_ASSERT(abs(d.marker - want) <= MARKER_TOLERANCE);
+        CU_ASSERT(abs(st_video_decoder_marker(&d) - want) <= MARKER_TOLERANCE);
         free(p.px);
     }
     if (id == SB_CODEC_H264) {
@@ -190,7 +113,7 @@ static void codec_round_trip(int id, uint32_t w, uint32_t h, bool bottom_up, int
     CU_ASSERT_EQUAL(d.errors, 0);
     free(out.data);
     sb__i420_free(&i420);
-    decoder_close(&d);
+    st_video_decoder_close(&d);
     vt->destroy(c);
 }
 
@@ -292,7 +215,7 @@ static sb_codec_snapshot codec_stats(st_server *f, int id)
 /* One WebSocket viewer that decodes every video packet it is sent. */
 typedef struct viewer {
     st_ws ws;
-    decoder dec;
+    st_video_decoder dec;
     pthread_mutex_t mu;
     int decoded, undecoded, wrong_size, wrong_picture;
 } viewer;
@@ -305,13 +228,15 @@ static void viewer_on_video(void *user, const unsigned char *m, size_t len)
     for (int i = 0; i < 8; i++)
         seq |= (uint64_t)m[16 + i] << (8 * i);
     pthread_mutex_lock(&v->mu);
-    if (decoder_feed(&v->dec, m + SB_WIRE_VIDEO_HEADER_LEN, len - SB_WIRE_VIDEO_HEADER_LEN)) {
+    if (st_video_decoder_feed(&v->dec, m + SB_WIRE_VIDEO_HEADER_LEN,
+                              len - SB_WIRE_VIDEO_HEADER_LEN)) {
         v->decoded++;
         uint32_t w = (uint32_t)m[4] | (uint32_t)m[5] << 8, h = (uint32_t)m[8] | (uint32_t)m[9] << 8;
         uint32_t cw = (uint32_t)m[56] | (uint32_t)m[57] << 8, ch = (uint32_t)m[60] | (uint32_t)m[61] << 8;
-        v->wrong_size += v->dec.width != (int)cw || v->dec.height != (int)ch ||
+        v->wrong_size += v->dec.coded_width != cw || v->dec.coded_height != ch ||
                          cw != ((w + 1) & ~1u) || ch != ((h + 1) & ~1u);
-        v->wrong_picture += abs(v->dec.marker - (int)st_marker_value(seq)) > MARKER_TOLERANCE;
+        v->wrong_picture += abs(st_video_decoder_marker(&v->dec) - (int)st_marker_value(seq)) >
+                            MARKER_TOLERANCE;
     } else {
         v->undecoded++;
     }
@@ -323,7 +248,7 @@ static void viewer_open(viewer *v, st_server *f, int codec, bool auto_ack)
 {
     memset(v, 0, sizeof *v);
     pthread_mutex_init(&v->mu, NULL);
-    CU_ASSERT_FATAL(decoder_open(&v->dec, codec));
+    CU_ASSERT_FATAL(st_video_decoder_open(&v->dec, codec, 0, 0));
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&v->ws, f->port, "/ws", NULL, auto_ack), 0);
     v->ws.on_video = viewer_on_video;
     v->ws.on_video_user = v;
@@ -337,7 +262,7 @@ static void viewer_open(viewer *v, st_server *f, int codec, bool auto_ack)
 static void viewer_close(viewer *v)
 {
     st_ws_close(&v->ws);
-    decoder_close(&v->dec);
+    st_video_decoder_close(&v->dec);
     pthread_mutex_destroy(&v->mu);
 }
 
