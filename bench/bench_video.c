@@ -279,7 +279,7 @@ static void print_codec_table(uint32_t w, uint32_t h, const char *scene, int fra
                v->dec.errors + v->failures);
     }
     sb_sample_summary c = figure_summary(convert_ms), cc = figure_summary(convert_cpu_ms);
-    printf("\nRGBA/BGRA -> I420 (libswscale, sb__i420_convert) alone, included in the video rows' "
+    printf("\nRGBA/BGRA -> I420 (sb__i420_convert, server/i420.c) alone, included in the video rows' "
            "encode: mean %.2f, p50 %.2f, p99 %.2f ms (CPU p50 %.2f, p99 %.2f ms)\n",
            figure_mean(convert_ms), c.p50, c.p99, cc.p50, cc.p99);
     variant *jpeg = find_variant(SB_CODEC_JPEG, 60), *h264 = find_variant(SB_CODEC_H264, 0);

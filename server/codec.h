@@ -5,7 +5,7 @@
  * calls them from its one thread only: an instance is not thread-safe.
  *
  * Video codecs take I420 pictures (SB_CODEC_I420) converted once per frame by
- * sb__i420_convert (codec_video.c, libswscale) and shared by every video codec in use. Not
+ * sb__i420_convert (i420.c) and shared by every video codec in use. Not
  * installed. */
 #ifndef SB_CODEC_H
 #define SB_CODEC_H
@@ -100,7 +100,7 @@ const char *sb__codec_name(int id);
  * encodable: what a fixed JPEG output buffer needs. */
 unsigned long sb__jpeg_buffer_size(uint32_t w, uint32_t h);
 
-/* ---- I420 conversion (codec_video.c) --------------------------------------------------------- */
+/* ---- I420 conversion (i420.c) --------------------------------------------------------- */
 
 /* An I420 picture of the coded size, owned, reused across frames of one size. */
 typedef struct sb_i420 {
@@ -110,11 +110,11 @@ typedef struct sb_i420 {
     uint32_t coded_width, coded_height; /* rounded up to even */
     uint32_t strides[3];
     uint8_t *planes[3];
-    void *sws;                          /* libswscale's cached context */
 } sb_i420;
 
-/* Converts pic (SB_PIXEL_*) into dst (resized as needed), bottom-up rows flipped, odd sizes
- * padded by repeating the last column/row. SB_OK or an error (dst->... unchanged meaning). */
+/* Converts pic (SB_PIXEL_*) into dst (resized as needed): BT.601 limited range, chroma the mean
+ * of each 2x2 block, bottom-up rows read top row first, odd sizes padded by repeating the last
+ * column/row. SB_OK or an error (dst->... unchanged meaning). */
 int sb__i420_convert(sb_i420 *dst, const sb_codec_picture *pic, char *why, size_t why_len);
 /* dst as a picture for a video codec's encode. */
 sb_codec_picture sb__i420_picture(const sb_i420 *i420);

@@ -1,5 +1,5 @@
 /* codec_video.c - the video codecs behind codec.h, through libavcodec: H.264 (libx264) and VP8
- * (libvpx), tuned for latency; and the one RGB(A) -> I420 conversion per frame (libswscale).
+ * (libvpx), tuned for latency. Their I420 input comes from i420.c.
  *
  * Latency presets (docs/wire-protocol.md, "Video"): no B-frames and no lookahead (every
  * encode returns its own packet at once), one thread = one slice, constant quality (crf /
@@ -16,7 +16,6 @@
 #include <libavcodec/avcodec.h>
 #include <libavutil/opt.h>
 #include <libavutil/log.h>
-#include <libswscale/swscale.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,124 +25,6 @@
 #define SB_VIDEO_GOP (1 << 20)
 #define SB_H264_DEFAULT_CRF 23
 #define SB_VP8_DEFAULT_CRF 10
-/* Row alignment of the I420 planes (libswscale's and the encoders' SIMD). */
-#define SB_I420_ALIGN 64u
-
-/* ---- I420 ------------------------------------------------------------------------------------ */
-
-static uint32_t align_up(uint32_t v, uint32_t a)
-{
-    return (v + a - 1u) / a * a;
-}
-
-static enum AVPixelFormat av_format(uint32_t format)
-{
-    switch (format) {
-    case SB_PIXEL_BGRA: return AV_PIX_FMT_BGRA;
-    case SB_PIXEL_RGBA: return AV_PIX_FMT_RGBA;
-    case SB_PIXEL_RGB: return AV_PIX_FMT_RGB24;
-    default: return AV_PIX_FMT_NONE;
-    }
-}
-
-/* Sizes dst's planes for a w x h picture (coded size rounded up to even). */
-static int i420_resize(sb_i420 *dst, uint32_t w, uint32_t h)
-{
-    if (dst->buf && dst->width == w && dst->height == h)
-        return SB_OK;
-    uint32_t cw = (w + 1u) & ~1u, ch = (h + 1u) & ~1u;
-    uint32_t ys = align_up(cw, SB_I420_ALIGN), cs = align_up(cw / 2u, SB_I420_ALIGN);
-    size_t size = (size_t)ys * ch + 2u * (size_t)cs * (ch / 2u) + SB_I420_ALIGN;
-    uint8_t *buf = av_malloc(size);
-    if (!buf)
-        return SB_ENOMEM;
-    av_free(dst->buf);
-    dst->buf = buf;
-    dst->buf_size = size;
-    dst->width = w;
-    dst->height = h;
-    dst->coded_width = cw;
-    dst->coded_height = ch;
-    dst->strides[0] = ys;
-    dst->strides[1] = dst->strides[2] = cs;
-    dst->planes[0] = buf;
-    dst->planes[1] = buf + (size_t)ys * ch;
-    dst->planes[2] = dst->planes[1] + (size_t)cs * (ch / 2u);
-    return SB_OK;
-}
-
-/* Odd sizes: the coded picture's extra column/row repeats the last visible one (edge padding,
- * so the decoder's crop hides nothing that bleeds into the visible picture). The chroma planes
- * are ceil(w/2) x ceil(h/2), which libswscale already fills. */
-static void i420_pad(sb_i420 *d)
-{
-    uint8_t *y = d->planes[0];
-    if (d->coded_width != d->width) {
-        for (uint32_t r = 0; r < d->height; r++)
-            y[(size_t)r * d->strides[0] + d->width] = y[(size_t)r * d->strides[0] + d->width - 1];
-    }
-    if (d->coded_height != d->height)
-        memcpy(y + (size_t)d->height * d->strides[0], y + (size_t)(d->height - 1) * d->strides[0],
-               d->coded_width);
-}
-
-int sb__i420_convert(sb_i420 *dst, const sb_codec_picture *pic, char *why, size_t why_len)
-{
-    enum AVPixelFormat fmt = av_format(pic->format);
-    if (fmt == AV_PIX_FMT_NONE || pic->width == 0 || pic->height == 0) {
-        snprintf(why, why_len, "unsupported format %u", pic->format);
-        return SB_EINVAL;
-    }
-    if (i420_resize(dst, pic->width, pic->height) != SB_OK) {
-        snprintf(why, why_len, "out of memory");
-        return SB_ENOMEM;
-    }
-    int w = (int)pic->width, h = (int)pic->height;
-    struct SwsContext *sws = sws_getCachedContext(dst->sws, w, h, fmt, w, h, AV_PIX_FMT_YUV420P,
-                                                  SWS_BILINEAR, NULL, NULL, NULL);
-    if (!sws) {
-        snprintf(why, why_len, "sws_getCachedContext failed for %dx%d", w, h);
-        return SB_EIO;
-    }
-    dst->sws = sws;
-    /* A negative stride reads the rows bottom-up: the flip costs nothing. */
-    const uint8_t *src[4] = {pic->planes[0], NULL, NULL, NULL};
-    int src_stride[4] = {(int)pic->strides[0], 0, 0, 0};
-    if (pic->bottom_up) {
-        src[0] = pic->planes[0] + (size_t)(pic->height - 1) * pic->strides[0];
-        src_stride[0] = -(int)pic->strides[0];
-    }
-    uint8_t *out[4] = {dst->planes[0], dst->planes[1], dst->planes[2], NULL};
-    int out_stride[4] = {(int)dst->strides[0], (int)dst->strides[1], (int)dst->strides[2], 0};
-    if (sws_scale(sws, src, src_stride, 0, h, out, out_stride) != h) {
-        snprintf(why, why_len, "sws_scale failed for %dx%d", w, h);
-        return SB_EIO;
-    }
-    i420_pad(dst);
-    return SB_OK;
-}
-
-sb_codec_picture sb__i420_picture(const sb_i420 *i420)
-{
-    sb_codec_picture pic;
-    memset(&pic, 0, sizeof pic);
-    for (int i = 0; i < 3; i++) {
-        pic.planes[i] = i420->planes[i];
-        pic.strides[i] = i420->strides[i];
-    }
-    pic.width = i420->width;
-    pic.height = i420->height;
-    pic.format = SB_CODEC_I420;
-    return pic;
-}
-
-void sb__i420_free(sb_i420 *i420)
-{
-    sws_freeContext(i420->sws);
-    av_free(i420->buf);
-    memset(i420, 0, sizeof *i420);
-}
-
 /* ---- the libavcodec encoders ----------------------------------------------------------------- */
 
 typedef struct video_codec {

@@ -172,7 +172,7 @@ static void test_bench_720p_prints_encode_cost(void)
         sb__i420_free(&i420);
         vt->destroy(c);
     }
-    printf("\nbench: BGRA -> I420 (libswscale) 1280x720: %.2f ms/frame\n", convert_ms / 2);
+    printf("\nbench: BGRA -> I420 (sb__i420_convert) 1280x720: %.2f ms/frame\n", convert_ms / 2);
 }
 
 /* ---- the server end to end ------------------------------------------------------------------- */
