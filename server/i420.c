@@ -3,10 +3,10 @@
  *
  * Own code rather than libswscale: BT.601 limited range (what codec_video.c signals), chroma the
  * mean of each 2x2 block, rows read bottom-up through a negative stride (no flip copy). Each
- * plane is one simple loop per row that the compiler vectorizes (this file is built with -O3,
- * server/CMakeLists.txt): measured on this machine's 2 shared cores (thread CPU time, p50 of 60),
- * 1280x720 BGRA 0.8 ms vs libswscale's 3.7 ms (SWS_BILINEAR; 2.6 ms SWS_POINT), 1920x1080 2.7 ms
- * vs 5.8 ms. */
+ * plane is one simple loop per row that the compiler vectorizes for 4-byte pixels (what VTK
+ * captures; 3-byte RGB stays scalar) with this file built at -O3 (server/CMakeLists.txt).
+ * Measured on this machine's 2 shared cores (thread CPU time, p50 of 60 frames, 1280x720 BGRA):
+ * 0.86 ms vs libswscale's 3.7 ms (SWS_BILINEAR; SWS_POINT 2.6 ms); RGB 2.1 ms. */
 #include "codec.h"
 
 #include "streambridge/error.h"
@@ -71,39 +71,41 @@ static inline uint8_t chroma_v(int r4, int g4, int b4)
  * the layout constant in each loop so that it vectorizes. An odd width's last column is its own
  * pair (the chroma of one pixel pair with itself). */
 #define SB_I420_ROWS(name, bpp, ri, gi, bi)                                                        \
-    static void name##_luma(const uint8_t *restrict s, uint8_t *restrict y, uint32_t w)           \
+    static void name##_luma(const uint8_t *restrict s, uint8_t *restrict y, size_t w)             \
     {                                                                                              \
-        for (uint32_t x = 0; x < w; x++)                                                           \
+        for (size_t x = 0; x < w; x++)                                                             \
             y[x] = luma(s[bpp * x + ri], s[bpp * x + gi], s[bpp * x + bi]);                        \
     }                                                                                              \
     static void name##_chroma(const uint8_t *restrict s0, const uint8_t *restrict s1,             \
-                              uint8_t *restrict u, uint8_t *restrict v, uint32_t w)                \
+                              uint8_t *restrict u, uint8_t *restrict v, size_t w)                  \
     {                                                                                              \
-        uint32_t pairs = w / 2u;                                                                   \
-        for (uint32_t x = 0; x < pairs; x++) {                                                     \
-            const uint8_t *a = s0 + 2u * bpp * x, *b = s1 + 2u * bpp * x;                          \
-            int r4 = a[ri] + a[bpp + ri] + b[ri] + b[bpp + ri];                                    \
-            int g4 = a[gi] + a[bpp + gi] + b[gi] + b[bpp + gi];                                    \
-            int b4 = a[bi] + a[bpp + bi] + b[bi] + b[bpp + bi];                                    \
+        size_t pairs = w / 2u;                                                                     \
+        for (size_t x = 0; x < pairs; x++) {                                                       \
+            int r4 = s0[2 * bpp * x + ri] + s0[2 * bpp * x + bpp + ri] + s1[2 * bpp * x + ri] +     \
+                     s1[2 * bpp * x + bpp + ri];                                                   \
+            int g4 = s0[2 * bpp * x + gi] + s0[2 * bpp * x + bpp + gi] + s1[2 * bpp * x + gi] +     \
+                     s1[2 * bpp * x + bpp + gi];                                                   \
+            int b4 = s0[2 * bpp * x + bi] + s0[2 * bpp * x + bpp + bi] + s1[2 * bpp * x + bi] +     \
+                     s1[2 * bpp * x + bpp + bi];                                                   \
             u[x] = chroma_u(r4, g4, b4);                                                           \
             v[x] = chroma_v(r4, g4, b4);                                                           \
         }                                                                                          \
         if (w & 1u) {                                                                              \
-            const uint8_t *a = s0 + 2u * bpp * pairs, *b = s1 + 2u * bpp * pairs;                  \
+            const uint8_t *a = s0 + 2 * bpp * pairs, *b = s1 + 2 * bpp * pairs;                    \
             int r4 = 2 * (a[ri] + b[ri]), g4 = 2 * (a[gi] + b[gi]), b4 = 2 * (a[bi] + b[bi]);      \
             u[pairs] = chroma_u(r4, g4, b4);                                                       \
             v[pairs] = chroma_v(r4, g4, b4);                                                       \
         }                                                                                          \
     }
 
-SB_I420_ROWS(bgra, 4u, 2u, 1u, 0u)
-SB_I420_ROWS(rgba, 4u, 0u, 1u, 2u)
-SB_I420_ROWS(rgb, 3u, 0u, 1u, 2u)
+SB_I420_ROWS(bgra, 4, 2, 1, 0)
+SB_I420_ROWS(rgba, 4, 0, 1, 2)
+SB_I420_ROWS(rgb, 3, 0, 1, 2)
 
 typedef struct row_fns {
-    void (*luma)(const uint8_t *restrict, uint8_t *restrict, uint32_t);
+    void (*luma)(const uint8_t *restrict, uint8_t *restrict, size_t);
     void (*chroma)(const uint8_t *restrict, const uint8_t *restrict, uint8_t *restrict,
-                   uint8_t *restrict, uint32_t);
+                   uint8_t *restrict, size_t);
 } row_fns;
 
 static bool row_fns_of(uint32_t format, row_fns *fns)
