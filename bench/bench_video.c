@@ -153,7 +153,7 @@ static void add_variant(int codec, int quality, int crf, const char *preset, boo
         snprintf(v->label, sizeof v->label, "%s (server default)", sb__codec_name(codec));
     else if (preset)
         snprintf(v->label, sizeof v->label, "%s %s crf %d", sb__codec_name(codec), preset,
-                 crf >= 0 ? crf : 23);
+                 crf >= 0 ? crf : SB_H264_DEFAULT_CRF);
     else
         snprintf(v->label, sizeof v->label, "%s crf %d", sb__codec_name(codec), crf);
 }
@@ -528,10 +528,11 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     st_suite_init();
     sb_server_options defaults = SB_SERVER_OPTIONS_INIT;
-    printf("bench_video: server defaults video_crf %d (-1 = H.264 crf 23, VP8 cq-level 10), "
+    printf("bench_video: server defaults video_crf %d (-1 = H.264 crf %d, VP8 cq-level %d), "
            "video_max_kbps %d, max_fps %.0f; encode and decode on this thread, one thread per "
            "codec (wall-clock ms, machine shared)\n",
-           defaults.video_crf, defaults.video_max_kbps, defaults.max_fps);
+           defaults.video_crf, SB_H264_DEFAULT_CRF, SB_VP8_DEFAULT_CRF, defaults.video_max_kbps,
+           defaults.max_fps);
     for (const char *p = sizes; *p;) {
         int lines = atoi(p);
         uint32_t w = lines == 1080 ? 1920 : lines == 720 ? 1280 : 0, h = (uint32_t)lines;

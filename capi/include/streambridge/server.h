@@ -81,8 +81,8 @@ typedef struct sb_server_options {
     const char *default_codec;     /* "jpeg" (default, also for NULL), "h264" or "vp8": what a
                                     * client that states no preference gets (if it can decode it
                                     * and video_codecs allows it) */
-    int video_crf;                 /* -1..63, default -1 = each codec's own (H.264 crf 23, VP8
-                                    * cq-level 10); lower = better and bigger. H.264 uses
+    int video_crf;                 /* -1..63, default -1 = each codec's own (H.264 crf 25, VP8
+                                    * cq-level 24); lower = better and bigger. H.264 uses
                                     * 0..51 (above 51 counts as 51), VP8 0..63 */
     int video_max_kbps;            /* 0..1000000 per codec stream, default 0 = no cap */
     int keyframe_min_interval_ms;  /* 0..60000, default 500: at most one keyframe forced by
