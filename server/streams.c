@@ -19,6 +19,8 @@
 /* One size for everyone (the picker's cards): a caller cannot force re-encodes by asking for
  * ever other sizes. */
 #define SB_THUMB_MAX_WIDTH 320
+/* A thumbnail request waits this long for the newest frame's JPEG (as a snapshot does). */
+#define SB_THUMB_WAIT_MS 2000
 
 /* ---- names ----------------------------------------------------------------------------------- */
 
@@ -319,9 +321,8 @@ char *sb__streams_json(sb_server *srv, size_t *len)
         sb_server_stream *st = order[i];
         uint32_t w = 0, h = 0;
         sb__encoder_frame_size(&st->encoder, &w, &h);
-        sb_encoded_frame *f = sb__encoder_latest(&st->encoder);
-        unsigned long long seq = f ? (unsigned long long)f->seq : 0ull;
-        sb__frame_unref(f);
+            /* The ring's: the encoder encodes only what someone consumes. */
+        unsigned long long seq = (unsigned long long)sb_frame_ring_latest_seq(st->ring);
         sb_frame_ring_stats rs = SB_FRAME_RING_STATS_INIT;
         sb_frame_ring_get_stats(st->ring, &rs);
         at += (size_t)snprintf(
@@ -398,17 +399,22 @@ done:
 unsigned char *sb__stream_thumbnail(sb_server_stream *st, unsigned long *len, uint64_t *seq,
                                     int *status)
 {
-    sb_encoded_frame *f = sb__encoder_latest(&st->encoder);
-    if (!f) {
+    /* Within the interval the thumbnail made last serves. After it, the JPEG of the newest
+     * frame, encoded for this request when nobody consumes JPEG (a one-off consumer, as a
+     * snapshot: the encoder encodes only what someone consumes). */
+    uint64_t now = sb__monotonic_ns();
+    pthread_mutex_lock(&st->thumb_mu);
+    bool recent = st->thumb && now - st->thumb_made_ns < (uint64_t)SB_THUMB_INTERVAL_MS * 1000000u;
+    pthread_mutex_unlock(&st->thumb_mu);
+    sb_encoded_frame *f = recent ? NULL : sb__encoder_wait_latest(&st->encoder, SB_THUMB_WAIT_MS);
+    unsigned char *copy = NULL;
+    pthread_mutex_lock(&st->thumb_mu);
+    if (!f && !st->thumb) {
+        pthread_mutex_unlock(&st->thumb_mu);
         *status = 503;
         return NULL;
     }
-    unsigned char *copy = NULL;
-    pthread_mutex_lock(&st->thumb_mu);
-    uint64_t now = sb__monotonic_ns();
-    bool stale = !st->thumb ||
-                 (st->thumb_seq != f->seq &&
-                  now - st->thumb_made_ns >= (uint64_t)SB_THUMB_INTERVAL_MS * 1000000u);
+    bool stale = f && (!st->thumb || st->thumb_seq != f->seq);
     if (stale) {
         unsigned char *fresh = NULL;
         unsigned long fresh_len = 0;
