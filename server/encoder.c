@@ -741,17 +741,31 @@ static void encode_video_only(encoder_state *st, unsigned mask)
     sb_encoder *enc = st->enc;
     for (int attempt = 0; attempt < 4; attempt++) {
         sb_frame frame;
+        encode_times times = {.start_ns = sb__realtime_ns()};
         if (sb_frame_ring_acquire(enc->cfg.ring, &frame) != SB_OK)
             break;
         bool ok = encodable(&frame.info) && video_convert(st, &frame, mask);
         sb_frame_info info = frame.info;
         if (sb_frame_ring_release(enc->cfg.ring, &frame) == SB_ESTALE)
             continue; /* torn picture: the newest frame again */
-        if (ok) {
-            video_encode_all(st, mask, &info, 0);
-            return;
+        if (!ok)
+            break;
+        /* A frame no codec encoded yet (it came after the wait ended, or nobody watched it):
+         * its first encode, counted and walked as encode_once does (the normal path then finds
+         * it done). Else a re-encode of a frame sent already (no walk). */
+        bool distinct = info.seq > st->encoded_seq;
+        uint64_t encode_id = distinct ? ++st->next_id : 0;
+        if (distinct) {
+            st->distinct_no++;
+            drop_latest(enc);
         }
-        break;
+        video_encode_all(st, mask, &info, encode_id);
+        if (distinct) {
+            times.end_ns = sb__realtime_ns();
+            account_encode(st, &info, false, true, input_is_recent(enc, false), encode_id, times);
+            st->jpeg_missing = true;
+        }
+        return;
     }
     /* No frame to encode (the producer is gone, a bad segment, an unencodable frame): what is
      * owed stays owed, tried again in a while or with the next frame, never in a busy loop. */
