@@ -69,3 +69,22 @@ test('back from a viewer, the picker lists the streams again', async () => {
   const body = await r.json();
   assert.deepEqual(body.streams.map((s) => s.view_url), ['v/basic/', 'v/network/', 'v/science/']);
 });
+
+// Streams come and go while the page is open: the page follows the list it polls. The server's
+// side of that (a removed stream leaves /streams at once) is test_multistream's; here the list
+// is rewritten on its way to the page, so the page's own update logic is what is tested.
+test('a stream that leaves the list leaves the page, and comes back with it', async () => {
+  await page.goto(demo.base);
+  await waitUntil(async () => (await page.locator('.sb-card').count()) === 3, 'three stream cards');
+  await page.route('**/streams*', async (route) => {
+    const response = await route.fetch();
+    const body = await response.json();
+    body.streams = body.streams.filter((s) => s.name !== 'network');
+    await route.fulfill({ response, json: body });
+  });
+  await waitUntil(async () => (await page.locator('.sb-card').count()) === 2, 'the network card to go');
+  assert.deepEqual(await page.locator('.sb-card .sb-name').allTextContents(), ['basic', 'science']);
+  await page.unroute('**/streams*');
+  await waitUntil(async () => (await page.locator('.sb-card').count()) === 3, 'the network card to come back');
+  assert.deepEqual(await page.locator('.sb-card .sb-name').allTextContents(), ['basic', 'network', 'science']);
+});
