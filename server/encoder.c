@@ -568,9 +568,23 @@ typedef struct encode_times {
     uint64_t start_ns, end_ns;
 } encode_times;
 
-/* Counts the encode of info's frame and settles what is owed after it. distinct: the first
- * encode of this frame (with any codec), whose walk is recorded under encode_id (the id its
- * JPEG and video packets carry). */
+/* A distinct frame's walk (a still re-encode is not on any input's path), under encode_id (the
+ * id its JPEG and video packets carry). */
+static void record_walk(encoder_state *st, const sb_frame_info *info, uint64_t encode_id,
+                        encode_times times)
+{
+    sb_frame_walk walk = {
+        .encode_id = encode_id, .seq = info->seq, .input_ns = info->input_ns,
+        .replay_ns = info->replay_ns, .render_start_ns = info->render_start_ns,
+        .render_end_ns = info->render_end_ns, .capture_ns = info->capture_ns,
+        .encode_start_ns = times.start_ns, .encode_end_ns = times.end_ns};
+    sb__stats_record_walk(st->enc->cfg.stats, &walk);
+}
+
+/* Counts the encode of info's frame and settles what is owed after it, before anyone is sent
+ * it (a client that has a frame finds it counted). distinct: the first encode of this frame
+ * (with any codec); its walk is recorded here when times.end_ns is known, else by the caller
+ * (record_walk) once the encodes are done. */
 static void account_encode(encoder_state *st, const sb_frame_info *info, bool still_only,
                            bool distinct, bool interactive, uint64_t encode_id,
                            encode_times times)
@@ -582,13 +596,8 @@ static void account_encode(encoder_state *st, const sb_frame_info *info, bool st
         if (newly > 1)
             SB_STATS_ADD(stats, frames_coalesced, newly - 1);
         SB_STATS_ADD(stats, frames_encoded, 1);
-        /* A distinct frame's walk (a still re-encode is not on any input's path). */
-        sb_frame_walk walk = {
-            .encode_id = encode_id, .seq = info->seq, .input_ns = info->input_ns,
-            .replay_ns = info->replay_ns, .render_start_ns = info->render_start_ns,
-            .render_end_ns = info->render_end_ns, .capture_ns = info->capture_ns,
-            .encode_start_ns = times.start_ns, .encode_end_ns = times.end_ns};
-        sb__stats_record_walk(stats, &walk);
+        if (times.end_ns)
+            record_walk(st, info, encode_id, times);
     } else if (still_only) {
         SB_STATS_ADD(stats, frames_encoded_still, 1);
     }
@@ -725,11 +734,13 @@ static encode_result encode_once(encoder_state *st, bool still_only)
             st->distinct_no++;
             drop_latest(enc);
         }
-        video_encode_all(st, vmask, &info, encode_id);
-        times.end_ns = sb__realtime_ns();
         account_encode(st, &info, false, distinct, interactive, encode_id, times);
         if (distinct)
             st->jpeg_missing = true;
+        video_encode_all(st, vmask, &info, encode_id);
+        times.end_ns = sb__realtime_ns();
+        if (distinct)
+            record_walk(st, &info, encode_id, times);
     }
     return ENCODE_PUBLISHED;
 }
@@ -758,12 +769,13 @@ static void encode_video_only(encoder_state *st, unsigned mask)
         if (distinct) {
             st->distinct_no++;
             drop_latest(enc);
+            account_encode(st, &info, false, true, input_is_recent(enc, false), encode_id, times);
+            st->jpeg_missing = true;
         }
         video_encode_all(st, mask, &info, encode_id);
         if (distinct) {
             times.end_ns = sb__realtime_ns();
-            account_encode(st, &info, false, true, input_is_recent(enc, false), encode_id, times);
-            st->jpeg_missing = true;
+            record_walk(st, &info, encode_id, times);
         }
         return;
     }

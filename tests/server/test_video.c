@@ -266,9 +266,25 @@ static void viewer_close(viewer *v)
     pthread_mutex_destroy(&v->mu);
 }
 
+/* v's decoder has seen every video frame counted so far (st_ws counts a frame before its
+ * on_video callback decodes it). */
+static bool viewer_caught_up(viewer *v)
+{
+    pthread_mutex_lock(&v->ws.mu);
+    int video = v->ws.video_frames;
+    pthread_mutex_unlock(&v->ws.mu);
+    pthread_mutex_lock(&v->mu);
+    bool done = v->decoded + v->undecoded >= video;
+    pthread_mutex_unlock(&v->mu);
+    return done;
+}
+
 /* Everything v was sent decoded to the right size and picture, in order, from a keyframe. */
 static void viewer_check(viewer *v)
 {
+    bool settled;
+    ST_WAIT_UNTIL(settled, viewer_caught_up(v), ST_DEADLINE_MS);
+    CU_ASSERT(settled);
     pthread_mutex_lock(&v->ws.mu);
     int video = v->ws.video_frames, first_key = v->ws.first_video_key;
     bool in_order = v->ws.video_in_order;
