@@ -1,11 +1,12 @@
 /* server.c - sb_server_create/destroy/get_port/get_stats, the civetweb context and the HTTP
- * endpoints (/, /video.mjpeg, /snapshot.jpg, /stats, /healthz). The WebSocket endpoint lives in
+ * endpoints (/, /video.mjpeg, /snapshot.jpg, /stats, /healthz, /webrtc.json). The WebSocket endpoint lives in
  * ws.c, the client registry in clients.c, the encoder in encoder.c, option validation in
  * options.c (server_internal.h: how they fit). */
 #include "server_internal.h"
 
 #include "conn_socket.h"
 #include "http_guard.h"
+#include "rtp.h"
 #include "sb_error_internal.h"
 #include "server_options.h"
 #include "web_assets.h"
@@ -280,8 +281,13 @@ static void codecs_json(sb_server *srv, strbuf *b)
 {
     unsigned users[SB_CODEC_COUNT] = {0};
     int video_users = 0;
-    for (int id = SB_CODEC_JPEG + 1; id < SB_CODEC_COUNT; id++)
-        video_users += users[id] = (unsigned)sb__encoder_video_users(&srv->encoder, id);
+    for (int id = SB_CODEC_JPEG + 1; id < SB_CODEC_COUNT; id++) {
+        int n = sb__encoder_video_users(&srv->encoder, id);
+        if (srv->rtp && sb__rtp_sender_codec(srv->rtp) == id && n > 0)
+            n--; /* the RTP sender is a user of its codec, not a client ("rtp" says it) */
+        video_users += n;
+        users[id] = (unsigned)n;
+    }
     int jpeg_users = sb__clients_count(&srv->clients) - video_users;
     users[SB_CODEC_JPEG] = jpeg_users > 0 ? (unsigned)jpeg_users : 0u; /* MJPEG included */
     sb_printf(b, "\"codecs\":{");
@@ -300,6 +306,43 @@ static void codecs_json(sb_server *srv, strbuf *b)
                   cs.encode_ms_mean, cs.encode_ms_p50, cs.encode_ms_p99);
     }
     sb_printf(b, "}");
+}
+
+/* "rtp":{...} (docs/webrtc.md, /stats): null without rtp_host. */
+static void rtp_json(sb_server *srv, strbuf *b)
+{
+    if (!srv->rtp) {
+        sb_printf(b, ",\"rtp\":null");
+        return;
+    }
+    sb_rtp_snapshot r;
+    sb__rtp_sender_snapshot(srv->rtp, &r);
+    sb_printf(b, ",\"rtp\":{\"codec\":\"%s\",\"host\":\"%s\",\"port\":%d,\"rtcp_port\":%d",
+              sb__codec_name(sb__rtp_sender_codec(srv->rtp)), srv->rtp_host, srv->opts.rtp_port,
+              srv->opts.rtp_rtcp_port);
+#define SB_RTP_JSON_(name, text) sb_printf(b, ",\"" #name "\":%llu", (unsigned long long)r.name);
+    SB_RTP_COUNTER_MAP(SB_RTP_JSON_)
+#undef SB_RTP_JSON_
+    sb_printf(b, "}");
+}
+
+/* /webrtc.json: where the page's WebRTC mode watches (docs/webrtc.md); 404 when not set up. The
+ * URL was checked to need no JSON escaping (options.c). */
+static void serve_webrtc_config(sb_server *srv, struct mg_connection *conn)
+{
+    if (!srv->rtp_janus_url) {
+        sb__http_reply(conn, 404, "application/json", NULL,
+                       "{\"error\":\"WebRTC is not set up on this server (rtp_janus_url)\"}\n",
+                       strlen("{\"error\":\"WebRTC is not set up on this server (rtp_janus_url)\"}\n"));
+        return;
+    }
+    char body[700];
+    int n = snprintf(body, sizeof body,
+                     "{\"janus_url\":\"%s\",\"mountpoint\":%d,\"codec\":\"%s\",\"rtp\":%s}\n",
+                     srv->rtp_janus_url, srv->opts.rtp_mountpoint_id,
+                     srv->rtp ? sb__codec_name(sb__rtp_sender_codec(srv->rtp)) : srv->rtp_codec,
+                     srv->rtp ? "true" : "false");
+    sb__http_reply(conn, 200, "application/json", NULL, body, (size_t)n);
 }
 
 static void serve_stats(sb_server *srv, struct mg_connection *conn)
@@ -330,6 +373,7 @@ static void serve_stats(sb_server *srv, struct mg_connection *conn)
         sb__clients_foreach(&srv->clients, client_json, &b);
     sb_printf(&b, "],");
     codecs_json(srv, &b);
+    rtp_json(srv, &b);
     sb_printf(&b, "}\n");
     if (b.failed)
         sb__http_reply_text(conn, 500, "out of memory\n");
@@ -361,6 +405,8 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
         serve_stats(srv, conn);
     else if (strcmp(path, "/healthz") == 0)
         serve_healthz(srv, conn);
+    else if (strcmp(path, "/webrtc.json") == 0)
+        serve_webrtc_config(srv, conn);
     else if (strcmp(path, "/ws") == 0)
         sb__http_reply_text(conn, 426, "WebSocket upgrade required\n");
     else {
@@ -445,9 +491,14 @@ static int copy_options(sb_server *srv, const sb_server_options *o)
         o->allowed_origins && *o->allowed_origins ? strdup(o->allowed_origins) : NULL;
     srv->video_codecs = o->video_codecs && *o->video_codecs ? strdup(o->video_codecs) : NULL;
     srv->default_codec_name = strdup(sb__codec_name(sb__server_default_codec(o)));
+    srv->rtp_host = o->rtp_host && *o->rtp_host ? strdup(o->rtp_host) : NULL;
+    srv->rtp_codec = strdup(o->rtp_codec && *o->rtp_codec ? o->rtp_codec : SB_SERVER_DEFAULT_RTP_CODEC);
+    srv->rtp_janus_url = o->rtp_janus_url && *o->rtp_janus_url ? strdup(o->rtp_janus_url) : NULL;
     if (!srv->bind_address || (o->access_token && *o->access_token && !srv->access_token) ||
         (o->allowed_origins && *o->allowed_origins && !srv->allowed_origins) ||
-        (o->video_codecs && *o->video_codecs && !srv->video_codecs) || !srv->default_codec_name)
+        (o->video_codecs && *o->video_codecs && !srv->video_codecs) || !srv->default_codec_name ||
+        (o->rtp_host && *o->rtp_host && !srv->rtp_host) || !srv->rtp_codec ||
+        (o->rtp_janus_url && *o->rtp_janus_url && !srv->rtp_janus_url))
         return SB_FAIL(SB_ENOMEM, "cannot copy the options");
     srv->allowed_codecs = sb__server_allowed_codecs(o);
     srv->default_codec = sb__server_default_codec(o);
@@ -457,6 +508,9 @@ static int copy_options(sb_server *srv, const sb_server_options *o)
     srv->opts.bind_address = srv->bind_address;
     srv->opts.access_token = srv->access_token;
     srv->opts.allowed_origins = srv->allowed_origins;
+    srv->opts.rtp_host = srv->rtp_host;
+    srv->opts.rtp_codec = srv->rtp_codec;
+    srv->opts.rtp_janus_url = srv->rtp_janus_url;
     if (srv->opts.num_threads == 0)
         srv->opts.num_threads = srv->opts.max_clients + 8;
     return SB_OK;
@@ -489,7 +543,31 @@ static void server_free(sb_server *srv)
     free(srv->allowed_origins);
     free(srv->video_codecs);
     free(srv->default_codec_name);
+    free(srv->rtp_host);
+    free(srv->rtp_codec);
+    free(srv->rtp_janus_url);
     free(srv);
+}
+
+/* The encoder's on_new_frame: every consumer that waits for packets looks again. */
+static void on_new_frame(void *arg)
+{
+    sb_server *srv = arg;
+    sb__clients_on_new_frame(&srv->clients);
+    sb__rtp_sender_wake(srv->rtp);
+}
+
+/* With rtp_host: the RTP sender, made before the encoder starts (its wake-up is then ready for
+ * the first frame) and started after (it joins the encoder as a consumer). */
+static int create_rtp_sender(sb_server *srv)
+{
+    if (!srv->rtp_host)
+        return SB_OK;
+    int codec = sb__codec_by_name(srv->rtp_codec, strlen(srv->rtp_codec));
+    if (!sb__codec_available((sb_codec_id)codec))
+        return SB_FAIL(SB_EINVAL, "rtp_codec %s is not available in this build's libavcodec",
+                       srv->rtp_codec);
+    return sb__rtp_sender_create(&srv->opts, "sb_server_create", &srv->rtp);
 }
 
 static int start_encoder(sb_server *srv)
@@ -505,10 +583,13 @@ static int start_encoder(sb_server *srv)
         .video_max_kbps = srv->opts.video_max_kbps,
         .keyframe_min_interval_ms = srv->opts.keyframe_min_interval_ms,
         .keyframe_interval_ms = srv->opts.keyframe_interval_ms,
-        .on_new_frame = sb__clients_on_new_frame,
-        .user_data = &srv->clients,
+        .on_new_frame = on_new_frame,
+        .user_data = srv,
     };
-    return sb__encoder_start(&srv->encoder, &cfg);
+    int rc = sb__encoder_start(&srv->encoder, &cfg);
+    if (rc == SB_OK && srv->rtp)
+        rc = sb__rtp_sender_start(srv->rtp, &srv->encoder);
+    return rc;
 }
 
 /* Starts civetweb on the configured address with our callbacks. */
@@ -575,7 +656,9 @@ static int open_endpoints(sb_server *srv)
  * sb_server_destroy (which copes with any prefix of them). */
 static int server_start(sb_server *srv)
 {
-    int rc = start_encoder(srv);
+    int rc = create_rtp_sender(srv);
+    if (rc == SB_OK)
+        rc = start_encoder(srv);
     if (rc != SB_OK)
         return rc;
     srv->guard = sb__http_guard_start();
@@ -697,7 +780,12 @@ void sb_server_destroy(sb_server *srv)
     srv->ctx = NULL;
     sb__http_guard_stop(srv->guard); /* after civetweb: no callback uses it any more */
     srv->guard = NULL;
+    /* The sender's thread before the encoder (it gives its packets back and leaves the codec);
+     * the sender itself after (the encoder thread may wake it until it is joined). */
+    sb__rtp_sender_stop(srv->rtp);
     sb__encoder_stop(&srv->encoder);
+    sb__rtp_sender_destroy(srv->rtp);
+    srv->rtp = NULL;
     server_free(srv);
 }
 
