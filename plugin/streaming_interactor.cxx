@@ -56,6 +56,18 @@ void sbStreamingInteractor::AttachStream()
     } else {
         o.server.port = settings.port + index;
     }
+    if (index == 0) { // one mountpoint: the first window's video (docs/webrtc.md)
+        if (!settings.rtp_host.empty()) {
+            o.server.rtp_host = settings.rtp_host.c_str();
+            o.server.rtp_port = settings.rtp_port;
+            o.server.rtp_rtcp_port = settings.rtp_rtcp_port;
+        }
+        if (!settings.rtp_codec.empty())
+            o.server.rtp_codec = settings.rtp_codec.c_str();
+        if (!settings.janus_url.empty())
+            o.server.rtp_janus_url = settings.janus_url.c_str();
+        o.server.rtp_mountpoint_id = settings.janus_mountpoint;
+    }
     std::string shm_name;
     if (settings.has_shm_name) {
         shm_name = index == 0 ? settings.shm_name : settings.shm_name + "-" + std::to_string(index);
