@@ -269,10 +269,16 @@ static ssize_t recv_within(int fd, uint8_t *buf, size_t size, int timeout_ms,
     return recvfrom(fd, buf, size, 0, (struct sockaddr *)from, &len);
 }
 
+/* The default stream's RTP counters (the stream RTP carries). */
 static sb_rtp_snapshot rtp_stats(st_server *f)
 {
     sb_rtp_snapshot s;
-    sb__rtp_sender_snapshot(f->srv->rtp, &s);
+    memset(&s, 0, sizeof s);
+    sb_server_stream *st = sb__stream_default(f->srv);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st->rtp);
+    sb__rtp_sender_snapshot(st->rtp, &s);
+    sb__stream_unref(st);
     return s;
 }
 
