@@ -72,6 +72,18 @@ async function overlayText(page) {
 test('?webrtc=1 plays the mountpoint: the video advances and shows the scene; a drag over /ws changes it',
      { skip: missing ?? false }, async () => {
   const page = await browser.context.newPage();
+  try {
+    await watchAndDrag(page);
+  } finally {
+    // Leave the mountpoint even when the test failed: the fan-out counts Janus's viewers.
+    await page.evaluate(() => window.sbWebrtcView && window.sbWebrtcView.close()).catch(() => {});
+    await page.close();
+  }
+  await waitUntil(async () => (await mountpointInfo(janus.mountpoints[0])).viewers === 0,
+                  'the page to leave the mountpoint');
+});
+
+async function watchAndDrag(page) {
   await page.goto(new URL('?webrtc=1', scene.base).href);
   const first = await waitUntil(async () => {
     const s = await videoSummary(page);
@@ -105,11 +117,7 @@ test('?webrtc=1 plays the mountpoint: the video advances and shows the scene; a 
   assert.ok(stats.events_received > 0, 'the drag arrived over the WebSocket');
   assert.ok(stats.rtp.frames_sent > 0 && stats.rtp.packets_sent >= stats.rtp.frames_sent);
   assert.ok(stats.rtp.rtcp_sent > 0, 'sender reports went to the mountpoint\'s RTCP port');
-  await page.evaluate(() => window.sbWebrtcView.close());
-  await waitUntil(async () => (await mountpointInfo(janus.mountpoints[0])).viewers === 0,
-                  'the page to leave the mountpoint');
-  await page.close();
-});
+}
 
 test(`fan-out: ${FAN_OUT} WebRTC viewers on one mountpoint; each frame encoded once, one RTP stream`,
      { skip: missing ?? false }, async () => {
