@@ -3,12 +3,14 @@
 #
 #   examples/demo.sh                    # all three scenes on 127.0.0.1:8000, :8001, :8002
 #   examples/demo.sh --scene network    # one scene on :8000
+#   examples/demo.sh --webrtc           # also over WebRTC through a local Janus (?webrtc=1)
 #
 # On a fresh Debian 12 machine it first installs what is missing (tools/setup.sh) and builds
 # (tools/build.sh, into build/ or $SB_BUILD_DIR). Without a DISPLAY it starts its own Xvfb.
 # Ctrl-C or SIGTERM stops everything it started: the demos (which unlink their shm segments),
 # then Xvfb. Environment: SB_BUILD_DIR (build directory), SB_DEMO_BINARY (use this
-# streambridge-demo as is: no setup, no build), SB_DEMO_ARGS (extra arguments for every demo).
+# streambridge-demo as is: no setup, no build), SB_DEMO_ARGS (extra arguments for every demo),
+# SB_SERVER_BINARY (--webrtc: the streambridge-server to use; default: beside the demo's build).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
@@ -17,16 +19,20 @@ bind=127.0.0.1
 scene=all
 token=
 origins=()
+webrtc=0
 usage() {
   cat <<'USAGE'
 usage: examples/demo.sh [--port P] [--bind ADDR] [--scene basic|network|science|all] [--token T]
-                        [--allow-origin ORIGIN]...
+                        [--allow-origin ORIGIN]... [--webrtc]
   --port P      first TCP port (default 8000); with --scene all the scenes use P, P+1, P+2
   --bind ADDR   listen address (default 127.0.0.1: this machine only)
   --scene S     which scene to serve (default all)
   --token T     require access token T (the printed URLs carry it)
   --allow-origin O  public origin of a reverse proxy in front (https://viz.example.org),
                 repeatable: its Host and Origin are accepted (docs/deploying.md)
+  --webrtc      also serve each scene over WebRTC: a local Janus (tools/janus-local.sh, one
+                mountpoint per scene) fed by streambridge-server's RTP sender; the printed
+                URLs open the page in ?webrtc=1 mode (docs/webrtc.md)
   --help        this text
 Stop with Ctrl-C.
 USAGE
@@ -38,6 +44,7 @@ while (($#)); do
     --scene) scene="${2:?--scene needs a value}"; shift 2 ;;
     --token) token="${2:?--token needs a value}"; shift 2 ;;
     --allow-origin) origins+=(--allow-origin "${2:?--allow-origin needs a value}"); shift 2 ;;
+    --webrtc) webrtc=1; shift ;;
     --help|-h) usage; exit 0 ;;
     *) echo "demo.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
@@ -60,6 +67,10 @@ else
   demo="$build/examples/streambridge-demo"
 fi
 [[ -x "$demo" ]] || { echo "demo.sh: $demo is missing or not executable" >&2; exit 1; }
+if ((webrtc)); then
+  server_bin="${SB_SERVER_BINARY:-$(dirname "$demo")/../server/streambridge-server}"
+  [[ -x "$server_bin" ]] || { echo "demo.sh: --webrtc needs streambridge-server ($server_bin)" >&2; exit 1; }
+fi
 
 work="$(mktemp -d /tmp/streambridge-demo.XXXXXX)"
 pids=()
@@ -100,10 +111,37 @@ extra=()
 extra+=("${origins[@]}")
 # shellcheck disable=SC2206
 [[ -n "${SB_DEMO_ARGS:-}" ]] && extra+=($SB_DEMO_ARGS)
-i=0
-for s in "${scenes[@]}"; do
-  "$demo" --scene "$s" --port $((port + i)) --bind "$bind" "${extra[@]}" >"$work/$s.log" 2>&1 &
+if ((webrtc)); then
+  # One mountpoint per scene; each scene's frames go through shared memory to a
+  # streambridge-server whose RTP sender feeds its mountpoint (the demo itself serves nothing).
+  "$root/tools/janus-local.sh" --mountpoints "${#scenes[@]}" >"$work/janus.out" 2>"$work/janus.log" &
   pids+=($!)
+  for _ in $(seq 600); do
+    grep -q 'janus-local: ready' "$work/janus.out" 2>/dev/null && break
+    kill -0 "${pids[-1]}" 2>/dev/null || { echo "demo.sh: Janus failed to start:" >&2; cat "$work/janus.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  grep -q 'janus-local: ready' "$work/janus.out" || { echo "demo.sh: Janus did not start within 60 s" >&2; exit 1; }
+  echo "demo.sh: Janus at $(grep -o 'url=[^ ]*' "$work/janus.out" | head -n1 | cut -d= -f2-) (log: $work/janus.log)"
+fi
+i=0
+spids=() # the processes whose URL line demo.sh waits for (the demos, or with --webrtc the servers)
+for s in "${scenes[@]}"; do
+  if ((webrtc)); then
+    mp="$(grep "mountpoint id=$((i + 1)) " "$work/janus.out")"
+    field() { sed "s/.* $1=\([^ ]*\).*/\1/" <<<"$mp"; }
+    "$demo" --scene "$s" --shm "sbdemo-$s-$$" --no-serve ${SB_DEMO_ARGS:-} >"$work/$s.demo.log" 2>&1 &
+    pids+=($!)
+    server_args=(--name "sbdemo-$s-$$" --wait --port $((port + i)) --bind "$bind" "${origins[@]}"
+                 --rtp-host 127.0.0.1 --rtp-port "$(field video_port)" --rtp-rtcp-port "$(field rtcp_port)"
+                 --rtp-janus-url "$(field url)" --rtp-mountpoint-id "$(field id)")
+    [[ -n "$token" ]] && server_args+=(--token "$token")
+    "$server_bin" "${server_args[@]}" >"$work/$s.log" 2>&1 &
+  else
+    "$demo" --scene "$s" --port $((port + i)) --bind "$bind" "${extra[@]}" >"$work/$s.log" 2>&1 &
+  fi
+  pids+=($!)
+  spids+=($!)
   i=$((i + 1))
 done
 
@@ -115,12 +153,15 @@ for idx in "${!scenes[@]}"; do
   for _ in $(seq 600); do
     url="$(grep -o 'http://[^ ]*' "$work/$s.log" 2>/dev/null | head -n1 || true)"
     [[ -n "$url" ]] && break
-    if ! kill -0 "${pids[$idx]}" 2>/dev/null; then
+    if ! kill -0 "${spids[$idx]}" 2>/dev/null; then
       echo "demo.sh: scene $s failed to start:" >&2; cat "$work/$s.log" >&2; exit 1
     fi
     sleep 0.1
   done
   [[ -n "$url" ]] || { echo "demo.sh: scene $s printed no URL within 60 s" >&2; cat "$work/$s.log" >&2; exit 1; }
+  if ((webrtc)); then # streambridge-server prints its URL without the token
+    url="$url?${token:+token=$token&}webrtc=1"
+  fi
   urls+=("$s  $url")
 done
 echo "demo.sh: serving (Ctrl-C stops):"

@@ -58,7 +58,8 @@ static void send_packet(builder *b, const uint8_t *prefix, size_t prefix_len,
     put16(b->buf + 2, p->seq++);
     put32(b->buf + 4, b->ts);
     put32(b->buf + 8, p->ssrc);
-    memcpy(b->buf + SB_RTP_HEADER_BYTES, prefix, prefix_len);
+    if (prefix_len)
+        memcpy(b->buf + SB_RTP_HEADER_BYTES, prefix, prefix_len);
     memcpy(b->buf + SB_RTP_HEADER_BYTES + prefix_len, payload, len);
     if (b->emit(b->user, b->buf, SB_RTP_HEADER_BYTES + prefix_len + len) != 0)
         b->failed = true;
