@@ -368,10 +368,10 @@ static void test_server_streams_to_the_gateway_and_answers_pli(void)
     /* A PLI from the "gateway" (its address: loopback) is counted and forces a keyframe. */
     sb_rtp_snapshot before = rtp_stats(&f);
     const uint8_t pli[] = {0x81, 206, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2};
+    CU_ASSERT_EQUAL(sendto(rtcp_fd, pli, sizeof pli, 0, (struct sockaddr *)&sender, sizeof sender),
+                    (ssize_t)sizeof pli);
     bool seen;
-    ST_WAIT_UNTIL(seen, (sendto(rtcp_fd, pli, sizeof pli, 0, (struct sockaddr *)&sender, sizeof sender),
-                         st_sleep_ms(50), rtp_stats(&f).keyframes_sent > before.keyframes_sent),
-                  ST_DEADLINE_MS);
+    ST_WAIT_UNTIL(seen, rtp_stats(&f).keyframes_sent > before.keyframes_sent, ST_DEADLINE_MS);
     CU_ASSERT(seen);
     sb_rtp_snapshot after = rtp_stats(&f);
     CU_ASSERT(after.pli_received > before.pli_received);
