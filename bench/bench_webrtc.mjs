@@ -3,7 +3,9 @@
 // the basic scene continuously, it reports
 //   - streambridge-server CPU per frame sent (/proc utime+stime over rtp.frames_sent),
 //   - Janus CPU per viewer (/proc of the janus process, % of one core),
-//   - delivered fps per WebRTC viewer (framesDecoded over the window: mean and minimum),
+//   - delivered fps per WebRTC viewer (framesDecoded over the window: mean and minimum; all
+//     viewers decode in one Chromium, so with many the browser's CPU limits this figure), and
+//     what Janus delivered: RTP packets received per viewer / packets streambridge sent,
 //   - input -> picture latency of the WebRTC path next to the WebSocket video path (H.264 over
 //     /ws): a page of each watches the canvas; after a single drag step sent over /ws, each
 //     records when its picture changed (same clock), median over the samples.
@@ -130,10 +132,14 @@ async function main() {
       await pace(1500);
       const s0 = await scene.stats();
       const d0 = await page.evaluate(() => window.viewers.map((v) => v.state.framesDecoded));
+      const p0 = await page.evaluate(() => window.viewers.map((v) => v.state.packetsReceived));
       const c0 = { srv: cpuSeconds(spid), janus: cpuSeconds(jpid), t: Date.now() };
       await pace(WINDOW_MS);
       const s1 = await scene.stats();
       const d1 = await page.evaluate(() => window.viewers.map((v) => v.state.framesDecoded));
+      const p1 = await page.evaluate(() => window.viewers.map((v) => v.state.packetsReceived));
+      // The viewers' counters come from getStats once a second: both ends of the window are
+      // equally stale (about half a second), so the ratio to what was sent meanwhile holds.
       const c1 = { srv: cpuSeconds(spid), janus: cpuSeconds(jpid), t: Date.now() };
       dragging = false;
       await drag;
@@ -151,6 +157,7 @@ async function main() {
         fpsPerViewerMin: Math.min(...fps).toFixed(1),
         h264Encodes: (s1.codecs.h264.frames + s1.codecs.h264.reencodes) - (s0.codecs.h264.frames + s0.codecs.h264.reencodes),
         rtpPackets: s1.rtp.packets_sent - s0.rtp.packets_sent,
+        deliveredMin: Math.min(...p1.map((p, i) => p - p0[i])) / Math.max(1, s1.rtp.packets_sent - s0.rtp.packets_sent),
       });
       console.log(JSON.stringify(rows[rows.length - 1]));
       await page.evaluate(() => Promise.all(window.viewers.map((v) => v.close())));
@@ -162,11 +169,12 @@ async function main() {
     await scene.stop();
     await stopProcess(janus);
   }
-  console.log('\n| viewers | frames/s sent | streambridge ms CPU/frame | streambridge CPU | Janus CPU | Janus CPU/viewer | fps/viewer mean (min) |');
-  console.log('|---|---|---|---|---|---|---|');
+  console.log('\n| viewers | frames/s sent | streambridge ms CPU/frame | streambridge CPU | Janus CPU | Janus CPU/viewer | fps/viewer mean (min) | packets delivered to the worst viewer |');
+  console.log('|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     console.log(`| ${r.viewers} | ${r.sourceFps} | ${r.serverMsPerFrame} | ${r.serverCpuPct} % | ${r.janusCpuPct} % | ` +
-                `${r.janusCpuPctPerViewer} % | ${r.fpsPerViewerMean} (${r.fpsPerViewerMin}) |`);
+                `${r.janusCpuPctPerViewer} % | ${r.fpsPerViewerMean} (${r.fpsPerViewerMin}) | ` +
+                `${(100 * r.deliveredMin).toFixed(0)} % |`);
   }
 }
 

@@ -127,7 +127,8 @@
   function start(hooks) {
     const state = {
       active: false, phase: 'asking the server (/webrtc.json)', error: '', janusUrl: '',
-      mountpoint: 0, codec: '', fps: 0, framesDecoded: 0, packetsLost: 0, jitterMs: 0, rttMs: NaN,
+      mountpoint: 0, codec: '', fps: 0, framesDecoded: 0, packetsLost: 0, packetsReceived: 0,
+      jitterMs: 0, rttMs: NaN,
       kbps: 0, width: 0, height: 0, iceState: 'new', framesShown: 0, failures: 0,
     };
     const video = document.createElement('video');
@@ -207,6 +208,7 @@
           state.fps = s.framesPerSecond || 0;
           state.framesDecoded = s.framesDecoded || 0;
           state.packetsLost = s.packetsLost || 0;
+          state.packetsReceived = s.packetsReceived || 0;
           state.jitterMs = (s.jitter || 0) * 1000;
           state.width = s.frameWidth || 0;
           state.height = s.frameHeight || 0;
