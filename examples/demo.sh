@@ -1,9 +1,9 @@
 #!/bin/bash
 # examples/demo.sh - sets up, builds and serves the streambridge demo scenes; prints their URLs.
 #
-#   examples/demo.sh                    # all three scenes on 127.0.0.1:8000, :8001, :8002
+#   examples/demo.sh                    # all three scenes on 127.0.0.1:8000, the picker at /
 #   examples/demo.sh --scene network    # one scene on :8000
-#   examples/demo.sh --webrtc           # also over WebRTC through a local Janus (?webrtc=1)
+#   examples/demo.sh --webrtc           # the basic scene also over WebRTC via a local Janus
 #
 # On a fresh Debian 12 machine it first installs what is missing (tools/setup.sh) and builds
 # (tools/build.sh, into build/ or $SB_BUILD_DIR). Without a DISPLAY it starts its own Xvfb.
@@ -24,15 +24,16 @@ usage() {
   cat <<'USAGE'
 usage: examples/demo.sh [--port P] [--bind ADDR] [--scene basic|network|science|all] [--token T]
                         [--allow-origin ORIGIN]... [--webrtc]
-  --port P      first TCP port (default 8000); with --scene all the scenes use P, P+1, P+2
+  --port P      TCP port (default 8000); --scene all serves the three scenes on it: a picker
+                at /, each scene at /v/basic/, /v/network/, /v/science/
   --bind ADDR   listen address (default 127.0.0.1: this machine only)
   --scene S     which scene to serve (default all)
   --token T     require access token T (the printed URLs carry it)
   --allow-origin O  public origin of a reverse proxy in front (https://viz.example.org),
                 repeatable: its Host and Origin are accepted (docs/deploying.md)
-  --webrtc      also serve each scene over WebRTC: a local Janus (tools/janus-local.sh, one
-                mountpoint per scene) fed by streambridge-server's RTP sender; the printed
-                URLs open the page in ?webrtc=1 mode (docs/webrtc.md)
+  --webrtc      also over WebRTC: a local Janus (tools/janus-local.sh) fed by
+                streambridge-server's RTP sender; one scene (default basic: the RTP stream is
+                the server's default stream); the URL opens ?webrtc=1 (docs/webrtc.md)
   --help        this text
 Stop with Ctrl-C.
 USAGE
@@ -49,12 +50,15 @@ while (($#)); do
     *) echo "demo.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
 done
+if ((webrtc)) && [[ "$scene" == all ]]; then
+  scene=basic # one mountpoint carries one stream: the server's default
+fi
 case "$scene" in
-  all) scenes=(basic network science) ;;
-  basic|network|science) scenes=("$scene") ;;
+  # One demo process serves every scene on one port (streambridge-demo --scene all).
+  all|basic|network|science) scenes=("$scene") ;;
   *) echo "demo.sh: unknown scene '$scene' (basic, network, science or all)" >&2; exit 2 ;;
 esac
-if ! [[ "$port" =~ ^[0-9]+$ ]] || ((port < 1 || port + ${#scenes[@]} - 1 > 65535)); then
+if ! [[ "$port" =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then
   echo "demo.sh: invalid --port '$port'" >&2; exit 2
 fi
 
@@ -112,38 +116,38 @@ extra+=("${origins[@]}")
 # shellcheck disable=SC2206
 [[ -n "${SB_DEMO_ARGS:-}" ]] && extra+=($SB_DEMO_ARGS)
 if ((webrtc)); then
-  # One mountpoint per scene; each scene's frames go through shared memory to a
-  # streambridge-server whose RTP sender feeds its mountpoint (the demo itself serves nothing).
-  "$root/tools/janus-local.sh" --mountpoints "${#scenes[@]}" >"$work/janus.out" 2>"$work/janus.log" &
-  pids+=($!)
+  # The scene's frames go through shared memory to a streambridge-server whose RTP sender feeds
+  # the local Janus's mountpoint (the demo itself serves nothing).
+  "$root/tools/janus-local.sh" >"$work/janus.out" 2>"$work/janus.log" &
+  janus_pid=$!
+  pids+=("$janus_pid")
   for _ in $(seq 600); do
     grep -q 'janus-local: ready' "$work/janus.out" 2>/dev/null && break
-    kill -0 "${pids[-1]}" 2>/dev/null || { echo "demo.sh: Janus failed to start:" >&2; cat "$work/janus.log" >&2; exit 1; }
+    kill -0 "$janus_pid" 2>/dev/null || { echo "demo.sh: Janus failed to start:" >&2; cat "$work/janus.log" >&2; exit 1; }
     sleep 0.1
   done
   grep -q 'janus-local: ready' "$work/janus.out" || { echo "demo.sh: Janus did not start within 60 s" >&2; exit 1; }
-  echo "demo.sh: Janus at $(grep -o 'url=[^ ]*' "$work/janus.out" | head -n1 | cut -d= -f2-) (log: $work/janus.log)"
-fi
-i=0
-spids=() # the processes whose URL line demo.sh waits for (the demos, or with --webrtc the servers)
-for s in "${scenes[@]}"; do
-  if ((webrtc)); then
-    mp="$(grep "mountpoint id=$((i + 1)) " "$work/janus.out")"
-    field() { sed "s/.* $1=\([^ ]*\).*/\1/" <<<"$mp"; }
-    "$demo" --scene "$s" --shm "sbdemo-$s-$$" --no-serve ${SB_DEMO_ARGS:-} >"$work/$s.demo.log" 2>&1 &
-    pids+=($!)
-    server_args=(--name "sbdemo-$s-$$" --wait --port $((port + i)) --bind "$bind" "${origins[@]}"
-                 --rtp-host 127.0.0.1 --rtp-port "$(field video_port)" --rtp-rtcp-port "$(field rtcp_port)"
-                 --rtp-janus-url "$(field url)" --rtp-mountpoint-id "$(field id)")
-    [[ -n "$token" ]] && server_args+=(--token "$token")
-    "$server_bin" "${server_args[@]}" >"$work/$s.log" 2>&1 &
-  else
-    "$demo" --scene "$s" --port $((port + i)) --bind "$bind" "${extra[@]}" >"$work/$s.log" 2>&1 &
-  fi
+  mp="$(grep 'mountpoint id=1 ' "$work/janus.out")"
+  field() { sed "s/.* $1=\([^ ]*\).*/\1/" <<<"$mp"; }
+  echo "demo.sh: Janus at $(field url) (log: $work/janus.log)"
+  s="${scenes[0]}"
+  # shellcheck disable=SC2086
+  "$demo" --scene "$s" --shm "sbdemo-$s-$$" --no-serve ${SB_DEMO_ARGS:-} >"$work/$s.demo.log" 2>&1 &
   pids+=($!)
-  spids+=($!)
-  i=$((i + 1))
-done
+  server_args=(--name "sbdemo-$s-$$" --wait --port "$port" --bind "$bind" "${origins[@]}"
+               --rtp-host 127.0.0.1 --rtp-port "$(field video_port)" --rtp-rtcp-port "$(field rtcp_port)"
+               --rtp-janus-url "$(field url)" --rtp-mountpoint-id "$(field id)")
+  [[ -n "$token" ]] && server_args+=(--token "$token")
+  "$server_bin" "${server_args[@]}" >"$work/$s.log" 2>&1 &
+  pids+=($!)
+  url_pids=($!) # its URL line is the one waited for below
+else
+  for s in "${scenes[@]}"; do
+    "$demo" --scene "$s" --port "$port" --bind "$bind" "${extra[@]}" >"$work/$s.log" 2>&1 &
+    pids+=($!)
+  done
+  url_pids=("${pids[@]}")
+fi
 
 # Wait for every demo's URL line (or its early death).
 urls=()
@@ -153,16 +157,26 @@ for idx in "${!scenes[@]}"; do
   for _ in $(seq 600); do
     url="$(grep -o 'http://[^ ]*' "$work/$s.log" 2>/dev/null | head -n1 || true)"
     [[ -n "$url" ]] && break
-    if ! kill -0 "${spids[$idx]}" 2>/dev/null; then
+    if ! kill -0 "${url_pids[$idx]}" 2>/dev/null; then
       echo "demo.sh: scene $s failed to start:" >&2; cat "$work/$s.log" >&2; exit 1
     fi
     sleep 0.1
   done
   [[ -n "$url" ]] || { echo "demo.sh: scene $s printed no URL within 60 s" >&2; cat "$work/$s.log" >&2; exit 1; }
-  if ((webrtc)); then # streambridge-server prints its URL without the token
-    url="$url?${token:+token=$token&}webrtc=1"
+  if [[ "$s" == all ]]; then
+    # The picker's URL first, then each scene's (the demo prints one line per scene).
+    for _ in $(seq 600); do
+      (($(grep -c 'http://' "$work/$s.log") >= 4)) && break
+      sleep 0.1
+    done
+    while read -r line; do
+      urls+=("$line")
+    done < <(grep -o '\(scenes\? [a-z, ]*\) at http://[^ ]*' "$work/$s.log" | sed 's/ at /  /')
+  elif ((webrtc)); then # streambridge-server prints its URL without the token
+    urls+=("$s  $url?${token:+token=$token&}webrtc=1")
+  else
+    urls+=("$s  $url")
   fi
-  urls+=("$s  $url")
 done
 echo "demo.sh: serving (Ctrl-C stops):"
 for u in "${urls[@]}"; do echo "  $u"; done
