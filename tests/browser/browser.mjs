@@ -16,14 +16,17 @@ try {
 export const CHROMIUM = process.env.SB_CHROMIUM ?? '/usr/bin/chromium';
 
 // A fresh profile per launch, removed by close().
-export async function launchBrowser({ width = 800, height = 600 } = {}) {
+// args: extra Chromium flags (e.g. --host-resolver-rules for a public name on this machine).
+export async function launchBrowser({ width = 800, height = 600, args = [], ignoreHTTPSErrors = false } = {}) {
   const profile = mkdtempSync(join(tmpdir(), 'sb-chromium-'));
   const context = await playwright.chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width, height },
+    ignoreHTTPSErrors,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+           '--disable-background-networking', '--disable-component-update', '--disable-sync',
+           ...args],
   });
   const page = context.pages()[0] ?? await context.newPage();
   return {
