@@ -10,6 +10,9 @@ import ctypes
 
 # ---- constants -------------------------------------------------------------------------------
 
+# The library's soname number (SB_SOVERSION, CMakeLists.txt): libstreambridge.so.1.
+SB_SOVERSION = 1
+
 SB_OK = 0
 SB_EAGAIN = -5
 SB_ETIMEDOUT = -4
