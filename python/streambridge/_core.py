@@ -40,7 +40,9 @@ def version() -> str:
 # ---- logging ----------------------------------------------------------------------------------
 
 _log_lock = threading.Lock()
-_log_callback = None  # the CFUNCTYPE object must outlive every library thread that may log
+# Every CFUNCTYPE object ever set: a library thread may still be inside a replaced one
+# (log.h), so none is ever freed.
+_log_callbacks: List[Any] = []
 
 
 def set_log_handler(handler: Optional[Callable[[int, str], None]]) -> None:
@@ -48,7 +50,6 @@ def set_log_handler(handler: Optional[Callable[[int, str], None]]) -> None:
     SB_LOG_DEBUG=4); None restores the default (stderr lines "streambridge: ..."). The handler
     runs on library threads too: keep it short and thread-safe. streambridge.log_to_logging()
     is a ready handler for the logging module."""
-    global _log_callback
     with _log_lock:
         if handler is None:
             library().sb_set_log_callback(C.LOG_FN(), None)
@@ -61,8 +62,8 @@ def set_log_handler(handler: Optional[Callable[[int, str], None]]) -> None:
                 pass
 
         callback = C.LOG_FN(trampoline)
+        _log_callbacks.append(callback)
         library().sb_set_log_callback(callback, None)
-        _log_callback = callback  # the previous one stays referenced by nobody only after this
 
 
 def log_to_logging(level: int, message: str) -> None:
@@ -418,8 +419,8 @@ def stream(render_window: Any, *, port: int = 0, token: Optional[str] = None,
     object with .window/.render_window/.ren_win) to browsers and returns the Stream.
 
     port: 0 (default) = any free port (read it back from .port/.url). token: the access token
-    every endpoint then requires; None = a random one inside a notebook kernel, none elsewhere;
-    "" = none. bind_address: default loopback. allowed_origins: the public origins of reverse
+    every endpoint then requires; None = $STREAMBRIDGE_TOKEN, else a random one inside a
+    notebook kernel, else none; "" = none. bind_address: default loopback. allowed_origins: the public origins of reverse
     proxies in front ("https://hub.example.org"; a string with commas or a list); None =
     $STREAMBRIDGE_ALLOWED_ORIGINS, plus in a notebook the hub's public URL when JupyterHub
     names it. serve=False: only the frame ring (shm_name= for streambridge-server).

@@ -152,4 +152,19 @@ test('hub: behind a JupyterHub-style proxy: /user/me/proxy/PORT/, public Host ke
     browser.page, `${origin}/user/me/notebooks/live_view.ipynb?token=${NB_TOKEN}`);
   assert.match(src, /^\/user\/me\/proxy\/\d+\/\?token=[A-Za-z0-9_-]{20,}$/, nginx.log());
   await dragTurnsTheScene(browser.page, frame);
+
+  // A stream that was not told the public origin: the proxy's answer is a refusal, and the
+  // output cell says which origin to allow.
+  await browser.page.evaluate(() => {
+    const cell = Jupyter.notebook.insert_cell_at_bottom('code');
+    cell.set_text('small = vtk.vtkRenderWindow()\nsmall.SetOffScreenRendering(1)\n' +
+                  'small.SetSize(120, 90)\nsmall.AddRenderer(vtk.vtkRenderer())\nsmall.Render()\n' +
+                  'streambridge.stream(small, allowed_origins="")');
+    cell.execute();
+  });
+  const hint = await browser.page.waitForFunction(() => {
+    const shown = [...document.querySelectorAll('.streambridge-hint')].find((h) => h.style.display === 'block');
+    return shown && shown.textContent;
+  }, null, { timeout: DEADLINE_MS });
+  assert.ok((await hint.jsonValue()).includes(`allowed_origins="${origin}"`), await hint.jsonValue());
 });
