@@ -122,6 +122,8 @@ _HINT_SCRIPT = """
 
 def iframe_html(stream: Any, width: Optional[int] = None, height: Optional[int] = None) -> str:
     """HTML for the output cell: the live view in an iframe of the window's size."""
+    if stream.closed:
+        return "<pre>%s</pre>" % html.escape(repr(stream))
     src = public_url(stream)
     if src is None:
         return "<pre>%s (not served: no web server)</pre>" % html.escape(repr(stream))

@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from conftest import REPO, make_window, wait_for
+from conftest import REPO, make_window, wait_for, wait_for_async
 
 import streambridge
 from streambridge import _library, jupyter
@@ -154,10 +154,7 @@ def test_input_and_resize_without_an_event_loop(window):
                 frame = s.newest_frame()
                 return (frame.width, frame.height) == (200, 150) and \
                     camera.GetPosition() != position
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 60
-            while not done() and loop.time() < deadline:
-                await asyncio.sleep(0.02)  # the loop idles here, as a kernel does between cells
+            await wait_for_async(done, "the drag and the resize replayed by the driver")
             stats = s.stats()
             # press, the moves (coalesced into fewer), release, resize: all replayed
             assert stats["events_replayed"] >= 4, stats
@@ -208,6 +205,7 @@ def test_notebook_urls(window, monkeypatch):
         assert s.public_url == "https://host.example/sb/%d/?token=t0k" % s.port
         s.public_url_template = "direct"
         assert s.public_url == s.url
+    assert "closed" in s._repr_html_() and "iframe" not in s._repr_html_()
 
 
 def test_ring_queue_and_server_of_another_process(window):
