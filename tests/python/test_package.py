@@ -276,6 +276,17 @@ def test_lookup_prefers_build_and_skips_sanitizer_builds(tmp_path, monkeypatch):
         _library.find_library(root)
 
 
+def test_a_real_sanitizer_build_is_recognised():
+    """The marker search on the real thing, when this checkout has one (tests/run.sh builds it)."""
+    real = [os.path.join(REPO, d, "libstreambridge.so") for d in ("build-asan", "build-fuzz")]
+    real = [p for p in real if os.path.exists(p)]
+    if not real:
+        pytest.skip("no build-asan/ or build-fuzz/ in this checkout")
+    for path in real:
+        assert streambridge.sanitizer_of(path) in ("AddressSanitizer",
+                                                   "UndefinedBehaviorSanitizer"), path
+
+
 def test_a_checkout_with_every_build_tree_loads_the_normal_one(tmp_path):
     """A fresh python3, the package from a checkout that has build/ and build-asan/ (as
     tests/run.sh leaves them), no STREAMBRIDGE_LIBRARY: it loads build/ and streams."""
@@ -283,7 +294,12 @@ def test_a_checkout_with_every_build_tree_loads_the_normal_one(tmp_path):
     (root / "capi" / "include" / "streambridge").mkdir(parents=True)
     (root / "capi" / "include" / "streambridge" / "streambridge.h").write_text("")
     os.symlink(os.path.join(REPO, "python"), root / "python")
-    fake_sanitized_library(str(root / "build-asan" / "libstreambridge.so"))
+    real_asan = os.path.join(REPO, "build-asan", "libstreambridge.so")
+    if os.path.exists(real_asan):  # the real thing, which would abort python3 if loaded
+        (root / "build-asan").mkdir()
+        os.symlink(real_asan, root / "build-asan" / "libstreambridge.so")
+    else:
+        fake_sanitized_library(str(root / "build-asan" / "libstreambridge.so"))
     (root / "build").mkdir()
     os.symlink(real_library(), root / "build" / "libstreambridge.so")
     env = dict(os.environ)
