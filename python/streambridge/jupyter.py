@@ -82,7 +82,7 @@ def public_url(stream: Any) -> Optional[str]:
     template = url_template(stream)
     if template is None:
         return stream.url
-    url = template.format(port=port)
+    url = template.format(port=port) + getattr(stream, "_path", "/").lstrip("/")
     return url + ("?token=" + stream.token if stream.token else "")
 
 

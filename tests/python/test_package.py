@@ -112,6 +112,31 @@ def test_two_windows_two_streams():
     blue.Finalize()
 
 
+def test_many_windows_on_one_server():
+    """sb_stream_create_on_server: two windows, one port, /v/NAME/ each; closing one leaves the
+    other served."""
+    red, blue = make_window((1, 0, 0)), make_window((0, 0, 1))
+    with streambridge.Server(port=0, access_token="shared") as server:
+        left = streambridge.stream(red, server=server, name="left")
+        right = streambridge.stream(blue, server=server, name="right")
+        assert left.port == right.port == server.port
+        assert left.url == "http://127.0.0.1:%d/v/left/?token=shared" % server.port
+        left.render()
+        right.render()
+        assert http_get(left.url)[0] == 200 and http_get(right.url)[0] == 200
+        status, body = http_get("http://127.0.0.1:%d/streams?token=shared" % server.port)
+        assert status == 200 and b"left" in body and b"right" in body
+        with pytest.raises(streambridge.StreamBridgeError) as e:
+            streambridge.stream(red, server=server, name="left")
+        assert e.value.name == "SB_EEXIST"
+        left_url = left.url
+        left.close()
+        assert http_get(left_url)[0] == 404 and http_get(right.url)[0] == 200
+        right.close()
+    red.Finalize()
+    blue.Finalize()
+
+
 def test_context_manager_closes_on_error(window):
     with pytest.raises(RuntimeError):
         with streambridge.stream(window) as s:
