@@ -4,6 +4,8 @@ import ctypes
 import os
 import secrets
 import threading
+import warnings
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 
@@ -232,6 +234,11 @@ def _url(bind: str, port: int, token: Optional[str], path: str = "/") -> str:
 
 # ---- Stream -----------------------------------------------------------------------------------
 
+# The open Stream of each window (by C++ address). One stream per window: a second one would
+# share the interactor the first made, and lose it when the first closes (re-running a notebook
+# cell does exactly this), so stream() closes the old one first.
+_streams_by_window: "weakref.WeakValueDictionary[int, Stream]" = weakref.WeakValueDictionary()
+
 class Stream:
     """A VTK render window streamed by libstreambridge (one sb_stream). Make it with
     streambridge.stream(window, ...). Every method runs on the thread that owns the VTK window.
@@ -254,7 +261,17 @@ class Stream:
         self._server = server  # a shared server outlives its streams: keep it alive
         self._path = "/"       # the viewer page's path on the server
         self.public_url_template: Optional[str] = None  # see streambridge.jupyter
-        address = ctypes.c_void_p(window_address(render_window))
+        self._address = window_address(render_window)
+        old = _streams_by_window.get(self._address)
+        if old is not None and not old.closed:
+            warnings.warn("streambridge: this window was streamed already (%r); that stream is "
+                          "closed and replaced by the new one" % old, stacklevel=3)
+            old.close()
+        address = ctypes.c_void_p(self._address)
+        self._create(address, options, strings, server, name)
+        _streams_by_window[self._address] = self
+
+    def _create(self, address, options, strings, server, name) -> None:
         if server is None:
             check(library().sb_stream_create(address, ctypes.byref(options),
                                              ctypes.byref(self._handle)))
@@ -277,6 +294,8 @@ class Stream:
         if self._handle:
             library().sb_stream_destroy(self._handle)
             self._handle = ctypes.c_void_p()
+            if _streams_by_window.get(getattr(self, "_address", None)) is self:
+                del _streams_by_window[self._address]
 
     @property
     def closed(self) -> bool:

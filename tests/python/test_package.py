@@ -126,15 +126,33 @@ def test_many_windows_on_one_server():
         assert http_get(left.url)[0] == 200 and http_get(right.url)[0] == 200
         status, body = http_get("http://127.0.0.1:%d/streams?token=shared" % server.port)
         assert status == 200 and b"left" in body and b"right" in body
+        green = make_window((0, 1, 0))
         with pytest.raises(streambridge.StreamBridgeError) as e:
-            streambridge.stream(red, server=server, name="left")
+            streambridge.stream(green, server=server, name="left")
         assert e.value.name == "SB_EEXIST"
+        green.Finalize()
         left_url = left.url
         left.close()
         assert http_get(left_url)[0] == 404 and http_get(right.url)[0] == 200
         right.close()
     red.Finalize()
     blue.Finalize()
+
+
+def test_streaming_a_window_again_replaces_the_old_stream(window):
+    """A notebook cell run twice: the new stream takes over the window (input replayed, resize
+    applied), the old one is closed with a warning."""
+    first = streambridge.stream(window)
+    first.render()
+    old_port = first.port
+    with pytest.warns(UserWarning, match="replaced"):
+        second = streambridge.stream(window)
+    with second:
+        assert first.closed and port_refuses(old_port)
+        second.render()
+        second.push_event(streambridge.SB_EVENT_RESIZE, width=100, height=80)
+        assert second.pump(0) == 1 and window.GetSize() == (100, 80)
+        assert second.stats()["events_invalid"] == 0
 
 
 def test_context_manager_closes_on_error(window):
