@@ -16,8 +16,9 @@ try {
 export const CHROMIUM = process.env.SB_CHROMIUM ?? '/usr/bin/chromium';
 
 // A fresh profile per launch, removed by close().
-// args: extra Chromium flags (e.g. --host-resolver-rules for a public name on this machine).
-export async function launchBrowser({ width = 800, height = 600, args = [], ignoreHTTPSErrors = false } = {}) {
+// extraArgs: more Chromium flags (the WebRTC tests' loopback ICE: janus_process.mjs; the proxy
+// tests' --host-resolver-rules for a public name on this machine).
+export async function launchBrowser({ width = 800, height = 600, extraArgs = [], ignoreHTTPSErrors = false } = {}) {
   const profile = mkdtempSync(join(tmpdir(), 'sb-chromium-'));
   const context = await playwright.chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -26,7 +27,7 @@ export async function launchBrowser({ width = 800, height = 600, args = [], igno
     ignoreHTTPSErrors,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
            '--disable-background-networking', '--disable-component-update', '--disable-sync',
-           ...args],
+           ...extraArgs],
   });
   const page = context.pages()[0] ?? await context.newPage();
   return {

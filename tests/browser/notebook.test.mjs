@@ -146,7 +146,7 @@ test('hub: behind a JupyterHub-style proxy: /user/me/proxy/PORT/, public Host ke
   }`, port);
   cleanups.push(() => nginx.stop());
   const browser = await launchBrowser({ width: 1100, height: 900,
-                                        args: [`--host-resolver-rules=MAP ${PUBLIC} 127.0.0.1`] });
+                                        extraArgs: [`--host-resolver-rules=MAP ${PUBLIC} 127.0.0.1`] });
   cleanups.push(() => browser.close());
   const { frame, src } = await runNotebook(
     browser.page, `${origin}/user/me/notebooks/live_view.ipynb?token=${NB_TOKEN}`);

@@ -52,7 +52,7 @@ before(async () => {
   block = substitute(block, 'http://127.0.0.1:8000/', `http://127.0.0.1:${demo.port}/`);
   nginx = await startNginx(block, port);
   browser = await launchBrowser({ width: 800, height: 600, ignoreHTTPSErrors: true,
-                                  args: [`--host-resolver-rules=MAP ${PUBLIC} 127.0.0.1`] });
+                                  extraArgs: [`--host-resolver-rules=MAP ${PUBLIC} 127.0.0.1`] });
   page = browser.page;
 });
 
