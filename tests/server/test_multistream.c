@@ -186,7 +186,7 @@ static void test_streams_are_listed_and_served_under_their_names(void)
      * /stats lists the streams. */
     CU_ASSERT_EQUAL_FATAL(st_http_get(m.port, "/", NULL, 1 << 20, &r), 0);
     CU_ASSERT_EQUAL(r.status, 200);
-    CU_ASSERT_PTR_NOT_NULL(r.body && strstr(r.body, "picker.js"));
+    CU_ASSERT(r.body && strstr(r.body, "picker.js") != NULL);
     st_response_free(&r);
     CU_ASSERT_EQUAL(st_http_status(m.port, "/snapshot.jpg", NULL), 404);
     CU_ASSERT_EQUAL(st_http_status(m.port, "/video.mjpeg", NULL), 404);
@@ -447,15 +447,15 @@ static void test_default_stream_keeps_the_top_level(void)
     st_publish_one(f.ring, 320, 240);
     st_response r;
     CU_ASSERT_EQUAL_FATAL(st_http_get(f.port, "/", NULL, 1 << 20, &r), 0);
-    CU_ASSERT_PTR_NOT_NULL(r.body && strstr(r.body, "client.js"));
-    CU_ASSERT_PTR_NULL(r.body && strstr(r.body, "picker.js"));
+    CU_ASSERT(r.body && strstr(r.body, "client.js") != NULL);
+    CU_ASSERT(!r.body || strstr(r.body, "picker.js") == NULL);
     st_response_free(&r);
     CU_ASSERT(listed(f.port, SB_SERVER_DEFAULT_STREAM_NAME));
 
     sb_frame_ring *other = new_ring(160, 120);
     CU_ASSERT_EQUAL_FATAL(sb_server_add_stream(f.srv, "other", other, NULL), SB_OK);
     CU_ASSERT_EQUAL_FATAL(st_http_get(f.port, "/", NULL, 1 << 20, &r), 0);
-    CU_ASSERT_PTR_NOT_NULL(r.body && strstr(r.body, "picker.js"));
+    CU_ASSERT(r.body && strstr(r.body, "picker.js") != NULL);
     st_response_free(&r);
     st_ws top, named_default;
     CU_ASSERT_EQUAL_FATAL(st_ws_connect(&top, f.port, "/ws", NULL, true), 0);
