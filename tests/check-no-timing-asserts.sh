@@ -37,6 +37,8 @@ allow=(
   "tests/scenes/test_network_layout.cxx|/* poll interval */|poll interval of a deadline loop"
   "tests/vtk/test_vtk_replay.cxx|// poll interval|poll interval of the drag producer's wait_for()"
   "tests/plugin/check_autoload.py|# poll interval|poll interval of wait_for_ready()/wait_for_status()/wait_exit_refused()"
+  "tests/paraview/pv_stream_check.py|# poll interval|poll interval of wait_until() (until DEADLINE_S)"
+  "tests/paraview/gui_check.py|# poll interval|poll interval of wait_until() (until DEADLINE_S)"
   "tests/unit/test_shm_corruption.c|st_sleep_ms(20); /* poll interval */|poll interval of wait_exit() (waitpid until a 60 s deadline)"
   "tests/xvfb-run.sh|sleep 0.05|poll interval while Xvfb starts (60 s deadline)"
   "tests/vtk/vtk_test_scene.h|usleep(20000);|retry interval of XOpenDisplay()"
