@@ -5,7 +5,9 @@
 #   Debian packages: compilers (gcc; clang with libFuzzer for tests/fuzz), CMake + Ninja, VTK 9
 #                    (C++ and python3-vtk9), TurboJPEG, libavcodec/libswscale (H.264 via
 #                    libx264, VP8 via libvpx), civetweb, CUnit, Xvfb + Mesa (llvmpipe
-#                    rendering), Chromium (browser tests), Node.js.
+#                    rendering), Chromium (browser tests), Node.js, ParaView (pvbatch, the GUI
+#                    and paraview-dev: the ParaView plugin; never python3-paraview, which the
+#                    build unpacks privately: tools/paraview-python.sh).
 #   npm:             tests/browser's pinned dev dependencies (playwright-core; no browser download).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,6 +20,7 @@ packages=(
   libavcodec-dev libavutil-dev libswscale-dev
   xvfb xauth libgl1-mesa-dri libglx-mesa0
   chromium
+  paraview paraview-dev
 )
 # Node.js: the machine may already have one from outside Debian (a nodejs build that bundles npm
 # and conflicts with Debian's npm package); any node >= 18 with npm will do, so Debian's packages
@@ -36,7 +39,7 @@ done
 if ((${#missing[@]})); then
   # Debian's python3-paraview conflicts with python3-vtk9 (both ship the Python package
   # vtkmodules): apt would remove it to install ours. Never do that to anyone's machine; the
-  # paraview package itself (pvpython, pvbatch, the GUI) installs beside libvtk9-dev and is fine.
+  # paraview package itself (pvbatch, pvserver, the GUI) installs beside libvtk9-dev and is fine.
   if [[ " ${missing[*]} " == *" python3-vtk9 "* ]] &&
      dpkg-query -W -f='${Status}' python3-paraview 2>/dev/null | grep -q "install ok installed"; then
     echo "setup: Debian's 'python3-paraview' is installed and conflicts with python3-vtk9 (both" >&2

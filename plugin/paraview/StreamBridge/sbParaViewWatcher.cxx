@@ -196,6 +196,9 @@ private:
       streamer->GetLocation() & vtkPVSession::RENDER_SERVER, stream, false);
     s.Streamed.push_back(view);
     streamer->UpdatePropertyInformation();
+    // A first frame for the viewers, rendered the ParaView way (the view may have rendered
+    // before the stream existed; a view in the middle of a render ignores it).
+    view->StillRender();
   }
 
   void WaitForRender(vtkSMRenderViewProxy* view)
@@ -228,11 +231,6 @@ private:
       if (s.Pxm == view->GetSessionProxyManager())
       {
         this->Sync(s);
-        // The frame just rendered came before the stream: render once more for the viewers.
-        if (Contains(s, view))
-        {
-          view->StillRender();
-        }
       }
     }
   }

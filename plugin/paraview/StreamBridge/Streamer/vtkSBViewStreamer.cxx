@@ -9,7 +9,10 @@
 
 #include "vtkObjectFactory.h"
 #include "vtkPVView.h"
+#include "vtkProcessModule.h"
+#include "vtkGenericRenderWindowInteractor.h"
 #include "vtkRenderWindow.h"
+#include "vtkSmartPointer.h"
 #include "vtkWeakPointer.h"
 
 #include <algorithm>
@@ -20,12 +23,21 @@
 namespace
 {
 
+bool IsServerProcess()
+{
+  const int type = vtkProcessModule::GetProcessType();
+  return type == vtkProcessModule::PROCESS_SERVER || type == vtkProcessModule::PROCESS_RENDER_SERVER ||
+    type == vtkProcessModule::PROCESS_DATA_SERVER;
+}
+
 struct ViewStream
 {
   vtkWeakPointer<vtkPVView> View;
   std::string Name;
   int Slot = 0;                // the view's port offset: port + Slot
   sb_stream* Stream = nullptr; // nullptr while not streamed (disabled, or it failed)
+  // On a server: the interactor given to a window that had none (see Start()).
+  vtkSmartPointer<vtkRenderWindowInteractor> ServerInteractor;
 };
 
 } // namespace
@@ -89,6 +101,16 @@ public:
         v.Name.c_str(), basePort, v.Slot);
       return;
     }
+    if (IsServerProcess() && !window->GetInteractor())
+    {
+      // On a server the client drives every render, in lockstep with this process; a render
+      // from here breaks that protocol. The stream would give the window an interactor that
+      // renders as it initializes, so it gets one first that never renders by itself.
+      v.ServerInteractor = vtkSmartPointer<vtkGenericRenderWindowInteractor>::New();
+      v.ServerInteractor->EnableRenderOff();
+      v.ServerInteractor->SetRenderWindow(window);
+      v.ServerInteractor->Initialize();
+    }
     sb_stream_options o;
     sb_stream_options_init(&o, SB_STREAM_OPTIONS_VERSION);
     o.serve = 1;
@@ -97,6 +119,7 @@ public:
     o.server.bind_address = this->EffectiveBind().c_str();
     const std::string& token = this->EffectiveToken();
     o.server.access_token = token.empty() ? nullptr : token.c_str();
+    o.server.allowed_origins = Env().allowed_origins.empty() ? nullptr : Env().allowed_origins.c_str();
     if (sb_stream_create(window, &o, &v.Stream) != SB_OK)
     {
       sb_log(SB_LOG_ERROR, "not streaming ParaView view %s (%s): %s", v.Name.c_str(),
@@ -106,14 +129,19 @@ public:
     }
     sb_log(SB_LOG_INFO, "streaming ParaView view %s at %s%s", v.Name.c_str(), this->Url(v).c_str(),
       token.empty() ? "" : " (access token required)");
-    // The view may have rendered before: one render gives the first viewer a frame at once.
-    window->Render();
+    // No render from here: a ParaView window renders through its view (on a server, a render
+    // outside the client's render protocol breaks it). The watcher asks the view for one.
   }
 
   void Stop(ViewStream& v)
   {
     sb_stream_destroy(v.Stream);
     v.Stream = nullptr;
+    if (v.ServerInteractor)
+    {
+      v.ServerInteractor->SetRenderWindow(nullptr);
+      v.ServerInteractor = nullptr;
+    }
   }
 
   void StartAll()
@@ -290,6 +318,12 @@ void vtkSBViewStreamer::RemoveAllViews()
 
 int vtkSBViewStreamer::Pump()
 {
+  // On a server the client owns the camera and every render: replayed input would render
+  // outside the client's render protocol. Server-side streams are watched, not driven.
+  if (IsServerProcess())
+  {
+    return 0;
+  }
   int replayed = 0;
   for (ViewStream& v : this->Internals->Views)
   {
