@@ -11,7 +11,10 @@ port. Checks, each waiting for its condition (never for a time):
   3. a left drag sent over /ws, replayed through the view's interactor style (the script pumps:
      pvbatch has no event loop), turns the view's camera;
   4. a new contour value set from Python after the drag shows in the next frame: far fewer
-     surface pixels than before.
+     surface pixels than before;
+  5. a second render view (200x150) streams on the same server as its own named stream
+     (/streams lists both, /v/RenderView2/snapshot.jpg is its picture), a drag in it turns its
+     camera and not the first view's, and once deleted it leaves the server (404, not listed).
 Prints OK on success, FAIL: ... and exits 1 otherwise."""
 
 import argparse
@@ -94,6 +97,44 @@ def frames_published(base):
     return json.loads(get(base + "/stats")[2])["frames_published"]
 
 
+def stream_names(base):
+    import json
+    return [st["name"] for st in json.loads(get(base + "/streams")[2])["streams"]]
+
+
+def status_of(url):
+    import urllib.error
+    try:
+        return get(url)[0]
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def direction(camera):
+    return [p - f for p, f in zip(camera.GetPosition(), camera.GetFocalPoint())]
+
+
+def drag(port, path, width, height, camera, pump):
+    """Drags with the left button over path's /ws (a viewer of width x height) until camera
+    turns by more than 10 degrees; returns the angle."""
+    before = direction(camera)
+    sock, pending = ws_connect(port, path)
+    with sock:
+        ws_send(sock, struct.pack("<BBHII", 1, 1, 0, width, height))  # HELLO
+        while True:
+            opcode, payload, pending = ws_read_message(sock, pending)
+            if opcode == 2 and payload[:1] == b"\x53":
+                break
+        x0, y0 = width / 2, height / 2
+        ws_send(sock, event(2, 1, x0, y0, width, height))  # BUTTON_PRESS left
+        for step in range(1, 11):
+            ws_send(sock, event(1, 1, x0 + width / 40 * step, y0, width, height))  # POINTER_MOVE
+        ws_send(sock, event(3, 1, x0 + width / 4, y0, width, height))  # BUTTON_RELEASE left
+        return wait_until(lambda: (lambda a: a if a > 10.0 else 0)(
+            angle_between(before, direction(camera))), f"the drag over {path}ws turns the camera",
+            pump=pump)
+
+
 def angle_between(a, b):
     dot = sum(x * y for x, y in zip(a, b))
     na = math.sqrt(sum(x * x for x in a))
@@ -101,8 +142,8 @@ def angle_between(a, b):
     return math.degrees(math.acos(max(-1.0, min(1.0, dot / (na * nb)))))
 
 
-def event(etype, button, x, y):
-    return struct.pack("<BBBBffIIfIIIIQ32s", 3, etype, button, 0, x, y, WIDTH, HEIGHT, 0.0, 0,
+def event(etype, button, x, y, width=WIDTH, height=HEIGHT):
+    return struct.pack("<BBBBffIIfIIIIQ32s", 3, etype, button, 0, x, y, width, height, 0.0, 0,
                        0, 0, 0, 0, b"")
 
 
@@ -145,37 +186,49 @@ def main():
 
     # A viewer drags with the left button: ParaView's 3D style rotates the camera.
     camera = view.GetActiveCamera()
-    position_before = [p - f for p, f in zip(camera.GetPosition(), camera.GetFocalPoint())]
-    sock, pending = ws_connect(port)
-    with sock:
-        ws_send(sock, struct.pack("<BBHII", 1, 1, 0, WIDTH, HEIGHT))  # HELLO
-        while True:
-            opcode, payload, pending = ws_read_message(sock, pending)
-            if opcode == 2 and payload[:1] == b"\x53":
-                break
-        x0, y0 = WIDTH / 2, HEIGHT / 2
-        ws_send(sock, event(2, 1, x0, y0))  # BUTTON_PRESS left
-        for step in range(1, 11):
-            ws_send(sock, event(1, 1, x0 + 8 * step, y0))  # POINTER_MOVE, left held
-        ws_send(sock, event(3, 1, x0 + 80, y0))  # BUTTON_RELEASE left
+    turned = drag(port, "/", WIDTH, HEIGHT, camera, sb.pump)
+    print(f"the drag turned the camera by {turned:.1f} degrees")
+    # Python changes the pipeline after the drag: the next frame shows it. (The frame counter
+    # is the default stream's: /stats of the top level.)
+    published = frames_published(base)
+    dragged = surface_pixels(snapshot(base))
+    contour.Isosurfaces = [255.0]
+    simple.Render(view)
+    wait_until(lambda: frames_published(base) > published, "a frame after the new contour value")
+    changed = wait_until(
+        lambda: (lambda n: n if n < dragged // 2 else 0)(surface_pixels(snapshot(base))),
+        "the new contour value in the frame")
+    print(f"contour 150 -> 255: {dragged} -> {changed} surface pixels")
 
-        def turned():
-            now = [p - f for p, f in zip(camera.GetPosition(), camera.GetFocalPoint())]
-            return angle_between(position_before, now) > 10.0
-        wait_until(turned, "the drag turns the view's camera", pump=sb.pump)
-        after = [p - f for p, f in zip(camera.GetPosition(), camera.GetFocalPoint())]
-        print(f"the drag turned the camera by {angle_between(position_before, after):.1f} degrees")
-
-        # Python changes the pipeline after the drag: the next frame shows it.
-        published = frames_published(base)
-        dragged = surface_pixels(snapshot(base))
-        contour.Isosurfaces = [255.0]
-        simple.Render(view)
-        wait_until(lambda: frames_published(base) > published, "a frame after the new contour value")
-        changed = wait_until(
-            lambda: (lambda n: n if n < dragged // 2 else 0)(surface_pixels(snapshot(base))),
-            "the new contour value in the frame")
-        print(f"contour 150 -> 255: {dragged} -> {changed} surface pixels")
+    # A second view: its own stream on the same server; input stays its own.
+    view2 = simple.CreateRenderView()
+    view2.ViewSize = [200, 150]
+    view2.OrientationAxesVisibility = 0
+    simple.Show(wavelet, view2)
+    simple.ResetCamera(view2)
+    simple.Render(view2)
+    urls = wait_until(lambda: (lambda st: st if len(st) == 2 else None)(sb.streams()),
+                      "the second view streams", pump=sb.pump)
+    name2 = [n for n in urls if n != next(iter(streams))][0]
+    path2 = urls[name2][len(base):]
+    if path2 != f"/v/{name2}/" or sorted(stream_names(base)) != sorted(["default", name2]):
+        raise Failure(f"second view: URL {urls[name2]}, /streams {stream_names(base)}")
+    wait_until(lambda: status_of(base + path2 + "snapshot.jpg") == 200, f"{path2}snapshot.jpg")
+    size2 = jpeg_size(snapshot(base + path2[:-1]))
+    if size2 != (200, 150):
+        raise Failure(f"{path2}snapshot.jpg is {size2}, expected (200, 150)")
+    first_direction = direction(camera)
+    turned2 = drag(port, path2, 200, 150, view2.GetActiveCamera(), sb.pump)
+    if angle_between(first_direction, direction(camera)) > 1e-6:
+        raise Failure("a drag in the second view's stream moved the first view's camera")
+    print(f"{name2} streams at {path2} (200x150); its drag turned its camera by {turned2:.1f} "
+          f"degrees and left {next(iter(streams))}'s alone")
+    simple.Delete(view2)
+    del view2
+    wait_until(lambda: status_of(base + path2 + "snapshot.jpg") == 404 and
+               stream_names(base) == ["default"], f"{name2} leaves the server when deleted",
+               pump=sb.pump)
+    print(f"{name2} deleted: {path2} answers 404, /streams lists only the first view")
     print("OK")
 
 

@@ -33,15 +33,39 @@ bool IsServerProcess()
 struct ViewStream
 {
   vtkWeakPointer<vtkPVView> View;
-  std::string Name;
-  int Slot = 0;                // the view's port offset: port + Slot
+  std::string Name;            // the view's registration name ("RenderView1")
+  std::string StreamName;      // its stream's name on the server, while it streams
   sb_stream* Stream = nullptr; // nullptr while not streamed (disabled, or it failed)
   // On a server: the interactor given to a window that had none (see Start()).
   vtkSmartPointer<vtkRenderWindowInteractor> ServerInteractor;
 };
 
+// A stream name (server.h: 1..SB_SERVER_STREAM_NAME_MAX of [A-Za-z0-9._-], not "." or "..")
+// from a view's registration name; "view" when nothing of it is usable.
+std::string StreamNameFrom(const std::string& viewName)
+{
+  std::string name;
+  for (char ch : viewName)
+  {
+    const bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
+    name += ok ? ch : '-';
+  }
+  name = name.substr(0, 48);
+  if (name.empty() || name.find_first_not_of('.') == std::string::npos ||
+    name == SB_SERVER_DEFAULT_STREAM_NAME)
+  {
+    name = "view";
+  }
+  return name;
+}
+
 } // namespace
 
+// Every view of the session on one web server (one port): the first view streamed is the
+// server's default stream (the top-level endpoints, "/" its viewer while it is alone), the
+// others are named after their view (/v/RenderView2/) and listed by the picker at "/". The
+// server starts with the first view and stops with the last.
 class vtkSBViewStreamer::vtkInternals
 {
 public:
@@ -53,6 +77,9 @@ public:
 
   std::vector<ViewStream> Views;
   std::string StreamList;
+  sb_server* Server = nullptr;
+  int ServerPort = 0;
+  bool DefaultTaken = false; // the default stream was given out (once per server)
 
   ~vtkInternals() { this->StopAll(); }
 
@@ -68,17 +95,61 @@ public:
     return Env().has_token ? Env().token : this->AccessToken;
   }
 
-  // Each view gets the lowest port offset no other view holds, so the ports of the views that
-  // stay do not move when one goes.
-  int FreeSlot() const
+  // The web server, started with the first view. nullptr (logged) when it cannot start.
+  sb_server* StartServer()
   {
-    for (int slot = 0;; slot++)
+    if (this->Server)
+    {
+      return this->Server;
+    }
+    sb_server_options o;
+    sb_server_options_init(&o, SB_SERVER_OPTIONS_VERSION);
+    o.port = this->EffectivePort();
+    o.bind_address = this->EffectiveBind().c_str();
+    const std::string& token = this->EffectiveToken();
+    o.access_token = token.empty() ? nullptr : token.c_str();
+    o.allowed_origins = Env().allowed_origins.empty() ? nullptr : Env().allowed_origins.c_str();
+    if (sb_server_create(nullptr, nullptr, &o, &this->Server) != SB_OK)
+    {
+      sb_log(SB_LOG_ERROR, "not streaming ParaView views: %s", sb_last_error());
+      this->Server = nullptr;
+      return nullptr;
+    }
+    sb_server_get_port(this->Server, &this->ServerPort);
+    this->DefaultTaken = false;
+    return this->Server;
+  }
+
+  void StopServerWhenUnused()
+  {
+    if (!this->Server ||
+      std::any_of(this->Views.begin(), this->Views.end(), [](const ViewStream& v) { return v.Stream; }))
+    {
+      return;
+    }
+    sb_server_destroy(this->Server);
+    this->Server = nullptr;
+    this->ServerPort = 0;
+  }
+
+  // The view's stream name: the default stream when none was given out yet, else its own
+  // name, made unique on the server.
+  std::string NameFor(const ViewStream& v) const
+  {
+    if (!this->DefaultTaken)
+    {
+      return SB_SERVER_DEFAULT_STREAM_NAME;
+    }
+    const std::string base = StreamNameFrom(v.Name);
+    std::string unique = base;
+    for (int k = 2;; k++)
     {
       if (std::none_of(this->Views.begin(), this->Views.end(),
-            [slot](const ViewStream& v) { return v.Slot == slot; }))
+            [&unique](const ViewStream& o) { return o.Stream && o.StreamName == unique; }))
       {
-        return slot;
+        return unique;
       }
+      unique = base + "-" + std::to_string(k);
     }
   }
 
@@ -94,11 +165,9 @@ public:
       sb_log(SB_LOG_ERROR, "ParaView view %s has no render window: not streamed", v.Name.c_str());
       return;
     }
-    const int basePort = this->EffectivePort();
-    if (basePort != 0 && basePort + v.Slot > 65535)
+    sb_server* server = this->StartServer();
+    if (!server)
     {
-      sb_log(SB_LOG_ERROR, "not streaming ParaView view %s: port %d + %d is past 65535",
-        v.Name.c_str(), basePort, v.Slot);
       return;
     }
     if (IsServerProcess() && !window->GetInteractor())
@@ -113,22 +182,23 @@ public:
     }
     sb_stream_options o;
     sb_stream_options_init(&o, SB_STREAM_OPTIONS_VERSION);
-    o.serve = 1;
     o.allow_remote_exit = Env().allow_remote_exit ? 1 : 0;
-    o.server.port = basePort == 0 ? 0 : basePort + v.Slot;
-    o.server.bind_address = this->EffectiveBind().c_str();
-    const std::string& token = this->EffectiveToken();
-    o.server.access_token = token.empty() ? nullptr : token.c_str();
-    o.server.allowed_origins = Env().allowed_origins.empty() ? nullptr : Env().allowed_origins.c_str();
-    if (sb_stream_create(window, &o, &v.Stream) != SB_OK)
+    const std::string name = this->NameFor(v);
+    if (sb_stream_create_on_server(server, name.c_str(), window, &o, &v.Stream) != SB_OK)
     {
       sb_log(SB_LOG_ERROR, "not streaming ParaView view %s (%s): %s", v.Name.c_str(),
         window->GetClassName(), sb_last_error());
       v.Stream = nullptr;
+      this->StopServerWhenUnused();
       return;
     }
+    v.StreamName = name;
+    if (name == SB_SERVER_DEFAULT_STREAM_NAME)
+    {
+      this->DefaultTaken = true;
+    }
     sb_log(SB_LOG_INFO, "streaming ParaView view %s at %s%s", v.Name.c_str(), this->Url(v).c_str(),
-      token.empty() ? "" : " (access token required)");
+      this->EffectiveToken().empty() ? "" : " (access token required)");
     // No render from here: a ParaView window renders through its view (on a server, a render
     // outside the client's render protocol breaks it). The watcher asks the view for one.
   }
@@ -137,6 +207,7 @@ public:
   {
     sb_stream_destroy(v.Stream);
     v.Stream = nullptr;
+    v.StreamName.clear();
     if (v.ServerInteractor)
     {
       v.ServerInteractor->SetRenderWindow(nullptr);
@@ -159,30 +230,25 @@ public:
     {
       this->Stop(v);
     }
+    this->StopServerWhenUnused();
     this->UpdateStreamList();
   }
 
-  // A setting changed: streams that run restart with the new values.
+  // A setting changed: streams that run restart (with their server) with the new values.
   void Restart()
   {
     this->StopAll();
     this->StartAll();
   }
 
-  static int ServingPort(const ViewStream& v)
-  {
-    int port = 0;
-    if (v.Stream)
-    {
-      sb_server_get_port(sb_stream_server(v.Stream), &port);
-    }
-    return port;
-  }
-
   std::string Url(const ViewStream& v) const
   {
     std::ostringstream url;
-    url << "http://" << this->EffectiveBind() << ":" << ServingPort(v) << "/";
+    url << "http://" << this->EffectiveBind() << ":" << this->ServerPort << "/";
+    if (v.StreamName != SB_SERVER_DEFAULT_STREAM_NAME)
+    {
+      url << "v/" << v.StreamName << "/";
+    }
     return url.str();
   }
 
@@ -286,7 +352,6 @@ void vtkSBViewStreamer::AddView(vtkPVView* view, const char* name)
   ViewStream v;
   v.View = view;
   v.Name = name && *name ? name : view->GetClassName();
-  v.Slot = this->Internals->FreeSlot();
   views.push_back(v);
   this->Internals->Start(views.back());
   this->Internals->UpdateStreamList();
@@ -304,6 +369,7 @@ void vtkSBViewStreamer::RemoveView(vtkPVView* view)
   }
   this->Internals->Stop(*it);
   views.erase(it);
+  this->Internals->StopServerWhenUnused();
   this->Internals->UpdateStreamList();
   this->Modified();
 }
@@ -346,14 +412,7 @@ int vtkSBViewStreamer::Pump()
 
 int vtkSBViewStreamer::GetServingPort()
 {
-  for (const ViewStream& v : this->Internals->Views)
-  {
-    if (v.Stream)
-    {
-      return vtkInternals::ServingPort(v);
-    }
-  }
-  return 0;
+  return this->Internals->ServerPort;
 }
 
 int vtkSBViewStreamer::GetNumberOfStreamedViews()

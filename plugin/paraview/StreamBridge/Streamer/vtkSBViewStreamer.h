@@ -37,10 +37,13 @@ public:
   void SetAccessToken(const char* token);
   ///@}
 
-  /// Streams view (its render window) under name; name is the view's registration name
-  /// ("RenderView1"). A view added twice keeps its first stream.
+  /// Streams view (its render window) on the streamer's one web server, started with the first
+  /// view: the first view streamed is the server's default stream (http://BIND:PORT/), the
+  /// others are named after their view (name: its registration name, "RenderView2" ->
+  /// http://BIND:PORT/v/RenderView2/). A view added twice keeps its first stream.
   void AddView(vtkPVView* view, const char* name);
-  /// Stops streaming view. Unknown views are ignored.
+  /// Stops streaming view (its viewers are closed, it leaves the picker); the server stops
+  /// with the last view. Unknown views are ignored.
   void RemoveView(vtkPVView* view);
   /// Removes every view (the session is ending).
   void RemoveAllViews();
@@ -51,11 +54,11 @@ public:
   /// number of events replayed.
   int Pump();
 
-  /// The port the web server listens on, 0 when nothing is served.
+  /// The port of the web server, 0 when nothing is served.
   int GetServingPort();
   /// The number of views streamed now.
   int GetNumberOfStreamedViews();
-  /// One line per streamed view: "NAME URL\n". Owned by this object, valid until its next call.
+  /// One line per streamed view: "VIEWNAME URL\n". Owned by this object, valid until its next call.
   const char* GetStreamList();
 
 protected:
