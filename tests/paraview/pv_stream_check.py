@@ -1,6 +1,6 @@
 """pv_stream_check.py - the ParaView plugin in pvbatch/pvpython (run by ctest, label paraview).
 
-    pvbatch pv_stream_check.py --plugin PATH/StreamBridge.so [--load script|env]
+    pvbatch pv_stream_check.py --plugin PATH/StreamBridge.so [--load script|env] [--settings]
 
 --load script: the script loads the plugin (LoadPlugin). --load env: ParaView loaded it at start
 (PV_PLUGIN_PATH, set by the caller). STREAMBRIDGE_PORT=0 (set by the caller) gives an ephemeral
@@ -15,6 +15,9 @@ port. Checks, each waiting for its condition (never for a time):
   5. a second render view (200x150) streams on the same server as its own named stream
      (/streams lists both, /v/RenderView2/snapshot.jpg is its picture), a drag in it turns its
      camera and not the first view's, and once deleted it leaves the server (404, not listed).
+--settings (without STREAMBRIDGE_PORT): instead, the plugin's settings set from Python (the
+"StreamBridge" settings proxy: Port, AccessToken) are what the server uses: it listens on that
+port and answers 401 without the token, 200 with it.
 Prints OK on success, FAIL: ... and exits 1 otherwise."""
 
 import argparse
@@ -27,8 +30,8 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "plugin"))
-from check_autoload import (DEADLINE_S, Failure, get, jpeg_size, wait_for_status,  # noqa: E402
-                            ws_connect, ws_read_message, ws_send)
+from check_autoload import (DEADLINE_S, Failure, free_port, get, jpeg_size,  # noqa: E402
+                            wait_for_status, ws_connect, ws_read_message, ws_send)
 
 WIDTH, HEIGHT = 320, 240
 
@@ -147,10 +150,32 @@ def event(etype, button, x, y, width=WIDTH, height=HEIGHT):
                        0, 0, 0, 0, b"")
 
 
+def check_settings(simple, sb):
+    from paraview import servermanager
+    settings = servermanager.ProxyManager().GetProxy("settings", "StreamBridge")
+    port, token = free_port(), "pv-s3cret"
+    settings.Port = port
+    settings.AccessToken = token
+    view = simple.CreateRenderView()
+    view.ViewSize = [160, 120]
+    simple.Show(simple.Sphere(), view)
+    simple.Render(view)
+    wait_until(lambda: sb.serving_port() == port, f"the server on the settings' port {port}",
+               pump=sb.pump)
+    base = f"http://127.0.0.1:{port}"
+    wait_until(lambda: status_of(f"{base}/snapshot.jpg?token={token}") == 200,
+               "/snapshot.jpg with the settings' token")
+    without = status_of(f"{base}/snapshot.jpg")
+    if without != 401:
+        raise Failure(f"/snapshot.jpg without the token answered {without}, expected 401")
+    print(f"settings: port {port}, token required (401 without it, 200 with it)")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--plugin", required=True)
     parser.add_argument("--load", choices=["script", "env"], default="script")
+    parser.add_argument("--settings", action="store_true")
     args = parser.parse_args()
 
     from paraview import simple
@@ -159,6 +184,10 @@ def main():
     import streambridge_paraview as sb
 
     check_one_vtk()
+    if args.settings:
+        check_settings(simple, sb)
+        print("OK")
+        return
 
     wavelet = simple.Wavelet()
     contour = simple.Contour(Input=wavelet, ContourBy=["POINTS", "RTData"], Isosurfaces=[150.0])
