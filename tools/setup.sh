@@ -6,9 +6,12 @@
 #                    (C++ and python3-vtk9), TurboJPEG, libavcodec/libswscale (H.264 via
 #                    libx264, VP8 via libvpx), civetweb, CUnit, Xvfb + Mesa (llvmpipe
 #                    rendering), Chromium (browser tests), Node.js, Janus (the WebRTC
-#                    gateway: tools/janus-local.sh, docs/webrtc.md), ParaView (pvbatch,
-#                    the GUI and paraview-dev: the ParaView plugin; never python3-paraview,
-#                    which the build unpacks privately: tools/paraview-python.sh).
+#                    gateway: tools/janus-local.sh, docs/webrtc.md); for the Python package's
+#                    tests: pytest, pip + setuptools (offline pip install), the notebook stack
+#                    (jupyter-notebook, nbclient, ipykernel), nginx-light and openssl (proxies);
+#                    ParaView (pvbatch, the GUI and paraview-dev: the ParaView plugin; never
+#                    python3-paraview, which the build unpacks privately:
+#                    tools/paraview-python.sh).
 #   npm:             tests/browser's pinned dev dependencies (playwright-core; no browser download).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,6 +25,8 @@ packages=(
   xvfb xauth libgl1-mesa-dri libglx-mesa0
   chromium
   janus libjs-janus-gateway
+  python3-pytest python3-pip python3-setuptools python3-venv
+  jupyter-notebook python3-nbclient python3-ipykernel nginx-light openssl
   paraview paraview-dev
 )
 # Node.js: the machine may already have one from outside Debian (a nodejs build that bundles npm
