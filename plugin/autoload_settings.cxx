@@ -101,10 +101,13 @@ AutoloadSettings ReadSettings()
             s.enabled = false;
             return s;
         }
+        s.has_port = true;
         s.port = static_cast<int>(value);
     }
-    if (const char *bind = NonEmptyEnv("STREAMBRIDGE_BIND"))
+    if (const char *bind = NonEmptyEnv("STREAMBRIDGE_BIND")) {
+        s.has_bind_address = true;
         s.bind_address = bind;
+    }
     if (const char *token = NonEmptyEnv("STREAMBRIDGE_TOKEN")) {
         s.has_token = true;
         s.token = token;

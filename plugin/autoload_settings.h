@@ -1,4 +1,5 @@
-// autoload_settings.h - private: the plugin's configuration, read once from the environment.
+// autoload_settings.h - private: the plugin's configuration, read once from the environment
+// (the autoload plugin's, and the ParaView plugin's overrides of its settings).
 //
 //   STREAMBRIDGE_DISABLE=1     load the plugin but stream nothing
 //   STREAMBRIDGE_PORT          port of the first window (default 8000, 0 = ephemeral); window N
@@ -27,7 +28,11 @@ namespace sb {
 
 struct AutoloadSettings {
     bool enabled = true;
+    // has_*: the variable was set. The ParaView plugin (plugin/paraview/) reads these too: there
+    // a variable that is set overrides ParaView's own setting of the same thing.
+    bool has_port = false;
     int port = 8000;
+    bool has_bind_address = false;
     std::string bind_address = "127.0.0.1";
     bool has_token = false;
     std::string token;

@@ -39,6 +39,8 @@ allow=(
   "tests/scenes/test_network_layout.cxx|/* poll interval */|poll interval of a deadline loop"
   "tests/vtk/test_vtk_replay.cxx|// poll interval|poll interval of the drag producer's wait_for()"
   "tests/plugin/check_autoload.py|# poll interval|poll interval of wait_for_ready()/wait_for_status()/wait_exit_refused()"
+  "tests/paraview/pv_stream_check.py|# poll interval|poll interval of wait_until() (until DEADLINE_S)"
+  "tests/paraview/gui_check.py|# poll interval|poll interval of wait_until() (until DEADLINE_S)"
   "tests/python/conftest.py|time.sleep(interval_s)  # poll interval of wait_for()|poll interval of wait_for()"
   "tests/python/conftest.py|await asyncio.sleep(interval_s)  # poll interval of wait_for_async()|poll interval of wait_for_async()"
   "tests/browser/nginx.mjs|setTimeout(() => proc.kill('SIGKILL'), DEADLINE_MS / 2)|SIGKILL after nginx's graceful stop"

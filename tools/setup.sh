@@ -8,7 +8,10 @@
 #                    rendering), Chromium (browser tests), Node.js, Janus (the WebRTC
 #                    gateway: tools/janus-local.sh, docs/webrtc.md); for the Python package's
 #                    tests: pytest, pip + setuptools (offline pip install), the notebook stack
-#                    (jupyter-notebook, nbclient, ipykernel), nginx-light and openssl (proxies).
+#                    (jupyter-notebook, nbclient, ipykernel), nginx-light and openssl (proxies);
+#                    ParaView (pvbatch, the GUI and paraview-dev: the ParaView plugin; never
+#                    python3-paraview, which the build unpacks privately:
+#                    tools/paraview-python.sh).
 #   npm:             tests/browser's pinned dev dependencies (playwright-core; no browser download).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,6 +27,7 @@ packages=(
   janus libjs-janus-gateway
   python3-pytest python3-pip python3-setuptools python3-venv
   jupyter-notebook python3-nbclient python3-ipykernel nginx-light openssl
+  paraview paraview-dev
 )
 # Node.js: the machine may already have one from outside Debian (a nodejs build that bundles npm
 # and conflicts with Debian's npm package); any node >= 18 with npm will do, so Debian's packages
@@ -42,7 +46,7 @@ done
 if ((${#missing[@]})); then
   # Debian's python3-paraview conflicts with python3-vtk9 (both ship the Python package
   # vtkmodules): apt would remove it to install ours. Never do that to anyone's machine; the
-  # paraview package itself (pvpython, pvbatch, the GUI) installs beside libvtk9-dev and is fine.
+  # paraview package itself (pvbatch, pvserver, the GUI) installs beside libvtk9-dev and is fine.
   if [[ " ${missing[*]} " == *" python3-vtk9 "* ]] &&
      dpkg-query -W -f='${Status}' python3-paraview 2>/dev/null | grep -q "install ok installed"; then
     echo "setup: Debian's 'python3-paraview' is installed and conflicts with python3-vtk9 (both" >&2

@@ -157,10 +157,11 @@ def check_not_serving(port, stderr_lines):
 
 # ---- a minimal WebSocket viewer (docs/wire-protocol.md): what the exit-key check needs ----------
 
-def ws_connect(port):
+def ws_connect(port, path="/"):
+    """A viewer of the stream at path ("/": the default stream, "/v/NAME/": a named one)."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE_S)
     key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall((f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+    sock.sendall((f"GET {path}ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
                   "Sec-WebSocket-Version: 13\r\n\r\n").encode())
     head = b""
