@@ -46,6 +46,10 @@ AutoloadSettings ReadSettings()
         s.has_token = true;
         s.token = token;
     }
+    if (const char *view_token = NonEmptyEnv("STREAMBRIDGE_VIEW_TOKEN")) {
+        s.has_view_token = true;
+        s.view_token = view_token;
+    }
     if (const char *shm = NonEmptyEnv("STREAMBRIDGE_SHM")) {
         s.has_shm_name = true;
         s.shm_name = shm;

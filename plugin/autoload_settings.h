@@ -5,6 +5,8 @@
 //                              (0-based) gets port + N
 //   STREAMBRIDGE_BIND          bind address (default 127.0.0.1)
 //   STREAMBRIDGE_TOKEN         access token required by every endpoint (default: none)
+//   STREAMBRIDGE_VIEW_TOKEN    a second token whose holders watch, their input refused (needs
+//                              STREAMBRIDGE_TOKEN, must differ from it; default: none)
 //   STREAMBRIDGE_SHM           shm name of the first window's ring and queue (default: heap);
 //                              window N > 0 gets NAME-N
 //   STREAMBRIDGE_ALLOW_EXIT=1  browser input may end the application (VTK's 'q'/'e' keys);
@@ -22,6 +24,8 @@ struct AutoloadSettings {
     std::string bind_address = "127.0.0.1";
     bool has_token = false;
     std::string token;
+    bool has_view_token = false;
+    std::string view_token;
     bool has_shm_name = false;
     std::string shm_name;
     bool allow_remote_exit = false;

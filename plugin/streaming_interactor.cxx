@@ -46,6 +46,7 @@ void sbStreamingInteractor::AttachStream()
     o.serve = 1;
     o.server.bind_address = settings.bind_address.c_str();
     o.server.access_token = settings.has_token ? settings.token.c_str() : nullptr;
+    o.server.view_token = settings.has_view_token ? settings.view_token.c_str() : nullptr;
     o.allow_remote_exit = settings.allow_remote_exit ? 1 : 0;
     if (settings.port == 0) {
         o.server.port = 0;

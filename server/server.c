@@ -1,5 +1,5 @@
 /* server.c - sb_server_create/destroy/get_port/get_stats, the civetweb context and the HTTP
- * endpoints (/, /video.mjpeg, /snapshot.jpg, /stats, /healthz). The WebSocket endpoint lives in
+ * endpoints (/, /video.mjpeg, /snapshot.jpg, /stats, /healthz; /access is auth.c's). The WebSocket endpoint lives in
  * ws.c, the client registry in clients.c, the encoder in encoder.c, option validation in
  * options.c (server_internal.h: how they fit). */
 #include "server_internal.h"
@@ -96,16 +96,19 @@ static void sb_printf(strbuf *b, const char *fmt, ...)
 
 /* ---- endpoints ------------------------------------------------------------------------------- */
 
-static void serve_asset(sb_server *srv, struct mg_connection *conn, const sb_web_asset *a)
+static void serve_asset(sb_server *srv, struct mg_connection *conn, const sb_web_asset *a,
+                        sb_access level)
 {
     char headers[1024];
     headers[0] = '\0';
     if (strcmp(a->path, "/") == 0 && sb__auth_token_in_query(srv, conn)) {
         /* Lets the page's own <img src="/video.mjpeg"> and fetches authenticate without the
-         * token in every URL. Strict same-site: a foreign page cannot make us send it. */
+         * token in every URL. Strict same-site: a foreign page cannot make us send it. The
+         * cookie is the token that was granted, never a stronger one: a view-only viewer's
+         * cookie holds the view token. */
         snprintf(headers, sizeof headers,
                  "Set-Cookie: sb_token=%s; Path=/; HttpOnly; SameSite=Strict\r\n",
-                 srv->access_token);
+                 level == SB_ACCESS_VIEW ? srv->view_token : srv->access_token);
     }
     sb__http_reply(conn, 200, a->content_type, headers, a->data, a->size);
 }
@@ -320,10 +323,11 @@ static void serve_stats(sb_server *srv, struct mg_connection *conn)
               "\"clients\":%u,\"encode_ms_mean\":%.3f,\"encode_ms_p50\":%.3f,"
               "\"encode_ms_p99\":%.3f,\"delivered_fps\":%.2f,\"producer_alive\":%s,"
               "\"slow_connections_closed\":%llu,\"stream_ok\":%s,\"stream_error\":\"%s\","
-              "\"stream_corrupt_reads\":%llu,",
+              "\"stream_corrupt_reads\":%llu,\"events_refused_view_only\":%llu,",
               s.clients, s.encode_ms_mean, s.encode_ms_p50, s.encode_ms_p99, s.delivered_fps,
               rs.writer_alive ? "true" : "false", sb__http_guard_slow_closed(srv->guard),
-              fault[0] ? "false" : "true", fault, (unsigned long long)rs.corrupt_reads);
+              fault[0] ? "false" : "true", fault, (unsigned long long)rs.corrupt_reads,
+              (unsigned long long)atomic_load(&srv->stats.events_refused_view_only));
     latency_json(srv, &b);
     sb_printf(&b, "\"client_list\":[");
     if (!b.failed)
@@ -351,7 +355,12 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
                        "method not allowed\n", strlen("method not allowed\n"));
         return 405;
     }
-    if (!sb__access_allowed(srv, conn, false))
+    if (strcmp(path, "/access") == 0) {
+        sb__serve_access(srv, conn); /* answers refusals itself, as JSON */
+        return 200;
+    }
+    sb_access level = sb__access_check(srv, conn, false);
+    if (level == SB_ACCESS_DENIED)
         return 403;
     if (strcmp(path, "/video.mjpeg") == 0)
         serve_mjpeg(srv, conn);
@@ -367,7 +376,7 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
         for (size_t i = 0; i < sb__web_asset_count; i++) {
             if (strcmp(path, sb__web_assets[i].path) == 0 ||
                 (strcmp(path, "/index.html") == 0 && strcmp(sb__web_assets[i].path, "/") == 0)) {
-                serve_asset(srv, conn, &sb__web_assets[i]);
+                serve_asset(srv, conn, &sb__web_assets[i], level);
                 return 200;
             }
         }
@@ -441,11 +450,13 @@ static int copy_options(sb_server *srv, const sb_server_options *o)
     srv->opts = *o;
     srv->bind_address = strdup(o->bind_address ? o->bind_address : SB_SERVER_DEFAULT_BIND_ADDRESS);
     srv->access_token = o->access_token && *o->access_token ? strdup(o->access_token) : NULL;
+    srv->view_token = o->view_token && *o->view_token ? strdup(o->view_token) : NULL;
     srv->allowed_origins =
         o->allowed_origins && *o->allowed_origins ? strdup(o->allowed_origins) : NULL;
     srv->video_codecs = o->video_codecs && *o->video_codecs ? strdup(o->video_codecs) : NULL;
     srv->default_codec_name = strdup(sb__codec_name(sb__server_default_codec(o)));
     if (!srv->bind_address || (o->access_token && *o->access_token && !srv->access_token) ||
+        (o->view_token && *o->view_token && !srv->view_token) ||
         (o->allowed_origins && *o->allowed_origins && !srv->allowed_origins) ||
         (o->video_codecs && *o->video_codecs && !srv->video_codecs) || !srv->default_codec_name)
         return SB_FAIL(SB_ENOMEM, "cannot copy the options");
@@ -454,6 +465,8 @@ static int copy_options(sb_server *srv, const sb_server_options *o)
     srv->opts.video_codecs = srv->video_codecs;
     srv->opts.default_codec = srv->default_codec_name;
     srv->token_len = srv->access_token ? strlen(srv->access_token) : 0;
+    srv->view_token_len = srv->view_token ? strlen(srv->view_token) : 0;
+    srv->opts.view_token = srv->view_token;
     srv->opts.bind_address = srv->bind_address;
     srv->opts.access_token = srv->access_token;
     srv->opts.allowed_origins = srv->allowed_origins;
@@ -486,6 +499,7 @@ static void server_free(sb_server *srv)
     sb__stats_destroy(&srv->stats);
     free(srv->bind_address);
     free(srv->access_token);
+    free(srv->view_token);
     free(srv->allowed_origins);
     free(srv->video_codecs);
     free(srv->default_codec_name);

@@ -325,6 +325,16 @@ static int32_t map_coord(float v, uint32_t view, uint32_t frame)
 static int handle_event(sb_client *c, sb_wire_client_msg *msg)
 {
     sb_server *srv = c->srv;
+    if (c->view_only) {
+        /* Watching only: every event (resize too, which would change what everyone sees) is
+         * counted and dropped, never queued; the connection stays. A flood is still closed by
+         * the rate limit, as anyone's. */
+        bool abusive;
+        if (!take_event_token(c, &abusive) && abusive)
+            return reject(c, SB_WS_CLOSE_POLICY, "event rate far above the limit");
+        SB_STATS_ADD(&srv->stats, events_refused_view_only, 1);
+        return 1;
+    }
     sb_event e = msg->event;
     e.producer_id = c->id;
     /* The record carries our receive time, not the client's clock (informational, another
@@ -668,7 +678,8 @@ static int ws_connect(const struct mg_connection *cconn, void *cbdata)
     sb_server *srv = cbdata;
     /* civetweb hands a const pointer to the same connection we may answer on. */
     struct mg_connection *conn = (struct mg_connection *)(uintptr_t)cconn;
-    if (!sb__access_allowed(srv, conn, true))
+    sb_access level = sb__access_check(srv, conn, true);
+    if (level == SB_ACCESS_DENIED)
         return 1;
     sb_client *c = sb__client_new(&srv->clients, srv, SB_CLIENT_WS, conn);
     if (!c || !sb__client_register(&srv->clients, c)) {
@@ -680,6 +691,7 @@ static int ws_connect(const struct mg_connection *cconn, void *cbdata)
         return 1;
     }
     c->tokens = srv->opts.max_events_per_second;
+    c->view_only = level == SB_ACCESS_VIEW;
     mg_set_user_connection_data(conn, c);
     return 0;
 }

@@ -45,6 +45,7 @@ void Usage(FILE *out)
         "  --port N           TCP port (default 8000; 0 = any free port, printed)\n"
         "  --bind ADDR        address to listen on (default 127.0.0.1, loopback only)\n"
         "  --token T          require this access token on every request (?token=T)\n"
+        "  --view-token V     holders of V (?token=V) watch but cannot drive (needs --token)\n"
         "  --size WxH         window/frame size (default 640x480)\n"
         "  --shm NAME         put the frame ring and event queue in shared memory\n"
         "                     (/dev/shm/streambridge-NAME-*) so streambridge-server can attach\n"
@@ -100,6 +101,8 @@ const OptionSpec kOptions[] = {
      [](const char *v, DemoOptions *o) { o->stream.bind = v; return true; }},
     {"token", required_argument, "--token",
      [](const char *v, DemoOptions *o) { o->stream.token = v; return true; }},
+    {"view-token", required_argument, "--view-token",
+     [](const char *v, DemoOptions *o) { o->stream.view_token = v; return true; }},
     {"size", required_argument, "--size (WxH, 16x16 .. 3840x2160)", ParseSize},
     {"shm", required_argument, "--shm",
      [](const char *v, DemoOptions *o) { o->stream.shm = v; return true; }},

@@ -26,7 +26,7 @@ SB_OK = 0
 SB_EAGAIN = -5
 
 SB_STREAM_OPTIONS_VERSION = 2
-SB_SERVER_OPTIONS_VERSION = 3
+SB_SERVER_OPTIONS_VERSION = 4
 SB_STREAM_STATS_VERSION = 2
 SB_PIXEL_RGBA, SB_PIXEL_BGRA, SB_PIXEL_RGB = 1, 2, 3
 
@@ -63,6 +63,7 @@ class ServerOptions(ctypes.Structure):
         ("video_max_kbps", ctypes.c_int),
         ("keyframe_min_interval_ms", ctypes.c_int),
         ("keyframe_interval_ms", ctypes.c_int),
+        ("view_token", ctypes.c_char_p),
     ]
 
     @classmethod

@@ -18,9 +18,9 @@ typedef struct sb_server sb_server;
 
 /* Version 1: bind_address .. send_timeout_ms. Version 2 added max_clients_per_address and
  * ack_timeout_ms. Version 3 added video_codecs .. keyframe_interval_ms (video over the
- * WebSocket). The library accepts every version 1..SB_SERVER_OPTIONS_VERSION; fields a version
- * lacks take their defaults. */
-#define SB_SERVER_OPTIONS_VERSION 3
+ * WebSocket). Version 4 added view_token (view-only viewers). The library accepts every
+ * version 1..SB_SERVER_OPTIONS_VERSION; fields a version lacks take their defaults. */
+#define SB_SERVER_OPTIONS_VERSION 4
 
 /* The defaults, one definition used by SB_SERVER_OPTIONS_INIT, sb_server_options_init() and the
  * library. The accepted ranges are in the comments below; the library's error names them. */
@@ -43,6 +43,7 @@ typedef struct sb_server sb_server;
 #define SB_SERVER_DEFAULT_VIDEO_MAX_KBPS 0
 #define SB_SERVER_DEFAULT_KEYFRAME_MIN_INTERVAL_MS 500
 #define SB_SERVER_DEFAULT_KEYFRAME_INTERVAL_MS 0
+#define SB_SERVER_DEFAULT_VIEW_TOKEN NULL
 
 typedef struct sb_server_options {
     unsigned int version;          /* SB_SERVER_OPTIONS_VERSION */
@@ -90,6 +91,13 @@ typedef struct sb_server_options {
                                     * interval; requests inside it are merged into the next */
     int keyframe_interval_ms;      /* 0..3600000, default 0 = keyframes only on demand; else a
                                     * keyframe at least this often while frames flow */
+    /* Version 4: view-only viewers (docs/wire-protocol.md, "Security"). */
+    const char *view_token;        /* NULL/"" = none; otherwise a second token, same format as
+                                    * access_token, whose holders watch (page, /ws, MJPEG,
+                                    * snapshot) while the server refuses their input. Needs
+                                    * access_token (without one everybody drives) and must
+                                    * differ from it. */
+    /* (version 4 continues: rtp_* fields, issue #11) */
 } sb_server_options;
 
 /* C and C++20 only (designated initializers); C++17 and FFI callers use sb_server_options_init. */
@@ -118,6 +126,7 @@ typedef struct sb_server_options {
         .video_max_kbps = SB_SERVER_DEFAULT_VIDEO_MAX_KBPS,                     \
         .keyframe_min_interval_ms = SB_SERVER_DEFAULT_KEYFRAME_MIN_INTERVAL_MS, \
         .keyframe_interval_ms = SB_SERVER_DEFAULT_KEYFRAME_INTERVAL_MS,         \
+        .view_token = SB_SERVER_DEFAULT_VIEW_TOKEN,                             \
     }
 #endif
 
