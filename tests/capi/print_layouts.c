@@ -39,6 +39,7 @@ int main(void)
     FIELD(sb_server_options, video_max_kbps)
     FIELD(sb_server_options, keyframe_min_interval_ms)
     FIELD(sb_server_options, keyframe_interval_ms)
+    FIELD(sb_server_options, view_token)
 
     SIZE(sb_stream_options)
     FIELD(sb_stream_options, version)
