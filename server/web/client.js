@@ -343,6 +343,7 @@
 
   // Asks /access first (denied: say why and stop; unreachable: retry), then connects.
   let starting = false;
+  let everConnected = false; // "gone" once it was there; "unreachable" if it never was
   async function start() {
     if (starting || ws) return;
     starting = true;
@@ -352,7 +353,8 @@
     starting = false;
     if (a.kind === 'denied') { showDenied(a.reason); return; }
     if (a.kind === 'unreachable') {
-      retryLater('server-gone', 'Server unreachable', 'the streambridge server does not answer');
+      retryLater('server-gone', everConnected ? 'Server gone' : 'Server unreachable',
+                 'the streambridge server does not answer');
       return;
     }
     if (a.kind === 'ok') setAccess(a.access);
@@ -416,6 +418,7 @@
     ws = sock;
     ws.binaryType = 'arraybuffer';
     ws.onopen = () => {
+      everConnected = true;
       setStatus('open', 'connected');
       if (!hasFrame) showState('loading', 'Waiting for the first frame\u2026', '');
       lastFrameMs = performance.now();
