@@ -50,6 +50,8 @@ AutoloadSettings ReadSettings()
         s.has_view_token = true;
         s.view_token = view_token;
     }
+    if (const char *origins = NonEmptyEnv("STREAMBRIDGE_ALLOWED_ORIGINS"))
+        s.allowed_origins = origins;
     if (const char *shm = NonEmptyEnv("STREAMBRIDGE_SHM")) {
         s.has_shm_name = true;
         s.shm_name = shm;

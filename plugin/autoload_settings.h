@@ -7,6 +7,8 @@
 //   STREAMBRIDGE_TOKEN         access token required by every endpoint (default: none)
 //   STREAMBRIDGE_VIEW_TOKEN    a second token whose holders watch, their input refused (needs
 //                              STREAMBRIDGE_TOKEN, must differ from it; default: none)
+//   STREAMBRIDGE_ALLOWED_ORIGINS  public origins of reverse proxies in front, comma-separated
+//                              ("https://hub.example.org"): their Host and Origin are accepted
 //   STREAMBRIDGE_SHM           shm name of the first window's ring and queue (default: heap);
 //                              window N > 0 gets NAME-N
 //   STREAMBRIDGE_ALLOW_EXIT=1  browser input may end the application (VTK's 'q'/'e' keys);
@@ -26,6 +28,7 @@ struct AutoloadSettings {
     std::string token;
     bool has_view_token = false;
     std::string view_token;
+    std::string allowed_origins; // empty: only the server's own origin
     bool has_shm_name = false;
     std::string shm_name;
     bool allow_remote_exit = false;

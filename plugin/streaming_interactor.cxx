@@ -47,6 +47,8 @@ void sbStreamingInteractor::AttachStream()
     o.server.bind_address = settings.bind_address.c_str();
     o.server.access_token = settings.has_token ? settings.token.c_str() : nullptr;
     o.server.view_token = settings.has_view_token ? settings.view_token.c_str() : nullptr;
+    o.server.allowed_origins =
+        settings.allowed_origins.empty() ? nullptr : settings.allowed_origins.c_str();
     o.allow_remote_exit = settings.allow_remote_exit ? 1 : 0;
     if (settings.port == 0) {
         o.server.port = 0;

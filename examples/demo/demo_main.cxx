@@ -46,6 +46,8 @@ void Usage(FILE *out)
         "  --bind ADDR        address to listen on (default 127.0.0.1, loopback only)\n"
         "  --token T          require this access token on every request (?token=T)\n"
         "  --view-token V     holders of V (?token=V) watch but cannot drive (needs --token)\n"
+        "  --allow-origin O   public origin of a reverse proxy in front (https://hub.example.org):\n"
+        "                     its Host and Origin are accepted (repeatable, as streambridge-server's)\n"
         "  --size WxH         window/frame size (default 640x480)\n"
         "  --shm NAME         put the frame ring and event queue in shared memory\n"
         "                     (/dev/shm/streambridge-NAME-*) so streambridge-server can attach\n"
@@ -103,6 +105,12 @@ const OptionSpec kOptions[] = {
      [](const char *v, DemoOptions *o) { o->stream.token = v; return true; }},
     {"view-token", required_argument, "--view-token",
      [](const char *v, DemoOptions *o) { o->stream.view_token = v; return true; }},
+    {"allow-origin", required_argument, "--allow-origin",
+     [](const char *v, DemoOptions *o) {
+         std::string &list = o->stream.allowed_origins;
+         list += (list.empty() ? "" : ",") + std::string(v);
+         return true;
+     }},
     {"size", required_argument, "--size (WxH, 16x16 .. 3840x2160)", ParseSize},
     {"shm", required_argument, "--shm",
      [](const char *v, DemoOptions *o) { o->stream.shm = v; return true; }},

@@ -27,6 +27,7 @@ struct StreamSettings {
     int port = 8000;                 /* 0: any free port (sb_server_get_port tells which) */
     std::string token;               /* empty: no access token */
     std::string view_token;          /* empty: no view-only token */
+    std::string allowed_origins;     /* public origins of proxies in front (comma-separated) */
     std::string shm;                 /* empty: ring and queue in process memory */
 };
 
