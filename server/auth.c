@@ -304,7 +304,8 @@ static int access_verdict(const sb_server *srv, const struct mg_connection *conn
     return 0;
 }
 
-sb_access sb__access_check(sb_server *srv, struct mg_connection *conn, bool websocket)
+sb_access sb__access_check(sb_server *srv, struct mg_connection *conn, bool websocket,
+                           sb_stats *count_in)
 {
     sb_access level;
     denied_why why;
@@ -312,8 +313,8 @@ sb_access sb__access_check(sb_server *srv, struct mg_connection *conn, bool webs
                                 &why);
     if (status == 0)
         return level;
-    if (websocket)
-        SB_STATS_ADD(&srv->stats, clients_refused, 1);
+    if (websocket && count_in)
+        SB_STATS_ADD(count_in, clients_refused, 1);
     /* The body says only what the status says: nothing about the token. */
     sb__http_reply_text(conn, status,
                         why == DENIED_HOST     ? "403 forbidden: Host not allowed\n"
@@ -323,9 +324,10 @@ sb_access sb__access_check(sb_server *srv, struct mg_connection *conn, bool webs
     return SB_ACCESS_DENIED;
 }
 
-bool sb__access_allowed(sb_server *srv, struct mg_connection *conn, bool websocket)
+bool sb__access_allowed(sb_server *srv, struct mg_connection *conn, bool websocket,
+                        sb_stats *count_in)
 {
-    return sb__access_check(srv, conn, websocket) != SB_ACCESS_DENIED;
+    return sb__access_check(srv, conn, websocket, count_in) != SB_ACCESS_DENIED;
 }
 
 void sb__serve_access(sb_server *srv, struct mg_connection *conn)
