@@ -375,6 +375,53 @@ static void test_access_endpoint_without_tokens_is_full(void)
     st_server_stop(&f);
 }
 
+/* A named stream (/v/NAME/, issue #12): the same tokens, the same refusal; /access under any
+ * /v/NAME/ answers the same whether NAME exists or not. */
+static void test_named_stream_view_viewer_is_refused_too(void)
+{
+    st_server f;
+    CU_ASSERT_EQUAL_FATAL(start(&f), 0);
+    sb_frame_ring_options ro = SB_FRAME_RING_OPTIONS_INIT;
+    ro.max_width = W;
+    ro.max_height = H;
+    sb_frame_ring *ring = NULL;
+    sb_event_queue *queue = NULL;
+    CU_ASSERT_EQUAL_FATAL(sb_frame_ring_create(&ro, &ring), SB_OK);
+    sb_event_queue_options qo = SB_EVENT_QUEUE_OPTIONS_INIT;
+    CU_ASSERT_EQUAL_FATAL(sb_event_queue_create(&qo, &queue), SB_OK);
+    CU_ASSERT_EQUAL_FATAL(sb_server_add_stream(f.srv, "side", ring, queue), SB_OK);
+    expect_access(f.port, "/v/side/access?token=" VIEW, NULL, 200, "{\"access\":\"view\"}\n");
+    expect_access(f.port, "/v/nosuch/access?token=" VIEW, NULL, 200, "{\"access\":\"view\"}\n");
+    expect_access(f.port, "/v/nosuch/access", NULL, 401,
+                  "{\"access\":\"denied\",\"reason\":\"token\"}\n");
+
+    st_ws view;
+    CU_ASSERT_EQUAL_FATAL(st_ws_connect(&view, f.port, "/v/side/ws?token=" VIEW, NULL, true), 0);
+    st_publish_one(ring, W, H);
+    CU_ASSERT_EQUAL(st_ws_wait_frames(&view, 1, ST_DEADLINE_MS), 1);
+    send_event(&view, SB_EVENT_BUTTON_PRESS);
+    send_event(&view, SB_EVENT_KEY_PRESS);
+    /* Counted in that stream's /stats. */
+    bool refused = false;
+    uint64_t deadline = sb__monotonic_ns() + (uint64_t)ST_DEADLINE_MS * 1000000ull;
+    while (!refused && sb__monotonic_ns() < deadline) {
+        st_response r;
+        if (st_http_get(f.port, "/v/side/stats?token=" FULL, NULL, 1 << 20, &r) == 0 && r.body)
+            refused = strstr(r.body, "\"events_refused_view_only\":2,") != NULL;
+        st_response_free(&r);
+    }
+    CU_ASSERT(refused);
+    sb_event got[4];
+    size_t n = 99;
+    CU_ASSERT_EQUAL(sb_event_queue_pop(queue, got, 4, &n), SB_OK);
+    CU_ASSERT_EQUAL(n, 0);
+    st_ws_close(&view);
+    CU_ASSERT_EQUAL(sb_server_remove_stream(f.srv, "side"), SB_OK);
+    sb_event_queue_destroy(queue);
+    sb_frame_ring_destroy(ring);
+    st_server_stop(&f);
+}
+
 static CU_TestInfo options_tests[] = {
     {"view_token_options_are_checked", test_view_token_options_are_checked},
     {"binary_refuses_a_view_token_equal_to_the_token",
@@ -394,6 +441,7 @@ static CU_TestInfo server_tests[] = {
     {"access_endpoint_says_full_view_or_why_denied",
      test_access_endpoint_says_full_view_or_why_denied},
     {"access_endpoint_without_tokens_is_full", test_access_endpoint_without_tokens_is_full},
+    {"named_stream_view_viewer_is_refused_too", test_named_stream_view_viewer_is_refused_too},
     CU_TEST_INFO_NULL,
 };
 static CU_SuiteInfo suites[] = {
