@@ -13,6 +13,13 @@
 //                              window N > 0 gets NAME-N
 //   STREAMBRIDGE_ALLOW_EXIT=1  browser input may end the application (VTK's 'q'/'e' keys);
 //                              default 0: such requests from the browser are swallowed
+//   STREAMBRIDGE_RTP=HOST:PORT[:RTCP_PORT]
+//                              the first window's video as RTP to a Janus mountpoint
+//                              (rtp_host, rtp_port, rtp_rtcp_port; IPv6 as [ADDR]:PORT...)
+//   STREAMBRIDGE_RTP_CODEC     h264 (default) or vp8 (rtp_codec)
+//   STREAMBRIDGE_JANUS_URL     Janus HTTP API for the page's ?webrtc=1 (rtp_janus_url)
+//   STREAMBRIDGE_JANUS_MOUNTPOINT  the mountpoint id it watches (rtp_mountpoint_id, default 1)
+//   (docs/webrtc.md; the library checks the values: a bad one fails the stream with its message)
 #ifndef SB_AUTOLOAD_SETTINGS_H
 #define SB_AUTOLOAD_SETTINGS_H
 
@@ -32,6 +39,8 @@ struct AutoloadSettings {
     bool has_shm_name = false;
     std::string shm_name;
     bool allow_remote_exit = false;
+    std::string rtp_host, rtp_codec, janus_url; // "" = unset
+    int rtp_port = 0, rtp_rtcp_port = 0, janus_mountpoint = 1;
 };
 
 // Reads the environment once (the first call) and returns the same settings after. A malformed

@@ -33,12 +33,21 @@ struct Registry {
     int windows_seen = 0;
     bool default_taken = false;  // the default stream was given out (once per server)
     std::map<vtkRenderWindow *, WindowEntry> windows;
+
+    // The plugin is unloaded at exit (VTK's factory cleanup). A window the application never
+    // released still streams then: its server's threads must stop before this code goes away
+    // (the streams themselves stay: their windows are still alive).
+    ~Registry()
+    {
+        if (server)
+            sb_server_destroy(server);
+    }
 };
 
 Registry &TheRegistry()
 {
-    static Registry *registry = new Registry; // never destroyed: VTK objects may outlive statics
-    return *registry;
+    static Registry registry;
+    return registry;
 }
 
 // VTK's own default titles say nothing about the window: such windows are "window-N".
@@ -98,6 +107,17 @@ sb_server *Server()
     o.access_token = settings.has_token ? settings.token.c_str() : nullptr;
     o.view_token = settings.has_view_token ? settings.view_token.c_str() : nullptr;
     o.allowed_origins = settings.allowed_origins.empty() ? nullptr : settings.allowed_origins.c_str();
+    // STREAMBRIDGE_RTP & co. (docs/webrtc.md): the default stream (the first window) to Janus.
+    if (!settings.rtp_host.empty()) {
+        o.rtp_host = settings.rtp_host.c_str();
+        o.rtp_port = settings.rtp_port;
+        o.rtp_rtcp_port = settings.rtp_rtcp_port;
+    }
+    if (!settings.rtp_codec.empty())
+        o.rtp_codec = settings.rtp_codec.c_str();
+    if (!settings.janus_url.empty())
+        o.rtp_janus_url = settings.janus_url.c_str();
+    o.rtp_mountpoint_id = settings.janus_mountpoint;
     if (sb_server_create(nullptr, nullptr, &o, &r.server) != SB_OK) {
         r.server = nullptr;
         return nullptr;
@@ -215,6 +235,13 @@ void ReplayQueuedInput(vtkRenderWindow *window)
     if (sb_stream_pump(it->second.stream, 0) < 0)
         sb_log(SB_LOG_ERROR, "render window %d: replaying viewer input failed: %s",
                it->second.number, sb_last_error());
+}
+
+bool StreamHoldsLastReference(vtkRenderWindow *window)
+{
+    Registry &r = TheRegistry();
+    auto it = r.windows.find(window);
+    return it != r.windows.end() && it->second.stream && it->second.replay_on_render;
 }
 
 void WindowRenderedFirstTime(vtkRenderWindow *window)

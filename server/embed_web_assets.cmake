@@ -4,6 +4,7 @@
 set(assets
   "index.html|/|text/html"
   "client.js|/client.js|text/javascript"
+  "webrtc.js|/webrtc.js|text/javascript"
   "style.css|/style.css|text/css"
   "favicon.svg|/favicon.svg|image/svg+xml"
   # What browsers ask for on pages without a <link rel="icon"> (/stats, /snapshot.jpg): the

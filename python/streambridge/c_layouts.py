@@ -63,6 +63,15 @@ class ServerOptions(ctypes.Structure):
         ("keyframe_min_interval_ms", ctypes.c_int),
         ("keyframe_interval_ms", ctypes.c_int),
         ("view_token", ctypes.c_char_p),
+        ("rtp_host", ctypes.c_char_p),
+        ("rtp_port", ctypes.c_int),
+        ("rtp_rtcp_port", ctypes.c_int),
+        ("rtp_payload_type", ctypes.c_int),
+        ("rtp_codec", ctypes.c_char_p),
+        ("rtp_mtu", ctypes.c_int),
+        ("rtp_keyframe_interval_ms", ctypes.c_int),
+        ("rtp_janus_url", ctypes.c_char_p),
+        ("rtp_mountpoint_id", ctypes.c_int),
     ]
 
 

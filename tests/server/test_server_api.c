@@ -49,6 +49,12 @@ static const size_t int_fields[] = {
     offsetof(sb_server_options, video_max_kbps),
     offsetof(sb_server_options, keyframe_min_interval_ms),
     offsetof(sb_server_options, keyframe_interval_ms),
+    offsetof(sb_server_options, rtp_port),
+    offsetof(sb_server_options, rtp_rtcp_port),
+    offsetof(sb_server_options, rtp_payload_type),
+    offsetof(sb_server_options, rtp_mtu),
+    offsetof(sb_server_options, rtp_keyframe_interval_ms),
+    offsetof(sb_server_options, rtp_mountpoint_id),
 };
 
 static bool same_string(const char *a, const char *b)
@@ -76,6 +82,9 @@ static void assert_same_options(const sb_server_options *a, const sb_server_opti
     CU_ASSERT_PTR_EQUAL(a->view_token, b->view_token);
     CU_ASSERT(same_string(a->video_codecs, b->video_codecs));
     CU_ASSERT(same_string(a->default_codec, b->default_codec));
+    CU_ASSERT(same_string(a->rtp_host, b->rtp_host));
+    CU_ASSERT(same_string(a->rtp_codec, b->rtp_codec));
+    CU_ASSERT(same_string(a->rtp_janus_url, b->rtp_janus_url));
     for (size_t i = 0; i < sizeof int_fields / sizeof int_fields[0]; i++)
         CU_ASSERT_EQUAL(int_at(a, int_fields[i]), int_at(b, int_fields[i]));
 }
@@ -239,6 +248,10 @@ static void test_option_ranges_accept_edges_and_refuse_beyond(void)
         {"keyframe_min_interval_ms", offsetof(sb_server_options, keyframe_min_interval_ms), 0,
          60000},
         {"keyframe_interval_ms", offsetof(sb_server_options, keyframe_interval_ms), 0, 3600000},
+        {"rtp_payload_type", offsetof(sb_server_options, rtp_payload_type), 96, 127},
+        {"rtp_mtu", offsetof(sb_server_options, rtp_mtu), 256, 1472},
+        {"rtp_keyframe_interval_ms", offsetof(sb_server_options, rtp_keyframe_interval_ms), 0,
+         600000},
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
         int values[] = {ints[i].lo, ints[i].hi, ints[i].lo - 1, ints[i].hi + 1};
