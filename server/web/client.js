@@ -210,7 +210,15 @@
   // WebRTC mode: while its stream plays it draws the canvas; the WebSocket's frames are acked,
   // not drawn.
   const webrtc = useWebrtc ? window.sbWebrtc.start({ canvas, withToken, renderOverlay,
-                                                     onActive: () => renderOverlay() }) : null;
+                                                     onActive: onWebrtcActive }) : null;
+  // A WebRTC picture on the canvas is a frame shown, as a drawn WebSocket frame is.
+  function onWebrtcActive(on) {
+    renderOverlay();
+    if (!on) return;
+    hasFrame = true;
+    canvas.classList.remove('sb-no-frame');
+    showStreaming();
+  }
   window.sbWebrtcView = webrtc; // for tests and the console: its state, close()
 
   // ---- WebSocket ------------------------------------------------------------------------------
