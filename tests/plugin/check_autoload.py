@@ -18,6 +18,7 @@ access (full, view) and a request without one is refused. Prints OK on success."
 
 import argparse
 import base64
+import http.client
 import os
 import socket
 import struct
@@ -140,6 +141,27 @@ def check_view_token(port):
     print("STREAMBRIDGE_VIEW_TOKEN: the view token watches, the token drives, none is refused")
 
 
+def status_with_host(port, host):
+    """GET /healthz with a chosen Host header, as a reverse proxy that keeps it forwards."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=DEADLINE_S / 2)
+    conn.putrequest("GET", "/healthz", skip_host=True)
+    conn.putheader("Host", host)
+    conn.endheaders()
+    status = conn.getresponse().status
+    conn.close()
+    return status
+
+
+def check_allowed_origin(port, origin):
+    """STREAMBRIDGE_ALLOWED_ORIGINS=origin: its host is accepted as Host, a stranger's is not."""
+    public_host = origin.split("://", 1)[1]
+    if status_with_host(port, public_host) != 200:
+        raise Failure(f"Host {public_host} refused although {origin} is allowed")
+    if status_with_host(port, "stranger.example") != 403:
+        raise Failure("Host stranger.example was not refused")
+    print(f"STREAMBRIDGE_ALLOWED_ORIGINS={origin}: its Host accepted, a stranger's refused")
+
+
 def check_not_serving(port, stderr_lines):
     if not any("streaming disabled by STREAMBRIDGE_DISABLE" in l for l in stderr_lines):
         raise Failure("the plugin did not log that it is disabled (was it loaded?)")
@@ -260,6 +282,7 @@ def main():
     parser.add_argument("--disabled", action="store_true")
     parser.add_argument("--exit-keys", choices=["refused", "allowed"])
     parser.add_argument("--view-token", action="store_true")
+    parser.add_argument("--allowed-origin", help="set STREAMBRIDGE_ALLOWED_ORIGINS and check it")
     parser.add_argument("app", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     app = args.app[1:] if args.app[:1] == ["--"] else args.app
@@ -275,6 +298,8 @@ def main():
     if args.view_token:
         env["STREAMBRIDGE_TOKEN"] = FULL_TOKEN
         env["STREAMBRIDGE_VIEW_TOKEN"] = VIEW_TOKEN
+    if args.allowed_origin:
+        env["STREAMBRIDGE_ALLOWED_ORIGINS"] = args.allowed_origin
 
     with tempfile.TemporaryDirectory(prefix="sb-plugin-") as tmp:
         quit_file = os.path.join(tmp, "quit")
@@ -304,6 +329,8 @@ def main():
                 check_view_token(port)
             else:
                 check_streaming(port, err_lines)
+                if args.allowed_origin:
+                    check_allowed_origin(port, args.allowed_origin)
             if args.exit_keys == "allowed":
                 check_exit_keys_allowed(proc, port)
             elif args.exit_keys == "refused":
