@@ -112,6 +112,10 @@ AutoloadSettings ReadSettings()
         s.has_token = true;
         s.token = token;
     }
+    if (const char *view_token = NonEmptyEnv("STREAMBRIDGE_VIEW_TOKEN")) {
+        s.has_view_token = true;
+        s.view_token = view_token;
+    }
     if (const char *origins = NonEmptyEnv("STREAMBRIDGE_ALLOWED_ORIGINS"))
         s.allowed_origins = origins;
     if (const char *shm = NonEmptyEnv("STREAMBRIDGE_SHM")) {

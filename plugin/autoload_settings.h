@@ -6,6 +6,8 @@
 //                              (0-based) gets port + N
 //   STREAMBRIDGE_BIND          bind address (default 127.0.0.1)
 //   STREAMBRIDGE_TOKEN         access token required by every endpoint (default: none)
+//   STREAMBRIDGE_VIEW_TOKEN    a second token whose holders watch, their input refused (needs
+//                              STREAMBRIDGE_TOKEN, must differ from it; default: none)
 //   STREAMBRIDGE_ALLOWED_ORIGINS  public origins of reverse proxies in front, comma-separated
 //                              ("https://hub.example.org"): their Host and Origin are accepted
 //   STREAMBRIDGE_SHM           shm name of the first window's ring and queue (default: heap);
@@ -36,6 +38,8 @@ struct AutoloadSettings {
     std::string bind_address = "127.0.0.1";
     bool has_token = false;
     std::string token;
+    bool has_view_token = false;
+    std::string view_token;
     std::string allowed_origins; // empty: only the server's own origin
     bool has_shm_name = false;
     std::string shm_name;

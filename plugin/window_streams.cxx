@@ -105,6 +105,7 @@ sb_server *Server()
     o.port = settings.port;
     o.bind_address = settings.bind_address.c_str();
     o.access_token = settings.has_token ? settings.token.c_str() : nullptr;
+    o.view_token = settings.has_view_token ? settings.view_token.c_str() : nullptr;
     o.allowed_origins = settings.allowed_origins.empty() ? nullptr : settings.allowed_origins.c_str();
     // STREAMBRIDGE_RTP & co. (docs/webrtc.md): the default stream (the first window) to Janus.
     if (!settings.rtp_host.empty()) {

@@ -5,6 +5,7 @@
 #include "server_internal.h"
 
 #include <civetweb.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -78,8 +79,12 @@ sb_auth_result sb__auth_check_request(const sb_auth_config *cfg, const sb_auth_r
         return SB_AUTH_MISSING;
     if (n >= SB_TOKEN_MAX)
         return SB_AUTH_WRONG;
-    return sb__ct_equal(supplied, (size_t)n, cfg->access_token, cfg->token_len) ? SB_AUTH_OK
-                                                                                : SB_AUTH_WRONG;
+    /* Both comparisons run whatever the first found: the time taken tells nothing about which
+     * token (if any) a guess came close to. */
+    bool full = sb__ct_equal(supplied, (size_t)n, cfg->access_token, cfg->token_len);
+    bool view = cfg->view_token &&
+                sb__ct_equal(supplied, (size_t)n, cfg->view_token, cfg->view_token_len);
+    return full ? SB_AUTH_OK : view ? SB_AUTH_VIEW_ONLY : SB_AUTH_WRONG;
 }
 
 bool sb__auth_token_in_query_string(const sb_auth_config *cfg, const char *query_string)
@@ -245,7 +250,7 @@ bool sb__host_allowed_request(const sb_auth_config *cfg, const sb_auth_request *
 static sb_auth_config config_of(const sb_server *srv)
 {
     return (sb_auth_config){srv->access_token, srv->token_len, srv->allowed_origins,
-                            srv->bind_address};
+                            srv->bind_address, srv->view_token, srv->view_token_len};
 }
 
 static sb_auth_request request_of(const struct mg_connection *conn)
@@ -268,38 +273,86 @@ bool sb__auth_token_in_query(const sb_server *srv, const struct mg_connection *c
     return ri && sb__auth_token_in_query_string(&cfg, ri->query_string);
 }
 
-/* The decision alone: 0 = allowed, else the status, with the text to answer. */
-static int access_verdict(const sb_server *srv, const struct mg_connection *conn, bool websocket,
-                          const char **text)
+/* Why a request is refused, for the status text and /access's JSON "reason". */
+typedef enum { DENIED_NOT, DENIED_HOST, DENIED_TOKEN, DENIED_ORIGIN } denied_why;
+
+/* The decision alone: 0 = allowed (*level says how far), else the status, with why. origin is
+ * the Origin to check (NULL: none, e.g. not a WebSocket upgrade). */
+static int access_verdict(const sb_server *srv, const struct mg_connection *conn,
+                          const char *origin, bool check_origin, sb_access *level,
+                          denied_why *why)
 {
     sb_auth_config cfg = config_of(srv);
     sb_auth_request rq = request_of(conn);
+    *level = SB_ACCESS_DENIED;
     if (!sb__host_allowed_request(&cfg, &rq)) {
-        *text = "403 forbidden: Host not allowed\n";
+        *why = DENIED_HOST;
         return 403;
     }
     sb_auth_result r = sb__auth_check_request(&cfg, &rq);
-    if (r != SB_AUTH_OK) {
-        /* The body says only what the status says: nothing about the token. */
-        *text = r == SB_AUTH_MISSING ? "401 unauthorized\n" : "403 forbidden\n";
+    if (r != SB_AUTH_OK && r != SB_AUTH_VIEW_ONLY) {
+        *why = DENIED_TOKEN;
         return (int)r;
     }
-    if (websocket && !sb__origin_allowed_request(&cfg, &rq)) {
-        *text = "403 forbidden: origin not allowed\n";
+    rq.origin = origin;
+    if (check_origin && !sb__origin_allowed_request(&cfg, &rq)) {
+        *why = DENIED_ORIGIN;
         return 403;
     }
+    *why = DENIED_NOT;
+    *level = r == SB_AUTH_VIEW_ONLY ? SB_ACCESS_VIEW : SB_ACCESS_FULL;
     return 0;
+}
+
+sb_access sb__access_check(sb_server *srv, struct mg_connection *conn, bool websocket,
+                           sb_stats *count_in)
+{
+    sb_access level;
+    denied_why why;
+    int status = access_verdict(srv, conn, mg_get_header(conn, "Origin"), websocket, &level,
+                                &why);
+    if (status == 0)
+        return level;
+    if (websocket && count_in)
+        SB_STATS_ADD(count_in, clients_refused, 1);
+    /* The body says only what the status says: nothing about the token. */
+    sb__http_reply_text(conn, status,
+                        why == DENIED_HOST     ? "403 forbidden: Host not allowed\n"
+                        : why == DENIED_ORIGIN ? "403 forbidden: origin not allowed\n"
+                        : status == 401        ? "401 unauthorized\n"
+                                               : "403 forbidden\n");
+    return SB_ACCESS_DENIED;
 }
 
 bool sb__access_allowed(sb_server *srv, struct mg_connection *conn, bool websocket,
                         sb_stats *count_in)
 {
-    const char *text = NULL;
-    int status = access_verdict(srv, conn, websocket, &text);
+    return sb__access_check(srv, conn, websocket, count_in) != SB_ACCESS_DENIED;
+}
+
+void sb__serve_access(sb_server *srv, struct mg_connection *conn)
+{
+    /* A browser sends no Origin on a same-origin GET: the page names its own (location.origin)
+     * in ?origin=, checked exactly as its WebSocket upgrade's would be. A real Origin header
+     * (a cross-origin fetch) wins. Telling a caller whether an origin is allowed tells it
+     * nothing a WebSocket upgrade with that Origin would not; and only after Host and token
+     * passed. */
+    const char *origin = mg_get_header(conn, "Origin");
+    char claimed[512];
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    if (!origin && ri && ri->query_string &&
+        mg_get_var(ri->query_string, strlen(ri->query_string), "origin", claimed,
+                   sizeof claimed) > 0)
+        origin = claimed;
+    sb_access level;
+    denied_why why;
+    int status = access_verdict(srv, conn, origin, true, &level, &why);
+    static const char *const reasons[] = {"", "host", "token", "origin"};
+    char body[96];
     if (status == 0)
-        return true;
-    if (websocket && count_in)
-        SB_STATS_ADD(count_in, clients_refused, 1);
-    sb__http_reply_text(conn, status, text);
-    return false;
+        snprintf(body, sizeof body, "{\"access\":\"%s\"}\n",
+                 level == SB_ACCESS_VIEW ? "view" : "full");
+    else
+        snprintf(body, sizeof body, "{\"access\":\"denied\",\"reason\":\"%s\"}\n", reasons[why]);
+    sb__http_reply(conn, status ? status : 200, "application/json", NULL, body, strlen(body));
 }

@@ -8,7 +8,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-typedef enum { SB_AUTH_OK = 0, SB_AUTH_MISSING = 401, SB_AUTH_WRONG = 403 } sb_auth_result;
+/* OK: full access (or no token configured); VIEW_ONLY: the view token (watch, no input);
+ * MISSING/WRONG: refused, the HTTP status. */
+typedef enum {
+    SB_AUTH_OK = 0,
+    SB_AUTH_VIEW_ONLY = 1,
+    SB_AUTH_MISSING = 401,
+    SB_AUTH_WRONG = 403
+} sb_auth_result;
 
 /* The server settings the checks read. Strings are NUL-terminated; NULL = not set. */
 typedef struct sb_auth_config {
@@ -16,6 +23,8 @@ typedef struct sb_auth_config {
     size_t token_len;
     const char *allowed_origins; /* comma-separated "scheme://host[:port]" list, or NULL */
     const char *bind_address;    /* numeric address the server listens on */
+    const char *view_token;      /* NULL: none; only with access_token (options.c) */
+    size_t view_token_len;
 } sb_auth_config;
 
 /* The request fields the checks read: header values and the query string as the client sent
@@ -37,7 +46,8 @@ typedef struct sb_auth_request {
  * Returns its length; SB_TOKEN_MAX or more when it was longer than buf (never a match); -1 when
  * none is present. */
 int sb__auth_find_token(const sb_auth_request *rq, char *buf, size_t size);
-/* Whether the request carries the configured token (SB_AUTH_OK also when none is configured). */
+/* Whether the request carries the configured token (SB_AUTH_OK also when none is configured)
+ * or the view token (SB_AUTH_VIEW_ONLY). Both comparisons always run, in constant time. */
 sb_auth_result sb__auth_check_request(const sb_auth_config *cfg, const sb_auth_request *rq);
 /* Whether query_string (may be NULL) has a token= parameter while a token is configured. */
 bool sb__auth_token_in_query_string(const sb_auth_config *cfg, const char *query_string);

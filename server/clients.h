@@ -79,6 +79,7 @@ typedef struct sb_client {
     uint64_t video_abuse_window_ns;
     uint32_t video_abuse_drops;
     bool hello_seen;
+    bool view_only;          /* connected with the view token: input refused (set at connect) */
     bool spoke;              /* a valid message arrived (the first-message bound is met) */
     uint64_t connected_ns;   /* CLOCK_MONOTONIC of the upgrade */
 

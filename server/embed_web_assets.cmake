@@ -6,6 +6,10 @@ set(assets
   "client.js|/client.js|text/javascript"
   "webrtc.js|/webrtc.js|text/javascript"
   "style.css|/style.css|text/css"
+  "favicon.svg|/favicon.svg|image/svg+xml"
+  # What browsers ask for on pages without a <link rel="icon"> (/stats, /snapshot.jpg): the
+  # same SVG, which they accept there too.
+  "favicon.svg|/favicon.ico|image/svg+xml"
   "picker.html|/picker.html|text/html"
   "picker.js|/picker.js|text/javascript")
 

@@ -47,6 +47,9 @@ static void usage(FILE *out)
         "  --port N              TCP port, 0 = ephemeral (default 8000)\n"
         "  --token T             access token required on every endpoint ([A-Za-z0-9-_.~],\n"
         "                        at most 256); default: $STREAMBRIDGE_TOKEN if set, else none\n"
+        "  --view-token T        a second token whose holders only watch: their input is\n"
+        "                        refused (needs --token, must differ from it); default:\n"
+        "                        $STREAMBRIDGE_VIEW_TOKEN if set, else none\n"
         "  --quality Q           JPEG quality while input flows, 1..100 (default 60)\n"
         "  --still-quality Q     JPEG quality of the frame sent once input is idle (default 90)\n"
         "  --still-delay-ms MS   input idle time before the still frame (default 150)\n"
@@ -186,7 +189,7 @@ static int parse_number(cli *c, int ch, const char *arg);
 enum { O_NAME = 256, O_WAIT, O_BIND, O_PORT, O_TOKEN, O_QUALITY, O_STILL_QUALITY,
        O_STILL_DELAY, O_MAX_FPS, O_ALLOW_ORIGIN, O_MAX_CLIENTS, O_MAX_CLIENTS_PER_ADDRESS,
        O_ACK_TIMEOUT, O_VIDEO_CODECS, O_DEFAULT_CODEC, O_VIDEO_CRF, O_VIDEO_MAX_KBPS,
-       O_KEYFRAME_MIN_INTERVAL, O_KEYFRAME_INTERVAL, O_RTP_HOST, O_RTP_PORT, O_RTP_RTCP_PORT,
+       O_KEYFRAME_MIN_INTERVAL, O_KEYFRAME_INTERVAL, O_VIEW_TOKEN, O_RTP_HOST, O_RTP_PORT, O_RTP_RTCP_PORT,
        O_RTP_CODEC, O_RTP_PT, O_RTP_MTU, O_RTP_KEYFRAME_INTERVAL, O_RTP_JANUS_URL,
        O_RTP_MOUNTPOINT_ID, O_HELP, O_VERSION };
 
@@ -196,6 +199,7 @@ static const struct option longopts[] = {
     {"bind", required_argument, NULL, O_BIND},
     {"port", required_argument, NULL, O_PORT},
     {"token", required_argument, NULL, O_TOKEN},
+    {"view-token", required_argument, NULL, O_VIEW_TOKEN},
     {"quality", required_argument, NULL, O_QUALITY},
     {"still-quality", required_argument, NULL, O_STILL_QUALITY},
     {"still-delay-ms", required_argument, NULL, O_STILL_DELAY},
@@ -267,6 +271,9 @@ static int parse_args(int argc, char **argv, cli *c)
     const char *env_token = getenv("STREAMBRIDGE_TOKEN");
     if (env_token && *env_token)
         c->opts.access_token = env_token;
+    const char *env_view_token = getenv("STREAMBRIDGE_VIEW_TOKEN");
+    if (env_view_token && *env_view_token)
+        c->opts.view_token = env_view_token;
     opterr = 0;
     int ch, index = -1;
     while ((ch = getopt_long(argc, argv, "", longopts, &index)) != -1) {
@@ -275,6 +282,7 @@ static int parse_args(int argc, char **argv, cli *c)
         case O_WAIT: c->wait = 1; break;
         case O_BIND: c->opts.bind_address = optarg; break;
         case O_TOKEN: c->opts.access_token = optarg; break;
+        case O_VIEW_TOKEN: c->opts.view_token = optarg; break;
         case O_VIDEO_CODECS: c->opts.video_codecs = optarg; break;
         case O_DEFAULT_CODEC: c->opts.default_codec = optarg; break;
         case O_RTP_HOST: c->opts.rtp_host = optarg; break;

@@ -17,7 +17,7 @@ size_t sb__server_options_size(unsigned int version)
     switch (version) {
     case 1: return offsetof(sb_server_options, max_clients_per_address);
     case 2: return offsetof(sb_server_options, video_codecs);
-    case 3: return offsetof(sb_server_options, rtp_host); /* view_token when joined (#13) */
+    case 3: return offsetof(sb_server_options, view_token);
     case 4: return sizeof(sb_server_options);
     default: return 0;
     }
@@ -119,6 +119,7 @@ static void defaults(sb_server_options *o)
     o->bind_address = SB_SERVER_DEFAULT_BIND_ADDRESS;
     o->video_codecs = SB_SERVER_DEFAULT_VIDEO_CODECS;
     o->default_codec = SB_SERVER_DEFAULT_DEFAULT_CODEC;
+    o->view_token = SB_SERVER_DEFAULT_VIEW_TOKEN;
     o->rtp_host = SB_SERVER_DEFAULT_RTP_HOST;
     o->rtp_codec = SB_SERVER_DEFAULT_RTP_CODEC;
     o->rtp_janus_url = SB_SERVER_DEFAULT_RTP_JANUS_URL;
@@ -217,6 +218,25 @@ static int check_codecs(const sb_server_options *o, const char *func)
     return SB_OK;
 }
 
+/* view_token: the access token's format, and only beside a different access token: without
+ * one every viewer has full access (a view token would restrict nobody), and an equal one
+ * would make every viewer view-only and nobody able to drive. */
+static int check_view_token(const sb_server_options *o, const char *func)
+{
+    if (!o->view_token || !*o->view_token)
+        return SB_OK;
+    if (!valid_token(o->view_token))
+        return sb__set_error(SB_EINVAL, func, "view_token must be at most %d characters of "
+                             "[A-Za-z0-9-_.~]", MAX_TOKEN);
+    if (!o->access_token || !*o->access_token)
+        return sb__set_error(SB_EINVAL, func, "view_token needs an access_token (without one "
+                             "every viewer has full access)");
+    if (strcmp(o->view_token, o->access_token) == 0)
+        return sb__set_error(SB_EINVAL, func, "view_token must differ from access_token (the "
+                             "same token cannot both drive and only watch)");
+    return SB_OK;
+}
+
 /* rtp_janus_url: it reaches the page inside JSON and is fetched by it, so a plain URL only:
  * http(s)://... or a same-origin absolute path, printable ASCII without quotes, backslashes,
  * angle brackets or spaces. */
@@ -269,10 +289,13 @@ static int check_strings(const sb_server_options *o, const char *func)
     if (o->access_token && !valid_token(o->access_token))
         return sb__set_error(SB_EINVAL, func, "access_token must be at most %d characters of "
                              "[A-Za-z0-9-_.~]", MAX_TOKEN);
+    int rc = check_view_token(o, func);
+    if (rc != SB_OK)
+        return rc;
     if (o->allowed_origins && strlen(o->allowed_origins) > MAX_ALLOWED_ORIGINS)
         return sb__set_error(SB_EINVAL, func, "allowed_origins is longer than %d characters",
                              MAX_ALLOWED_ORIGINS);
-    int rc = check_codecs(o, func);
+    rc = check_codecs(o, func);
     return rc == SB_OK ? check_rtp(o, func) : rc;
 }
 

@@ -1,4 +1,6 @@
 /* server.c - sb_server_create/destroy/get_port/get_stats, the civetweb context and the HTTP
+ * endpoints (/, /video.mjpeg, /snapshot.jpg, /stats, /healthz, /thumbnail.jpg, /streams; /access
+ * is auth.c's), each
  * endpoints (/, /video.mjpeg, /snapshot.jpg, /stats, /healthz, /thumbnail.jpg, /streams,
  * /webrtc.json), each
  * at the top level for the default stream and under /v/NAME/ for every stream. The WebSocket
@@ -100,16 +102,19 @@ static void sb_printf(strbuf *b, const char *fmt, ...)
 
 /* ---- endpoints ------------------------------------------------------------------------------- */
 
-static void serve_asset(sb_server *srv, struct mg_connection *conn, const sb_web_asset *a)
+static void serve_asset(sb_server *srv, struct mg_connection *conn, const sb_web_asset *a,
+                        sb_access level)
 {
     char headers[1024];
     headers[0] = '\0';
     if (strncmp(a->content_type, "text/html", 9) == 0 && sb__auth_token_in_query(srv, conn)) {
         /* Lets the page's own <img src="/video.mjpeg"> and fetches authenticate without the
-         * token in every URL. Strict same-site: a foreign page cannot make us send it. */
+         * token in every URL. Strict same-site: a foreign page cannot make us send it. The
+         * cookie is the token that was granted, never a stronger one: a view-only viewer's
+         * cookie holds the view token. */
         snprintf(headers, sizeof headers,
                  "Set-Cookie: sb_token=%s; Path=/; HttpOnly; SameSite=Strict\r\n",
-                 srv->access_token);
+                 level == SB_ACCESS_VIEW ? srv->view_token : srv->access_token);
     }
     sb__http_reply(conn, 200, a->content_type, headers, a->data, a->size);
 }
@@ -426,10 +431,11 @@ static void serve_stats(sb_server *srv, sb_server_stream *st, bool named,
                   "\"clients\":%u,\"encode_ms_mean\":%.3f,\"encode_ms_p50\":%.3f,"
                   "\"encode_ms_p99\":%.3f,\"delivered_fps\":%.2f,\"producer_alive\":%s,"
                   "\"slow_connections_closed\":%llu,\"stream_ok\":%s,\"stream_error\":\"%s\","
-                  "\"stream_corrupt_reads\":%llu,",
+                  "\"stream_corrupt_reads\":%llu,\"events_refused_view_only\":%llu,",
                   s.clients, s.encode_ms_mean, s.encode_ms_p50, s.encode_ms_p99, s.delivered_fps,
                   rs.writer_alive ? "true" : "false", sb__http_guard_slow_closed(srv->guard),
-                  fault[0] ? "false" : "true", fault, (unsigned long long)rs.corrupt_reads);
+                  fault[0] ? "false" : "true", fault, (unsigned long long)rs.corrupt_reads,
+                  (unsigned long long)atomic_load(&st->stats.events_refused_view_only));
         latency_json(st, &b);
         sb_printf(&b, "\"client_list\":[");
         if (!b.failed)
@@ -491,7 +497,7 @@ static void redirect_to_slash(struct mg_connection *conn, const char *path)
 /* The endpoints of one stream (st; NULL = the top level of a server with no default stream),
  * at path rest ("/", "/ws", ...). named: under /v/NAME/. Returns the status. */
 static int serve_stream_path(sb_server *srv, sb_server_stream *st, bool named, const char *rest,
-                             struct mg_connection *conn)
+                             sb_access level, struct mg_connection *conn)
 {
     if (!named && strcmp(rest, "/streams") == 0) {
         serve_streams(srv, conn);
@@ -505,7 +511,7 @@ static int serve_stream_path(sb_server *srv, sb_server_stream *st, bool named, c
         /* A server with one stream, the default, is what it always was: its viewer at "/".
          * Any other set of streams gets the picker there (the viewers: /v/NAME/). */
         bool viewer = st && sb__streams_count(srv) == 1;
-        serve_asset(srv, conn, find_asset(viewer ? "/" : "/picker.html"));
+        serve_asset(srv, conn, find_asset(viewer ? "/" : "/picker.html"), level);
         return 200;
     }
     if (!named && !st && strcmp(rest, "/healthz") == 0) {
@@ -538,9 +544,18 @@ static int serve_stream_path(sb_server *srv, sb_server_stream *st, bool named, c
             sb__http_reply_text(conn, 404, "not found\n");
             return 404;
         }
-        serve_asset(srv, conn, a);
+        serve_asset(srv, conn, a, level);
     }
     return 200;
+}
+
+/* /access and /v/ANY/access: the access answer is the server's (tokens, Host and Origin rules
+ * are not per stream), so it never tells whether a stream of that name exists. */
+static bool is_access_path(const char *path)
+{
+    size_t n = strlen(path);
+    return strcmp(path, "/access") == 0 ||
+           (n > 10 && memcmp(path, "/v/", 3) == 0 && strcmp(path + n - 7, "/access") == 0);
 }
 
 /* Every HTTP request lands here (registered for "**"): exact paths only, never the filesystem. */
@@ -556,7 +571,12 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
                        "method not allowed\n", strlen("method not allowed\n"));
         return 405;
     }
-    if (!sb__access_allowed(srv, conn, false, NULL))
+    if (is_access_path(path)) {
+        sb__serve_access(srv, conn); /* answers refusals itself, as JSON */
+        return 200;
+    }
+    sb_access level = sb__access_check(srv, conn, false, NULL);
+    if (level == SB_ACCESS_DENIED)
         return 403;
     sb_server_stream *st = NULL;
     const char *rest = path;
@@ -573,7 +593,7 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
         redirect_to_slash(conn, path);
         status = 301;
     } else {
-        status = serve_stream_path(srv, st, named, rest, conn);
+        status = serve_stream_path(srv, st, named, rest, level, conn);
     }
     sb__stream_unref(st);
     return status;
@@ -643,6 +663,7 @@ static int copy_options(sb_server *srv, const sb_server_options *o)
     srv->opts = *o;
     srv->bind_address = strdup(o->bind_address ? o->bind_address : SB_SERVER_DEFAULT_BIND_ADDRESS);
     srv->access_token = o->access_token && *o->access_token ? strdup(o->access_token) : NULL;
+    srv->view_token = o->view_token && *o->view_token ? strdup(o->view_token) : NULL;
     srv->allowed_origins =
         o->allowed_origins && *o->allowed_origins ? strdup(o->allowed_origins) : NULL;
     srv->video_codecs = o->video_codecs && *o->video_codecs ? strdup(o->video_codecs) : NULL;
@@ -651,6 +672,7 @@ static int copy_options(sb_server *srv, const sb_server_options *o)
     srv->rtp_codec = strdup(o->rtp_codec && *o->rtp_codec ? o->rtp_codec : SB_SERVER_DEFAULT_RTP_CODEC);
     srv->rtp_janus_url = o->rtp_janus_url && *o->rtp_janus_url ? strdup(o->rtp_janus_url) : NULL;
     if (!srv->bind_address || (o->access_token && *o->access_token && !srv->access_token) ||
+        (o->view_token && *o->view_token && !srv->view_token) ||
         (o->allowed_origins && *o->allowed_origins && !srv->allowed_origins) ||
         (o->video_codecs && *o->video_codecs && !srv->video_codecs) || !srv->default_codec_name ||
         (o->rtp_host && *o->rtp_host && !srv->rtp_host) || !srv->rtp_codec ||
@@ -661,6 +683,8 @@ static int copy_options(sb_server *srv, const sb_server_options *o)
     srv->opts.video_codecs = srv->video_codecs;
     srv->opts.default_codec = srv->default_codec_name;
     srv->token_len = srv->access_token ? strlen(srv->access_token) : 0;
+    srv->view_token_len = srv->view_token ? strlen(srv->view_token) : 0;
+    srv->opts.view_token = srv->view_token;
     srv->opts.bind_address = srv->bind_address;
     srv->opts.access_token = srv->access_token;
     srv->opts.allowed_origins = srv->allowed_origins;
@@ -695,6 +719,7 @@ static void server_free(sb_server *srv)
     pthread_mutex_destroy(&srv->streams_mu);
     free(srv->bind_address);
     free(srv->access_token);
+    free(srv->view_token);
     free(srv->allowed_origins);
     free(srv->video_codecs);
     free(srv->default_codec_name);

@@ -89,6 +89,7 @@ struct sb_server {
     sb_server_options opts; /* complete and valid; its strings point at the copies below */
     char *bind_address;     /* owned copies of the option strings */
     char *access_token;
+    char *view_token;       /* NULL: no view-only viewers */
     char *allowed_origins;
     char *video_codecs;
     char *default_codec_name;
@@ -96,6 +97,7 @@ struct sb_server {
     char *rtp_codec;
     char *rtp_janus_url;
     size_t token_len;
+    size_t view_token_len;
     unsigned allowed_codecs;  /* SB_CODEC_BIT of the codecs clients may ask for (JPEG always) */
     int default_codec;        /* for CODEC with no preference */
 
@@ -156,10 +158,21 @@ void sb__ws_install(sb_server *srv);
 /* auth.c: THE access decision, the only one (every endpoint calls it before anything else, and
  * before it looks at a stream name, so a refused caller learns nothing about the streams):
  * Host (DNS rebinding), then the token, then for a WebSocket upgrade its Origin. When refused
- * it has answered (403/401 with a short text) and counted a refused WebSocket client in
- * count_in (NULL: not counted); returns false. */
+ * it has answered (403/401 with a short text), counted a refused WebSocket client in count_in
+ * (NULL: not counted) and returns SB_ACCESS_DENIED; otherwise how far the request may go: the
+ * view token watches only (the server refuses its input), the access token (or none
+ * configured) drives. */
+typedef enum { SB_ACCESS_DENIED = 0, SB_ACCESS_VIEW, SB_ACCESS_FULL } sb_access;
+sb_access sb__access_check(sb_server *srv, struct mg_connection *conn, bool websocket,
+                           sb_stats *count_in);
+/* sb__access_check != SB_ACCESS_DENIED: for endpoints where watching is all there is. */
 bool sb__access_allowed(sb_server *srv, struct mg_connection *conn, bool websocket,
                         sb_stats *count_in);
+/* GET /access: the same decision as JSON for the page ({"access":"full"|"view"} or 401/403
+ * {"access":"denied","reason":"host"|"token"|"origin"}), with the page's own origin (?origin=)
+ * checked as its WebSocket upgrade's would be: a refused upgrade reaches the page only as an
+ * anonymous close (1006), so the page asks here why. */
+void sb__serve_access(sb_server *srv, struct mg_connection *conn);
 /* Whether the token was supplied in the query string (the page then sets the cookie). */
 bool sb__auth_token_in_query(const sb_server *srv, const struct mg_connection *conn);
 

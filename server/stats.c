@@ -12,6 +12,7 @@ void sb__stats_init(sb_stats *st)
 #define SB_STATS_INIT_(name, text) atomic_init(&st->name, 0);
     SB_SERVER_COUNTER_MAP(SB_STATS_INIT_)
 #undef SB_STATS_INIT_
+    atomic_init(&st->events_refused_view_only, 0);
     for (int c = 0; c < SB_CODEC_COUNT; c++) {
 #define SB_CODEC_STATS_INIT_(name, text) atomic_init(&st->codecs[c].name, 0);
         SB_CODEC_COUNTER_MAP(SB_CODEC_STATS_INIT_)

@@ -90,6 +90,9 @@ typedef struct sb_stats {
 #define SB_STATS_ATOMIC_(name, text) atomic_uint_fast64_t name;
     SB_SERVER_COUNTER_MAP(SB_STATS_ATOMIC_)
 #undef SB_STATS_ATOMIC_
+    /* Input events of view-only viewers, refused (not queued): /stats only, not (yet) in
+     * sb_server_stats, whose layout is shared by parallel work. */
+    atomic_uint_fast64_t events_refused_view_only;
 
     uint64_t started_ns; /* CLOCK_MONOTONIC at init: the window's seconds count from it */
     /* LEAF lock: nothing else is taken while it is held. Guards the fields below and the

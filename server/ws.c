@@ -325,6 +325,16 @@ static int32_t map_coord(float v, uint32_t view, uint32_t frame)
 static int handle_event(sb_client *c, sb_wire_client_msg *msg)
 {
     sb_server_stream *st = c->stream;
+    if (c->view_only) {
+        /* Watching only: every event (resize too, which would change what everyone sees) is
+         * counted and dropped, never queued; the connection stays. A flood is still closed by
+         * the rate limit, as anyone's. */
+        bool abusive;
+        if (!take_event_token(c, &abusive) && abusive)
+            return reject(c, SB_WS_CLOSE_POLICY, "event rate far above the limit");
+        SB_STATS_ADD(&st->stats, events_refused_view_only, 1);
+        return 1;
+    }
     sb_event e = msg->event;
     e.producer_id = c->id;
     /* The record carries our receive time, not the client's clock (informational, another
@@ -693,9 +703,9 @@ static int ws_connect(const struct mg_connection *cconn, void *cbdata)
     const char *rest;
     bool named;
     (void)sb__stream_resolve(srv, path, &counted, &rest, &named);
-    bool allowed = sb__access_allowed(srv, conn, true, counted ? &counted->stats : NULL);
+    sb_access level = sb__access_check(srv, conn, true, counted ? &counted->stats : NULL);
     sb__stream_unref(counted);
-    if (!allowed)
+    if (level == SB_ACCESS_DENIED)
         return 1;
     sb_server_stream *st = ws_stream(srv, conn, path);
     if (!st)
@@ -712,6 +722,7 @@ static int ws_connect(const struct mg_connection *cconn, void *cbdata)
     }
     /* The client holds st's reference until ws_close: removal waits for it. */
     c->tokens = srv->opts.max_events_per_second;
+    c->view_only = level == SB_ACCESS_VIEW;
     mg_set_user_connection_data(conn, c);
     return 0;
 }

@@ -53,6 +53,7 @@ void Usage(FILE *out)
         "  --port N           TCP port (default 8000; 0 = any free port, printed)\n"
         "  --bind ADDR        address to listen on (default 127.0.0.1, loopback only)\n"
         "  --token T          require this access token on every request (?token=T)\n"
+        "  --view-token V     holders of V (?token=V) watch but cannot drive (needs --token)\n"
         "  --allow-origin O   public origin of a reverse proxy in front (https://hub.example.org):\n"
         "                     its Host and Origin are accepted (repeatable, as streambridge-server's)\n"
         "  --size WxH         window/frame size (default 640x480)\n"
@@ -113,6 +114,8 @@ const OptionSpec kOptions[] = {
      [](const char *v, DemoOptions *o) { o->stream.bind = v; return true; }},
     {"token", required_argument, "--token",
      [](const char *v, DemoOptions *o) { o->stream.token = v; return true; }},
+    {"view-token", required_argument, "--view-token",
+     [](const char *v, DemoOptions *o) { o->stream.view_token = v; return true; }},
     {"allow-origin", required_argument, "--allow-origin",
      [](const char *v, DemoOptions *o) {
          std::string &list = o->stream.allowed_origins;

@@ -65,7 +65,7 @@ class ServerOptions(ctypes.Structure):
         ("video_max_kbps", ctypes.c_int),
         ("keyframe_min_interval_ms", ctypes.c_int),
         ("keyframe_interval_ms", ctypes.c_int),
-        # (version 4 starts with view_token, issue #13)
+        ("view_token", ctypes.c_char_p),
         ("rtp_host", ctypes.c_char_p),
         ("rtp_port", ctypes.c_int),
         ("rtp_rtcp_port", ctypes.c_int),

@@ -32,6 +32,11 @@
   const MAX_RESIZE_PIXELS = 3840 * 2160; // cap for requested render size
   const RESIZE_DEBOUNCE_MS = 200;
   const OVERLAY_KEY = 'F2';
+  // Reconnect backoff: doubles from the first to the cap, reset by a frame.
+  const BACKOFF_FIRST_MS = 250, BACKOFF_MAX_MS = 10000;
+  // While connected, /healthz is asked this often once no frame came for as long: a still scene
+  // sends nothing, and only /healthz tells a resting producer from one that went away.
+  const HEALTH_POLL_MS = 2000;
 
   const params = new URLSearchParams(location.search);
   const token = params.get('token');
@@ -47,6 +52,12 @@
   const statusEl = document.getElementById('sb-status');
   const overlay = document.getElementById('sb-overlay');
   const overlayToggle = document.getElementById('sb-overlay-toggle');
+  const stateTitle = document.getElementById('sb-state-title');
+  const stateDetail = document.getElementById('sb-state-detail');
+  const retryNowButton = document.getElementById('sb-retry-now');
+  const viewOnlyBadge = document.getElementById('sb-view-only');
+  const resetViewButton = document.getElementById('sb-reset-view');
+  const fullscreenButton = document.getElementById('sb-fullscreen');
   const ctx2d = canvas.getContext('2d', { alpha: false });
 
   function withToken(path) {
@@ -59,6 +70,40 @@
     statusEl.className = 'state-' + state;
     statusEl.textContent = text;
   }
+
+  // ---- page state ------------------------------------------------------------------------------
+  // What the viewer is told, as body[data-state] (style.css shows the panel for every state but
+  // streaming; tests read it too):
+  //   loading           connecting, or connected and waiting for the first frame
+  //   streaming         frames are shown
+  //   denied            the server refuses this page (token, origin or host: /access says which)
+  //   producer-stopped  the server is up but the application stopped publishing (/healthz 503)
+  //   server-gone       the server does not answer: retrying with backoff
+  //   disconnected      the server answers but closed the connection: retrying with backoff
+  let pageState = 'loading';
+  let hasFrame = false;
+  function showState(state, title, detail) {
+    pageState = state;
+    document.body.dataset.state = state;
+    stateTitle.textContent = title || '';
+    stateDetail.textContent = detail || '';
+    if (state !== 'server-gone' && state !== 'disconnected' && state !== 'denied')
+      retryNowButton.hidden = true;
+  }
+  function showStreaming() {
+    if (pageState !== 'streaming') showState('streaming', '', '');
+  }
+
+  // The canvas before the first frame: the viewport's size (never the default 300x150 box),
+  // hidden behind the state panel.
+  (function sizeCanvasToViewport() {
+    const r = canvas.getBoundingClientRect();
+    const dpr = window.devicePixelRatio || 1;
+    canvas.width = Math.max(1, Math.round(r.width * dpr));
+    canvas.height = Math.max(1, Math.round(r.height * dpr));
+    ctx2d.fillStyle = '#1e1e1e';
+    ctx2d.fillRect(0, 0, canvas.width, canvas.height);
+  })();
 
   // ---- codec choice ---------------------------------------------------------------------------
   // What the page asked for, what the server answered, and why it is not what was asked.
@@ -122,26 +167,66 @@
     renderOverlay();
   }, 1000);
 
+  // ---- fullscreen ------------------------------------------------------------------------------
+  // The whole view (frame, state panel, buttons) goes fullscreen. Hidden where the browser
+  // cannot (an iframe without allow="fullscreen", an old browser).
+  function initFullscreen() {
+    const root = document.getElementById('sb-root');
+    if (!document.fullscreenEnabled || !root.requestFullscreen) {
+      fullscreenButton.hidden = true;
+      return;
+    }
+    const update = () => {
+      const on = document.fullscreenElement === root;
+      fullscreenButton.setAttribute('aria-pressed', on ? 'true' : 'false');
+      fullscreenButton.title = on ? 'Leave fullscreen' : 'Fullscreen';
+    };
+    fullscreenButton.addEventListener('click', () => {
+      const p = document.fullscreenElement ? document.exitFullscreen() : root.requestFullscreen();
+      p.catch((e) => console.warn('streambridge: fullscreen: ' + e.message));
+    });
+    document.addEventListener('fullscreenchange', update);
+    update();
+  }
+
   // ---- MJPEG mode: a plain <img>, no input ----------------------------------------------------
   if (useMjpeg) {
     canvas.hidden = true;
     img.hidden = false;
     img.src = withToken('video.mjpeg').href;
-    img.addEventListener('load', () => setStatus('open', 'streaming'));
-    img.addEventListener('error', () => setStatus('closed', 'stream unavailable'));
+    img.addEventListener('load', () => { setStatus('open', 'streaming'); showStreaming(); });
+    img.addEventListener('error', () => {
+      setStatus('closed', 'stream unavailable');
+      showState('disconnected', 'Stream unavailable', 'Reload the page to try again.');
+    });
     setStatus('connecting', 'connecting');
+    showState('loading', 'Waiting for the first frame\u2026', '');
+    // No input over MJPEG: nothing to reset.
+    resetViewButton.hidden = true;
+    initFullscreen();
     return;
   }
 
   // WebRTC mode: while its stream plays it draws the canvas; the WebSocket's frames are acked,
   // not drawn.
   const webrtc = useWebrtc ? window.sbWebrtc.start({ canvas, withToken, renderOverlay,
-                                                     onActive: () => renderOverlay() }) : null;
+                                                     onActive: onWebrtcActive }) : null;
+  // A WebRTC picture on the canvas is a frame shown, as a drawn WebSocket frame is.
+  function onWebrtcActive(on) {
+    renderOverlay();
+    if (!on) return;
+    hasFrame = true;
+    canvas.classList.remove('sb-no-frame');
+    showStreaming();
+  }
   window.sbWebrtcView = webrtc; // for tests and the console: its state, close()
 
   // ---- WebSocket ------------------------------------------------------------------------------
+  initFullscreen();
   let ws = null;
-  let backoffMs = 250;
+  let backoffMs = BACKOFF_FIRST_MS;
+  let lastFrameMs = 0;      // performance.now() of the newest frame
+  let viewOnly = false;     // /access said "view": the server refuses this page's input
   let frameW = 0, frameH = 0;
   let decoding = false;
   let pending = null; // newest JPEG waiting for the decoder: {jpeg, meta}
@@ -194,6 +279,156 @@
     send(b);
   }
 
+  // ---- access, health, reconnecting ------------------------------------------------------------
+  // GET access (auth.c): {"access":"full"|"view"} or 401/403 {"access":"denied","reason":...},
+  // with this page's own origin checked as its WebSocket upgrade's would be. A refused upgrade
+  // reaches a page only as an anonymous close (1006), so this is how the page can tell "denied"
+  // from "gone". Returns {kind: 'ok', access} | {kind: 'denied', reason} | {kind: 'unreachable'}
+  // | {kind: 'unknown'} (an older server without /access: carry on as before).
+  async function askAccess() {
+    const url = withToken('access');
+    url.searchParams.set('origin', location.origin);
+    let r;
+    try {
+      r = await fetch(url.href, { cache: 'no-store', credentials: 'same-origin' });
+    } catch (e) {
+      return { kind: 'unreachable' };
+    }
+    let body = null;
+    try {
+      if ((r.headers.get('content-type') || '').startsWith('application/json')) body = await r.json();
+    } catch (e) {
+      body = null;
+    }
+    if (body && body.access === 'denied') return { kind: 'denied', reason: String(body.reason || '') };
+    if (body && (body.access === 'full' || body.access === 'view')) return { kind: 'ok', access: body.access };
+    // A reverse proxy in front answers for a backend that is down.
+    if (r.status === 502 || r.status === 503 || r.status === 504) return { kind: 'unreachable' };
+    return { kind: 'unknown' };
+  }
+
+  function setAccess(access) {
+    viewOnly = access === 'view';
+    document.body.dataset.access = access;
+    viewOnlyBadge.hidden = !viewOnly;
+    // A view-only viewer has no input to give: no controls that would only be refused.
+    resetViewButton.hidden = viewOnly;
+    canvas.setAttribute('aria-label', viewOnly ? 'remote view (view only)' : 'remote view');
+  }
+
+  const DENIED_TEXT = {
+    token: () => "This link's access token is missing or wrong. Open the link you were given " +
+                 '(it ends in ?token=\u2026), or ask its owner for a new one.',
+    origin: () => 'This page (' + location.origin + ') may not connect to the stream. Behind a ' +
+                  "proxy, add this origin to the server's allowed origins (--allow-origin).",
+    host: () => 'The server does not accept the host name "' + location.host + '". Open it as ' +
+                "localhost or 127.0.0.1, or add this origin to the server's allowed origins.",
+  };
+  function showDenied(reason) {
+    const text = DENIED_TEXT[reason] || DENIED_TEXT.token;
+    showState('denied', 'Access denied', text());
+    setStatus('closed', 'access denied');
+    retryNowButton.hidden = false;
+  }
+
+  // Retries start() after the backoff, counting down on the panel; "Retry now" skips the wait.
+  let retryTimer = 0, countdownTimer = 0, retryAttempt = 0;
+  function retryLater(state, title, why) {
+    const delay = backoffMs;
+    backoffMs = Math.min(backoffMs * 2, BACKOFF_MAX_MS);
+    retryAttempt++;
+    const due = performance.now() + delay;
+    const render = () => {
+      const left = Math.max(0, due - performance.now());
+      const text = 'retrying in ' + (left / 1000).toFixed(left < 10000 ? 1 : 0) + ' s (attempt ' +
+                   retryAttempt + ')';
+      showState(state, title, (why ? why + ' \u2014 ' : '') + text);
+      setStatus('closed', title + ', ' + text);
+    };
+    render();
+    retryNowButton.hidden = false;
+    clearInterval(countdownTimer);
+    countdownTimer = setInterval(render, 250);
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(retryNow, delay);
+  }
+  function retryNow() {
+    clearTimeout(retryTimer);
+    clearInterval(countdownTimer);
+    retryNowButton.hidden = true;
+    start();
+  }
+  retryNowButton.addEventListener('click', retryNow);
+
+  // Asks /access first (denied: say why and stop; unreachable: retry), then connects.
+  let starting = false;
+  let everConnected = false; // "gone" once it was there; "unreachable" if it never was
+  async function start() {
+    if (starting || ws) return;
+    starting = true;
+    if (!hasFrame) showState('loading', 'Connecting\u2026', '');
+    setStatus('connecting', 'connecting');
+    const a = await askAccess();
+    starting = false;
+    if (a.kind === 'denied') { showDenied(a.reason); return; }
+    if (a.kind === 'unreachable') {
+      retryLater('server-gone', everConnected ? 'Server gone' : 'Server unreachable',
+                 'the streambridge server does not answer');
+      return;
+    }
+    if (a.kind === 'ok') setAccess(a.access);
+    connect();
+  }
+
+  // Why the connection ended: denied (stop), the server gone, or it closed on us (retry both).
+  async function afterClose(ev) {
+    const a = await askAccess();
+    if (ws) return; // "Retry now" reconnected meanwhile
+    if (a.kind === 'denied') { showDenied(a.reason); return; }
+    if (a.kind === 'unreachable' || ev.code === 1001) {
+      retryLater('server-gone', 'Server gone', ev.code === 1001 ? 'the server stopped'
+                                                                 : 'the streambridge server does not answer');
+      return;
+    }
+    const code = ev.code && ev.code !== 1006 ? ' (' + ev.code + (ev.reason ? ': ' + ev.reason : '') + ')' : '';
+    retryLater('disconnected', 'Disconnected' + code, '');
+  }
+
+  // GET healthz: 200 "ok", 503 "producer gone" / "stream broken: ...". Moves between streaming
+  // (or loading) and producer-stopped; anything else (an older server, a proxy hiccup) leaves
+  // the state alone.
+  let healthBusy = false;
+  async function checkHealth() {
+    if (healthBusy) return;
+    healthBusy = true;
+    try {
+      const r = await fetch(withToken('healthz').href, { cache: 'no-store', credentials: 'same-origin' });
+      const text = (await r.text()).trim();
+      if (!ws || ws.readyState !== WebSocket.OPEN) return;
+      if (r.status === 200) {
+        if (pageState === 'producer-stopped') {
+          if (hasFrame) showStreaming();
+          else showState('loading', 'Waiting for the first frame\u2026', '');
+          setStatus('open', 'connected');
+        }
+      } else if (r.status === 503 && (/^producer gone/.test(text) || /^stream broken/.test(text))) {
+        const broken = /^stream broken/.test(text);
+        showState('producer-stopped', broken ? 'Stream broken' : 'Producer stopped',
+                  (broken ? text + '. ' : 'The application stopped publishing frames. ') +
+                  'The view comes back when it publishes again.');
+        setStatus('connecting', 'producer stopped');
+      }
+    } catch (e) {
+      // The socket's own close reports a server that went away.
+    } finally {
+      healthBusy = false;
+    }
+  }
+  setInterval(() => {
+    if (!ws || ws.readyState !== WebSocket.OPEN) return;
+    if (pageState === 'producer-stopped' || performance.now() - lastFrameMs >= HEALTH_POLL_MS) checkHealth();
+  }, HEALTH_POLL_MS);
+
   function connect() {
     const url = withToken('ws');
     url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
@@ -202,7 +437,10 @@
     ws = sock;
     ws.binaryType = 'arraybuffer';
     ws.onopen = () => {
+      everConnected = true;
       setStatus('open', 'connected');
+      if (!hasFrame) showState('loading', 'Waiting for the first frame\u2026', '');
+      lastFrameMs = performance.now();
       sendHello();
       announceCodecs(sock);
       lastResize = null;
@@ -214,14 +452,11 @@
       onMessage(msg.data);
     };
     ws.onclose = (ev) => {
+      if (ws !== sock) return;
       ws = null;
       pending = null;
       resetVideo();
-      const delay = backoffMs;
-      backoffMs = Math.min(backoffMs * 2, 10000);
-      setStatus('closed', 'disconnected' + (ev.code ? ' (' + ev.code + ')' : '') +
-                ', retrying in ' + (delay / 1000).toFixed(1) + ' s');
-      setTimeout(connect, delay);
+      afterClose(ev);
     };
   }
 
@@ -258,7 +493,9 @@
     if (webrtc && webrtc.active) { sendAck(meta); return; }
     meta.quality = meta.byte12;
     meta.still = (meta.flags & FLAG_STILL) !== 0;
-    backoffMs = 250;
+    backoffMs = BACKOFF_FIRST_MS;
+    retryAttempt = 0;
+    lastFrameMs = performance.now();
     const jpeg = new Blob([payloadOf(buf, meta)], { type: 'image/jpeg' });
     if (pending) sendAck(pending.meta); // superseded before it was decoded: never drawn
     pending = { jpeg, meta };
@@ -316,6 +553,11 @@
     frameW = srcW;
     frameH = srcH;
     drawnArrival = meta.arrival;
+    if (!hasFrame) {
+      hasFrame = true;
+      canvas.classList.remove('sb-no-frame');
+    }
+    showStreaming();
     const nowMs = Date.now();
     stats.frames++;
     stats.fpsFrames++;
@@ -465,7 +707,9 @@
   function onVideoFrame(buf, v) {
     if (buf.byteLength < FRAME_HEADER_LEN) return;
     const meta = parseHeader(v);
-    backoffMs = 250;
+    backoffMs = BACKOFF_FIRST_MS;
+    retryAttempt = 0;
+    lastFrameMs = performance.now();
     if (buf.byteLength < VIDEO_HEADER_LEN || meta.headerLen < VIDEO_HEADER_LEN) { sendAck(meta); return; }
     meta.codecId = meta.byte12;
     meta.key = (meta.flags & FLAG_KEYFRAME) !== 0;
@@ -582,6 +826,10 @@
     for (let i = 0; i < ks.length && i < KEYSYM_MAX - 1; i++) v.setUint8(48 + i, ks.charCodeAt(i) & 0x7f);
     return b;
   }
+  // Input goes through here: a view-only page sends none (the server would refuse and count it).
+  function sendInput(buf) {
+    if (!viewOnly) send(buf);
+  }
   function pointerFields(e, button) {
     const r = contentRect();
     return { x: e.clientX - r.x, y: e.clientY - r.y, viewW: Math.max(1, Math.round(r.w)),
@@ -600,7 +848,7 @@
   // first so ordering is preserved.
   let pendingMove = null;
   function flushMove() {
-    if (pendingMove) { send(pendingMove); pendingMove = null; }
+    if (pendingMove) { sendInput(pendingMove); pendingMove = null; }
   }
   function moveLoop() {
     flushMove();
@@ -620,7 +868,7 @@
       const down = (buttons & bit) !== 0;
       if (down === ((heldBits & bit) !== 0)) continue;
       flushMove();
-      send(eventMsg(down ? EV.PRESS : EV.RELEASE, pointerFields(e, domButton[i])));
+      sendInput(eventMsg(down ? EV.PRESS : EV.RELEASE, pointerFields(e, domButton[i])));
       heldBits ^= bit;
     }
   }
@@ -654,6 +902,7 @@
   window.addEventListener('blur', () => releaseAll(lastPointer));
   canvas.addEventListener('contextmenu', (e) => e.preventDefault());
   canvas.addEventListener('wheel', (e) => {
+    if (viewOnly) return; // the page scrolls/zooms as the browser would
     e.preventDefault();
     const unit = e.deltaMode === 1 ? 3 : e.deltaMode === 2 ? 1 : 100; // pixels per notch
     let notches = -e.deltaY / unit;
@@ -662,7 +911,7 @@
     flushMove();
     const f = pointerFields(e, BTN.NONE);
     f.wheel = notches;
-    send(eventMsg(EV.WHEEL, f));
+    sendInput(eventMsg(EV.WHEEL, f));
   }, { passive: false });
 
   // DOM KeyboardEvent.key -> X11 keysym name.
@@ -688,22 +937,22 @@
     return [...key].length === 1 ? key.codePointAt(0) : 0;
   }
   canvas.addEventListener('keydown', (e) => {
-    if (e.key === OVERLAY_KEY) return;
+    if (e.key === OVERLAY_KEY || viewOnly) return;
     const keysym = keysymOf(e.key);
     const keyCode = keyCodeOf(e.key);
     if (!keysym && !keyCode) return;
     if (!(e.ctrlKey || e.metaKey)) e.preventDefault(); // keep browser shortcuts working
     flushMove();
-    send(eventMsg(EV.KEY_PRESS, { keysym, keyCode, modifiers: modifiers(e) }));
+    sendInput(eventMsg(EV.KEY_PRESS, { keysym, keyCode, modifiers: modifiers(e) }));
     if (keyCode >= 0x20 && !(e.ctrlKey || e.metaKey))
-      send(eventMsg(EV.CHAR, { keysym, keyCode, modifiers: modifiers(e) }));
+      sendInput(eventMsg(EV.CHAR, { keysym, keyCode, modifiers: modifiers(e) }));
   });
   canvas.addEventListener('keyup', (e) => {
-    if (e.key === OVERLAY_KEY) return;
+    if (e.key === OVERLAY_KEY || viewOnly) return;
     const keysym = keysymOf(e.key);
     const keyCode = keyCodeOf(e.key);
     if (!keysym && !keyCode) return;
-    send(eventMsg(EV.KEY_RELEASE, { keysym, keyCode, modifiers: modifiers(e) }));
+    sendInput(eventMsg(EV.KEY_RELEASE, { keysym, keyCode, modifiers: modifiers(e) }));
   });
 
   // Resize: ask the producer to render at the displayed size in device pixels (capped).
@@ -724,11 +973,24 @@
       const key = w + 'x' + h;
       if (key === lastResize || !ws || ws.readyState !== WebSocket.OPEN) return;
       lastResize = key;
-      send(eventMsg(EV.RESIZE, { width: w, height: h }));
+      sendInput(eventMsg(EV.RESIZE, { width: w, height: h }));
       sendHello();
     }, RESIZE_DEBOUNCE_MS);
   }
   new ResizeObserver(scheduleResize).observe(canvas);
 
-  connect();
+  // ---- buttons --------------------------------------------------------------------------------
+  // Reset view: the 'r' key as a keyboard sends it (press, char, release), which VTK's
+  // interactor styles map to ResetCamera. Only 'r': the exit keys ('q'/'e') never come from a
+  // button, and the server side refuses remote exits anyway (sb_stream_options.allow_remote_exit).
+  resetViewButton.addEventListener('click', () => {
+    const key = { keysym: 'r', keyCode: 0x72, modifiers: 0 };
+    flushMove();
+    sendInput(eventMsg(EV.KEY_PRESS, key));
+    sendInput(eventMsg(EV.CHAR, key));
+    sendInput(eventMsg(EV.KEY_RELEASE, key));
+    canvas.focus();
+  });
+
+  start();
 })();

@@ -15,6 +15,7 @@ export const ORIGIN = 'http://127.0.0.1:9';
 const ASSETS = {
   '/': ['index.html', 'text/html'], '/index.html': ['index.html', 'text/html'],
   '/client.js': ['client.js', 'text/javascript'], '/style.css': ['style.css', 'text/css'],
+  '/favicon.svg': ['favicon.svg', 'image/svg+xml'],
 };
 
 export const CODEC = { jpeg: 0, h264: 1, vp8: 2 };
@@ -22,10 +23,12 @@ export const NO_PREFERENCE = 255;
 export const CODEC_STRING = { h264: 'avc1.42E01F', vp8: 'vp8' };
 
 // Serves the client to `page` and records its WebSocket messages. Resolves once the route is
-// set; the page then loads ORIGIN + path.
-export async function scriptServer(page) {
+// set; the page then loads ORIGIN + path. routes: {'/path': (route, url) => ...} answers other
+// paths (e.g. /access, /healthz) as the test decides; the rest are 404 (an older server).
+export async function scriptServer(page, { routes = {} } = {}) {
   await page.route(`${ORIGIN}/**`, (route) => {
     const url = new URL(route.request().url());
+    if (routes[url.pathname]) return routes[url.pathname](route, url);
     const asset = ASSETS[url.pathname];
     if (!asset) return route.fulfill({ status: 404, body: 'not found' });
     return route.fulfill({ status: 200, contentType: `${asset[1]}; charset=utf-8`,
@@ -34,6 +37,7 @@ export async function scriptServer(page) {
   const server = {
     socket: null,   // the page's current WebSocket (a reconnect replaces it)
     connections: 0,
+    onConnect: null, // (ws) => ...: called for each new connection (e.g. to close it at once)
     received: [], // parsed client messages, in order
     send(buf) { this.socket.send(buf); },
     // Resolves with the first received message (from index `from` on) satisfying pred.
@@ -48,6 +52,7 @@ export async function scriptServer(page) {
     server.socket = ws;
     server.connections++;
     ws.onMessage((data) => server.received.push(parseClientMessage(Buffer.from(data))));
+    if (server.onConnect) server.onConnect(ws);
   });
   return server;
 }

@@ -12,7 +12,9 @@ a JPEG of the window's size, on the port given in STREAMBRIDGE_PORT.
 --exit-keys: once it streams, a viewer types VTK's exit keys (q, e, Q, E) over /ws. "refused"
 (the default settings): the plugin logs that it swallowed the request and the app keeps running.
 "allowed" (STREAMBRIDGE_ALLOW_EXIT=1): the app's event loop ends and it exits by itself.
-Either way the app must then exit normally (status 0) when asked to. Prints OK on success."""
+Either way the app must then exit normally (status 0) when asked to.
+--view-token (STREAMBRIDGE_TOKEN and STREAMBRIDGE_VIEW_TOKEN set): /access tells each token's
+access (full, view) and a request without one is refused. Prints OK on success."""
 
 import argparse
 import base64
@@ -119,6 +121,24 @@ def check_streaming(port, stderr_lines):
     if not any(wanted in l and f":{port}/" in l for l in stderr_lines):
         raise Failure(f"no '{wanted}... :{port}/' line on stderr")
     print(f"snapshot {size[0]}x{size[1]}, {len(body)} bytes from port {port}")
+
+
+FULL_TOKEN, VIEW_TOKEN = "plugin-full", "plugin-view"
+
+
+def check_view_token(port):
+    base = f"http://127.0.0.1:{port}"
+    status = wait_for_status(f"{base}/healthz?token={FULL_TOKEN}", 200)
+    if status != 200:
+        raise Failure(f"/healthz with the token never answered 200 on port {port} (last: {status})")
+    for token, access in ((FULL_TOKEN, b'"full"'), (VIEW_TOKEN, b'"view"')):
+        status, ctype, body = get(f"{base}/access?token={token}")
+        if status != 200 or access not in body:
+            raise Failure(f"/access?token={token} answered {status} {body!r}, expected {access!r}")
+    status = wait_for_status(f"{base}/healthz", 401)
+    if status != 401:
+        raise Failure(f"/healthz without a token answered {status}, expected 401")
+    print("STREAMBRIDGE_VIEW_TOKEN: the view token watches, the token drives, none is refused")
 
 
 def status_with_host(port, host):
@@ -262,6 +282,7 @@ def main():
     parser.add_argument("--plugin-dir", required=True)
     parser.add_argument("--disabled", action="store_true")
     parser.add_argument("--exit-keys", choices=["refused", "allowed"])
+    parser.add_argument("--view-token", action="store_true")
     parser.add_argument("--allowed-origin", help="set STREAMBRIDGE_ALLOWED_ORIGINS and check it")
     parser.add_argument("app", nargs=argparse.REMAINDER)
     args = parser.parse_args()
@@ -275,6 +296,9 @@ def main():
         env["STREAMBRIDGE_DISABLE"] = "1"
     if args.exit_keys == "allowed":
         env["STREAMBRIDGE_ALLOW_EXIT"] = "1"
+    if args.view_token:
+        env["STREAMBRIDGE_TOKEN"] = FULL_TOKEN
+        env["STREAMBRIDGE_VIEW_TOKEN"] = VIEW_TOKEN
     if args.allowed_origin:
         env["STREAMBRIDGE_ALLOWED_ORIGINS"] = args.allowed_origin
 
@@ -302,6 +326,8 @@ def main():
                 raise Failure(f"the app's interactor is {interactor}, expected {expected}")
             if args.disabled:
                 check_not_serving(port, err_lines)
+            elif args.view_token:
+                check_view_token(port)
             else:
                 check_streaming(port, err_lines)
                 if args.allowed_origin:

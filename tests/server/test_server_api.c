@@ -16,6 +16,8 @@
 #define OPTIONS_V1_SIZE offsetof(sb_server_options, max_clients_per_address)
 /* Bytes of a version 2 sb_server_options: through ack_timeout_ms. */
 #define OPTIONS_V2_SIZE offsetof(sb_server_options, video_codecs)
+/* Bytes of a version 3 sb_server_options: through keyframe_interval_ms. */
+#define OPTIONS_V3_SIZE offsetof(sb_server_options, view_token)
 /* Bytes of a version 1 sb_server_stats: through delivered_fps, its last field. Stays true when
  * later versions append fields. */
 #define STATS_V1_SIZE (offsetof(sb_server_stats, delivered_fps) + sizeof(double))
@@ -77,6 +79,7 @@ static void assert_same_options(const sb_server_options *a, const sb_server_opti
     CU_ASSERT_DOUBLE_EQUAL(a->max_fps, b->max_fps, 0.0);
     CU_ASSERT_PTR_EQUAL(a->access_token, b->access_token);
     CU_ASSERT_PTR_EQUAL(a->allowed_origins, b->allowed_origins);
+    CU_ASSERT_PTR_EQUAL(a->view_token, b->view_token);
     CU_ASSERT(same_string(a->video_codecs, b->video_codecs));
     CU_ASSERT(same_string(a->default_codec, b->default_codec));
     CU_ASSERT(same_string(a->rtp_host, b->rtp_host));
@@ -101,12 +104,22 @@ static void test_options_init_macro_equals_init_function(void)
 static void test_options_init_of_each_version_gives_its_defaults(void)
 {
     const sb_server_options defaults = SB_SERVER_OPTIONS_INIT;
+    sb_server_options v4;
+    CU_ASSERT_EQUAL(sb_server_options_init(&v4, 4), SB_OK);
+    assert_same_options(&v4, &defaults);
+    CU_ASSERT_PTR_NULL(v4.view_token);
+
+    /* Version 3 writes only its own bytes: view_token of a bigger struct is left alone. */
     sb_server_options v3;
-    CU_ASSERT_EQUAL(sb_server_options_init(&v3, SB_SERVER_OPTIONS_VERSION), SB_OK);
-    assert_same_options(&v3, &defaults);
+    memset(&v3, 0x5A, sizeof v3);
+    CU_ASSERT_EQUAL(sb_server_options_init(&v3, 3), SB_OK);
+    CU_ASSERT_EQUAL(v3.version, 3);
     CU_ASSERT_EQUAL(v3.keyframe_min_interval_ms, SB_SERVER_DEFAULT_KEYFRAME_MIN_INTERVAL_MS);
     CU_ASSERT_EQUAL(v3.video_crf, SB_SERVER_DEFAULT_VIDEO_CRF);
     CU_ASSERT_STRING_EQUAL(v3.default_codec, "jpeg");
+    const unsigned char *tail3 = (const unsigned char *)&v3 + OPTIONS_V3_SIZE;
+    for (size_t i = 0; i < sizeof v3 - OPTIONS_V3_SIZE; i++)
+        CU_ASSERT_EQUAL(tail3[i], 0x5A);
 
     /* Version 2 writes only its own bytes: the video fields of a bigger struct are left alone. */
     sb_server_options v2;
@@ -203,7 +216,7 @@ static void test_codec_options_are_checked(void)
     sb_frame_ring_destroy(ring);
 }
 
-static void test_options_version_0_and_4_are_refused(void)
+static void test_options_version_0_and_past_the_newest_are_refused(void)
 {
     sb_frame_ring *ring = new_ring();
     unsigned bad[] = {0, SB_SERVER_OPTIONS_VERSION + 1};
@@ -388,7 +401,8 @@ static CU_TestInfo api_tests[] = {
     {"v2_sized_options_are_accepted_with_defaults_for_the_rest",
      test_v2_sized_options_are_accepted_with_defaults_for_the_rest},
     {"codec_options_are_checked", test_codec_options_are_checked},
-    {"options_version_0_and_4_are_refused", test_options_version_0_and_4_are_refused},
+    {"options_version_0_and_past_the_newest_are_refused",
+     test_options_version_0_and_past_the_newest_are_refused},
     {"option_ranges_accept_edges_and_refuse_beyond",
      test_option_ranges_accept_edges_and_refuse_beyond},
     {"stats_version_0_and_unknown_are_refused", test_stats_version_0_and_unknown_are_refused},

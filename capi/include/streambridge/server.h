@@ -44,6 +44,7 @@ typedef struct sb_server sb_server;
 #define SB_SERVER_DEFAULT_VIDEO_MAX_KBPS 0
 #define SB_SERVER_DEFAULT_KEYFRAME_MIN_INTERVAL_MS 500
 #define SB_SERVER_DEFAULT_KEYFRAME_INTERVAL_MS 0
+#define SB_SERVER_DEFAULT_VIEW_TOKEN NULL
 #define SB_SERVER_DEFAULT_RTP_HOST NULL
 #define SB_SERVER_DEFAULT_RTP_PORT 0
 #define SB_SERVER_DEFAULT_RTP_RTCP_PORT 0
@@ -100,7 +101,12 @@ typedef struct sb_server_options {
                                     * interval; requests inside it are merged into the next */
     int keyframe_interval_ms;      /* 0..3600000, default 0 = keyframes only on demand; else a
                                     * keyframe at least this often while frames flow */
-    /* (version 4 starts with view_token, issue #13) */
+    /* Version 4: view-only viewers (docs/wire-protocol.md, "Security"). */
+    const char *view_token;        /* NULL/"" = none; otherwise a second token, same format as
+                                    * access_token, whose holders watch (page, /ws, MJPEG,
+                                    * snapshot) while the server refuses their input. Needs
+                                    * access_token (without one everybody drives) and must
+                                    * differ from it. */
     /* Version 4: the video as one RTP stream to a WebRTC gateway (a Janus streaming mountpoint
      * of type rtp), which fans it out to any number of WebRTC viewers (docs/webrtc.md). */
     const char *rtp_host;          /* numeric IPv4/IPv6 address of the gateway; NULL/"" = no RTP */
@@ -150,6 +156,7 @@ typedef struct sb_server_options {
         .video_max_kbps = SB_SERVER_DEFAULT_VIDEO_MAX_KBPS,                     \
         .keyframe_min_interval_ms = SB_SERVER_DEFAULT_KEYFRAME_MIN_INTERVAL_MS, \
         .keyframe_interval_ms = SB_SERVER_DEFAULT_KEYFRAME_INTERVAL_MS,         \
+        .view_token = SB_SERVER_DEFAULT_VIEW_TOKEN,                             \
         .rtp_host = SB_SERVER_DEFAULT_RTP_HOST,                                 \
         .rtp_port = SB_SERVER_DEFAULT_RTP_PORT,                                 \
         .rtp_rtcp_port = SB_SERVER_DEFAULT_RTP_RTCP_PORT,                       \
