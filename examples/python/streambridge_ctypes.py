@@ -25,10 +25,11 @@ import os
 SB_OK = 0
 SB_EAGAIN = -5
 
-SB_STREAM_OPTIONS_VERSION = 2
+SB_STREAM_OPTIONS_VERSION = 3
 SB_SERVER_OPTIONS_VERSION = 3
 SB_STREAM_STATS_VERSION = 2
 SB_PIXEL_RGBA, SB_PIXEL_BGRA, SB_PIXEL_RGB = 1, 2, 3
+SB_STREAM_READBACK_SYNC, SB_STREAM_READBACK_ASYNC = 1, 2
 
 (SB_EVENT_NONE, SB_EVENT_POINTER_MOVE, SB_EVENT_BUTTON_PRESS, SB_EVENT_BUTTON_RELEASE,
  SB_EVENT_WHEEL, SB_EVENT_KEY_PRESS, SB_EVENT_KEY_RELEASE, SB_EVENT_CHAR,
@@ -84,6 +85,7 @@ class StreamOptions(ctypes.Structure):
         ("serve", ctypes.c_int),
         ("timer_interval_ms", ctypes.c_int),
         ("allow_remote_exit", ctypes.c_int),
+        ("readback", ctypes.c_int),  # version 3: SB_STREAM_READBACK_SYNC / _ASYNC
         ("server", ServerOptions),
     ]
 
@@ -251,7 +253,7 @@ _SERVER_FIELDS = {name for name, _ in ServerOptions._fields_} - {"version"}
 class Stream:
     """One sb_stream attached to a VTK render window. Keyword options are the fields of
     sb_stream_options (max_width, max_height, buffer_count, shm_name, serve, timer_interval_ms,
-    allow_remote_exit) and of its .server, sb_server_options (bind_address, port,
+    allow_remote_exit, readback) and of its .server, sb_server_options (bind_address, port,
     jpeg_quality_interactive, jpeg_quality_still, still_delay_ms, max_fps, access_token,
     allowed_origins, max_clients, ...); booleans may be given as bools. Unset ones keep the
     library's defaults."""

@@ -181,6 +181,7 @@ void test_options_init_fills_defaults_and_refuses_other_versions()
     CU_ASSERT_EQUAL(o.serve, 0);
     CU_ASSERT_EQUAL(o.timer_interval_ms, SB_STREAM_DEFAULT_TIMER_INTERVAL_MS);
     CU_ASSERT_EQUAL(o.allow_remote_exit, 0);
+    CU_ASSERT_EQUAL(o.readback, SB_STREAM_DEFAULT_READBACK);
     sb_server_options so;
     sb_server_options_init(&so, SB_SERVER_OPTIONS_VERSION);
     // .server too, with the server's own defaults.
@@ -191,13 +192,14 @@ void test_options_init_fills_defaults_and_refuses_other_versions()
     CU_ASSERT_EQUAL(o.server.ack_timeout_ms, so.ack_timeout_ms);
     CU_ASSERT(o.server.allowed_origins == nullptr);
     CU_ASSERT_EQUAL(sb_stream_options_init(&o, 1), SB_EVERSION);
-    CU_ASSERT_EQUAL(sb_stream_options_init(&o, 3), SB_EVERSION);
-    CU_ASSERT(LastErrorHas("options version 3"));
+    CU_ASSERT_EQUAL(sb_stream_options_init(&o, 2), SB_EVERSION);
+    CU_ASSERT_EQUAL(sb_stream_options_init(&o, 4), SB_EVERSION);
+    CU_ASSERT(LastErrorHas("options version 4"));
     CU_ASSERT_EQUAL(sb_stream_options_init(nullptr, SB_STREAM_OPTIONS_VERSION), SB_EINVAL);
     CU_ASSERT_EQUAL(CreateWith(o), SB_OK);
-    o.version = 3;
+    o.version = 4;
     CU_ASSERT_EQUAL(CreateWith(o), SB_EVERSION);
-    CU_ASSERT(LastErrorHas("options version 3 is not 1..2"));
+    CU_ASSERT(LastErrorHas("options version 4 is not 1..3"));
     o.version = 0;
     CU_ASSERT_EQUAL(CreateWith(o), SB_EVERSION);
 }
