@@ -54,92 +54,179 @@ extern "C" {
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace {
 
 // ---- the viewer process ------------------------------------------------------------------------
 
-std::atomic<bool> viewers_stop{false};
+// The viewers are one thread polling raw sockets, so that they cost the machine (which they share
+// with the application here; a real viewer sits elsewhere) as little as a client can: each byte
+// is read once, only the few header bytes a client needs are looked at.
+struct Viewer {
+    int fd = -1;
+    bool ws = false;
+    bool upgraded = false; // WebSocket: the 101 reply has been read
+    std::vector<uint8_t> buf = std::vector<uint8_t>(1 << 22);
+    size_t len = 0;
+    long frames = 0;
+    size_t boundary_tail = 0; // MJPEG: bytes of "\r\n--" matched at the end of the last read
+};
 
-// Reads /video.mjpeg to the end, counting parts by their boundary (parts carry no length).
-void MjpegViewer(int port, std::atomic<long> *frames)
+int ConnectViewer(int port, bool ws)
 {
     int fd = st_raw_connect(port);
     if (fd < 0)
-        return;
+        return -1;
     int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    char request[160];
-    snprintf(request, sizeof request,
-             "GET /video.mjpeg HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", port);
-    if (write(fd, request, strlen(request)) != static_cast<ssize_t>(strlen(request))) {
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); // as browsers do
+    char request[320];
+    if (ws)
+        snprintf(request, sizeof request,
+                 "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 "Sec-WebSocket-Version: 13\r\n\r\n",
+                 port);
+    else
+        snprintf(request, sizeof request,
+                 "GET /video.mjpeg HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", port);
+    const size_t n = strlen(request);
+    if (write(fd, request, n) != static_cast<ssize_t>(n)) {
         close(fd);
-        return;
+        return -1;
     }
-    const std::string boundary = "\r\n--";
-    std::vector<char> buf(1 << 16);
-    std::string tail; // the last bytes of the previous read, for a boundary split across reads
-    while (!viewers_stop.load()) {
-        pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, 100) <= 0)
-            continue;
-        ssize_t n = read(fd, buf.data(), buf.size());
-        if (n <= 0)
+    return fd;
+}
+
+// ACK of a JPEG FRAME (docs/wire-protocol.md) as a masked client frame (mask 0: legal, and the
+// payload stays as is).
+void SendAck(int fd, const uint8_t *seq_le)
+{
+    uint8_t m[2 + 4 + 12] = {0x82, 0x80 | 12, 0, 0, 0, 0, 2, 0, 0, 0};
+    memcpy(m + 10, seq_le, 8);
+    if (write(fd, m, sizeof m) != static_cast<ssize_t>(sizeof m)) {
+        // A viewer the server closed stops counting; the figures show it.
+    }
+}
+
+// Consumes whole WebSocket frames in v.buf; acks each JPEG FRAME.
+void ParseWs(Viewer &v)
+{
+    size_t at = 0;
+    if (!v.upgraded) {
+        const char *end = static_cast<const char *>(memmem(v.buf.data(), v.len, "\r\n\r\n", 4));
+        if (!end)
+            return;
+        at = static_cast<size_t>(end - reinterpret_cast<const char *>(v.buf.data())) + 4;
+        v.upgraded = true;
+    }
+    for (;;) {
+        if (v.len - at < 2)
             break;
-        std::string chunk = tail + std::string(buf.data(), static_cast<size_t>(n));
-        for (size_t at = chunk.find(boundary); at != std::string::npos;
-             at = chunk.find(boundary, at + boundary.size()))
-            frames->fetch_add(1);
-        const size_t keep = boundary.size() - 1;
-        tail = chunk.size() > keep ? chunk.substr(chunk.size() - keep) : chunk;
+        const uint8_t *h = v.buf.data() + at;
+        uint64_t payload = h[1] & 0x7f;
+        size_t head = 2;
+        if (payload == 126) {
+            if (v.len - at < 4)
+                break;
+            payload = static_cast<uint64_t>(h[2]) << 8 | h[3];
+            head = 4;
+        } else if (payload == 127) {
+            if (v.len - at < 10)
+                break;
+            payload = 0;
+            for (int i = 0; i < 8; i++)
+                payload = payload << 8 | h[2 + i];
+            head = 10;
+        }
+        if (v.len - at < head + payload)
+            break;
+        const uint8_t *msg = h + head;
+        if ((h[0] & 0x0f) == 2 && payload >= 48 && msg[0] == 0x53 && msg[1] == 1) {
+            v.frames++;
+            SendAck(v.fd, msg + 16);
+        }
+        at += head + static_cast<size_t>(payload);
     }
-    close(fd);
+    memmove(v.buf.data(), v.buf.data() + at, v.len - at);
+    v.len -= at;
+}
+
+// Counts MJPEG parts by their boundary (parts carry no length), across reads.
+void ParseMjpeg(Viewer &v)
+{
+    static const char boundary[] = "\r\n--";
+    constexpr size_t kB = sizeof boundary - 1;
+    for (size_t i = 0; i < v.len; i++) {
+        const char c = static_cast<char>(v.buf[i]);
+        if (c == boundary[v.boundary_tail]) {
+            if (++v.boundary_tail == kB) {
+                v.frames++;
+                v.boundary_tail = 0;
+            }
+        } else {
+            v.boundary_tail = c == boundary[0] ? 1 : 0;
+        }
+    }
+    v.len = 0;
 }
 
 // bench_overhead --viewers PORT NWS NMJPEG: connects, says "ready" on stdout, reads frames until
 // stdin closes, then prints the frames each viewer received.
 int RunViewers(int port, int n_ws, int n_mjpeg)
 {
-    st_suite_init();
-    std::vector<st_ws> ws(static_cast<size_t>(n_ws));
-    for (st_ws &w : ws)
-        if (st_ws_connect(&w, port, "/ws", nullptr, true) != 0) {
-            fprintf(stderr, "viewer: WebSocket connect failed: %s\n", w.error);
+    signal(SIGPIPE, SIG_IGN);
+    std::vector<Viewer> viewers(static_cast<size_t>(n_ws + n_mjpeg));
+    for (size_t i = 0; i < viewers.size(); i++) {
+        viewers[i].ws = static_cast<int>(i) < n_ws;
+        viewers[i].fd = ConnectViewer(port, viewers[i].ws);
+        if (viewers[i].fd < 0) {
+            fprintf(stderr, "viewer: cannot connect to port %d\n", port);
             return 1;
         }
-    st_nodelay_all_sockets();
-    std::vector<std::atomic<long>> mjpeg_frames(static_cast<size_t>(n_mjpeg));
-    std::vector<std::thread> mjpeg;
-    for (int i = 0; i < n_mjpeg; i++) {
-        mjpeg_frames[static_cast<size_t>(i)] = 0;
-        mjpeg.emplace_back(MjpegViewer, port, &mjpeg_frames[static_cast<size_t>(i)]);
     }
     printf("ready\n");
     fflush(stdout);
-    char c;
-    while (read(STDIN_FILENO, &c, 1) > 0) {
+    std::vector<pollfd> fds(viewers.size() + 1);
+    for (;;) {
+        for (size_t i = 0; i < viewers.size(); i++)
+            fds[i] = {viewers[i].fd, POLLIN, 0};
+        fds[viewers.size()] = {STDIN_FILENO, POLLIN, 0};
+        if (poll(fds.data(), fds.size(), 1000) < 0)
+            break;
+        if (fds[viewers.size()].revents)
+            break; // stdin closed (or wrote): the run is over
+        for (size_t i = 0; i < viewers.size(); i++) {
+            Viewer &v = viewers[i];
+            if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR)) || v.fd < 0)
+                continue;
+            if (v.len == v.buf.size()) // a frame larger than the buffer: grow
+                v.buf.resize(v.buf.size() * 2);
+            ssize_t n = read(v.fd, v.buf.data() + v.len, v.buf.size() - v.len);
+            if (n <= 0) {
+                close(v.fd);
+                v.fd = -1;
+                continue;
+            }
+            v.len += static_cast<size_t>(n);
+            if (v.ws)
+                ParseWs(v);
+            else
+                ParseMjpeg(v);
+        }
     }
-    viewers_stop = true;
-    for (std::thread &t : mjpeg)
-        t.join();
-    for (st_ws &w : ws) {
-        pthread_mutex_lock(&w.mu);
-        printf("ws %d\n", w.frames);
-        pthread_mutex_unlock(&w.mu);
-        st_ws_close(&w);
-    }
-    for (auto &f : mjpeg_frames)
-        printf("mjpeg %ld\n", f.load());
+    for (const Viewer &v : viewers)
+        printf("%s %ld\n", v.ws ? "ws" : "mjpeg", v.frames);
     fflush(stdout);
+    for (Viewer &v : viewers)
+        if (v.fd >= 0)
+            close(v.fd);
     return 0;
 }
 
@@ -323,6 +410,7 @@ struct RunResult {
     double delivered_per_viewer_s = 0; // frames each viewer got per second (mean over viewers)
     double distinct_frames = 0;        // frames encoded (each one went to the viewers)
     double render_ms_per_render = 0;   // the render thread's CPU
+    double process_ms_per_render = 0;  // every thread of this process
     std::map<std::string, double> cpu_ms; // per group, whole run
     double viewer_cpu_ms = 0;
     double capture_p50 = -1, capture_p99 = -1; // render end -> publish (server /stats)
@@ -357,6 +445,9 @@ RunResult Run(Scene &scene, const Config &c, double seconds)
             return res;
         }
         sb_server_get_port(sb_stream_server(stream), &port);
+        // Attaching rendered once (the stream's interactor); an application's event loop would
+        // publish that frame at its next tick, which this loop's pump stands for.
+        sb_stream_pump(stream, 0);
     }
     vtkCamera *camera = scene.renderer->GetActiveCamera();
     auto render = [&] {
@@ -422,6 +513,10 @@ RunResult Run(Scene &scene, const Config &c, double seconds)
     res.renders_per_s = static_cast<double>(renders) / elapsed;
     res.cpu_ms = CpuMsByGroup(cpu0, cpu1);
     res.render_ms_per_render = res.cpu_ms["render"] / static_cast<double>(renders);
+    double total_ms = 0;
+    for (const auto &[group, ms] : res.cpu_ms)
+        total_ms += ms;
+    res.process_ms_per_render = total_ms / static_cast<double>(renders);
     res.distinct_frames = static_cast<double>(s1.frames_encoded - s0.frames_encoded);
     if (viewers > 0)
         res.delivered_per_viewer_s =
@@ -529,18 +624,21 @@ int main(int argc, char **argv)
     printf("bench_overhead: %d rounds x %.1f s per configuration, interleaved; median [min-max] "
            "over rounds\n",
            rounds, seconds);
+    printf("ratio vs bare: renders/s against the bare run of the same round; cpu ratio: this "
+           "process's CPU per render, bare / streamed (what the rate would be on a machine the "
+           "application saturates alone; the viewers, elsewhere in real life, excluded)\n");
     printf("CPU ms per delivered frame (a distinct frame encoded and sent), medians; render = "
            "the render thread's CPU per render; viewers = the viewer process per delivered "
            "frame\n");
     for (size_t si = 0; si < sizes.size(); si++) {
         printf("\n%dx%d\n", sizes[si].first, sizes[si].second);
-        printf("%-20s %-20s %-20s %9s %13s | %7s", "config", "renders/s", "ratio vs bare",
-               "fps/viewer", "capture p50/p99", "render");
+        printf("%-20s %-20s %-20s %-20s %9s %13s | %7s", "config", "renders/s", "ratio vs bare",
+               "cpu ratio vs bare", "fps/viewer", "capture p50/p99", "render");
         for (const char *g : groups)
             printf(" %9.9s", g);
         printf(" %8s\n", "viewers");
         for (size_t ci = 0; ci < configs.size(); ci++) {
-            std::vector<double> rate, ratio, fps, cap50, cap99, render_ms, viewer_ms;
+            std::vector<double> rate, ratio, cpu_ratio, fps, cap50, cap99, render_ms, viewer_ms;
             std::map<std::string, std::vector<double>> per_group;
             for (int r = 0; r < rounds; r++) {
                 const RunResult &x = results[si][ci][static_cast<size_t>(r)];
@@ -548,6 +646,8 @@ int main(int argc, char **argv)
                 rate.push_back(x.renders_per_s);
                 if (bare.renders_per_s > 0)
                     ratio.push_back(x.renders_per_s / bare.renders_per_s);
+                if (x.process_ms_per_render > 0)
+                    cpu_ratio.push_back(bare.process_ms_per_render / x.process_ms_per_render);
                 fps.push_back(x.delivered_per_viewer_s);
                 cap50.push_back(x.capture_p50);
                 cap99.push_back(x.capture_p99);
@@ -561,8 +661,10 @@ int main(int argc, char **argv)
                     viewer_ms.push_back(x.viewer_cpu_ms / x.distinct_frames);
                 }
             }
-            const Spread sr = SpreadOf(rate), sq = SpreadOf(ratio);
-            char rate_s[32], ratio_s[32], cap_s[32];
+            const Spread sr = SpreadOf(rate), sq = SpreadOf(ratio), sc = SpreadOf(cpu_ratio);
+            char rate_s[32], ratio_s[32], cpu_ratio_s[32], cap_s[32];
+            snprintf(cpu_ratio_s, sizeof cpu_ratio_s, "%.3f [%.2f-%.2f]", sc.median, sc.min,
+                     sc.max);
             snprintf(rate_s, sizeof rate_s, "%.1f [%.1f-%.1f]", sr.median, sr.min, sr.max);
             snprintf(ratio_s, sizeof ratio_s, "%.3f [%.2f-%.2f]", sq.median, sq.min, sq.max);
             if (configs[ci].streamed && SpreadOf(cap50).median >= 0)
@@ -570,8 +672,9 @@ int main(int argc, char **argv)
                          SpreadOf(cap99).median);
             else
                 snprintf(cap_s, sizeof cap_s, "-");
-            printf("%-20s %-20s %-20s %9.1f %13s | %7.2f", configs[ci].name.c_str(), rate_s,
-                   ratio_s, SpreadOf(fps).median, cap_s, SpreadOf(render_ms).median);
+            printf("%-20s %-20s %-20s %-20s %9.1f %13s | %7.2f", configs[ci].name.c_str(), rate_s,
+                   ratio_s, cpu_ratio_s, SpreadOf(fps).median, cap_s,
+                   SpreadOf(render_ms).median);
             for (const char *g : groups) {
                 if (per_group[g].empty())
                     printf(" %9s", "-");
