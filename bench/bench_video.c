@@ -38,7 +38,7 @@
 
 #include "codec.h"
 #include "sb_samples.h"
-#include "server_internal.h" /* the per-codec counters (srv->stats), read as /stats does */
+#include "server_internal.h" /* the per-codec counters (the default stream's, srv->streams), read as /stats does */
 
 #include <libavcodec/avcodec.h>
 #include <libswscale/swscale.h>
@@ -505,11 +505,11 @@ static void latency_run(st_server *srv, const bv_frame *frames, int n, int codec
                 sb__codec_name(codec), ws.answer_codec, ws.answer_reason);
     sb_codec_snapshot before[SB_CODEC_COUNT], after;
     for (int c = 0; c < SB_CODEC_COUNT; c++)
-        sb__stats_codec(&srv->srv->stats, c, &before[c]);
+        sb__stats_codec(&srv->srv->streams->stats, c, &before[c]); /* the default stream */
     publish_turn(srv->ring, frames, n, seconds);
     st_sleep_ms(300); /* the last frames arrive */
     for (int c = 0; c < SB_CODEC_COUNT; c++) {
-        sb__stats_codec(&srv->srv->stats, c, &after);
+        sb__stats_codec(&srv->srv->streams->stats, c, &after);
         r->server_frames[c] = after.frames - before[c].frames;
         if (c == codec)
             r->server_encode_p50 = after.encode_ms_p50;

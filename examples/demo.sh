@@ -16,13 +16,17 @@ port=8000
 bind=127.0.0.1
 scene=all
 token=
+origins=()
 usage() {
   cat <<'USAGE'
 usage: examples/demo.sh [--port P] [--bind ADDR] [--scene basic|network|science|all] [--token T]
+                        [--allow-origin ORIGIN]...
   --port P      first TCP port (default 8000); with --scene all the scenes use P, P+1, P+2
   --bind ADDR   listen address (default 127.0.0.1: this machine only)
   --scene S     which scene to serve (default all)
   --token T     require access token T (the printed URLs carry it)
+  --allow-origin O  public origin of a reverse proxy in front (https://viz.example.org),
+                repeatable: its Host and Origin are accepted (docs/deploying.md)
   --help        this text
 Stop with Ctrl-C.
 USAGE
@@ -33,6 +37,7 @@ while (($#)); do
     --bind) bind="${2:?--bind needs a value}"; shift 2 ;;
     --scene) scene="${2:?--scene needs a value}"; shift 2 ;;
     --token) token="${2:?--token needs a value}"; shift 2 ;;
+    --allow-origin) origins+=(--allow-origin "${2:?--allow-origin needs a value}"); shift 2 ;;
     --help|-h) usage; exit 0 ;;
     *) echo "demo.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac
@@ -92,6 +97,7 @@ fi
 
 extra=()
 [[ -n "$token" ]] && extra+=(--token "$token")
+extra+=("${origins[@]}")
 # shellcheck disable=SC2206
 [[ -n "${SB_DEMO_ARGS:-}" ]] && extra+=($SB_DEMO_ARGS)
 i=0

@@ -4,7 +4,8 @@
 // process) loads every shared library in VTK_AUTOLOAD_PATH, calls its vtkLoad() and registers
 // the factory it returns. Init() creates the factory list and loads these dynamic factories
 // before it adds the factory that triggered it, so ours sits ahead of RenderingUI's
-// (vtkRenderWindowInteractor -> vtkXRenderWindowInteractor) and CreateInstance, which asks the
+// (vtkRenderWindowInteractor -> vtkXRenderWindowInteractor; RenderingOpenGL2's vtkRenderWindow ->
+// vtkXOpenGLRenderWindow) and CreateInstance, which asks the
 // factories in order, hands out our interactor - usually. Loading the plugin also loads
 // libstreambridge, whose static initializers may register RenderingUI's factory (VTK's autoinit
 // counter lets the first one in the process do it) *before* vtkLoad() hands ours over; that
@@ -12,6 +13,7 @@
 // registered so far; a RenderingUI factory registered later comes after ours anyway.
 #include "autoload_settings.h"
 #include "streaming_interactor.h"
+#include "streaming_render_window.h"
 
 #include <vtkObjectFactory.h>
 #include <vtkVersionMacros.h>
@@ -23,6 +25,11 @@ vtkObject *CreateStreamingInteractor()
     return sbStreamingInteractor::New();
 }
 
+vtkObject *CreateStreamingRenderWindow()
+{
+    return sbStreamingRenderWindow::New();
+}
+
 class sbAutoloadFactory : public vtkObjectFactory {
 public:
     static sbAutoloadFactory *New();
@@ -31,7 +38,7 @@ public:
     const char *GetVTKSourceVersion() override { return VTK_SOURCE_VERSION; }
     const char *GetDescription() override
     {
-        return "streambridge autoload: streams every interactor's render window to browsers";
+        return "streambridge autoload: streams every render window to browsers";
     }
 
 protected:
@@ -43,6 +50,11 @@ protected:
         this->RegisterOverride("vtkRenderWindowInteractor", "sbStreamingInteractor",
                                "streambridge streaming X11 interactor", 1,
                                CreateStreamingInteractor);
+        // Windows without an interactor (offscreen batch scripts) stream from their first
+        // Render() on.
+        this->RegisterOverride("vtkRenderWindow", "sbStreamingRenderWindow",
+                               "streambridge streaming X11 OpenGL render window", 1,
+                               CreateStreamingRenderWindow);
     }
 
 private:
@@ -62,8 +74,10 @@ extern "C" VTK_FACTORY_INTERFACE_EXPORT const char *vtkGetFactoryVersion()
 
 extern "C" VTK_FACTORY_INTERFACE_EXPORT vtkObjectFactory *vtkLoad()
 {
-    if (sb::GetAutoloadSettings().enabled)
+    if (sb::GetAutoloadSettings().enabled) {
         vtkObjectFactory::SetAllEnableFlags(0, "vtkRenderWindowInteractor",
                                             "vtkXRenderWindowInteractor");
+        vtkObjectFactory::SetAllEnableFlags(0, "vtkRenderWindow", "vtkXOpenGLRenderWindow");
+    }
     return sbAutoloadFactory::New();
 }

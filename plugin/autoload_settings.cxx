@@ -46,6 +46,8 @@ AutoloadSettings ReadSettings()
         s.has_token = true;
         s.token = token;
     }
+    if (const char *origins = NonEmptyEnv("STREAMBRIDGE_ALLOWED_ORIGINS"))
+        s.allowed_origins = origins;
     if (const char *shm = NonEmptyEnv("STREAMBRIDGE_SHM")) {
         s.has_shm_name = true;
         s.shm_name = shm;

@@ -5,6 +5,8 @@
 //                              (0-based) gets port + N
 //   STREAMBRIDGE_BIND          bind address (default 127.0.0.1)
 //   STREAMBRIDGE_TOKEN         access token required by every endpoint (default: none)
+//   STREAMBRIDGE_ALLOWED_ORIGINS  public origins of reverse proxies in front, comma-separated
+//                              ("https://hub.example.org"): their Host and Origin are accepted
 //   STREAMBRIDGE_SHM           shm name of the first window's ring and queue (default: heap);
 //                              window N > 0 gets NAME-N
 //   STREAMBRIDGE_ALLOW_EXIT=1  browser input may end the application (VTK's 'q'/'e' keys);
@@ -22,6 +24,7 @@ struct AutoloadSettings {
     std::string bind_address = "127.0.0.1";
     bool has_token = false;
     std::string token;
+    std::string allowed_origins; // empty: only the server's own origin
     bool has_shm_name = false;
     std::string shm_name;
     bool allow_remote_exit = false;

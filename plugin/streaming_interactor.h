@@ -1,13 +1,14 @@
 // streaming_interactor.h - private: the interactor the autoload factory hands out for
 // "vtkRenderWindowInteractor". It is VTK's X11 interactor plus one thing: the first
-// Initialize() (which Start() also calls) attaches an sb_stream with a web server to the render
-// window; the destructor detaches it. Everything else is vtkXRenderWindowInteractor's.
+// Initialize() (which Start() also calls) streams its render window on the plugin's server
+// (window_streams.h); the destructor stops that. Everything else is vtkXRenderWindowInteractor's.
 #ifndef SB_STREAMING_INTERACTOR_H
 #define SB_STREAMING_INTERACTOR_H
 
+#include <vtkRenderWindow.h>
+#include <vtkWeakPointer.h>
 #include <vtkXRenderWindowInteractor.h>
 
-struct sb_stream;
 
 class sbStreamingInteractor : public vtkXRenderWindowInteractor {
 public:
@@ -26,7 +27,7 @@ private:
 
     void AttachStream();
 
-    sb_stream *stream_ = nullptr;
+    vtkWeakPointer<vtkRenderWindow> window_; // the window it streamed
     bool attach_tried_ = false; // one attempt per interactor: a failure is logged once
 };
 

@@ -291,14 +291,15 @@ static int access_verdict(const sb_server *srv, const struct mg_connection *conn
     return 0;
 }
 
-bool sb__access_allowed(sb_server *srv, struct mg_connection *conn, bool websocket)
+bool sb__access_allowed(sb_server *srv, struct mg_connection *conn, bool websocket,
+                        sb_stats *count_in)
 {
     const char *text = NULL;
     int status = access_verdict(srv, conn, websocket, &text);
     if (status == 0)
         return true;
-    if (websocket)
-        SB_STATS_ADD(&srv->stats, clients_refused, 1);
+    if (websocket && count_in)
+        SB_STATS_ADD(count_in, clients_refused, 1);
     sb__http_reply_text(conn, status, text);
     return false;
 }

@@ -10,15 +10,33 @@
 #include <string.h>
 #include <time.h>
 
-void sb__clients_init(sb_clients *cl, int max_clients, int max_per_address, sb_encoder *encoder,
-                      sb_stats *stats, const atomic_bool *stopping)
+void sb__admission_init(sb_admission *a, int max_clients, int max_per_address)
+{
+    memset(a, 0, sizeof *a);
+    pthread_mutex_init(&a->mu, NULL);
+    atomic_init(&a->count, 0);
+    a->max_clients = max_clients;
+    a->max_per_address = max_per_address;
+}
+
+void sb__admission_destroy(sb_admission *a)
+{
+    pthread_mutex_destroy(&a->mu);
+}
+
+int sb__admission_count(const sb_admission *a)
+{
+    return atomic_load(&a->count);
+}
+
+void sb__clients_init(sb_clients *cl, sb_admission *admission, atomic_uint *next_id,
+                      sb_encoder *encoder, sb_stats *stats, const atomic_bool *stopping)
 {
     memset(cl, 0, sizeof *cl);
     pthread_mutex_init(&cl->mu, NULL);
     atomic_init(&cl->count, 0);
-    atomic_init(&cl->next_id, 0);
-    cl->max_clients = max_clients;
-    cl->max_per_address = max_per_address;
+    cl->next_id = next_id;
+    cl->admission = admission;
     cl->encoder = encoder;
     cl->stats = stats;
     cl->stopping = stopping;
@@ -29,7 +47,8 @@ void sb__clients_destroy(sb_clients *cl)
     pthread_mutex_destroy(&cl->mu);
 }
 
-sb_client *sb__client_new(sb_clients *cl, struct sb_server *srv, sb_client_kind kind,
+sb_client *sb__client_new(sb_clients *cl, struct sb_server *srv,
+                          struct sb_server_stream *stream, sb_client_kind kind,
                           struct mg_connection *conn)
 {
     sb_client *c = calloc(1, sizeof *c);
@@ -37,9 +56,10 @@ sb_client *sb__client_new(sb_clients *cl, struct sb_server *srv, sb_client_kind 
         return NULL;
     c->registry = cl;
     c->srv = srv;
+    c->stream = stream;
     c->kind = kind;
     c->conn = conn;
-    c->id = atomic_fetch_add(&cl->next_id, 1) + 1;
+    c->id = atomic_fetch_add(cl->next_id, 1) + 1;
     pthread_mutex_init(&c->mu, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -68,37 +88,44 @@ void sb__client_free(sb_client *c)
     free(c);
 }
 
-/* Clients connected from address (under cl->mu). Linear: at most max_clients (1024). */
-static int clients_from(const sb_clients *cl, const char *address)
+/* Clients connected from address, all streams (under a->mu). Linear: at most max_clients
+ * (1024). */
+static int clients_from(const sb_admission *a, const char *address)
 {
     int n = 0;
-    for (const sb_client *o = cl->list; o; o = o->next)
+    for (const sb_client *o = a->list; o; o = o->admitted_next)
         n += strcmp(o->address, address) == 0;
     return n;
 }
 
-/* Why c may not join now, or NULL (under cl->mu). */
-static const char *refusal(const sb_clients *cl, const sb_client *c)
+/* Why c may not join now, or NULL (under cl->mu and a->mu). */
+static const char *refusal(const sb_clients *cl, const sb_admission *a, const sb_client *c)
 {
     if (atomic_load(cl->stopping))
-        return "server stopping";
-    if (atomic_load(&cl->count) >= cl->max_clients)
+        return "stream stopping";
+    if (atomic_load(&a->count) >= a->max_clients)
         return "too many clients";
     /* One address must not be able to take every slot and lock everyone else out. */
-    if (cl->max_per_address > 0 && clients_from(cl, c->address) >= cl->max_per_address)
+    if (a->max_per_address > 0 && clients_from(a, c->address) >= a->max_per_address)
         return "too many clients from this address";
     return NULL;
 }
 
 bool sb__client_register(sb_clients *cl, sb_client *c)
 {
+    sb_admission *a = cl->admission;
     pthread_mutex_lock(&cl->mu);
-    c->refused_why = refusal(cl, c);
+    pthread_mutex_lock(&a->mu);
+    c->refused_why = refusal(cl, a, c);
     if (!c->refused_why) {
         c->next = cl->list;
         cl->list = c;
         atomic_fetch_add(&cl->count, 1);
+        c->admitted_next = a->list;
+        a->list = c;
+        atomic_fetch_add(&a->count, 1);
     }
+    pthread_mutex_unlock(&a->mu);
     pthread_mutex_unlock(&cl->mu);
     if (c->refused_why)
         SB_STATS_ADD(cl->stats, clients_refused, 1);
@@ -113,6 +140,16 @@ void sb__client_unregister(sb_clients *cl, sb_client *c)
         if (*p == c) {
             *p = c->next;
             atomic_fetch_sub(&cl->count, 1);
+            sb_admission *a = cl->admission;
+            pthread_mutex_lock(&a->mu);
+            for (sb_client **q = &a->list; *q; q = &(*q)->admitted_next) {
+                if (*q == c) {
+                    *q = c->admitted_next;
+                    atomic_fetch_sub(&a->count, 1);
+                    break;
+                }
+            }
+            pthread_mutex_unlock(&a->mu);
             break;
         }
     }

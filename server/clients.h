@@ -18,6 +18,7 @@
 
 struct mg_connection;
 struct sb_server;
+struct sb_server_stream;
 struct sb_clients;
 
 /* Ack credit: unacknowledged messages a WebSocket client may have. Video allows more: its
@@ -30,7 +31,8 @@ typedef enum { SB_CLIENT_WS = 1, SB_CLIENT_MJPEG = 2 } sb_client_kind;
 
 typedef struct sb_client {
     struct sb_clients *registry;
-    struct sb_server *srv;    /* the endpoint's server (ws.c reads its options and queue) */
+    struct sb_server *srv;    /* the endpoint's server (ws.c reads its options) */
+    struct sb_server_stream *stream; /* the stream it watches (its queue, encoder, counters) */
     struct mg_connection *conn;
     uint32_t id;
     sb_client_kind kind;
@@ -86,31 +88,50 @@ typedef struct sb_client {
     pthread_t sender;       /* ws.c */
     bool sender_joined;     /* the reader joined it already (ws_close must not again) */
     struct sb_client *next; /* registry list, under registry->mu */
+    struct sb_client *admitted_next; /* the server-wide admission list, under admission->mu */
 } sb_client;
+
+/* The server-wide admission limits: max_clients and max_clients_per_address count the clients
+ * of every stream together (the limits protect the server's threads and sockets, which the
+ * streams share). */
+typedef struct sb_admission {
+    pthread_mutex_t mu; /* LEAF, taken under clients.mu (register/unregister) */
+    sb_client *list;    /* every registered client, through admitted_next */
+    atomic_int count;
+    int max_clients, max_per_address;
+} sb_admission;
+
+void sb__admission_init(sb_admission *a, int max_clients, int max_per_address);
+void sb__admission_destroy(sb_admission *a);
+/* Clients registered now, all streams. Any thread. */
+int sb__admission_count(const sb_admission *a);
 
 typedef struct sb_clients {
     /* Taken before any client's mu; never held while calling out of this module. */
     pthread_mutex_t mu;
     sb_client *list;
     atomic_int count;
-    atomic_uint next_id;
-    int max_clients, max_per_address;
+    atomic_uint *next_id;        /* borrowed: the server's, so ids are unique across streams */
+    sb_admission *admission;     /* borrowed: the server's limits */
     sb_encoder *encoder;         /* borrowed: the frames */
     sb_stats *stats;             /* borrowed */
-    const atomic_bool *stopping; /* borrowed: the server's stop flag */
+    const atomic_bool *stopping; /* borrowed: the stream's stop flag (removed, or the server
+                                  * stops) */
 } sb_clients;
 
-void sb__clients_init(sb_clients *cl, int max_clients, int max_per_address, sb_encoder *encoder,
-                      sb_stats *stats, const atomic_bool *stopping);
+void sb__clients_init(sb_clients *cl, sb_admission *admission, atomic_uint *next_id,
+                      sb_encoder *encoder, sb_stats *stats, const atomic_bool *stopping);
 /* Every client must be unregistered and freed. */
 void sb__clients_destroy(sb_clients *cl);
 
 /* A client of conn (any thread; not registered yet). NULL when out of memory. */
-sb_client *sb__client_new(sb_clients *cl, struct sb_server *srv, sb_client_kind kind,
+sb_client *sb__client_new(sb_clients *cl, struct sb_server *srv,
+                          struct sb_server_stream *stream, sb_client_kind kind,
                           struct mg_connection *conn);
 void sb__client_free(sb_client *c);
 /* Registration fails (returns false, c->refused_why says why, clients_refused counts it) when
- * the server is stopping, max_clients is reached or c's address has max_clients_per_address. */
+ * the stream is stopping, max_clients is reached or c's address has max_clients_per_address
+ * (both counted over every stream: sb_admission). */
 bool sb__client_register(sb_clients *cl, sb_client *c);
 void sb__client_unregister(sb_clients *cl, sb_client *c);
 /* Sets c->closing and wakes c (its sender or MJPEG handler). Any thread. */

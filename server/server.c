@@ -1,11 +1,13 @@
 /* server.c - sb_server_create/destroy/get_port/get_stats, the civetweb context and the HTTP
- * endpoints (/, /video.mjpeg, /snapshot.jpg, /stats, /healthz). The WebSocket endpoint lives in
- * ws.c, the client registry in clients.c, the encoder in encoder.c, option validation in
- * options.c (server_internal.h: how they fit). */
+ * endpoints (/, /video.mjpeg, /snapshot.jpg, /stats, /healthz, /thumbnail.jpg, /streams), each
+ * at the top level for the default stream and under /v/NAME/ for every stream. The WebSocket
+ * endpoint lives in ws.c, the streams in streams.c, the client registry in clients.c, the
+ * encoder in encoder.c, option validation in options.c (server_internal.h: how they fit). */
 #include "server_internal.h"
 
 #include "conn_socket.h"
 #include "http_guard.h"
+#include "server_attach.h"
 #include "sb_error_internal.h"
 #include "server_options.h"
 #include "web_assets.h"
@@ -100,7 +102,7 @@ static void serve_asset(sb_server *srv, struct mg_connection *conn, const sb_web
 {
     char headers[1024];
     headers[0] = '\0';
-    if (strcmp(a->path, "/") == 0 && sb__auth_token_in_query(srv, conn)) {
+    if (strncmp(a->content_type, "text/html", 9) == 0 && sb__auth_token_in_query(srv, conn)) {
         /* Lets the page's own <img src="/video.mjpeg"> and fetches authenticate without the
          * token in every URL. Strict same-site: a foreign page cannot make us send it. */
         snprintf(headers, sizeof headers,
@@ -110,9 +112,9 @@ static void serve_asset(sb_server *srv, struct mg_connection *conn, const sb_web
     sb__http_reply(conn, 200, a->content_type, headers, a->data, a->size);
 }
 
-static void serve_snapshot(sb_server *srv, struct mg_connection *conn)
+static void serve_snapshot(sb_server_stream *st, struct mg_connection *conn)
 {
-    sb_encoded_frame *f = sb__encoder_wait_latest(&srv->encoder, SB_SNAPSHOT_WAIT_MS);
+    sb_encoded_frame *f = sb__encoder_wait_latest(&st->encoder, SB_SNAPSHOT_WAIT_MS);
     if (!f) {
         sb__http_reply_text(conn, 503, "no frame has been published yet\n");
         return;
@@ -120,19 +122,38 @@ static void serve_snapshot(sb_server *srv, struct mg_connection *conn)
     char headers[128];
     snprintf(headers, sizeof headers, "X-Frame-Seq: %llu\r\n", (unsigned long long)f->seq);
     sb__http_reply(conn, 200, "image/jpeg", headers, f->data, f->len);
-    SB_STATS_ADD(&srv->stats, bytes_sent, f->len);
+    SB_STATS_ADD(&st->stats, bytes_sent, f->len);
     sb__frame_unref(f);
 }
 
-/* A registered MJPEG client for conn, or NULL after a 503 saying why not. */
-static sb_client *admit_viewer(sb_server *srv, struct mg_connection *conn)
+/* The picker's small picture of a stream (rate-limited re-encode: streams.c). */
+static void serve_thumbnail(sb_server_stream *st, struct mg_connection *conn)
 {
-    sb_client *c = sb__client_new(&srv->clients, srv, SB_CLIENT_MJPEG, conn);
+    unsigned long len = 0;
+    uint64_t seq = 0;
+    int status = 0;
+    unsigned char *jpeg = sb__stream_thumbnail(st, &len, &seq, &status);
+    if (!jpeg) {
+        sb__http_reply_text(conn, status, status == 503 ? "no frame has been published yet\n"
+                                                        : "cannot make the thumbnail\n");
+        return;
+    }
+    char headers[128];
+    snprintf(headers, sizeof headers, "X-Frame-Seq: %llu\r\n", (unsigned long long)seq);
+    sb__http_reply(conn, 200, "image/jpeg", headers, jpeg, len);
+    SB_STATS_ADD(&st->stats, bytes_sent, len);
+    free(jpeg);
+}
+
+/* A registered MJPEG client for conn, or NULL after a 503 saying why not. */
+static sb_client *admit_viewer(sb_server_stream *st, struct mg_connection *conn)
+{
+    sb_client *c = sb__client_new(&st->clients, st->srv, st, SB_CLIENT_MJPEG, conn);
     if (!c) {
         sb__http_reply_text(conn, 503, "out of memory\n");
         return NULL;
     }
-    if (!sb__client_register(&srv->clients, c)) {
+    if (!sb__client_register(&st->clients, c)) {
         char text[64];
         snprintf(text, sizeof text, "%s\n", c->refused_why);
         sb__http_reply_text(conn, 503, text);
@@ -152,7 +173,7 @@ static const char mjpeg_part_end[] =
     "\r\n--" SB_MJPEG_BOUNDARY "\r\nContent-Type: image/jpeg\r\n\r\n";
 
 /* Writes every new frame as one part until the client goes or the server stops. */
-static void send_mjpeg_parts(sb_server *srv, sb_client *c)
+static void send_mjpeg_parts(sb_server_stream *st, sb_client *c)
 {
     const size_t end_len = sizeof mjpeg_part_end - 1;
     sb_encoded_frame *f;
@@ -163,9 +184,9 @@ static void send_mjpeg_parts(sb_server *srv, sb_client *c)
             size_t bytes = f->len + end_len;
             atomic_fetch_add(&c->sent, 1);
             atomic_fetch_add(&c->bytes, bytes);
-            sb__stats_record_sent(&srv->stats, bytes);
-            SB_CODEC_STATS_ADD(&srv->stats, SB_CODEC_JPEG, frames_sent, 1);
-            SB_CODEC_STATS_ADD(&srv->stats, SB_CODEC_JPEG, bytes_sent, bytes);
+            sb__stats_record_sent(&st->stats, bytes);
+            SB_CODEC_STATS_ADD(&st->stats, SB_CODEC_JPEG, frames_sent, 1);
+            SB_CODEC_STATS_ADD(&st->stats, SB_CODEC_JPEG, bytes_sent, bytes);
         }
         sb__frame_unref(f);
         if (!ok)
@@ -173,9 +194,10 @@ static void send_mjpeg_parts(sb_server *srv, sb_client *c)
     }
 }
 
-static void serve_mjpeg(sb_server *srv, struct mg_connection *conn)
+static void serve_mjpeg(sb_server_stream *st, struct mg_connection *conn)
 {
-    sb_client *c = admit_viewer(srv, conn);
+    sb_server *srv = st->srv;
+    sb_client *c = admit_viewer(st, conn);
     if (!c)
         return;
     mg_printf(conn,
@@ -192,24 +214,24 @@ static void serve_mjpeg(sb_server *srv, struct mg_connection *conn)
     int fd = sb__conn_socket(conn);
     if (fd >= 0)
         sb__http_guard_watch_mjpeg(srv->guard, c, fd);
-    send_mjpeg_parts(srv, c);
+    send_mjpeg_parts(st, c);
     if (fd >= 0)
         sb__http_guard_unwatch_mjpeg(srv->guard, c);
-    sb__client_unregister(&srv->clients, c);
+    sb__client_unregister(&st->clients, c);
     sb__client_free(c);
 }
 
-static void serve_healthz(sb_server *srv, struct mg_connection *conn)
+static void serve_healthz(sb_server_stream *st, struct mg_connection *conn)
 {
     /* A truncated or overwritten shm segment ends the stream as surely as a dead producer. */
-    if (sb_frame_ring_check(srv->ring) != SB_OK) {
+    if (sb_frame_ring_check(st->ring) != SB_OK) {
         char text[640];
         snprintf(text, sizeof text, "stream broken: %s\n", sb_last_error());
         sb__http_reply_text(conn, 503, text);
         return;
     }
     sb_frame_ring_stats rs = SB_FRAME_RING_STATS_INIT;
-    sb_frame_ring_get_stats(srv->ring, &rs);
+    sb_frame_ring_get_stats(st->ring, &rs);
     if (rs.writer_alive)
         sb__http_reply_text(conn, 200, "ok\n");
     else
@@ -218,10 +240,10 @@ static void serve_healthz(sb_server *srv, struct mg_connection *conn)
 
 /* The stream's health, as /healthz sees it, for a JSON string: quotes, backslashes and control
  * characters are replaced (the reason names a stream and numbers only). "" = healthy. */
-static void stream_fault(sb_server *srv, char *fault, size_t size)
+static void stream_fault(sb_server_stream *st, char *fault, size_t size)
 {
     fault[0] = '\0';
-    if (sb_frame_ring_check(srv->ring) == SB_OK)
+    if (sb_frame_ring_check(st->ring) == SB_OK)
         return;
     snprintf(fault, size, "%s", sb_last_error());
     for (char *p = fault; *p; p++)
@@ -244,14 +266,14 @@ static void client_json(const sb_client *c, void *arg)
 }
 
 /* /stats "latency_ms" (each part's percentiles) and "recent_frames" (the newest walks). */
-static void latency_json(const sb_server *srv, strbuf *b)
+static void latency_json(const sb_server_stream *st, strbuf *b)
 {
     sb_latency_report *r = malloc(sizeof *r);
     if (!r) {
         b->failed = true;
         return;
     }
-    sb__stats_latency(&srv->stats, r);
+    sb__stats_latency(&st->stats, r);
     sb_printf(b, "\"latency_ms\":{");
     for (int p = 0; p < SB_LATENCY_PARTS; p++) {
         const sb_sample_summary *q = &r->parts[p];
@@ -276,21 +298,22 @@ static void latency_json(const sb_server *srv, strbuf *b)
 }
 
 /* "codecs":{"jpeg":{...},"h264":{...},"vp8":{...}} (docs/wire-protocol.md, /stats). */
-static void codecs_json(sb_server *srv, strbuf *b)
+static void codecs_json(sb_server_stream *st, strbuf *b)
 {
+    const sb_server *srv = st->srv;
     unsigned users[SB_CODEC_COUNT] = {0};
     int video_users = 0;
     for (int id = SB_CODEC_JPEG + 1; id < SB_CODEC_COUNT; id++)
-        video_users += users[id] = (unsigned)sb__encoder_video_users(&srv->encoder, id);
-    int jpeg_users = sb__clients_count(&srv->clients) - video_users;
+        video_users += users[id] = (unsigned)sb__encoder_video_users(&st->encoder, id);
+    int jpeg_users = sb__clients_count(&st->clients) - video_users;
     users[SB_CODEC_JPEG] = jpeg_users > 0 ? (unsigned)jpeg_users : 0u; /* MJPEG included */
     sb_printf(b, "\"codecs\":{");
     for (int id = 0; id < SB_CODEC_COUNT; id++) {
         sb_codec_snapshot cs;
-        sb__stats_codec(&srv->stats, id, &cs);
+        sb__stats_codec(&st->stats, id, &cs);
         sb_printf(b, "%s\"%s\":{\"available\":%s,\"allowed\":%s,\"clients\":%u,", id ? "," : "",
                   sb__codec_name(id),
-                  sb__encoder_codec_available(&srv->encoder, id) ? "true" : "false",
+                  sb__encoder_codec_available(&st->encoder, id) ? "true" : "false",
                   srv->allowed_codecs & SB_CODEC_BIT(id) ? "true" : "false", users[id]);
 #define SB_CODEC_JSON_(name, text) \
         sb_printf(b, "\"" #name "\":%llu,", (unsigned long long)cs.name);
@@ -302,40 +325,171 @@ static void codecs_json(sb_server *srv, strbuf *b)
     sb_printf(b, "}");
 }
 
-static void serve_stats(sb_server *srv, struct mg_connection *conn)
+/* One stream's counters as sb_server_stats (clients: that stream's). */
+static void stream_stats(sb_server_stream *st, sb_server_stats *out)
 {
-    sb_server_stats s = {.version = SB_SERVER_STATS_VERSION};
-    sb_server_get_stats(srv, &s);
-    sb_frame_ring_stats rs = SB_FRAME_RING_STATS_INIT;
-    sb_frame_ring_get_stats(srv->ring, &rs);
-    char fault[600];
-    stream_fault(srv, fault, sizeof fault);
+    memset(out, 0, sizeof *out);
+    sb__stats_fill(&st->stats, (uint32_t)sb__clients_count(&st->clients), out);
+}
+
+/* /stats "streams": one short entry per stream (each one's whole report: /v/NAME/stats).
+ * Under streams_mu (lock order 0). */
+static void streams_stats_json(sb_server *srv, strbuf *b)
+{
+    sb_printf(b, "\"streams\":[");
+    pthread_mutex_lock(&srv->streams_mu);
+    for (sb_server_stream *st = srv->streams; st; st = st->next) {
+        sb_server_stats s;
+        stream_stats(st, &s);
+        uint32_t w = 0, h = 0;
+        sb__encoder_frame_size(&st->encoder, &w, &h);
+        sb_printf(b, "%s{\"name\":\"%s\",\"width\":%u,\"height\":%u,", st == srv->streams ? "" : ",",
+                  st->name, w, h);
+#define SB_STATS_JSON_(name, text) \
+        sb_printf(b, "\"" #name "\":%llu,", (unsigned long long)s.name);
+        SB_SERVER_COUNTER_MAP(SB_STATS_JSON_)
+#undef SB_STATS_JSON_
+        sb_printf(b, "\"clients\":%u,\"delivered_fps\":%.2f}", s.clients, s.delivered_fps);
+    }
+    pthread_mutex_unlock(&srv->streams_mu);
+    sb_printf(b, "]");
+}
+
+/* /stats (top level: the default stream, plus "streams") and /v/NAME/stats (that stream; its
+ * "name" says which). With no default stream the top level has only the server-wide fields
+ * and "streams". */
+static void serve_stats(sb_server *srv, sb_server_stream *st, bool named,
+                        struct mg_connection *conn)
+{
     strbuf b = {0};
     sb_printf(&b, "{");
+    if (st) {
+        sb_server_stats s;
+        stream_stats(st, &s);
+        sb_frame_ring_stats rs = SB_FRAME_RING_STATS_INIT;
+        sb_frame_ring_get_stats(st->ring, &rs);
+        char fault[600];
+        stream_fault(st, fault, sizeof fault);
 #define SB_STATS_JSON_(name, text) \
-    sb_printf(&b, "\"" #name "\":%llu,", (unsigned long long)s.name);
-    SB_SERVER_COUNTER_MAP(SB_STATS_JSON_)
+        sb_printf(&b, "\"" #name "\":%llu,", (unsigned long long)s.name);
+        SB_SERVER_COUNTER_MAP(SB_STATS_JSON_)
 #undef SB_STATS_JSON_
-    sb_printf(&b,
-              "\"clients\":%u,\"encode_ms_mean\":%.3f,\"encode_ms_p50\":%.3f,"
-              "\"encode_ms_p99\":%.3f,\"delivered_fps\":%.2f,\"producer_alive\":%s,"
-              "\"slow_connections_closed\":%llu,\"stream_ok\":%s,\"stream_error\":\"%s\","
-              "\"stream_corrupt_reads\":%llu,",
-              s.clients, s.encode_ms_mean, s.encode_ms_p50, s.encode_ms_p99, s.delivered_fps,
-              rs.writer_alive ? "true" : "false", sb__http_guard_slow_closed(srv->guard),
-              fault[0] ? "false" : "true", fault, (unsigned long long)rs.corrupt_reads);
-    latency_json(srv, &b);
-    sb_printf(&b, "\"client_list\":[");
-    if (!b.failed)
-        sb__clients_foreach(&srv->clients, client_json, &b);
-    sb_printf(&b, "],");
-    codecs_json(srv, &b);
+        sb_printf(&b,
+                  "\"clients\":%u,\"encode_ms_mean\":%.3f,\"encode_ms_p50\":%.3f,"
+                  "\"encode_ms_p99\":%.3f,\"delivered_fps\":%.2f,\"producer_alive\":%s,"
+                  "\"slow_connections_closed\":%llu,\"stream_ok\":%s,\"stream_error\":\"%s\","
+                  "\"stream_corrupt_reads\":%llu,",
+                  s.clients, s.encode_ms_mean, s.encode_ms_p50, s.encode_ms_p99, s.delivered_fps,
+                  rs.writer_alive ? "true" : "false", sb__http_guard_slow_closed(srv->guard),
+                  fault[0] ? "false" : "true", fault, (unsigned long long)rs.corrupt_reads);
+        latency_json(st, &b);
+        sb_printf(&b, "\"client_list\":[");
+        if (!b.failed)
+            sb__clients_foreach(&st->clients, client_json, &b);
+        sb_printf(&b, "],");
+        codecs_json(st, &b);
+        sb_printf(&b, ",\"name\":\"%s\"", st->name);
+    } else {
+        sb_printf(&b, "\"clients\":%d,\"slow_connections_closed\":%llu,\"name\":null",
+                  sb__admission_count(&srv->admission), sb__http_guard_slow_closed(srv->guard));
+    }
+    if (!named) {
+        sb_printf(&b, ",\"clients_all_streams\":%d,", sb__admission_count(&srv->admission));
+        streams_stats_json(srv, &b);
+    }
     sb_printf(&b, "}\n");
     if (b.failed)
         sb__http_reply_text(conn, 500, "out of memory\n");
     else
         sb__http_reply(conn, 200, "application/json", NULL, b.data, b.len);
     free(b.data);
+}
+
+static void serve_streams(sb_server *srv, struct mg_connection *conn)
+{
+    size_t len = 0;
+    char *json = sb__streams_json(srv, &len);
+    if (!json) {
+        sb__http_reply_text(conn, 500, "out of memory\n");
+        return;
+    }
+    sb__http_reply(conn, 200, "application/json", NULL, json, len);
+    free(json);
+}
+
+static const sb_web_asset *find_asset(const char *path)
+{
+    for (size_t i = 0; i < sb__web_asset_count; i++)
+        if (strcmp(path, sb__web_assets[i].path) == 0)
+            return &sb__web_assets[i];
+    return NULL;
+}
+
+/* "/v/NAME" without its slash: the page's relative URLs (ws, client.js) need the slash. */
+static void redirect_to_slash(struct mg_connection *conn, const char *path)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    const char *query = ri->query_string;
+    char headers[SB_SERVER_STREAM_NAME_MAX + 1400];
+    /* path is "/v/NAME" with a checked NAME; the query is echoed only when it is short and
+     * has no byte that could end the header line. */
+    bool query_ok = query && strlen(query) < 1024 && !strpbrk(query, "\r\n");
+    snprintf(headers, sizeof headers, "Location: %s/%s%s\r\n", path, query_ok ? "?" : "",
+             query_ok ? query : "");
+    sb__http_reply(conn, 301, "text/plain; charset=utf-8", headers, "moved\n", 6);
+}
+
+/* The endpoints of one stream (st; NULL = the top level of a server with no default stream),
+ * at path rest ("/", "/ws", ...). named: under /v/NAME/. Returns the status. */
+static int serve_stream_path(sb_server *srv, sb_server_stream *st, bool named, const char *rest,
+                             struct mg_connection *conn)
+{
+    if (!named && strcmp(rest, "/streams") == 0) {
+        serve_streams(srv, conn);
+        return 200;
+    }
+    if (strcmp(rest, "/stats") == 0) {
+        serve_stats(srv, st, named, conn);
+        return 200;
+    }
+    if (!named && strcmp(rest, "/") == 0) {
+        /* A server with one stream, the default, is what it always was: its viewer at "/".
+         * Any other set of streams gets the picker there (the viewers: /v/NAME/). */
+        bool viewer = st && sb__streams_count(srv) == 1;
+        serve_asset(srv, conn, find_asset(viewer ? "/" : "/picker.html"));
+        return 200;
+    }
+    if (!named && !st && strcmp(rest, "/healthz") == 0) {
+        sb__http_reply_text(conn, 200, "ok (no default stream: see /streams)\n");
+        return 200;
+    }
+    bool needs_stream = strcmp(rest, "/video.mjpeg") == 0 || strcmp(rest, "/snapshot.jpg") == 0 ||
+                        strcmp(rest, "/thumbnail.jpg") == 0 || strcmp(rest, "/healthz") == 0 ||
+                        strcmp(rest, "/ws") == 0 || strcmp(rest, "/") == 0 ||
+                        strcmp(rest, "/index.html") == 0;
+    if (needs_stream && !st) {
+        sb__http_reply_text(conn, 404, "no default stream on this server: see /streams\n");
+        return 404;
+    }
+    if (strcmp(rest, "/video.mjpeg") == 0)
+        serve_mjpeg(st, conn);
+    else if (strcmp(rest, "/snapshot.jpg") == 0)
+        serve_snapshot(st, conn);
+    else if (strcmp(rest, "/thumbnail.jpg") == 0)
+        serve_thumbnail(st, conn);
+    else if (strcmp(rest, "/healthz") == 0)
+        serve_healthz(st, conn);
+    else if (strcmp(rest, "/ws") == 0)
+        sb__http_reply_text(conn, 426, "WebSocket upgrade required\n");
+    else {
+        const sb_web_asset *a = find_asset(strcmp(rest, "/index.html") == 0 ? "/" : rest);
+        if (!a) {
+            sb__http_reply_text(conn, 404, "not found\n");
+            return 404;
+        }
+        serve_asset(srv, conn, a);
+    }
+    return 200;
 }
 
 /* Every HTTP request lands here (registered for "**"): exact paths only, never the filesystem. */
@@ -351,30 +505,27 @@ static int http_dispatch(struct mg_connection *conn, void *cbdata)
                        "method not allowed\n", strlen("method not allowed\n"));
         return 405;
     }
-    if (!sb__access_allowed(srv, conn, false))
+    if (!sb__access_allowed(srv, conn, false, NULL))
         return 403;
-    if (strcmp(path, "/video.mjpeg") == 0)
-        serve_mjpeg(srv, conn);
-    else if (strcmp(path, "/snapshot.jpg") == 0)
-        serve_snapshot(srv, conn);
-    else if (strcmp(path, "/stats") == 0)
-        serve_stats(srv, conn);
-    else if (strcmp(path, "/healthz") == 0)
-        serve_healthz(srv, conn);
-    else if (strcmp(path, "/ws") == 0)
-        sb__http_reply_text(conn, 426, "WebSocket upgrade required\n");
-    else {
-        for (size_t i = 0; i < sb__web_asset_count; i++) {
-            if (strcmp(path, sb__web_assets[i].path) == 0 ||
-                (strcmp(path, "/index.html") == 0 && strcmp(sb__web_assets[i].path, "/") == 0)) {
-                serve_asset(srv, conn, &sb__web_assets[i]);
-                return 200;
-            }
-        }
-        sb__http_reply_text(conn, 404, "not found\n");
+    sb_server_stream *st = NULL;
+    const char *rest = path;
+    bool named = false;
+    if (!sb__stream_resolve(srv, path, &st, &rest, &named)) {
+        sb__http_reply_text(conn, 404, "not found: not a stream name\n");
         return 404;
     }
-    return 200;
+    int status;
+    if (named && !st) {
+        sb__http_reply_text(conn, 404, "no such stream (the list: /streams)\n");
+        status = 404;
+    } else if (named && rest[0] == '\0') {
+        redirect_to_slash(conn, path);
+        status = 301;
+    } else {
+        status = serve_stream_path(srv, st, named, rest, conn);
+    }
+    sb__stream_unref(st);
+    return status;
 }
 
 /* Number of request headers named name (case-insensitive). */
@@ -462,53 +613,33 @@ static int copy_options(sb_server *srv, const sb_server_options *o)
     return SB_OK;
 }
 
-/* The server's own state: options, counters, the (empty) client registry. */
-static int server_new(sb_frame_ring *ring, sb_event_queue *queue, const sb_server_options *o,
-                      sb_server **out)
+/* The server's own state: options, the admission limits, the (empty) stream list. */
+static int server_new(const sb_server_options *o, sb_server **out)
 {
     sb_server *srv = calloc(1, sizeof *srv);
     if (!srv)
         return SB_FAIL(SB_ENOMEM, "cannot allocate the server");
-    srv->ring = ring;
-    srv->queue = queue;
     atomic_init(&srv->stopping, false);
-    sb__stats_init(&srv->stats);
-    sb__clients_init(&srv->clients, o->max_clients, o->max_clients_per_address, &srv->encoder,
-                     &srv->stats, &srv->stopping);
+    atomic_init(&srv->next_client_id, 0);
+    sb__admission_init(&srv->admission, o->max_clients, o->max_clients_per_address);
+    pthread_mutex_init(&srv->streams_mu, NULL);
+    pthread_cond_init(&srv->streams_cv, NULL);
     *out = srv;
     return copy_options(srv, o);
 }
 
-/* Frees what server_new made; every thread is stopped (or never started). */
+/* Frees what server_new made; every thread is stopped (or never started), every stream freed. */
 static void server_free(sb_server *srv)
 {
-    sb__clients_destroy(&srv->clients);
-    sb__stats_destroy(&srv->stats);
+    sb__admission_destroy(&srv->admission);
+    pthread_cond_destroy(&srv->streams_cv);
+    pthread_mutex_destroy(&srv->streams_mu);
     free(srv->bind_address);
     free(srv->access_token);
     free(srv->allowed_origins);
     free(srv->video_codecs);
     free(srv->default_codec_name);
     free(srv);
-}
-
-static int start_encoder(sb_server *srv)
-{
-    sb_encoder_config cfg = {
-        .ring = srv->ring,
-        .stats = &srv->stats,
-        .jpeg_quality_interactive = srv->opts.jpeg_quality_interactive,
-        .jpeg_quality_still = srv->opts.jpeg_quality_still,
-        .still_delay_ms = srv->opts.still_delay_ms,
-        .max_fps = srv->opts.max_fps,
-        .video_crf = srv->opts.video_crf,
-        .video_max_kbps = srv->opts.video_max_kbps,
-        .keyframe_min_interval_ms = srv->opts.keyframe_min_interval_ms,
-        .keyframe_interval_ms = srv->opts.keyframe_interval_ms,
-        .on_new_frame = sb__clients_on_new_frame,
-        .user_data = &srv->clients,
-    };
-    return sb__encoder_start(&srv->encoder, &cfg);
 }
 
 /* Starts civetweb on the configured address with our callbacks. */
@@ -575,13 +706,10 @@ static int open_endpoints(sb_server *srv)
  * sb_server_destroy (which copes with any prefix of them). */
 static int server_start(sb_server *srv)
 {
-    int rc = start_encoder(srv);
-    if (rc != SB_OK)
-        return rc;
     srv->guard = sb__http_guard_start();
     if (!srv->guard)
         return SB_EIO;
-    rc = start_civetweb(srv);
+    int rc = start_civetweb(srv);
     if (rc != SB_OK)
         return rc;
     return open_endpoints(srv);
@@ -593,14 +721,18 @@ int sb_server_create(sb_frame_ring *ring, sb_event_queue *queue, const sb_server
     if (!out)
         return SB_FAIL(SB_EINVAL, "out is NULL");
     *out = NULL;
-    if (!ring)
-        return SB_FAIL(SB_EINVAL, "ring is NULL");
+    if (!ring && queue)
+        return SB_FAIL(SB_EINVAL, "ring is NULL but queue is not (NULL, NULL: a server with no "
+                                  "default stream)");
     sb_server_options full;
     int rc = sb__server_options_complete(opts, "sb_server_create", &full);
     if (rc != SB_OK)
         return rc;
     sb_server *srv = NULL;
-    rc = server_new(ring, queue, &full, &srv);
+    rc = server_new(&full, &srv);
+    if (rc == SB_OK && ring)
+        rc = sb__server_stream_add(srv, SB_SERVER_DEFAULT_STREAM_NAME, ring, queue,
+                                   "sb_server_create");
     if (rc == SB_OK)
         rc = server_start(srv);
     if (rc != SB_OK) {
@@ -683,14 +815,13 @@ static void stop_civetweb(sb_server *srv)
 
 void sb_server_destroy(sb_server *srv)
 {
-    if (!srv)
+    if (!srv || srv->destroyed)
         return;
     atomic_store(&srv->stopping, true);
-    /* Ends the encoder's sleeps and the snapshot waits at once; the encoder thread is joined
-     * last, when no client holds a frame any more. */
-    sb__encoder_request_stop(&srv->encoder);
-    /* Each WebSocket sender says 1001 before civetweb refuses writes (mg_stop). */
-    sb__clients_close_all(&srv->clients, SB_STOP_CLOSE_WAIT_MS);
+    /* Ends every encoder's sleeps and the snapshot waits at once, and each WebSocket sender
+     * says 1001 before civetweb refuses writes (mg_stop); the encoder threads are joined last,
+     * when no client holds a frame any more. */
+    sb__streams_request_stop(srv);
     /* mg_stop closes every connection and waits for every worker; WebSocket close handlers
      * join the clients' sender threads (which have sent each client a 1001 close). */
     if (srv->ctx)
@@ -698,8 +829,43 @@ void sb_server_destroy(sb_server *srv)
     srv->ctx = NULL;
     sb__http_guard_stop(srv->guard); /* after civetweb: no callback uses it any more */
     srv->guard = NULL;
-    sb__encoder_stop(&srv->encoder);
+    sb__streams_free_all(srv);
+    pthread_mutex_lock(&srv->streams_mu);
+    srv->destroyed = true;
+    int holds = srv->holds;
+    pthread_mutex_unlock(&srv->streams_mu);
+    if (holds > 0) {
+        /* Their sb_stream_destroy still calls into this server: it must stay valid memory. */
+        sb__log("sb_server_destroy: %d stream(s) made with sb_stream_create_on_server are "
+                "still attached: they are no longer served; destroy them (the server's memory "
+                "goes with the last one)", holds);
+        return;
+    }
     server_free(srv);
+}
+
+void sb__server_hold(sb_server *srv)
+{
+    pthread_mutex_lock(&srv->streams_mu);
+    srv->holds++;
+    pthread_mutex_unlock(&srv->streams_mu);
+}
+
+void sb__server_release(sb_server *srv)
+{
+    pthread_mutex_lock(&srv->streams_mu);
+    bool last = --srv->holds == 0 && srv->destroyed;
+    pthread_mutex_unlock(&srv->streams_mu);
+    if (last)
+        server_free(srv);
+}
+
+bool sb__server_destroyed(sb_server *srv)
+{
+    pthread_mutex_lock(&srv->streams_mu);
+    bool destroyed = srv->destroyed;
+    pthread_mutex_unlock(&srv->streams_mu);
+    return destroyed;
 }
 
 int sb_server_get_port(const sb_server *srv, int *port)
@@ -752,7 +918,26 @@ int sb_server_get_stats(const sb_server *srv, sb_server_stats *stats)
         return SB_FAIL(SB_EVERSION, "stats version %u is not 1..%d (use SB_SERVER_STATS_INIT)",
                        version, SB_SERVER_STATS_VERSION);
     sb_server_stats full;
-    sb__stats_fill(&srv->stats, (uint32_t)sb__clients_count(&srv->clients), &full);
+    memset(&full, 0, sizeof full);
+    sb_server *s = (sb_server *)srv; /* the lookup takes a reference: no state changes */
+    sb_server_stream *st = sb__stream_default(s);
+    if (st) {
+        stream_stats(st, &full);
+        sb__stream_unref(st);
+    } else {
+        /* No default stream: every stream's counters summed (the means and rates are per
+         * stream: /v/NAME/stats). */
+        pthread_mutex_lock(&s->streams_mu);
+        for (st = s->streams; st; st = st->next) {
+            sb_server_stats one;
+            stream_stats(st, &one);
+#define SB_STATS_SUM_(name, text) full.name += one.name;
+            SB_SERVER_COUNTER_MAP(SB_STATS_SUM_)
+#undef SB_STATS_SUM_
+            full.clients += one.clients;
+        }
+        pthread_mutex_unlock(&s->streams_mu);
+    }
     memcpy(stats, &full, size);
     stats->version = version;
     return SB_OK;

@@ -163,7 +163,7 @@ static bool send_frame(sb_client *c, const sb_encoded_frame *f, uint32_t ack_rtt
         uint64_t bytes = wsn + payload;
         atomic_fetch_add(&c->sent, 1);
         atomic_fetch_add(&c->bytes, bytes);
-        sb_stats *st = &c->srv->stats;
+        sb_stats *st = &c->stream->stats;
         sb__stats_record_sent(st, bytes);
         sb__stats_record_walk_sent(st, f->id, send_ns);
         SB_CODEC_STATS_ADD(st, f->codec, frames_sent, 1);
@@ -211,21 +211,22 @@ static void *sender_main(void *arg)
             /* A write that failed fast is a peer that went away (normal); one that failed after
              * the send timeout is a client that stopped reading. */
             uint64_t blocked_ms = (sb__monotonic_ns() - t0) / 1000000u;
-            if (!closing && !atomic_load(&c->srv->stopping) &&
+            if (!closing && !atomic_load(&c->stream->stopping) &&
                 blocked_ms >= (uint64_t)c->srv->opts.send_timeout_ms / 2)
                 sb__log("server: client %u (%s) stopped draining its socket for %llu ms: closing it",
                         c->id, c->remote, (unsigned long long)blocked_ms);
             break;
         }
     }
-    /* The server is stopping: say so (1001 going away). The peer answers with its own close
-     * frame, which ends civetweb's read of this connection at once; otherwise that read would
-     * notice the stop only at its next poll timeout (2 s). */
+    /* The server is stopping or the stream was removed: say so (1001 going away). The peer
+     * answers with its own close frame, which ends civetweb's read of this connection at once;
+     * otherwise that read would notice the stop only at its next poll timeout (2 s). */
     pthread_mutex_lock(&c->mu);
     bool dead = c->dead;
     pthread_mutex_unlock(&c->mu);
-    if (!dead && atomic_load(&c->srv->stopping))
-        write_close(c, SB_WS_CLOSE_GOING_AWAY, "server stopping");
+    if (!dead && atomic_load(&c->stream->stopping))
+        write_close(c, SB_WS_CLOSE_GOING_AWAY,
+                    atomic_load(&c->srv->stopping) ? "server stopping" : "stream removed");
     pthread_mutex_lock(&c->mu);
     c->sender_done = true;
     pthread_cond_broadcast(&c->cv);
@@ -240,9 +241,8 @@ static void *sender_main(void *arg)
  * something bad (count), not when it only ran out of time. Returns 0: "stop reading". */
 static int close_client(sb_client *c, uint16_t code, const char *why, bool count)
 {
-    sb_server *srv = c->srv;
     if (count)
-        SB_STATS_ADD(&srv->stats, messages_rejected, 1);
+        SB_STATS_ADD(&c->stream->stats, messages_rejected, 1);
     if (!c->logged) {
         c->logged = true;
         sb__log("server: client %u (%s): %s: closing with %u", c->id, c->remote, why, code);
@@ -325,7 +325,7 @@ static int32_t map_coord(float v, uint32_t view, uint32_t frame)
 
 static int handle_event(sb_client *c, sb_wire_client_msg *msg)
 {
-    sb_server *srv = c->srv;
+    sb_server_stream *st = c->stream;
     sb_event e = msg->event;
     e.producer_id = c->id;
     /* The record carries our receive time, not the client's clock (informational, another
@@ -339,7 +339,7 @@ static int handle_event(sb_client *c, sb_wire_client_msg *msg)
     if (msg->positional && (view_w < 1 || view_h < 1))
         return reject(c, SB_WS_CLOSE_INVALID, "event: view size out of range");
     uint32_t fw, fh;
-    sb__encoder_frame_size(&srv->encoder, &fw, &fh);
+    sb__encoder_frame_size(&st->encoder, &fw, &fh);
     if (msg->positional && fw && fh) {
         e.x = map_coord(msg->x, view_w, fw);
         e.y = map_coord(msg->y, view_h, fh);
@@ -347,20 +347,20 @@ static int handle_event(sb_client *c, sb_wire_client_msg *msg)
 
     bool abusive;
     if (!take_event_token(c, &abusive)) {
-        SB_STATS_ADD(&srv->stats, events_rate_limited, 1);
+        SB_STATS_ADD(&st->stats, events_rate_limited, 1);
         if (abusive)
             return reject(c, SB_WS_CLOSE_POLICY, "event rate far above the limit");
-        SB_STATS_ADD(&srv->stats, messages_rejected, 1);
+        SB_STATS_ADD(&st->stats, messages_rejected, 1);
         return 1;
     }
-    SB_STATS_ADD(&srv->stats, events_received, 1);
-    sb__encoder_note_input(&srv->encoder);
+    SB_STATS_ADD(&st->stats, events_received, 1);
+    sb__encoder_note_input(&st->encoder);
     if (msg->positional && !(fw && fh)) {
-        SB_STATS_ADD(&srv->stats, events_dropped, 1); /* no frame yet: nothing to point at */
+        SB_STATS_ADD(&st->stats, events_dropped, 1); /* no frame yet: nothing to point at */
         return 1;
     }
-    if (srv->queue && sb_event_queue_push(srv->queue, &e) != SB_OK)
-        SB_STATS_ADD(&srv->stats, events_dropped, 1);
+    if (st->queue && sb_event_queue_push(st->queue, &e) != SB_OK)
+        SB_STATS_ADD(&st->stats, events_dropped, 1);
     return 1;
 }
 
@@ -390,16 +390,16 @@ static bool take_video_token(sb_client *c, bool *abusive)
 }
 
 /* The codec a CODEC message gets and why (docs/wire-protocol.md, CODEC ANSWER). */
-static int choose_codec(const sb_server *srv, int wanted, unsigned decodable, int *reason)
+static int choose_codec(const sb_server_stream *st, int wanted, unsigned decodable, int *reason)
 {
     *reason = SB_WIRE_REASON_AS_ASKED;
     if (wanted == SB_WIRE_CODEC_NO_PREFERENCE)
-        wanted = srv->default_codec;
+        wanted = st->srv->default_codec;
     if (wanted == SB_CODEC_JPEG)
         return SB_CODEC_JPEG;
-    if (wanted >= SB_CODEC_COUNT || !sb__encoder_codec_available(&srv->encoder, wanted))
+    if (wanted >= SB_CODEC_COUNT || !sb__encoder_codec_available(&st->encoder, wanted))
         *reason = SB_WIRE_REASON_UNAVAILABLE;
-    else if (!(srv->allowed_codecs & SB_CODEC_BIT(wanted)))
+    else if (!(st->srv->allowed_codecs & SB_CODEC_BIT(wanted)))
         *reason = SB_WIRE_REASON_NOT_ALLOWED;
     else if (!(decodable & SB_CODEC_BIT(wanted)))
         *reason = SB_WIRE_REASON_NOT_DECODABLE;
@@ -410,12 +410,12 @@ static int handle_codec(sb_client *c, const sb_wire_client_msg *msg)
 {
     bool abusive;
     if (!take_video_token(c, &abusive)) {
-        SB_STATS_ADD(&c->srv->stats, messages_rejected, 1);
+        SB_STATS_ADD(&c->stream->stats, messages_rejected, 1);
         if (abusive)
             return reject(c, SB_WS_CLOSE_POLICY, "codec changes far above the limit");
     }
     int reason;
-    int codec = choose_codec(c->srv, msg->codec_wanted, msg->codec_decodable | 1u, &reason);
+    int codec = choose_codec(c->stream, msg->codec_wanted, msg->codec_decodable | 1u, &reason);
     /* The answer goes out before the switch: every video frame of the new codec follows it. */
     send_codec_answer(c, codec, reason);
     sb__client_set_codec(c, codec);
@@ -430,7 +430,7 @@ static int handle_keyframe_request(sb_client *c)
         pthread_mutex_lock(&c->mu);
         int codec = c->codec;
         pthread_mutex_unlock(&c->mu);
-        SB_CODEC_STATS_ADD(&c->srv->stats, codec, requests_ignored, 1);
+        SB_CODEC_STATS_ADD(&c->stream->stats, codec, requests_ignored, 1);
         if (abusive)
             return reject(c, SB_WS_CLOSE_POLICY, "keyframe requests far above the limit");
         return 1;
@@ -595,7 +595,7 @@ static size_t next_read(ws_reader *r, uint8_t *scratch, size_t scratch_len, uint
 static bool reader_keeps_going(ws_reader *r, uint64_t now)
 {
     sb_client *c = r->c;
-    if (atomic_load(&c->srv->stopping))
+    if (atomic_load(&c->stream->stopping))
         return false; /* the sender says 1001 */
     if (r->closing)
         return now < r->linger_until_ns;
@@ -664,22 +664,54 @@ static void read_client(sb_client *c, int fd)
 
 /* ---- civetweb callbacks ---------------------------------------------------------------------- */
 
+/* The stream an upgrade to path asks for, with a reference (NULL: none; answered 404). */
+static sb_server_stream *ws_stream(sb_server *srv, struct mg_connection *conn, const char *path)
+{
+    sb_server_stream *st = NULL;
+    const char *rest = path;
+    bool named = false;
+    bool ok = sb__stream_resolve(srv, path, &st, &rest, &named);
+    if (ok && st && strcmp(rest, "/ws") == 0)
+        return st;
+    sb__stream_unref(st);
+    sb__http_reply_text(conn, 404, !ok || named ? "no such stream (the list: /streams)\n"
+                        : strcmp(rest, "/ws") == 0 ? "no default stream on this server: see "
+                                                     "/streams\n"
+                                                   : "not found\n");
+    return NULL;
+}
+
 static int ws_connect(const struct mg_connection *cconn, void *cbdata)
 {
     sb_server *srv = cbdata;
     /* civetweb hands a const pointer to the same connection we may answer on. */
     struct mg_connection *conn = (struct mg_connection *)(uintptr_t)cconn;
-    if (!sb__access_allowed(srv, conn, true))
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    const char *path = ri && ri->local_uri ? ri->local_uri : "";
+    /* Access first: a refused caller learns nothing about the stream names. Its refusal is
+     * counted in the stream it asked for (if it exists). */
+    sb_server_stream *counted = NULL;
+    const char *rest;
+    bool named;
+    (void)sb__stream_resolve(srv, path, &counted, &rest, &named);
+    bool allowed = sb__access_allowed(srv, conn, true, counted ? &counted->stats : NULL);
+    sb__stream_unref(counted);
+    if (!allowed)
         return 1;
-    sb_client *c = sb__client_new(&srv->clients, srv, SB_CLIENT_WS, conn);
-    if (!c || !sb__client_register(&srv->clients, c)) {
+    sb_server_stream *st = ws_stream(srv, conn, path);
+    if (!st)
+        return 1;
+    sb_client *c = sb__client_new(&st->clients, srv, st, SB_CLIENT_WS, conn);
+    if (!c || !sb__client_register(&st->clients, c)) {
         char text[64];
         snprintf(text, sizeof text, "503 %s\n", c ? c->refused_why : "out of memory");
         sb__client_free(c);
+        sb__stream_unref(st);
         sb__http_reply(conn, 503, "text/plain; charset=utf-8", "Retry-After: 5\r\n", text,
                        strlen(text));
         return 1;
     }
+    /* The client holds st's reference until ws_close: removal waits for it. */
     c->tokens = srv->opts.max_events_per_second;
     mg_set_user_connection_data(conn, c);
     return 0;
@@ -748,7 +780,7 @@ static int ws_data(struct mg_connection *conn, int flags, char *data, size_t len
     pthread_mutex_lock(&c->mu);
     bool dead = c->dead || c->closing;
     pthread_mutex_unlock(&c->mu);
-    if (dead || atomic_load(&srv->stopping))
+    if (dead || atomic_load(&c->stream->stopping))
         return 0;
     int opcode = flags & 0x0f;
     bool fin = (flags & 0x80) != 0;
@@ -770,19 +802,23 @@ static int ws_data(struct mg_connection *conn, int flags, char *data, size_t len
 
 static void ws_close(const struct mg_connection *conn, void *cbdata)
 {
-    sb_server *srv = cbdata;
+    (void)cbdata;
     sb_client *c = mg_get_user_connection_data(conn);
     if (!c)
         return;
     sb__client_close(c);
     if (c->sender_started && !c->sender_joined)
         pthread_join(c->sender, NULL);
-    sb__client_unregister(&srv->clients, c);
+    sb_server_stream *st = c->stream;
+    sb__client_unregister(&st->clients, c);
     mg_set_user_connection_data(conn, NULL);
     sb__client_free(c);
+    sb__stream_unref(st);
 }
 
 void sb__ws_install(sb_server *srv)
 {
-    mg_set_websocket_handler(srv->ctx, "/ws", ws_connect, ws_ready, ws_data, ws_close, srv);
+    /* Every upgrade comes here: /ws (the default stream) and /v/NAME/ws; ws_connect answers
+     * 404 for any other path, and for unknown or malformed names. */
+    mg_set_websocket_handler(srv->ctx, "**", ws_connect, ws_ready, ws_data, ws_close, srv);
 }

@@ -40,7 +40,12 @@ allow=(
   "tests/unit/test_shm_corruption.c|st_sleep_ms(20); /* poll interval */|poll interval of wait_exit() (waitpid until a 60 s deadline)"
   "tests/xvfb-run.sh|sleep 0.05|poll interval while Xvfb starts (60 s deadline)"
   "tests/vtk/vtk_test_scene.h|usleep(20000);|retry interval of XOpenDisplay()"
+  "tests/plugin/check_windows.py|time.sleep(0.1)  # poll interval|poll interval of the drag/ready waits (DEADLINE_S)"
+  "tests/plugin/check_windows.py|time.sleep(0.05)  # poll interval|poll interval of the log-line wait"
+  "tests/python/conftest.py|time.sleep(interval_s)  # poll interval|poll interval of wait_for() (deadline_s)"
+  "tests/python/test_package.py|await asyncio.sleep(0.02)  # the loop idles here|the asyncio loop idles as a kernel's does, until done() or a 60 s deadline"
   # (2) pacing like a person / an application
+  "tests/plugin/windows_app.cxx|// the script's own pace|a batch script rendering now and then, until the watcher says quit"
   "tests/scenes/wire_client.mjs|await pace(25);|WireClient.drag(): paced like a person's, over several ticks"
   "tests/server/test_http_hostile.c|st_sleep_ms(1000); /* one header byte a second|the slowloris attacker: one header byte a second per connection"
   "tests/unit/test_shm_corruption.c|st_sleep_ms(1); /* pace: the vandal|the vandal scribbles in rounds, leaving the CPU to the server between them"

@@ -4,6 +4,7 @@
 // becomes SB_EVTK.
 #include "capi_firewall.h"
 #include "sb_error_internal.h"
+#include "server_attach.h"
 #include "server_options.h"
 #include "streambridge/stream.h"
 
@@ -73,6 +74,12 @@ public:
         // server (it reads the ring), then the ring and queue.
         replay.reset();
         capture.reset();
+        if (shared_server) {
+            // After a destroyed server's stop the stream is gone already (SB_ENOENT): fine.
+            sb_server_remove_stream(shared_server, stream_name.c_str());
+            sb__server_release(shared_server);
+            shared_server = nullptr;
+        }
         sb_server_destroy(server);
         server = nullptr;
         sb_event_queue_destroy(queue);
@@ -98,7 +105,9 @@ public:
     vtkWeakPointer<vtkOpenGLRenderWindow> window;
     sb_frame_ring *ring = nullptr;
     sb_event_queue *queue = nullptr;
-    sb_server *server = nullptr;
+    sb_server *server = nullptr;        // owned: sb_stream_create's serve / sb_stream_serve
+    sb_server *shared_server = nullptr; // borrowed: sb_stream_create_on_server (held)
+    std::string stream_name;            // its name on shared_server
     std::unique_ptr<VtkCapture> capture;
     std::unique_ptr<VtkReplay> replay;
 
@@ -271,6 +280,9 @@ int CheckOptions(const sb_stream_options &o, const char *func)
 
 int StartServer(Stream &s, const sb_server_options *opts, const char *func)
 {
+    if (s.shared_server)
+        return sb__set_error(SB_ESTATE, func, "the stream is served by a shared server (stream "
+                             "\"%s\"): sb_stream_create_on_server", s.stream_name.c_str());
     if (s.server) {
         int port = 0;
         sb_server_get_port(s.server, &port);
@@ -294,6 +306,75 @@ int WithVtkErrors(const VtkErrorTrap &trap, int rc, const char *func)
 
 using sb::Stream;
 
+namespace sb {
+namespace {
+
+// Everything sb_stream_create and sb_stream_create_on_server share: the options, the window,
+// the ring and queue, the capture and the replay. Serving is the caller's.
+int MakeStream(void *render_window, const sb_stream_options *opts, const char *func,
+               std::unique_ptr<Stream> &out)
+{
+    auto s = std::make_unique<Stream>();
+    int rc = CompleteOptions(opts, &s->options, func);
+    if (rc != SB_OK)
+        return rc;
+    s->OwnStrings();
+    const sb_stream_options &o = s->options;
+    rc = CheckOptions(o, func);
+    if (rc != SB_OK)
+        return rc;
+    vtkOpenGLRenderWindow *window = nullptr;
+    rc = CheckRenderWindowPointer(render_window, func, &window);
+    if (rc != SB_OK)
+        return rc;
+    s->window = window;
+
+    sb_frame_ring_options ro;
+    sb_frame_ring_options_init(&ro, SB_FRAME_RING_OPTIONS_VERSION);
+    ro.max_width = o.max_width;
+    ro.max_height = o.max_height;
+    ro.buffer_count = o.buffer_count;
+    ro.shm_name = o.shm_name;
+    rc = sb_frame_ring_create(&ro, &s->ring);
+    if (rc != SB_OK)
+        return rc;
+    sb_event_queue_options qo;
+    sb_event_queue_options_init(&qo, SB_EVENT_QUEUE_OPTIONS_VERSION);
+    qo.shm_name = s->has_shm_name ? sb_frame_ring_name(s->ring) : nullptr;
+    rc = sb_event_queue_create(&qo, &s->queue);
+    if (rc != SB_OK)
+        return rc;
+
+    VtkErrorTrap trap(window);
+    s->capture = std::make_unique<VtkCapture>(
+        window, s->ring,
+        o.readback == SB_STREAM_READBACK_ASYNC ? Readback::Async : Readback::Sync);
+    s->replay = std::make_unique<VtkReplay>(window, s->queue, o.max_width, o.max_height,
+                                            o.timer_interval_ms, o.allow_remote_exit == 1);
+    VtkCapture *capture = s->capture.get();
+    s->replay->SetInputObserver([capture](uint64_t input_ns, uint64_t replay_ns) {
+        capture->NoteInput(input_ns, replay_ns);
+    });
+    // A frame read back asynchronously waits for the next render; when none comes, the
+    // replay's next tick (or pump) publishes it.
+    s->replay->SetTickObserver([capture]() {
+        // Counted in the capture's stats; logged once, as a failed capture at EndEvent.
+        if (capture->HasPending() && capture->PublishPending() != SB_OK &&
+            capture->Stats().capture_failures == 1)
+            sb__log("publishing the last rendered frame failed: %s", sb_last_error());
+    });
+    rc = s->replay->Attach();
+    if (rc != SB_OK)
+        return rc;
+    if (trap.Caught())
+        return WithVtkErrors(trap, rc, func);
+    out = std::move(s);
+    return SB_OK;
+}
+
+} // namespace
+} // namespace sb
+
 extern "C" {
 
 int sb_stream_create(void *render_window, const sb_stream_options *opts, sb_stream **out)
@@ -303,68 +384,44 @@ int sb_stream_create(void *render_window, const sb_stream_options *opts, sb_stre
         if (!out)
             return sb__set_error(SB_EINVAL, func, "out is NULL");
         *out = nullptr;
-        auto s = std::make_unique<Stream>();
-        int rc = sb::CompleteOptions(opts, &s->options, func);
+        std::unique_ptr<Stream> s;
+        int rc = sb::MakeStream(render_window, opts, func, s);
         if (rc != SB_OK)
             return rc;
-        s->OwnStrings();
-        const sb_stream_options &o = s->options;
-        rc = sb::CheckOptions(o, func);
-        if (rc != SB_OK)
-            return rc;
-        vtkOpenGLRenderWindow *window = nullptr;
-        rc = sb::CheckRenderWindowPointer(render_window, func, &window);
-        if (rc != SB_OK)
-            return rc;
-        s->window = window;
-
-        sb_frame_ring_options ro;
-        sb_frame_ring_options_init(&ro, SB_FRAME_RING_OPTIONS_VERSION);
-        ro.max_width = o.max_width;
-        ro.max_height = o.max_height;
-        ro.buffer_count = o.buffer_count;
-        ro.shm_name = o.shm_name;
-        rc = sb_frame_ring_create(&ro, &s->ring);
-        if (rc != SB_OK)
-            return rc;
-        sb_event_queue_options qo;
-        sb_event_queue_options_init(&qo, SB_EVENT_QUEUE_OPTIONS_VERSION);
-        // "" asks each for a generated name; the queue must share the ring's, so pass it on.
-        qo.shm_name = s->has_shm_name ? sb_frame_ring_name(s->ring) : nullptr;
-        rc = sb_event_queue_create(&qo, &s->queue);
-        if (rc != SB_OK)
-            return rc;
-
-        sb::VtkErrorTrap trap(window);
-        s->capture = std::make_unique<sb::VtkCapture>(
-            window, s->ring,
-            o.readback == SB_STREAM_READBACK_ASYNC ? sb::Readback::Async : sb::Readback::Sync);
-        s->replay = std::make_unique<sb::VtkReplay>(window, s->queue, o.max_width, o.max_height,
-                                                    o.timer_interval_ms,
-                                                    o.allow_remote_exit == 1);
-        // The frame that shows replayed input carries when it came and when it was replayed.
-        sb::VtkCapture *capture = s->capture.get();
-        s->replay->SetInputObserver([capture](uint64_t input_ns, uint64_t replay_ns) {
-            capture->NoteInput(input_ns, replay_ns);
-        });
-        // A frame read back asynchronously waits for the next render; when none comes, the
-        // replay's next tick (or pump) publishes it.
-        s->replay->SetTickObserver([capture]() {
-            // Counted in the capture's stats; logged once, as a failed capture at EndEvent.
-            if (capture->HasPending() && capture->PublishPending() != SB_OK &&
-                capture->Stats().capture_failures == 1)
-                sb__log("publishing the last rendered frame failed: %s", sb_last_error());
-        });
-        rc = s->replay->Attach();
-        if (rc != SB_OK)
-            return rc;
-        if (trap.Caught())
-            return sb::WithVtkErrors(trap, rc, func);
-        if (o.serve) {
+        if (s->options.serve) {
             rc = sb::StartServer(*s, nullptr, func);
             if (rc != SB_OK)
                 return rc;
         }
+        *out = sb::wrap(s.release());
+        return SB_OK;
+    });
+}
+
+int sb_stream_create_on_server(sb_server *server, const char *name, void *render_window,
+                               const sb_stream_options *opts, sb_stream **out)
+{
+    static const char *const func = "sb_stream_create_on_server";
+    return sb::firewall(func, [&]() -> int {
+        if (!out)
+            return sb__set_error(SB_EINVAL, func, "out is NULL");
+        *out = nullptr;
+        if (!server)
+            return sb__set_error(SB_EINVAL, func, "server is NULL");
+        if (!name)
+            return sb__set_error(SB_EINVAL, func, "name is NULL");
+        if (sb__server_destroyed(server))
+            return sb__set_error(SB_ESTATE, func, "the server was destroyed");
+        std::unique_ptr<Stream> s;
+        int rc = sb::MakeStream(render_window, opts, func, s);
+        if (rc != SB_OK)
+            return rc;
+        rc = sb_server_add_stream(server, name, s->ring, s->queue);
+        if (rc != SB_OK)
+            return rc; // its error names the reason (bad name, name in use)
+        sb__server_hold(server);
+        s->shared_server = server;
+        s->stream_name = name;
         *out = sb::wrap(s.release());
         return SB_OK;
     });
@@ -440,7 +497,7 @@ sb_event_queue *sb_stream_event_queue(sb_stream *stream)
 sb_server *sb_stream_server(sb_stream *stream)
 {
     Stream *s = sb::unwrap(stream);
-    return s ? s->server : nullptr;
+    return !s ? nullptr : s->shared_server ? s->shared_server : s->server;
 }
 
 int sb_stream_serve(sb_stream *stream, const sb_server_options *opts)

@@ -45,6 +45,8 @@ void Usage(FILE *out)
         "  --port N           TCP port (default 8000; 0 = any free port, printed)\n"
         "  --bind ADDR        address to listen on (default 127.0.0.1, loopback only)\n"
         "  --token T          require this access token on every request (?token=T)\n"
+        "  --allow-origin O   public origin of a reverse proxy in front (https://hub.example.org):\n"
+        "                     its Host and Origin are accepted (repeatable, as streambridge-server's)\n"
         "  --size WxH         window/frame size (default 640x480)\n"
         "  --shm NAME         put the frame ring and event queue in shared memory\n"
         "                     (/dev/shm/streambridge-NAME-*) so streambridge-server can attach\n"
@@ -100,6 +102,12 @@ const OptionSpec kOptions[] = {
      [](const char *v, DemoOptions *o) { o->stream.bind = v; return true; }},
     {"token", required_argument, "--token",
      [](const char *v, DemoOptions *o) { o->stream.token = v; return true; }},
+    {"allow-origin", required_argument, "--allow-origin",
+     [](const char *v, DemoOptions *o) {
+         std::string &list = o->stream.allowed_origins;
+         list += (list.empty() ? "" : ",") + std::string(v);
+         return true;
+     }},
     {"size", required_argument, "--size (WxH, 16x16 .. 3840x2160)", ParseSize},
     {"shm", required_argument, "--shm",
      [](const char *v, DemoOptions *o) { o->stream.shm = v; return true; }},

@@ -32,6 +32,7 @@ sb_stream_options StreamOptions(const StreamSettings &s, int width, int height)
     so.server.bind_address = s.bind.c_str();
     so.server.port = s.port;
     so.server.access_token = s.token.empty() ? nullptr : s.token.c_str();
+    so.server.allowed_origins = s.allowed_origins.empty() ? nullptr : s.allowed_origins.c_str();
     so.shm_name = s.shm.empty() ? nullptr : s.shm.c_str();
     return so;
 }

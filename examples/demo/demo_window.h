@@ -26,6 +26,7 @@ struct StreamSettings {
     std::string bind = "127.0.0.1";
     int port = 8000;                 /* 0: any free port (sb_server_get_port tells which) */
     std::string token;               /* empty: no access token */
+    std::string allowed_origins;     /* public origins of proxies in front (comma-separated) */
     std::string shm;                 /* empty: ring and queue in process memory */
 };
 

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""cone_stream.py - a plain python3-vtk9 scene streamed through libstreambridge (ctypes).
+"""cone_stream.py - a plain python3-vtk9 scene streamed with the streambridge package.
 
     /usr/bin/python3 examples/python/cone_stream.py --frames 10          # render, check the ring
     /usr/bin/python3 examples/python/cone_stream.py --serve               # open http://127.0.0.1:8000
@@ -9,7 +9,8 @@ Without --serve it renders N frames, reads the newest one back from the frame ri
 ctypes and checks that the cone is at the centre and the background at a corner (exit 1 if not).
 With --serve and no --seconds it runs the VTK interactor's event loop: the browser drives the
 cone. With --seconds it pumps events for that long and fetches /snapshot.jpg from the server.
-Use Debian's /usr/bin/python3 (the one with the vtk module).
+Use Debian's /usr/bin/python3 (the one with the vtk module). The package is the installed one
+(pip install ./python) or, from a source checkout, ../../python.
 """
 
 import argparse
@@ -19,8 +20,12 @@ import threading
 import time
 import urllib.request
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import streambridge_ctypes as sb  # noqa: E402
+try:
+    import streambridge
+except ImportError:  # a source checkout without pip install ./python
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                    "python"))
+    import streambridge
 
 import vtk  # noqa: E402
 
@@ -65,10 +70,10 @@ def check_frames(stream, frames, width, height):
     if newest is None:
         print("FAIL: no frame in the ring")
         return False
-    info, data = newest
+    info = newest
     stats = stream.stats()
-    centre = sb.pixel(info, data, info.width // 2, info.height // 2)
-    corner = sb.pixel(info, data, 2, 2)
+    centre = info.pixel(info.width // 2, info.height // 2)
+    corner = info.pixel(2, 2)
     print("frame %dx%d seq %d format %d bottom_up %d; centre %s corner %s; captured %d, "
           "capture %.3f ms" % (info.width, info.height, info.seq, info.format, info.bottom_up,
                                centre, corner, stats["frames_captured"],
@@ -82,7 +87,7 @@ def check_frames(stream, frames, width, height):
 def serve_for(stream, seconds):
     """Serves for at least `seconds` and until the self-check fetched /snapshot.jpg: it waits for
     that condition (up to 60 s, generous for a loaded machine), not for a fixed time."""
-    port = stream.server_port()
+    port = stream.port
     result = {}
 
     def fetch():
@@ -133,8 +138,10 @@ def main():
         interactor.Initialize()
 
     try:
-        stream = sb.Stream(window, serve=args.serve, port=args.port)
-    except sb.StreamBridgeError as e:
+        # drive=False: this script pumps itself (--seconds) or runs the interactor's loop.
+        stream = streambridge.stream(window, serve=args.serve, port=args.port, token="",
+                                     drive=False)
+    except (streambridge.StreamBridgeError, streambridge.LibraryNotFound) as e:
         print("FAIL: %s" % e)
         return 1
     with stream:
@@ -142,7 +149,7 @@ def main():
             return 0 if check_frames(stream, args.frames, width, height) else 1
         if args.seconds:
             return 0 if serve_for(stream, args.seconds) else 1
-        print("streaming at http://127.0.0.1:%d/ (close the window to stop)" % stream.server_port())
+        print("streaming at %s (close the window to stop)" % stream.url)
         window.Render()
         interactor.Start()
     return 0

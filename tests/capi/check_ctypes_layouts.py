@@ -1,5 +1,5 @@
 """check_ctypes_layouts.py PRINT_LAYOUTS - fails when a ctypes mirror of
-examples/python/streambridge_ctypes.py disagrees with the C header: every size and field offset
+python/streambridge/c_layouts.py disagrees with the C header: every size and field offset
 PRINT_LAYOUTS (tests/capi/print_layouts.c) prints must match, and every ctypes field must be one
 the C side lists (so a field added on one side only is caught too), and the struct versions the
 module declares must be the headers'."""
@@ -8,13 +8,16 @@ import os
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "examples", "python"))
-import streambridge_ctypes as sb  # noqa: E402  (loads no library: only the declarations)
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "python"))
+from streambridge import c_layouts as sb  # noqa: E402  (loads no library: only the declarations)
 
 MIRRORS = {
     "sb_server_options": sb.ServerOptions,
     "sb_stream_options": sb.StreamOptions,
     "sb_stream_stats": sb.StreamStats,
+    "sb_server_stats": sb.ServerStats,
+    "sb_frame_ring_stats": sb.FrameRingStats,
+    "sb_event_queue_stats": sb.EventQueueStats,
     "sb_frame_info": sb.FrameInfo,
     "sb_frame": sb.Frame,
     "sb_event": sb.Event,

@@ -77,7 +77,13 @@ static void test_start_rejects_bad_options(void)
         CU_ASSERT_EQUAL(sb_server_create(ring, NULL, &b, &srv), SB_EINVAL);
         CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), cases[i].what));
     }
-    CU_ASSERT_EQUAL(sb_server_create(NULL, NULL, NULL, &srv), SB_EINVAL);
+    /* NULL, NULL is a server with no default stream (test_multistream); a queue without a
+     * ring is a mistake. */
+    sb_event_queue *queue = NULL;
+    CU_ASSERT_EQUAL_FATAL(sb_event_queue_create(NULL, &queue), SB_OK);
+    CU_ASSERT_EQUAL(sb_server_create(NULL, queue, NULL, &srv), SB_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), "ring is NULL"));
+    sb_event_queue_destroy(queue);
     CU_ASSERT_EQUAL(sb_server_create(ring, NULL, NULL, NULL), SB_EINVAL);
     sb_server_destroy(NULL); /* ignored */
     sb_frame_ring_destroy(ring);

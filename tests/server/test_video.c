@@ -13,7 +13,7 @@
 
 #include "codec.h"
 #include "sb_clock.h"
-#include "server_internal.h" /* the per-codec counters (srv->stats), read as /stats does */
+#include "server_internal.h" /* the per-codec counters (the default stream's, srv->streams), read as /stats does */
 #include "wire.h"
 
 #include <libavcodec/avcodec.h>
@@ -284,7 +284,7 @@ static void video_server(st_server *f, int keyframe_min_interval_ms, const char 
 static sb_codec_snapshot codec_stats(st_server *f, int id)
 {
     sb_codec_snapshot s;
-    sb__stats_codec(&f->srv->stats, id, &s);
+    sb__stats_codec(&f->srv->streams->stats, id, &s);
     return s;
 }
 
@@ -439,7 +439,7 @@ static void test_late_joiner_starts_at_a_keyframe(void)
 /* The seq of codec's newest packet (0: none). */
 static uint64_t newest_packet_seq(st_server *f, int codec)
 {
-    sb_encoder *enc = &f->srv->encoder;
+    sb_encoder *enc = &f->srv->streams->encoder;
     pthread_mutex_lock(&enc->mu);
     const sb_video_stream *vs = &enc->video[codec];
     uint64_t seq = vs->count ? vs->ring[(vs->next_frame_no - 1) % SB_VIDEO_RING]->seq : 0;
@@ -449,7 +449,7 @@ static uint64_t newest_packet_seq(st_server *f, int codec)
 
 static uint32_t packets_in_ring(st_server *f, int codec)
 {
-    sb_encoder *enc = &f->srv->encoder;
+    sb_encoder *enc = &f->srv->streams->encoder;
     pthread_mutex_lock(&enc->mu);
     uint32_t n = enc->video[codec].count;
     pthread_mutex_unlock(&enc->mu);
@@ -458,7 +458,7 @@ static uint32_t packets_in_ring(st_server *f, int codec)
 
 static uint32_t packets_made(st_server *f, int codec)
 {
-    sb_encoder *enc = &f->srv->encoder;
+    sb_encoder *enc = &f->srv->streams->encoder;
     pthread_mutex_lock(&enc->mu);
     uint32_t n = enc->video[codec].next_frame_no;
     pthread_mutex_unlock(&enc->mu);
@@ -747,8 +747,8 @@ static bool shows_still_of(st_ws *w, uint64_t seq)
  * the browser test's last drag frames). A condition the test waits for, not a speed. */
 static bool input_window_over(st_server *f)
 {
-    uint64_t input_ns = atomic_load(&f->srv->encoder.last_input_ns);
-    uint64_t window_ns = (uint64_t)f->srv->encoder.cfg.still_delay_ms * 1000000ull;
+    uint64_t input_ns = atomic_load(&f->srv->streams->encoder.last_input_ns);
+    uint64_t window_ns = (uint64_t)f->srv->streams->encoder.cfg.still_delay_ms * 1000000ull;
     return input_ns && sb__monotonic_ns() - input_ns > window_ns;
 }
 
@@ -842,10 +842,10 @@ static void test_encoder_exists_only_while_the_codec_is_used(void)
     video_server(&f, 500, NULL, NULL);
     viewer v;
     viewer_open(&v, &f, SB_CODEC_VP8, true);
-    CU_ASSERT_EQUAL(sb__encoder_video_users(&f.srv->encoder, SB_CODEC_VP8), 1);
+    CU_ASSERT_EQUAL(sb__encoder_video_users(&f.srv->streams->encoder, SB_CODEC_VP8), 1);
     viewer_close(&v);
     bool freed;
-    ST_WAIT_UNTIL(freed, sb__encoder_video_users(&f.srv->encoder, SB_CODEC_VP8) == 0 &&
+    ST_WAIT_UNTIL(freed, sb__encoder_video_users(&f.srv->streams->encoder, SB_CODEC_VP8) == 0 &&
                              packets_in_ring(&f, SB_CODEC_VP8) == 0,
                   ST_DEADLINE_MS);
     CU_ASSERT(freed);

@@ -167,17 +167,47 @@ typedef struct sb_server_stats {
  * before C++20, which cannot use SB_SERVER_OPTIONS_INIT. */
 SB_API int sb_server_options_init(sb_server_options *opts, unsigned int version);
 
-/* Starts serving ring (and pushing input into queue; queue may be NULL for view-only). Both are
- * borrowed and must outlive the server. opts NULL = defaults. SB_ENET with the reason when the
- * port cannot be bound. *out is owned by the caller: sb_server_destroy(). */
+/* Starts serving ring (and pushing input into queue; queue may be NULL for view-only) as the
+ * server's default stream, named SB_SERVER_DEFAULT_STREAM_NAME: the top-level endpoints (/ws,
+ * /video.mjpeg, ...) serve it. Both are borrowed and must outlive the server (or the stream's
+ * removal). ring NULL (queue NULL too) = a server with no stream yet: add them with
+ * sb_server_add_stream. opts NULL = defaults. SB_ENET with the reason when the port cannot be
+ * bound. *out is owned by the caller: sb_server_destroy(). */
 SB_API int sb_server_create(sb_frame_ring *ring, sb_event_queue *queue,
                             const sb_server_options *opts, sb_server **out);
-/* Closes every connection, joins every thread, frees everything. NULL is ignored. */
+/* Closes every connection, joins every thread, frees everything (every stream: their rings
+ * and queues are not touched afterwards). NULL is ignored. Streams attached with
+ * sb_stream_create_on_server should be destroyed first; any still attached are logged, stop
+ * being served at once, and the server's memory lives until the last of them is destroyed
+ * (never a dangling pointer in them). */
 SB_API void sb_server_destroy(sb_server *server);
+
+/* ---- many streams on one server (docs/wire-protocol.md, "Streams") ---- */
+
+/* Stream names: 1..SB_SERVER_STREAM_NAME_MAX characters of [A-Za-z0-9._-], not "." or "..".
+ * The stream named SB_SERVER_DEFAULT_STREAM_NAME is the default stream: the top-level
+ * endpoints serve it. Every stream is also served under /v/NAME/ (/v/NAME/ws,
+ * /v/NAME/video.mjpeg, /v/NAME/snapshot.jpg, /v/NAME/stats, ...); /streams lists them. */
+#define SB_SERVER_STREAM_NAME_MAX 64
+#define SB_SERVER_DEFAULT_STREAM_NAME "default"
+
+/* Serves ring (input into queue; NULL = view only) as the stream called name, while the server
+ * runs. ring and queue are borrowed until sb_server_remove_stream (or destroy) returns.
+ * SB_EINVAL for a bad name or a NULL ring, SB_EEXIST for a name in use. Any thread (not during
+ * sb_server_destroy). */
+SB_API int sb_server_add_stream(sb_server *server, const char *name, sb_frame_ring *ring,
+                                sb_event_queue *queue);
+/* Stops serving the stream called name: its viewers are closed (WebSocket 1001 "stream
+ * removed"; MJPEG streams end), its encoder stops and its state is freed; on return the server
+ * no longer touches its ring or queue. Later requests for it get 404. SB_ENOENT for an unknown
+ * name. Any thread (not during sb_server_destroy); blocks until its clients are gone (a few
+ * seconds at most: send_timeout_ms bounds a client that stopped reading). */
+SB_API int sb_server_remove_stream(sb_server *server, const char *name);
 /* The bound TCP port (the one chosen by the system when opts->port was 0). */
 SB_API int sb_server_get_port(const sb_server *server, int *port);
-/* Fills the bytes of *stats that its version (set by the caller) has, and nothing past them.
- * SB_EINVAL for NULL, SB_EVERSION for a version this library does not know. Reads only: any
+/* Fills the bytes of *stats that its version (set by the caller) has, and nothing past them:
+ * the default stream's counters (a server with no default stream: every stream's counters
+ * summed, the encode times and delivered_fps 0; per stream: /v/NAME/stats). SB_EINVAL for NULL, SB_EVERSION for a version this library does not know. Reads only: any
  * thread, any number of readers, nothing they do disturbs another (nor /stats). */
 SB_API int sb_server_get_stats(const sb_server *server, sb_server_stats *stats);
 

@@ -97,7 +97,19 @@ SB_API int sb_stream_options_init(sb_stream_options *opts, unsigned int version)
  * replays queued events (a vtkGenericRenderWindowInteractor with trackball-camera style is made
  * when the window has none). The window is not owned; either may be destroyed first. */
 SB_API int sb_stream_create(void *render_window, const sb_stream_options *opts, sb_stream **out);
-/* Removes every observer and timer, stops the server, frees the ring and queue. NULL ignored. */
+/* Like sb_stream_create, but the window is served by a server that runs already, as its stream
+ * called name (server.h: 1..64 of [A-Za-z0-9._-]; SB_SERVER_DEFAULT_STREAM_NAME makes it the
+ * default stream, served at the top-level endpoints too): /v/NAME/ and the /streams list.
+ * opts->serve and opts->server are ignored (the server has its options). SB_EEXIST for a name
+ * in use, SB_ESTATE for a server already destroyed. Any number of windows can share one server
+ * (one port). Ownership: the server is borrowed. Destroy the stream before the server; a server
+ * destroyed first stops serving the stream at once and logs it, and sb_stream_destroy still
+ * works (the server's memory lives until then). */
+SB_API int sb_stream_create_on_server(sb_server *server, const char *name, void *render_window,
+                                      const sb_stream_options *opts, sb_stream **out);
+/* Removes every observer and timer, stops the server (or, for sb_stream_create_on_server,
+ * removes its stream from the server: its viewers are closed, the server goes on serving the
+ * others), frees the ring and queue. NULL ignored. */
 SB_API void sb_stream_destroy(sb_stream *stream);
 
 /* Replays queued events now (waiting up to timeout_ms for the first one; 0 = don't wait) and
@@ -109,9 +121,10 @@ SB_API int sb_stream_render(sb_stream *stream);
 /* Borrowed, valid until sb_stream_destroy. */
 SB_API sb_frame_ring *sb_stream_frame_ring(sb_stream *stream);
 SB_API sb_event_queue *sb_stream_event_queue(sb_stream *stream);
-/* The running server or NULL. Borrowed. */
+/* The running server or NULL (for sb_stream_create_on_server: the shared server). Borrowed. */
 SB_API sb_server *sb_stream_server(sb_stream *stream);
-/* Starts the server now with opts (NULL = the stream options' .server); SB_ESTATE if one runs. */
+/* Starts the server now with opts (NULL = the stream options' .server); SB_ESTATE if one runs
+ * (or the stream is served by a shared server). */
 SB_API int sb_stream_serve(sb_stream *stream, const sb_server_options *opts);
 
 /* Version 1: through capture_ms_mean. Version 2 (0.2): the render and input-to-publish
