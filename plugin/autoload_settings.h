@@ -11,6 +11,8 @@
 //                              window N > 0 gets NAME-N
 //   STREAMBRIDGE_ALLOW_EXIT=1  browser input may end the application (VTK's 'q'/'e' keys);
 //                              default 0: such requests from the browser are swallowed
+//   STREAMBRIDGE_READBACK      sync or async: sb_stream_options.readback (default: the
+//                              library's, SB_STREAM_DEFAULT_READBACK)
 #ifndef SB_AUTOLOAD_SETTINGS_H
 #define SB_AUTOLOAD_SETTINGS_H
 
@@ -28,6 +30,7 @@ struct AutoloadSettings {
     bool has_shm_name = false;
     std::string shm_name;
     bool allow_remote_exit = false;
+    int readback = 0; // SB_STREAM_READBACK_*; 0 = the library's default
 };
 
 // Reads the environment once (the first call) and returns the same settings after. A malformed

@@ -2,7 +2,8 @@
 """check_autoload.py - runs an unmodified VTK application (cone_app.cxx or cone_app.py) with the
 streambridge autoload plugin in VTK_AUTOLOAD_PATH and checks what it serves.
 
-    check_autoload.py --plugin-dir DIR [--disabled | --exit-keys refused|allowed] -- APP [ARGS...]
+    check_autoload.py --plugin-dir DIR [--disabled | --exit-keys refused|allowed]
+                      [--readback sync|async] -- APP [ARGS...]
 
 The app gets "WIDTH HEIGHT QUIT_FILE MAX_SECONDS" appended; it prints "ready <interactor class>"
 once its interactor is initialized, and exits when QUIT_FILE appears.
@@ -12,6 +13,8 @@ a JPEG of the window's size, on the port given in STREAMBRIDGE_PORT.
 --exit-keys: once it streams, a viewer types VTK's exit keys (q, e, Q, E) over /ws. "refused"
 (the default settings): the plugin logs that it swallowed the request and the app keeps running.
 "allowed" (STREAMBRIDGE_ALLOW_EXIT=1): the app's event loop ends and it exits by itself.
+--readback sync|async sets STREAMBRIDGE_READBACK: with async, the window's frame (the app renders
+once and then idles) reaches /snapshot.jpg only through the interactor timer's flush.
 Either way the app must then exit normally (status 0) when asked to. Prints OK on success."""
 
 import argparse
@@ -239,6 +242,7 @@ def main():
     parser.add_argument("--plugin-dir", required=True)
     parser.add_argument("--disabled", action="store_true")
     parser.add_argument("--exit-keys", choices=["refused", "allowed"])
+    parser.add_argument("--readback", choices=["sync", "async"])
     parser.add_argument("app", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     app = args.app[1:] if args.app[:1] == ["--"] else args.app
@@ -251,6 +255,8 @@ def main():
         env["STREAMBRIDGE_DISABLE"] = "1"
     if args.exit_keys == "allowed":
         env["STREAMBRIDGE_ALLOW_EXIT"] = "1"
+    if args.readback:
+        env["STREAMBRIDGE_READBACK"] = args.readback
 
     with tempfile.TemporaryDirectory(prefix="sb-plugin-") as tmp:
         quit_file = os.path.join(tmp, "quit")
