@@ -1,7 +1,7 @@
 #!/bin/bash
 # examples/demo.sh - sets up, builds and serves the streambridge demo scenes; prints their URLs.
 #
-#   examples/demo.sh                    # all three scenes on 127.0.0.1:8000, :8001, :8002
+#   examples/demo.sh                    # all three scenes on 127.0.0.1:8000, the picker at /
 #   examples/demo.sh --scene network    # one scene on :8000
 #
 # On a fresh Debian 12 machine it first installs what is missing (tools/setup.sh) and builds
@@ -21,7 +21,8 @@ usage() {
   cat <<'USAGE'
 usage: examples/demo.sh [--port P] [--bind ADDR] [--scene basic|network|science|all] [--token T]
                         [--allow-origin ORIGIN]...
-  --port P      first TCP port (default 8000); with --scene all the scenes use P, P+1, P+2
+  --port P      TCP port (default 8000); --scene all serves the three scenes on it: a picker
+                at /, each scene at /v/basic/, /v/network/, /v/science/
   --bind ADDR   listen address (default 127.0.0.1: this machine only)
   --scene S     which scene to serve (default all)
   --token T     require access token T (the printed URLs carry it)
@@ -43,11 +44,11 @@ while (($#)); do
   esac
 done
 case "$scene" in
-  all) scenes=(basic network science) ;;
-  basic|network|science) scenes=("$scene") ;;
+  # One demo process serves every scene on one port (streambridge-demo --scene all).
+  all|basic|network|science) scenes=("$scene") ;;
   *) echo "demo.sh: unknown scene '$scene' (basic, network, science or all)" >&2; exit 2 ;;
 esac
-if ! [[ "$port" =~ ^[0-9]+$ ]] || ((port < 1 || port + ${#scenes[@]} - 1 > 65535)); then
+if ! [[ "$port" =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then
   echo "demo.sh: invalid --port '$port'" >&2; exit 2
 fi
 
@@ -100,11 +101,9 @@ extra=()
 extra+=("${origins[@]}")
 # shellcheck disable=SC2206
 [[ -n "${SB_DEMO_ARGS:-}" ]] && extra+=($SB_DEMO_ARGS)
-i=0
 for s in "${scenes[@]}"; do
-  "$demo" --scene "$s" --port $((port + i)) --bind "$bind" "${extra[@]}" >"$work/$s.log" 2>&1 &
+  "$demo" --scene "$s" --port "$port" --bind "$bind" "${extra[@]}" >"$work/$s.log" 2>&1 &
   pids+=($!)
-  i=$((i + 1))
 done
 
 # Wait for every demo's URL line (or its early death).
@@ -121,7 +120,18 @@ for idx in "${!scenes[@]}"; do
     sleep 0.1
   done
   [[ -n "$url" ]] || { echo "demo.sh: scene $s printed no URL within 60 s" >&2; cat "$work/$s.log" >&2; exit 1; }
-  urls+=("$s  $url")
+  if [[ "$s" == all ]]; then
+    # The picker's URL first, then each scene's (the demo prints one line per scene).
+    for _ in $(seq 600); do
+      (($(grep -c 'http://' "$work/$s.log") >= 4)) && break
+      sleep 0.1
+    done
+    while read -r line; do
+      urls+=("$line")
+    done < <(grep -o '\(scenes\? [a-z, ]*\) at http://[^ ]*' "$work/$s.log" | sed 's/ at /  /')
+  else
+    urls+=("$s  $url")
+  fi
 done
 echo "demo.sh: serving (Ctrl-C stops):"
 for u in "${urls[@]}"; do echo "  $u"; done

@@ -18,6 +18,8 @@
 #include <vtkObjectFactory.h>
 #include <vtkVersionMacros.h>
 
+#include <dlfcn.h>
+
 namespace {
 
 vtkObject *CreateStreamingInteractor()
@@ -74,6 +76,12 @@ extern "C" VTK_FACTORY_INTERFACE_EXPORT const char *vtkGetFactoryVersion()
 
 extern "C" VTK_FACTORY_INTERFACE_EXPORT vtkObjectFactory *vtkLoad()
 {
+    // VTK unloads its autoload libraries at exit (its factory cleanup), while a window the
+    // application never released may still stream: the server's threads would then run code
+    // that is no longer mapped. Pinned, this library stays until the process ends.
+    Dl_info self;
+    if (dladdr(reinterpret_cast<void *>(&vtkLoad), &self) && self.dli_fname)
+        dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
     if (sb::GetAutoloadSettings().enabled) {
         vtkObjectFactory::SetAllEnableFlags(0, "vtkRenderWindowInteractor",
                                             "vtkXRenderWindowInteractor");

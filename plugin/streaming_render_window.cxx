@@ -24,6 +24,17 @@ void sbStreamingRenderWindow::Render()
     }
 }
 
+void sbStreamingRenderWindow::UnRegister(vtkObjectBase *o)
+{
+    // Two references left, this one going: the other is the stream's own interactor's.
+    if (!releasing_ && this->GetReferenceCount() == 2 && sb::StreamHoldsLastReference(this)) {
+        releasing_ = true;
+        sb::StopStreamingWindow(this); // releases the interactor, which releases its reference
+        releasing_ = false;
+    }
+    Superclass::UnRegister(o);
+}
+
 sbStreamingRenderWindow::~sbStreamingRenderWindow()
 {
     // Normally done already by the DeleteEvent observer (window_streams.cxx).

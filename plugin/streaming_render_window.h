@@ -12,6 +12,9 @@ public:
     static sbStreamingRenderWindow *New();
     vtkTypeMacro(sbStreamingRenderWindow, vtkXOpenGLRenderWindow);
     void Render() override;
+    // The application's last reference going away: the stream's own interactor (made for a
+    // window without one) holds the other, so the stream stops and the window can be deleted.
+    void UnRegister(vtkObjectBase *o) override;
 
 protected:
     sbStreamingRenderWindow() = default;
@@ -22,6 +25,7 @@ private:
     void operator=(const sbStreamingRenderWindow &) = delete;
     bool rendered_ = false;
     bool in_render_ = false; // replaying input renders: that render must not replay again
+    bool releasing_ = false; // stopping the stream releases references: not again
 };
 
 #endif // SB_STREAMING_RENDER_WINDOW_H

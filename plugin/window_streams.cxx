@@ -33,12 +33,21 @@ struct Registry {
     int windows_seen = 0;
     bool default_taken = false;  // the default stream was given out (once per server)
     std::map<vtkRenderWindow *, WindowEntry> windows;
+
+    // The plugin is unloaded at exit (VTK's factory cleanup). A window the application never
+    // released still streams then: its server's threads must stop before this code goes away
+    // (the streams themselves stay: their windows are still alive).
+    ~Registry()
+    {
+        if (server)
+            sb_server_destroy(server);
+    }
 };
 
 Registry &TheRegistry()
 {
-    static Registry *registry = new Registry; // never destroyed: VTK objects may outlive statics
-    return *registry;
+    static Registry registry;
+    return registry;
 }
 
 // VTK's own default titles say nothing about the window: such windows are "window-N".
@@ -216,6 +225,13 @@ void ReplayQueuedInput(vtkRenderWindow *window)
     if (sb_stream_pump(it->second.stream, 0) < 0)
         sb_log(SB_LOG_ERROR, "render window %d: replaying viewer input failed: %s",
                it->second.number, sb_last_error());
+}
+
+bool StreamHoldsLastReference(vtkRenderWindow *window)
+{
+    Registry &r = TheRegistry();
+    auto it = r.windows.find(window);
+    return it != r.windows.end() && it->second.stream && it->second.replay_on_render;
 }
 
 void WindowRenderedFirstTime(vtkRenderWindow *window)

@@ -23,6 +23,10 @@ void StopStreamingWindow(vtkRenderWindow *window);
 // no interactor): the streaming render window calls it before each Render(). Nothing when the
 // window does not stream or has nothing queued.
 void ReplayQueuedInput(vtkRenderWindow *window);
+// Whether the window streams with an interactor of the stream's own (it had none): that
+// interactor and the window hold each other, so when the application lets go of its last
+// reference the stream must let go too, or the window would never be deleted.
+bool StreamHoldsLastReference(vtkRenderWindow *window);
 // Called by the streaming render window after its first Render(): streams it now unless its
 // interactor is the plugin's and will do it at its Initialize().
 void WindowRenderedFirstTime(vtkRenderWindow *window);

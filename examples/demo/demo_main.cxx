@@ -1,6 +1,8 @@
-/* streambridge-demo: serves one demo scene (basic | network | science) to web browsers.
+/* streambridge-demo: serves one demo scene (basic | network | science) to web browsers, or all
+ * three on one port (--scene all: a window each, one server, the stream picker at "/").
  *
  *   streambridge-demo --scene network --port 8001
+ *   streambridge-demo --scene all --port 8000
  *
  * The window is an ordinary VTK window with an ordinary interactor; three streambridge calls
  * make it a web viewer: sb_stream_create (serve = 1), interactor Start(), sb_stream_destroy
@@ -21,6 +23,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -29,6 +32,10 @@ namespace {
 volatile sig_atomic_t g_stop_signal = 0;
 
 void OnStopSignal(int sig) { g_stop_signal = sig; }
+
+/* --scene all: every scene, each a stream on one server. */
+const char *const kAllScenes = "all";
+const char *const kSceneNames[] = {"basic", "network", "science"};
 
 struct DemoOptions {
     sbdemo::SceneOptions scene;
@@ -41,7 +48,8 @@ void Usage(FILE *out)
     std::fprintf(out,
         "usage: streambridge-demo [options]\n"
         "Serves a VTK demo scene to web browsers (open the printed URL).\n"
-        "  --scene NAME       basic | network | science (default basic)\n"
+        "  --scene NAME       basic | network | science | all (default basic); all: the three\n"
+        "                     scenes on one port, a picker at /, each at /v/NAME/\n"
         "  --port N           TCP port (default 8000; 0 = any free port, printed)\n"
         "  --bind ADDR        address to listen on (default 127.0.0.1, loopback only)\n"
         "  --token T          require this access token on every request (?token=T)\n"
@@ -95,7 +103,10 @@ struct OptionSpec {
 
 const OptionSpec kOptions[] = {
     {"scene", required_argument, "--scene",
-     [](const char *v, DemoOptions *o) { o->scene.name = v; return sbdemo::IsSceneName(v); }},
+     [](const char *v, DemoOptions *o) {
+         o->scene.name = v;
+         return sbdemo::IsSceneName(v) || o->scene.name == kAllScenes;
+     }},
     {"port", required_argument, "--port",
      [](const char *v, DemoOptions *o) { return ParseNumber(v, 0, 65535, &o->stream.port); }},
     {"bind", required_argument, "--bind",
@@ -168,6 +179,11 @@ int ParseArgs(int argc, char **argv, DemoOptions *o)
         std::fprintf(stderr, "streambridge-demo: unexpected argument '%s' (see --help)\n", argv[optind]);
         return 2;
     }
+    if (!o->stream.serve && o->scene.name == kAllScenes) {
+        std::fprintf(stderr, "streambridge-demo: --no-serve serves one scene (--scene all shares "
+                             "the built-in server)\n");
+        return 2;
+    }
     if (!o->stream.serve && o->stream.shm.empty()) {
         std::fprintf(stderr, "streambridge-demo: --no-serve needs --shm (nobody could see the frames)\n");
         return 2;
@@ -206,9 +222,7 @@ void PrintWhereServed(const DemoOptions &o, sb_stream *stream)
 }
 
 struct TickContext {
-    vtkRenderWindowInteractor *iren;
-    vtkRenderWindow *window;
-    sbdemo::Scene *scene;
+    std::vector<sbdemo::DemoWindow *> windows;
     int timer_id;
 };
 
@@ -218,20 +232,24 @@ void OnTick(vtkObject *, unsigned long, void *client, void *call)
     if (!call || *static_cast<int *>(call) != ctx->timer_id)
         return;
     if (g_stop_signal) {
-        ctx->iren->TerminateApp();
+        /* VTK's X event loop ends once every interactor in it was told to. */
+        for (sbdemo::DemoWindow *w : ctx->windows)
+            w->interactor()->TerminateApp();
         return;
     }
-    if (ctx->scene->Tick())
-        ctx->window->Render();
+    for (sbdemo::DemoWindow *w : ctx->windows)
+        if (w->scene()->Tick())
+            w->window()->Render();
 }
 
-/* The interactor's event loop, with a tick that animates the scene and ends the loop on
- * SIGINT/SIGTERM. */
-void RunUntilStopped(sbdemo::DemoWindow *w)
+/* The interactors' event loop (the first one's Start() serves every window), with a tick that
+ * animates the scenes and ends the loop on SIGINT/SIGTERM. */
+void RunUntilStopped(const std::vector<sbdemo::DemoWindow *> &windows)
 {
-    vtkRenderWindowInteractor *iren = w->interactor();
-    w->window()->Render();
-    TickContext ctx{iren, w->window(), w->scene(), 0};
+    vtkRenderWindowInteractor *iren = windows.front()->interactor();
+    for (sbdemo::DemoWindow *w : windows)
+        w->window()->Render();
+    TickContext ctx{windows, 0};
     vtkNew<vtkCallbackCommand> tick;
     tick->SetCallback(OnTick);
     tick->SetClientData(&ctx);
@@ -252,6 +270,60 @@ void RunUntilStopped(sbdemo::DemoWindow *w)
 
 }  // namespace
 
+/* --scene all: one server (no default stream: "/" is the picker), each scene a window and a
+ * stream on it named after the scene. */
+int RunAllScenes(const DemoOptions &o)
+{
+    sb_stream_options so = sbdemo::StreamOptions(o.stream, o.width, o.height);
+    sb_server *server = nullptr;
+    if (sb_server_create(nullptr, nullptr, &so.server, &server) != SB_OK) {
+        std::fprintf(stderr, "streambridge-demo: %s\n", sb_last_error());
+        return 1;
+    }
+    int status = 0;
+    {
+        std::vector<std::unique_ptr<sbdemo::DemoWindow>> windows;
+        for (const char *name : kSceneNames) {
+            sbdemo::SceneOptions scene = o.scene;
+            scene.name = name;
+            sbdemo::StreamSettings settings = o.stream;
+            if (!settings.shm.empty())
+                settings.shm += std::string("-") + name;
+            auto w = std::make_unique<sbdemo::DemoWindow>(o.width, o.height,
+                                                          std::string("streambridge demo: ") + name);
+            std::string error;
+            if (!w->BuildScene(scene, &error) || !w->StartStream(settings, &error, server, name)) {
+                std::fprintf(stderr, "streambridge-demo: scene %s: %s\n", name, error.c_str());
+                status = error.find("unknown") != std::string::npos ? 2 : 1;
+                break;
+            }
+            windows.push_back(std::move(w));
+        }
+        if (status == 0) {
+            std::string host = o.stream.bind == "0.0.0.0" ? "127.0.0.1" : o.stream.bind;
+            if (host.find(':') != std::string::npos)
+                host = "[" + host + "]";
+            int port = 0;
+            sb_server_get_port(server, &port);
+            const std::string query = o.stream.token.empty() ? "" : "?token=" + o.stream.token;
+            std::printf("streambridge-demo: scenes basic, network, science at http://%s:%d/%s\n",
+                        host.c_str(), port, query.c_str());
+            for (const char *name : kSceneNames)
+                std::printf("streambridge-demo: scene %s at http://%s:%d/v/%s/%s\n", name,
+                            host.c_str(), port, name, query.c_str());
+            std::fflush(stdout);
+            std::vector<sbdemo::DemoWindow *> run;
+            for (auto &w : windows)
+                run.push_back(w.get());
+            RunUntilStopped(run);
+        }
+        /* The windows (and their streams) go first: the server must outlive its streams. */
+    }
+    sb_server_destroy(server);
+    std::fflush(stdout);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     DemoOptions o;
@@ -259,6 +331,8 @@ int main(int argc, char **argv)
     if (parsed)
         return parsed == 1 ? 0 : 2;
     InstallStopHandlers();
+    if (o.scene.name == kAllScenes)
+        return RunAllScenes(o);
     {
         sbdemo::DemoWindow w(o.width, o.height, "streambridge demo: " + o.scene.name);
         std::string error;
@@ -273,7 +347,7 @@ int main(int argc, char **argv)
             return 1;
         }
         PrintWhereServed(o, w.stream());
-        RunUntilStopped(&w);
+        RunUntilStopped({&w});
     }
     std::fflush(stdout);
     return 0;

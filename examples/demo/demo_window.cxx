@@ -21,6 +21,8 @@ public:
 };
 vtkStandardNewMacro(DemoStyle);
 
+}  // namespace
+
 /* The one place the demo fills sb_stream_options. */
 sb_stream_options StreamOptions(const StreamSettings &s, int width, int height)
 {
@@ -36,8 +38,6 @@ sb_stream_options StreamOptions(const StreamSettings &s, int width, int height)
     so.shm_name = s.shm.empty() ? nullptr : s.shm.c_str();
     return so;
 }
-
-}  // namespace
 
 bool IsSceneName(const std::string &name)
 {
@@ -92,12 +92,16 @@ bool DemoWindow::BuildScene(const SceneOptions &options, std::string *error)
     return true;
 }
 
-bool DemoWindow::StartStream(const StreamSettings &settings, std::string *error)
+bool DemoWindow::StartStream(const StreamSettings &settings, std::string *error,
+                             sb_server *shared_server, const std::string &stream_name)
 {
     iren_->Initialize();
     settings_ = settings;
     sb_stream_options so = StreamOptions(settings_, width_, height_);
-    if (sb_stream_create(window_, &so, &stream_) != SB_OK) {
+    int rc = shared_server ? sb_stream_create_on_server(shared_server, stream_name.c_str(),
+                                                        window_, &so, &stream_)
+                           : sb_stream_create(window_, &so, &stream_);
+    if (rc != SB_OK) {
         *error = sb_last_error();
         stream_ = nullptr;
         return false;

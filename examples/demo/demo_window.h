@@ -30,6 +30,10 @@ struct StreamSettings {
     std::string shm;                 /* empty: ring and queue in process memory */
 };
 
+/* The demo's stream options for settings and a window of that size (its .server: the options of
+ * a server of its own, or of the shared server of several scenes). */
+sb_stream_options StreamOptions(const StreamSettings &settings, int width, int height);
+
 class DemoWindow {
 public:
     DemoWindow(int width, int height, const std::string &title);
@@ -42,8 +46,11 @@ public:
      * *error on bad input (an unknown scene, a malformed edge list). */
     bool BuildScene(const SceneOptions &options, std::string *error);
     /* After BuildScene: sb_stream_create on the window, then the scene's widgets and observers.
-     * False with sb_last_error()'s text in *error. */
-    bool StartStream(const StreamSettings &settings, std::string *error);
+     * False with sb_last_error()'s text in *error. With a shared server: the window becomes
+     * its stream called stream_name (sb_stream_create_on_server; settings.serve and the server
+     * settings are the shared server's business). */
+    bool StartStream(const StreamSettings &settings, std::string *error,
+                     sb_server *shared_server = nullptr, const std::string &stream_name = "");
 
     int width() const { return width_; }
     int height() const { return height_; }

@@ -11,7 +11,7 @@ import { DEADLINE_MS, waitUntil } from '../common/wait.mjs';
 const demoBinary = process.env.SB_DEMO;
 const demoSh = process.env.SB_DEMO_SH;
 
-// Three consecutive free ports.
+// A run of count consecutive free ports.
 async function freePortRun(count) {
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = 20000 + Math.floor(Math.random() * 40000);
@@ -51,7 +51,7 @@ const shmSegments = (prefix) => readdirSync('/dev/shm').filter((n) => n.startsWi
 
 test('demo.sh serves all scenes and SIGTERM stops everything it started', { timeout: 3 * DEADLINE_MS }, async () => {
   assert.ok(demoBinary && demoSh, 'SB_DEMO and SB_DEMO_SH must be set');
-  const port = await freePortRun(3);
+  const port = await freePortRun(1);
   const env = { ...process.env, SB_DEMO_BINARY: demoBinary,
                 SB_DEMO_ARGS: '--nodes 500 --max-iterations 200' };
   delete env.DISPLAY; // demo.sh must start its own Xvfb
@@ -63,25 +63,26 @@ test('demo.sh serves all scenes and SIGTERM stops everything it started', { time
   try {
   await waitUntil(() => {
     assert.equal(sh.exitCode, null, `demo.sh exited early:\n${out}`);
-    return /serving/.test(out) && (out.match(/http:\/\//g) ?? []).length >= 3;
-  }, 'demo.sh to print three URLs', { pollMs: 100 }).catch((e) => assert.fail(`${e.message}:\n${out}`));
-  for (let i = 0; i < 3; i++) {
-    const res = await fetch(`http://127.0.0.1:${port + i}/healthz`);
-    assert.equal(res.status, 200, `scene on port ${port + i} is healthy`);
+    return /serving/.test(out) && (out.match(/http:\/\//g) ?? []).length >= 4;
+  }, 'demo.sh to print the picker\'s and three scenes\' URLs', { pollMs: 100 })
+    .catch((e) => assert.fail(`${e.message}:\n${out}`));
+  // Every scene on the one port (issue #12).
+  for (const scene of ['basic', 'network', 'science']) {
+    assert.match(out, new RegExp(`scene ${scene}  http://127\\.0\\.0\\.1:${port}/v/${scene}/`));
+    const res = await fetch(`http://127.0.0.1:${port}/v/${scene}/healthz`);
+    assert.equal(res.status, 200, `scene ${scene} on port ${port} is healthy`);
   }
   const xvfbPid = Number((out.match(/Xvfb on :\d+ \(pid (\d+)\)/) ?? [])[1]);
   assert.ok(xvfbPid > 0 && alive(xvfbPid), `demo.sh started Xvfb:\n${out}`);
-  const demoPids = [0, 1, 2].flatMap((i) => pidsWith(`--port ${port + i} `))
+  const demoPids = pidsWith(`--port ${port} `)
     .filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith(demoBinary));
-  assert.equal(demoPids.length, 3, `three demo processes (${demoPids})`);
+  assert.equal(demoPids.length, 1, `one demo process serves every scene (${demoPids})`);
 
   sh.kill('SIGTERM');
   const { code } = await exited;
   assert.equal(code, 143, `demo.sh exit status after SIGTERM:\n${out}`);
   for (const pid of [...demoPids, xvfbPid]) assert.ok(!alive(pid), `process ${pid} is gone`);
-  for (let i = 0; i < 3; i++) {
-    await assert.rejects(fetch(`http://127.0.0.1:${port + i}/healthz`), `port ${port + i} is closed`);
-  }
+  await assert.rejects(fetch(`http://127.0.0.1:${port}/healthz`), `port ${port} is closed`);
   assert.ok(!existsSync(`/tmp/.X11-unix/X${(out.match(/Xvfb on :(\d+)/) ?? [])[1]}`), 'the X socket is gone');
   } finally {
     if (sh.exitCode === null && sh.signalCode === null) { sh.kill('SIGTERM'); await exited; }

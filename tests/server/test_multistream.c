@@ -6,11 +6,13 @@
 #include "sb_test_http.h"
 #include "sb_test_server.h"
 #include "sb_test_wait.h"
+#include "server_internal.h" /* a stream's references (removal waits for requests) */
 #include "streambridge/event_queue.h"
 #include "streambridge/events.h"
 #include "streambridge/server.h"
 
 #include <CUnit/CUnit.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,7 +84,7 @@ static int multi_start(multi *m, sb_server_options *opts)
 
 static void multi_stop(multi *m)
 {
-    sb_server_destroy(m->srv);
+    sb_server_destroy(m->srv); /* NULL: destroyed by the test already */
     for (int i = 0; i < 3; i++) {
         sb_event_queue_destroy(m->s[i].queue);
         sb_frame_ring_destroy(m->s[i].ring);
@@ -501,6 +503,75 @@ static void test_add_remove_churn_while_serving(void)
     multi_stop(&m);
 }
 
+
+/* Destroying the server with viewers on several streams: each gets its 1001. */
+static void test_destroy_closes_every_stream_s_viewers(void)
+{
+    multi m;
+    CU_ASSERT_EQUAL_FATAL(multi_start(&m, NULL), SB_OK);
+    st_publish_one(m.s[0].ring, 320, 240);
+    st_publish_one(m.s[1].ring, 160, 120);
+    st_ws a, b;
+    CU_ASSERT_EQUAL_FATAL(st_ws_connect(&a, m.port, "/v/alpha/ws", NULL, true), 0);
+    CU_ASSERT_EQUAL_FATAL(st_ws_connect(&b, m.port, "/v/beta/ws", NULL, true), 0);
+    CU_ASSERT_EQUAL(st_ws_wait_frames(&a, 1, ST_DEADLINE_MS), 1);
+    CU_ASSERT_EQUAL(st_ws_wait_frames(&b, 1, ST_DEADLINE_MS), 1);
+    sb_server_destroy(m.srv);
+    m.srv = NULL;
+    CU_ASSERT(st_ws_wait_closed(&a, ST_DEADLINE_MS));
+    CU_ASSERT(st_ws_wait_closed(&b, ST_DEADLINE_MS));
+    CU_ASSERT_EQUAL(a.close_code, 1001);
+    CU_ASSERT_EQUAL(b.close_code, 1001);
+    st_ws_close(&a);
+    st_ws_close(&b);
+    multi_stop(&m);
+}
+
+/* References held on the stream name by requests and clients (the server's private count). */
+static int stream_refs(sb_server *srv, const char *name)
+{
+    sb_server_stream *st = sb__stream_find(srv, name, strlen(name));
+    if (!st)
+        return -1;
+    pthread_mutex_lock(&srv->streams_mu);
+    int refs = st->refs - 1; /* not ours */
+    pthread_mutex_unlock(&srv->streams_mu);
+    sb__stream_unref(st);
+    return refs;
+}
+
+typedef struct snapshot_call {
+    int port;
+    int status;
+    pthread_t thread;
+} snapshot_call;
+
+static void *get_snapshot(void *arg)
+{
+    snapshot_call *call = arg;
+    call->status = st_http_status(call->port, "/v/gamma/snapshot.jpg", NULL);
+    return NULL;
+}
+
+/* A request waiting on a stream (a snapshot before any frame) when it is removed: the removal
+ * waits for it, the request gets its answer, nothing touches the freed stream. */
+static void test_removal_waits_for_requests_in_flight(void)
+{
+    multi m;
+    CU_ASSERT_EQUAL_FATAL(multi_start(&m, NULL), SB_OK);
+    snapshot_call call = {m.port, 0, 0};
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&call.thread, NULL, get_snapshot, &call), 0);
+    /* The request holds the stream (it waits for a first frame that never comes). */
+    bool held;
+    ST_WAIT_UNTIL(held, stream_refs(m.srv, "gamma") >= 1, ST_DEADLINE_MS);
+    CU_ASSERT_FATAL(held);
+    CU_ASSERT_EQUAL(sb_server_remove_stream(m.srv, "gamma"), SB_OK);
+    pthread_join(call.thread, NULL);
+    CU_ASSERT_EQUAL(call.status, 503); /* its wait ended with the stream, answered */
+    CU_ASSERT_EQUAL(st_http_status(m.port, "/v/gamma/snapshot.jpg", NULL), 404);
+    multi_stop(&m);
+}
+
 static CU_TestInfo multistream_tests[] = {
     {"streams_are_listed_and_served_under_their_names",
      test_streams_are_listed_and_served_under_their_names},
@@ -513,6 +584,8 @@ static CU_TestInfo multistream_tests[] = {
     {"client_limits_are_server_wide", test_client_limits_are_server_wide},
     {"default_stream_keeps_the_top_level", test_default_stream_keeps_the_top_level},
     {"add_remove_churn_while_serving", test_add_remove_churn_while_serving},
+    {"destroy_closes_every_stream_s_viewers", test_destroy_closes_every_stream_s_viewers},
+    {"removal_waits_for_requests_in_flight", test_removal_waits_for_requests_in_flight},
     CU_TEST_INFO_NULL,
 };
 
