@@ -18,6 +18,69 @@ const char *NonEmptyEnv(const char *name)
     return value && *value ? value : nullptr;
 }
 
+// "HOST:PORT[:RTCP]" or "[IPV6]:PORT[:RTCP]": the numbers only; ranges are the library's.
+bool ParseRtp(const char *v, AutoloadSettings *s)
+{
+    std::string text(v), rest;
+    if (text[0] == '[') {
+        size_t close = text.find(']');
+        if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':')
+            return false;
+        s->rtp_host = text.substr(1, close - 1);
+        rest = text.substr(close + 2);
+    } else {
+        size_t colon = text.find(':');
+        if (colon == std::string::npos)
+            return false;
+        s->rtp_host = text.substr(0, colon);
+        rest = text.substr(colon + 1);
+    }
+    char *end = nullptr;
+    errno = 0;
+    long port = strtol(rest.c_str(), &end, 10);
+    long rtcp = 0;
+    if (errno || end == rest.c_str() || port < 0 || port > 65535)
+        return false;
+    if (*end == ':') {
+        const char *r = end + 1;
+        rtcp = strtol(r, &end, 10);
+        if (errno || end == r || rtcp < 0 || rtcp > 65535)
+            return false;
+    }
+    if (*end)
+        return false;
+    s->rtp_port = static_cast<int>(port);
+    s->rtp_rtcp_port = static_cast<int>(rtcp);
+    return true;
+}
+
+bool ReadRtpSettings(AutoloadSettings *s)
+{
+    if (const char *rtp = NonEmptyEnv("STREAMBRIDGE_RTP")) {
+        if (!ParseRtp(rtp, s)) {
+            sb_log(SB_LOG_ERROR, "STREAMBRIDGE_RTP=\"%s\" is not HOST:PORT[:RTCP_PORT]: not streaming",
+                   rtp);
+            return false;
+        }
+    }
+    if (const char *codec = NonEmptyEnv("STREAMBRIDGE_RTP_CODEC"))
+        s->rtp_codec = codec;
+    if (const char *url = NonEmptyEnv("STREAMBRIDGE_JANUS_URL"))
+        s->janus_url = url;
+    if (const char *mp = NonEmptyEnv("STREAMBRIDGE_JANUS_MOUNTPOINT")) {
+        char *end = nullptr;
+        errno = 0;
+        long id = strtol(mp, &end, 10);
+        if (errno || *end || id < 1 || id > 2147483647L) {
+            sb_log(SB_LOG_ERROR, "STREAMBRIDGE_JANUS_MOUNTPOINT=\"%s\" is not 1..2147483647: not "
+                   "streaming", mp);
+            return false;
+        }
+        s->janus_mountpoint = static_cast<int>(id);
+    }
+    return true;
+}
+
 AutoloadSettings ReadSettings()
 {
     AutoloadSettings s;
@@ -73,6 +136,10 @@ AutoloadSettings ReadSettings()
             s.enabled = false;
             return s;
         }
+    }
+    if (!ReadRtpSettings(&s)) {
+        s.enabled = false;
+        return s;
     }
     return s;
 }

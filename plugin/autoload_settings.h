@@ -13,6 +13,13 @@
 //                              default 0: such requests from the browser are swallowed
 //   STREAMBRIDGE_READBACK      sync or async: sb_stream_options.readback (default: the
 //                              library's, SB_STREAM_DEFAULT_READBACK)
+//   STREAMBRIDGE_RTP=HOST:PORT[:RTCP_PORT]
+//                              the first window's video as RTP to a Janus mountpoint
+//                              (rtp_host, rtp_port, rtp_rtcp_port; IPv6 as [ADDR]:PORT...)
+//   STREAMBRIDGE_RTP_CODEC     h264 (default) or vp8 (rtp_codec)
+//   STREAMBRIDGE_JANUS_URL     Janus HTTP API for the page's ?webrtc=1 (rtp_janus_url)
+//   STREAMBRIDGE_JANUS_MOUNTPOINT  the mountpoint id it watches (rtp_mountpoint_id, default 1)
+//   (docs/webrtc.md; the library checks the values: a bad one fails the stream with its message)
 #ifndef SB_AUTOLOAD_SETTINGS_H
 #define SB_AUTOLOAD_SETTINGS_H
 
@@ -31,6 +38,8 @@ struct AutoloadSettings {
     std::string shm_name;
     bool allow_remote_exit = false;
     int readback = 0; // SB_STREAM_READBACK_*; 0 = the library's default
+    std::string rtp_host, rtp_codec, janus_url; // "" = unset
+    int rtp_port = 0, rtp_rtcp_port = 0, janus_mountpoint = 1;
 };
 
 // Reads the environment once (the first call) and returns the same settings after. A malformed

@@ -106,6 +106,17 @@ sb_server *Server()
     o.bind_address = settings.bind_address.c_str();
     o.access_token = settings.has_token ? settings.token.c_str() : nullptr;
     o.allowed_origins = settings.allowed_origins.empty() ? nullptr : settings.allowed_origins.c_str();
+    // STREAMBRIDGE_RTP & co. (docs/webrtc.md): the default stream (the first window) to Janus.
+    if (!settings.rtp_host.empty()) {
+        o.rtp_host = settings.rtp_host.c_str();
+        o.rtp_port = settings.rtp_port;
+        o.rtp_rtcp_port = settings.rtp_rtcp_port;
+    }
+    if (!settings.rtp_codec.empty())
+        o.rtp_codec = settings.rtp_codec.c_str();
+    if (!settings.janus_url.empty())
+        o.rtp_janus_url = settings.janus_url.c_str();
+    o.rtp_mountpoint_id = settings.janus_mountpoint;
     if (sb_server_create(nullptr, nullptr, &o, &r.server) != SB_OK) {
         r.server = nullptr;
         return nullptr;

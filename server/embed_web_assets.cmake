@@ -4,6 +4,7 @@
 set(assets
   "index.html|/|text/html"
   "client.js|/client.js|text/javascript"
+  "webrtc.js|/webrtc.js|text/javascript"
   "style.css|/style.css|text/css"
   "picker.html|/picker.html|text/html"
   "picker.js|/picker.js|text/javascript")

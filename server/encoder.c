@@ -1123,3 +1123,12 @@ void sb__encoder_video_request_key(sb_encoder *enc, int codec, sb_video_cursor *
     if (wake)
         wake_encoder(enc);
 }
+
+void sb__encoder_video_want_key(sb_encoder *enc, int codec)
+{
+    pthread_mutex_lock(&enc->mu);
+    bool wake = request_key_locked(enc, codec);
+    pthread_mutex_unlock(&enc->mu);
+    if (wake)
+        wake_encoder(enc);
+}

@@ -158,5 +158,9 @@ sb_encoded_frame *sb__encoder_video_next(sb_encoder *enc, int codec, sb_video_cu
 bool sb__encoder_video_has_newer(sb_encoder *enc, int codec, const sb_video_cursor *cur);
 /* KEYFRAME REQUEST: cur waits for the next keyframe, which is requested (rate-limited). */
 void sb__encoder_video_request_key(sb_encoder *enc, int codec, sb_video_cursor *cur);
+/* A keyframe for a consumer that never waits for one (the RTP sender, rtp.h: a gateway's
+ * viewer lost packets or joined, while the others go on decoding): requested like the clients'
+ * (merged, rate-limited by keyframe_min_interval_ms), no cursor moved. */
+void sb__encoder_video_want_key(sb_encoder *enc, int codec);
 
 #endif /* SB_ENCODER_H */

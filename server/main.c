@@ -2,7 +2,8 @@
  * shared memory (a producer process created them with shm_name NAME). No VTK in this binary.
  *
  *   streambridge-server --name NAME [--wait] [--bind ADDR] [--port N] [--token T]
- *                       [--video-codecs h264,vp8] [--default-codec C] ...
+ *                       [--video-codecs h264,vp8] [--default-codec C]
+ *                       [--rtp-host ADDR --rtp-port N [--rtp-rtcp-port N] ...] ...
  *
  * Exit codes: 0 after SIGINT/SIGTERM, 1 when the stream cannot be attached or served, 2 for
  * bad command-line arguments. */
@@ -70,6 +71,21 @@ static void usage(FILE *out)
         "  --keyframe-interval-ms MS\n"
         "                        a keyframe at least this often while frames flow, 0 = only\n"
         "                        on demand (default 0)\n"
+        "  --rtp-host ADDR       send the video as RTP to a WebRTC gateway (a Janus streaming\n"
+        "                        mountpoint of type rtp) at this numeric address\n"
+        "  --rtp-port N          the mountpoint's videoport (required with --rtp-host)\n"
+        "  --rtp-rtcp-port N     its videortcpport: sender reports, keyframe requests (PLI/FIR)\n"
+        "                        from the gateway (default 0 = none)\n"
+        "  --rtp-codec C         h264 or vp8, the mountpoint's videocodec (default h264)\n"
+        "  --rtp-pt N            RTP payload type, 96..127, the mountpoint's videopt (default 96)\n"
+        "  --rtp-mtu N           bytes per RTP packet, 256..1472 (default 1200)\n"
+        "  --rtp-keyframe-interval-ms MS\n"
+        "                        a keyframe at least this often, 0 = only when the gateway\n"
+        "                        asks (default 2000)\n"
+        "  --rtp-janus-url URL   Janus HTTP API the page's WebRTC mode (?webrtc=1) uses, e.g.\n"
+        "                        http://127.0.0.1:8088/janus (served at /webrtc.json)\n"
+        "  --rtp-mountpoint-id N the mountpoint the page watches (default 1)\n"
+        "  (docs/webrtc.md)\n"
         "  --help                print this help and exit\n"
         "  --version             print the version and exit\n"
         "\n"
@@ -170,7 +186,9 @@ static int parse_number(cli *c, int ch, const char *arg);
 enum { O_NAME = 256, O_WAIT, O_BIND, O_PORT, O_TOKEN, O_QUALITY, O_STILL_QUALITY,
        O_STILL_DELAY, O_MAX_FPS, O_ALLOW_ORIGIN, O_MAX_CLIENTS, O_MAX_CLIENTS_PER_ADDRESS,
        O_ACK_TIMEOUT, O_VIDEO_CODECS, O_DEFAULT_CODEC, O_VIDEO_CRF, O_VIDEO_MAX_KBPS,
-       O_KEYFRAME_MIN_INTERVAL, O_KEYFRAME_INTERVAL, O_HELP, O_VERSION };
+       O_KEYFRAME_MIN_INTERVAL, O_KEYFRAME_INTERVAL, O_RTP_HOST, O_RTP_PORT, O_RTP_RTCP_PORT,
+       O_RTP_CODEC, O_RTP_PT, O_RTP_MTU, O_RTP_KEYFRAME_INTERVAL, O_RTP_JANUS_URL,
+       O_RTP_MOUNTPOINT_ID, O_HELP, O_VERSION };
 
 static const struct option longopts[] = {
     {"name", required_argument, NULL, O_NAME},
@@ -192,6 +210,15 @@ static const struct option longopts[] = {
     {"video-max-kbps", required_argument, NULL, O_VIDEO_MAX_KBPS},
     {"keyframe-min-interval-ms", required_argument, NULL, O_KEYFRAME_MIN_INTERVAL},
     {"keyframe-interval-ms", required_argument, NULL, O_KEYFRAME_INTERVAL},
+    {"rtp-host", required_argument, NULL, O_RTP_HOST},
+    {"rtp-port", required_argument, NULL, O_RTP_PORT},
+    {"rtp-rtcp-port", required_argument, NULL, O_RTP_RTCP_PORT},
+    {"rtp-codec", required_argument, NULL, O_RTP_CODEC},
+    {"rtp-pt", required_argument, NULL, O_RTP_PT},
+    {"rtp-mtu", required_argument, NULL, O_RTP_MTU},
+    {"rtp-keyframe-interval-ms", required_argument, NULL, O_RTP_KEYFRAME_INTERVAL},
+    {"rtp-janus-url", required_argument, NULL, O_RTP_JANUS_URL},
+    {"rtp-mountpoint-id", required_argument, NULL, O_RTP_MOUNTPOINT_ID},
     {"help", no_argument, NULL, O_HELP},
     {"version", no_argument, NULL, O_VERSION},
     {NULL, 0, NULL, 0},
@@ -213,6 +240,12 @@ static int parse_number(cli *c, int ch, const char *arg)
     case O_VIDEO_MAX_KBPS: return parse_int(arg, &o->video_max_kbps);
     case O_KEYFRAME_MIN_INTERVAL: return parse_int(arg, &o->keyframe_min_interval_ms);
     case O_KEYFRAME_INTERVAL: return parse_int(arg, &o->keyframe_interval_ms);
+    case O_RTP_PORT: return parse_int(arg, &o->rtp_port);
+    case O_RTP_RTCP_PORT: return parse_int(arg, &o->rtp_rtcp_port);
+    case O_RTP_PT: return parse_int(arg, &o->rtp_payload_type);
+    case O_RTP_MTU: return parse_int(arg, &o->rtp_mtu);
+    case O_RTP_KEYFRAME_INTERVAL: return parse_int(arg, &o->rtp_keyframe_interval_ms);
+    case O_RTP_MOUNTPOINT_ID: return parse_int(arg, &o->rtp_mountpoint_id);
     default: return -1;
     }
 }
@@ -244,6 +277,9 @@ static int parse_args(int argc, char **argv, cli *c)
         case O_TOKEN: c->opts.access_token = optarg; break;
         case O_VIDEO_CODECS: c->opts.video_codecs = optarg; break;
         case O_DEFAULT_CODEC: c->opts.default_codec = optarg; break;
+        case O_RTP_HOST: c->opts.rtp_host = optarg; break;
+        case O_RTP_CODEC: c->opts.rtp_codec = optarg; break;
+        case O_RTP_JANUS_URL: c->opts.rtp_janus_url = optarg; break;
         case O_ALLOW_ORIGIN:
             if (add_origin(c, optarg))
                 return bad_usage("too many --allow-origin values (%s)", "4096 characters at most");

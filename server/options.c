@@ -3,6 +3,7 @@
 #include "server_options.h"
 
 #include "codec.h"
+#include "rtp_packet.h"
 #include "sb_error_internal.h"
 
 #include <stdbool.h>
@@ -16,7 +17,8 @@ size_t sb__server_options_size(unsigned int version)
     switch (version) {
     case 1: return offsetof(sb_server_options, max_clients_per_address);
     case 2: return offsetof(sb_server_options, video_codecs);
-    case 3: return sizeof(sb_server_options);
+    case 3: return offsetof(sb_server_options, rtp_host); /* view_token when joined (#13) */
+    case 4: return sizeof(sb_server_options);
     default: return 0;
     }
 }
@@ -56,12 +58,21 @@ static const option_range ranges[] = {
                ""),
     INT_OPTION(keyframe_interval_ms, SB_SERVER_DEFAULT_KEYFRAME_INTERVAL_MS, 0, 3600000,
                " (0 = only on demand)"),
+    INT_OPTION(rtp_port, SB_SERVER_DEFAULT_RTP_PORT, 0, 65535, " (0 = none; required with rtp_host)"),
+    INT_OPTION(rtp_rtcp_port, SB_SERVER_DEFAULT_RTP_RTCP_PORT, 0, 65535, " (0 = no RTCP)"),
+    INT_OPTION(rtp_payload_type, SB_SERVER_DEFAULT_RTP_PAYLOAD_TYPE, 96, 127,
+               " (the dynamic payload types)"),
+    INT_OPTION(rtp_mtu, SB_SERVER_DEFAULT_RTP_MTU, SB_RTP_MIN_MTU, SB_RTP_MAX_MTU, ""),
+    INT_OPTION(rtp_keyframe_interval_ms, SB_SERVER_DEFAULT_RTP_KEYFRAME_INTERVAL_MS, 0, 600000,
+               " (0 = only when the gateway asks)"),
+    INT_OPTION(rtp_mountpoint_id, SB_SERVER_DEFAULT_RTP_MOUNTPOINT_ID, 1, 2147483647, ""),
 };
 #define RANGE_COUNT (sizeof ranges / sizeof ranges[0])
 
 #define MAX_ALLOWED_ORIGINS 4096
 #define MAX_VIDEO_CODECS 64
 #define MAX_TOKEN 256
+#define MAX_JANUS_URL 512
 
 static bool in_range(const option_range *r, double v)
 {
@@ -108,6 +119,9 @@ static void defaults(sb_server_options *o)
     o->bind_address = SB_SERVER_DEFAULT_BIND_ADDRESS;
     o->video_codecs = SB_SERVER_DEFAULT_VIDEO_CODECS;
     o->default_codec = SB_SERVER_DEFAULT_DEFAULT_CODEC;
+    o->rtp_host = SB_SERVER_DEFAULT_RTP_HOST;
+    o->rtp_codec = SB_SERVER_DEFAULT_RTP_CODEC;
+    o->rtp_janus_url = SB_SERVER_DEFAULT_RTP_JANUS_URL;
     for (size_t i = 0; i < RANGE_COUNT; i++)
         set_default(&ranges[i], o);
 }
@@ -203,6 +217,48 @@ static int check_codecs(const sb_server_options *o, const char *func)
     return SB_OK;
 }
 
+/* rtp_janus_url: it reaches the page inside JSON and is fetched by it, so a plain URL only:
+ * http(s)://... or a same-origin absolute path, printable ASCII without quotes, backslashes,
+ * angle brackets or spaces. */
+static bool valid_janus_url(const char *s)
+{
+    size_t n = strlen(s);
+    if (n > MAX_JANUS_URL ||
+        !(strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0 || s[0] == '/'))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch <= ' ' || ch >= 0x7f || ch == '"' || ch == '\\' || ch == '<' || ch == '>')
+            return false;
+    }
+    return true;
+}
+
+/* The rtp_* strings and what depends on them: a numeric host with a port, a codec with RTP
+ * packetization. */
+static int check_rtp(const sb_server_options *o, const char *func)
+{
+    if (o->rtp_codec && *o->rtp_codec) {
+        int id = sb__codec_by_name(o->rtp_codec, strlen(o->rtp_codec));
+        if (id != SB_CODEC_H264 && id != SB_CODEC_VP8)
+            return sb__set_error(SB_EINVAL, func, "rtp_codec \"%.16s\" is not h264 or vp8",
+                                 o->rtp_codec);
+    }
+    if (o->rtp_janus_url && *o->rtp_janus_url && !valid_janus_url(o->rtp_janus_url))
+        return sb__set_error(SB_EINVAL, func, "rtp_janus_url must be an http(s):// URL or a path "
+                             "starting with /, at most %d printable characters without quotes, "
+                             "spaces, backslashes or angle brackets", MAX_JANUS_URL);
+    if (!o->rtp_host || !*o->rtp_host)
+        return SB_OK;
+    if (!valid_bind_address(o->rtp_host))
+        return sb__set_error(SB_EINVAL, func, "rtp_host \"%.64s\" is not a numeric IPv4/IPv6 "
+                             "address", o->rtp_host);
+    if (o->rtp_port == 0)
+        return sb__set_error(SB_EINVAL, func, "rtp_host %s needs rtp_port (the mountpoint's "
+                             "videoport, 1..65535)", o->rtp_host);
+    return SB_OK;
+}
+
 /* The string options, which have formats rather than ranges. */
 static int check_strings(const sb_server_options *o, const char *func)
 {
@@ -216,7 +272,8 @@ static int check_strings(const sb_server_options *o, const char *func)
     if (o->allowed_origins && strlen(o->allowed_origins) > MAX_ALLOWED_ORIGINS)
         return sb__set_error(SB_EINVAL, func, "allowed_origins is longer than %d characters",
                              MAX_ALLOWED_ORIGINS);
-    return check_codecs(o, func);
+    int rc = check_codecs(o, func);
+    return rc == SB_OK ? check_rtp(o, func) : rc;
 }
 
 /* Checks a complete current-version struct. */

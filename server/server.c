@@ -1,5 +1,6 @@
 /* server.c - sb_server_create/destroy/get_port/get_stats, the civetweb context and the HTTP
- * endpoints (/, /video.mjpeg, /snapshot.jpg, /stats, /healthz, /thumbnail.jpg, /streams), each
+ * endpoints (/, /video.mjpeg, /snapshot.jpg, /stats, /healthz, /thumbnail.jpg, /streams,
+ * /webrtc.json), each
  * at the top level for the default stream and under /v/NAME/ for every stream. The WebSocket
  * endpoint lives in ws.c, the streams in streams.c, the client registry in clients.c, the
  * encoder in encoder.c, option validation in options.c (server_internal.h: how they fit). */
@@ -8,6 +9,7 @@
 #include "conn_socket.h"
 #include "http_guard.h"
 #include "server_attach.h"
+#include "rtp.h"
 #include "sb_error_internal.h"
 #include "server_options.h"
 #include "web_assets.h"
@@ -303,8 +305,13 @@ static void codecs_json(sb_server_stream *st, strbuf *b)
     const sb_server *srv = st->srv;
     unsigned users[SB_CODEC_COUNT] = {0};
     int video_users = 0;
-    for (int id = SB_CODEC_JPEG + 1; id < SB_CODEC_COUNT; id++)
-        video_users += users[id] = (unsigned)sb__encoder_video_users(&st->encoder, id);
+    for (int id = SB_CODEC_JPEG + 1; id < SB_CODEC_COUNT; id++) {
+        int n = sb__encoder_video_users(&st->encoder, id);
+        if (st->rtp && sb__rtp_sender_codec(st->rtp) == id && n > 0)
+            n--; /* the RTP sender is a user of its codec, not a client ("rtp" says it) */
+        video_users += n;
+        users[id] = (unsigned)n;
+    }
     int jpeg_users = sb__clients_count(&st->clients) - video_users;
     users[SB_CODEC_JPEG] = jpeg_users > 0 ? (unsigned)jpeg_users : 0u; /* MJPEG included */
     sb_printf(b, "\"codecs\":{");
@@ -323,6 +330,47 @@ static void codecs_json(sb_server_stream *st, strbuf *b)
                   cs.encode_ms_mean, cs.encode_ms_p50, cs.encode_ms_p99);
     }
     sb_printf(b, "}");
+}
+
+/* "rtp":{...} (docs/webrtc.md, /stats): null for a stream without an RTP sender. */
+static void rtp_json(sb_server_stream *st, strbuf *b)
+{
+    if (!st->rtp) {
+        sb_printf(b, ",\"rtp\":null");
+        return;
+    }
+    const sb_server *srv = st->srv;
+    sb_rtp_snapshot r;
+    sb__rtp_sender_snapshot(st->rtp, &r);
+    sb_printf(b, ",\"rtp\":{\"codec\":\"%s\",\"host\":\"%s\",\"port\":%d,\"rtcp_port\":%d",
+              sb__codec_name(sb__rtp_sender_codec(st->rtp)), srv->rtp_host, srv->opts.rtp_port,
+              srv->opts.rtp_rtcp_port);
+#define SB_RTP_JSON_(name, text) sb_printf(b, ",\"" #name "\":%llu", (unsigned long long)r.name);
+    SB_RTP_COUNTER_MAP(SB_RTP_JSON_)
+#undef SB_RTP_JSON_
+    sb_printf(b, "}");
+}
+
+/* /webrtc.json: where the page's WebRTC mode watches (docs/webrtc.md). The mountpoint carries
+ * the default stream: 404 for another stream, or without rtp_janus_url. The URL was checked to
+ * need no JSON escaping (options.c). */
+static void serve_webrtc_config(sb_server *srv, sb_server_stream *st, struct mg_connection *conn)
+{
+    const char *why = !srv->rtp_janus_url ? "WebRTC is not set up on this server (rtp_janus_url)"
+                      : strcmp(st->name, SB_SERVER_DEFAULT_STREAM_NAME) != 0
+                          ? "WebRTC carries the default stream only"
+                          : NULL;
+    char body[700];
+    int n;
+    if (why)
+        n = snprintf(body, sizeof body, "{\"error\":\"%s\"}\n", why);
+    else
+        n = snprintf(body, sizeof body,
+                     "{\"janus_url\":\"%s\",\"mountpoint\":%d,\"codec\":\"%s\",\"rtp\":%s}\n",
+                     srv->rtp_janus_url, srv->opts.rtp_mountpoint_id,
+                     st->rtp ? sb__codec_name(sb__rtp_sender_codec(st->rtp)) : srv->rtp_codec,
+                     st->rtp ? "true" : "false");
+    sb__http_reply(conn, why ? 404 : 200, "application/json", NULL, body, (size_t)n);
 }
 
 /* One stream's counters as sb_server_stats (clients: that stream's). */
@@ -388,6 +436,7 @@ static void serve_stats(sb_server *srv, sb_server_stream *st, bool named,
             sb__clients_foreach(&st->clients, client_json, &b);
         sb_printf(&b, "],");
         codecs_json(st, &b);
+        rtp_json(st, &b);
         sb_printf(&b, ",\"name\":\"%s\"", st->name);
     } else {
         sb_printf(&b, "\"clients\":%d,\"slow_connections_closed\":%llu,\"name\":null",
@@ -466,7 +515,7 @@ static int serve_stream_path(sb_server *srv, sb_server_stream *st, bool named, c
     bool needs_stream = strcmp(rest, "/video.mjpeg") == 0 || strcmp(rest, "/snapshot.jpg") == 0 ||
                         strcmp(rest, "/thumbnail.jpg") == 0 || strcmp(rest, "/healthz") == 0 ||
                         strcmp(rest, "/ws") == 0 || strcmp(rest, "/") == 0 ||
-                        strcmp(rest, "/index.html") == 0;
+                        strcmp(rest, "/index.html") == 0 || strcmp(rest, "/webrtc.json") == 0;
     if (needs_stream && !st) {
         sb__http_reply_text(conn, 404, "no default stream on this server: see /streams\n");
         return 404;
@@ -479,6 +528,8 @@ static int serve_stream_path(sb_server *srv, sb_server_stream *st, bool named, c
         serve_thumbnail(st, conn);
     else if (strcmp(rest, "/healthz") == 0)
         serve_healthz(st, conn);
+    else if (strcmp(rest, "/webrtc.json") == 0)
+        serve_webrtc_config(srv, st, conn);
     else if (strcmp(rest, "/ws") == 0)
         sb__http_reply_text(conn, 426, "WebSocket upgrade required\n");
     else {
@@ -596,9 +647,14 @@ static int copy_options(sb_server *srv, const sb_server_options *o)
         o->allowed_origins && *o->allowed_origins ? strdup(o->allowed_origins) : NULL;
     srv->video_codecs = o->video_codecs && *o->video_codecs ? strdup(o->video_codecs) : NULL;
     srv->default_codec_name = strdup(sb__codec_name(sb__server_default_codec(o)));
+    srv->rtp_host = o->rtp_host && *o->rtp_host ? strdup(o->rtp_host) : NULL;
+    srv->rtp_codec = strdup(o->rtp_codec && *o->rtp_codec ? o->rtp_codec : SB_SERVER_DEFAULT_RTP_CODEC);
+    srv->rtp_janus_url = o->rtp_janus_url && *o->rtp_janus_url ? strdup(o->rtp_janus_url) : NULL;
     if (!srv->bind_address || (o->access_token && *o->access_token && !srv->access_token) ||
         (o->allowed_origins && *o->allowed_origins && !srv->allowed_origins) ||
-        (o->video_codecs && *o->video_codecs && !srv->video_codecs) || !srv->default_codec_name)
+        (o->video_codecs && *o->video_codecs && !srv->video_codecs) || !srv->default_codec_name ||
+        (o->rtp_host && *o->rtp_host && !srv->rtp_host) || !srv->rtp_codec ||
+        (o->rtp_janus_url && *o->rtp_janus_url && !srv->rtp_janus_url))
         return SB_FAIL(SB_ENOMEM, "cannot copy the options");
     srv->allowed_codecs = sb__server_allowed_codecs(o);
     srv->default_codec = sb__server_default_codec(o);
@@ -608,6 +664,9 @@ static int copy_options(sb_server *srv, const sb_server_options *o)
     srv->opts.bind_address = srv->bind_address;
     srv->opts.access_token = srv->access_token;
     srv->opts.allowed_origins = srv->allowed_origins;
+    srv->opts.rtp_host = srv->rtp_host;
+    srv->opts.rtp_codec = srv->rtp_codec;
+    srv->opts.rtp_janus_url = srv->rtp_janus_url;
     if (srv->opts.num_threads == 0)
         srv->opts.num_threads = srv->opts.max_clients + 8;
     return SB_OK;
@@ -639,6 +698,9 @@ static void server_free(sb_server *srv)
     free(srv->allowed_origins);
     free(srv->video_codecs);
     free(srv->default_codec_name);
+    free(srv->rtp_host);
+    free(srv->rtp_codec);
+    free(srv->rtp_janus_url);
     free(srv);
 }
 

@@ -10,6 +10,8 @@
  *      |
  *   encoder.c    the one encoder thread: ring -> refcounted JPEG frames; reports a new frame
  *                upward only through its on_new_frame callback (set by server.c)
+ *   rtp.c        the RTP sender (with rtp_host): one thread, a consumer of one video codec
+ *                through the encoder's consumer interface, like a WebSocket video client
  *      |
  *   codec_*.c    the encoders behind codec.h (TurboJPEG; libavcodec video), used by encoder.c
  *                alone, on its thread
@@ -72,6 +74,7 @@ typedef struct sb_server_stream {
     sb_stats stats;
     sb_encoder encoder;
     sb_clients clients;
+    struct sb_rtp_sender *rtp; /* the default stream's, with rtp_host (rtp.h); else NULL */
     int refs;               /* under srv->streams_mu */
     struct sb_server_stream *next; /* srv->streams, under srv->streams_mu */
 
@@ -89,6 +92,9 @@ struct sb_server {
     char *allowed_origins;
     char *video_codecs;
     char *default_codec_name;
+    char *rtp_host;
+    char *rtp_codec;
+    char *rtp_janus_url;
     size_t token_len;
     unsigned allowed_codecs;  /* SB_CODEC_BIT of the codecs clients may ask for (JPEG always) */
     int default_codec;        /* for CODEC with no preference */

@@ -5,6 +5,7 @@
  * server's. */
 #include "server_internal.h"
 
+#include "rtp.h"
 #include "sb_error_internal.h"
 
 #include <stdio.h>
@@ -123,6 +124,29 @@ int sb__streams_count(sb_server *srv)
 
 /* ---- lifecycle ------------------------------------------------------------------------------- */
 
+/* The encoder's on_new_frame: every consumer that waits for packets looks again. */
+static void on_new_frame(void *arg)
+{
+    sb_server_stream *st = arg;
+    sb__clients_on_new_frame(&st->clients);
+    sb__rtp_sender_wake(st->rtp);
+}
+
+/* The default stream with rtp_host: its RTP sender (rtp.h), made before the encoder starts (its
+ * wake-up is then ready for the first frame) and started after (it joins the encoder as a
+ * consumer). One mountpoint, one stream: named streams have none. */
+static int create_rtp_sender(sb_server_stream *st)
+{
+    sb_server *srv = st->srv;
+    if (!srv->rtp_host || strcmp(st->name, SB_SERVER_DEFAULT_STREAM_NAME) != 0)
+        return SB_OK;
+    int codec = sb__codec_by_name(srv->rtp_codec, strlen(srv->rtp_codec));
+    if (!sb__codec_available((sb_codec_id)codec))
+        return SB_FAIL(SB_EINVAL, "rtp_codec %s is not available in this build's libavcodec",
+                       srv->rtp_codec);
+    return sb__rtp_sender_create(&srv->opts, "sb_server_create", &st->rtp);
+}
+
 static int start_encoder(sb_server_stream *st)
 {
     const sb_server_options *o = &st->srv->opts;
@@ -137,16 +161,26 @@ static int start_encoder(sb_server_stream *st)
         .video_max_kbps = o->video_max_kbps,
         .keyframe_min_interval_ms = o->keyframe_min_interval_ms,
         .keyframe_interval_ms = o->keyframe_interval_ms,
-        .on_new_frame = sb__clients_on_new_frame,
-        .user_data = &st->clients,
+        .on_new_frame = on_new_frame,
+        .user_data = st,
     };
-    return sb__encoder_start(&st->encoder, &cfg);
+    int rc = create_rtp_sender(st);
+    if (rc == SB_OK)
+        rc = sb__encoder_start(&st->encoder, &cfg);
+    if (rc == SB_OK && st->rtp)
+        rc = sb__rtp_sender_start(st->rtp, &st->encoder);
+    return rc;
 }
 
 /* Frees what stream_new made; its encoder is stopped and no client or request holds it. */
 static void stream_free(sb_server_stream *st)
 {
+    /* The sender's thread before the encoder (it gives its packets back and leaves the codec);
+     * the sender itself after (the encoder thread may wake it until it is joined). */
+    sb__rtp_sender_stop(st->rtp);
     sb__encoder_stop(&st->encoder);
+    sb__rtp_sender_destroy(st->rtp);
+    st->rtp = NULL;
     sb__clients_destroy(&st->clients);
     sb__stats_destroy(&st->stats);
     pthread_mutex_destroy(&st->thumb_mu);

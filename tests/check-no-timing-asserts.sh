@@ -34,6 +34,8 @@ allow=(
   "tests/scenes/wire_client.mjs|setTimeout(resolve, left)|deadline of WireClient.waitFrame()"
   "tests/scenes/demo_process.mjs|const timer = setTimeout(() => {|deadline of startDemo()"
   "tests/scenes/demo_process.mjs|setTimeout(() => demo.proc.kill('SIGKILL'), graceMs)|SIGKILL after stopDemo()'s grace"
+  "tests/browser/janus_process.mjs|const timer = setTimeout(() => {|deadline of spawnUntil()"
+  "tests/browser/janus_process.mjs|setTimeout(() => p.proc.kill('SIGKILL'), graceMs)|SIGKILL after stopProcess()'s grace"
   "tests/scenes/test_network_layout.cxx|/* poll interval */|poll interval of a deadline loop"
   "tests/vtk/test_vtk_replay.cxx|// poll interval|poll interval of the drag producer's wait_for()"
   "tests/plugin/check_autoload.py|# poll interval|poll interval of wait_for_ready()/wait_for_status()/wait_exit_refused()"

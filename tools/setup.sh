@@ -5,7 +5,8 @@
 #   Debian packages: compilers (gcc; clang with libFuzzer for tests/fuzz), CMake + Ninja, VTK 9
 #                    (C++ and python3-vtk9), TurboJPEG, libavcodec/libswscale (H.264 via
 #                    libx264, VP8 via libvpx), civetweb, CUnit, Xvfb + Mesa (llvmpipe
-#                    rendering), Chromium (browser tests), Node.js.
+#                    rendering), Chromium (browser tests), Node.js, Janus (the WebRTC
+#                    gateway: tools/janus-local.sh, docs/webrtc.md).
 #   npm:             tests/browser's pinned dev dependencies (playwright-core; no browser download).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,6 +19,7 @@ packages=(
   libavcodec-dev libavutil-dev libswscale-dev
   xvfb xauth libgl1-mesa-dri libglx-mesa0
   chromium
+  janus libjs-janus-gateway
 )
 # Node.js: the machine may already have one from outside Debian (a nodejs build that bundles npm
 # and conflicts with Debian's npm package); any node >= 18 with npm will do, so Debian's packages

@@ -90,6 +90,7 @@ public:
     // (options.server keeps the caller's server options version: the server completes it).
     sb_stream_options options{};
     std::string shm_name, bind_address, access_token, allowed_origins, video_codecs, default_codec;
+    std::string rtp_host, rtp_codec, rtp_janus_url;
     bool has_shm_name = false;
 
     void OwnStrings()
@@ -100,6 +101,9 @@ public:
         Own(options.server.allowed_origins, allowed_origins);
         Own(options.server.video_codecs, video_codecs);
         Own(options.server.default_codec, default_codec);
+        Own(options.server.rtp_host, rtp_host);
+        Own(options.server.rtp_codec, rtp_codec);
+        Own(options.server.rtp_janus_url, rtp_janus_url);
     }
 
     vtkWeakPointer<vtkOpenGLRenderWindow> window;

@@ -17,7 +17,7 @@ SB_ESTALE = -10
 SB_EWOKEN = -18
 
 SB_STREAM_OPTIONS_VERSION = 3
-SB_SERVER_OPTIONS_VERSION = 3
+SB_SERVER_OPTIONS_VERSION = 4
 SB_STREAM_STATS_VERSION = 2
 SB_SERVER_STATS_VERSION = 1
 SB_FRAME_RING_STATS_VERSION = 1
@@ -63,6 +63,16 @@ class ServerOptions(ctypes.Structure):
         ("video_max_kbps", ctypes.c_int),
         ("keyframe_min_interval_ms", ctypes.c_int),
         ("keyframe_interval_ms", ctypes.c_int),
+        # (version 4 starts with view_token, issue #13)
+        ("rtp_host", ctypes.c_char_p),
+        ("rtp_port", ctypes.c_int),
+        ("rtp_rtcp_port", ctypes.c_int),
+        ("rtp_payload_type", ctypes.c_int),
+        ("rtp_codec", ctypes.c_char_p),
+        ("rtp_mtu", ctypes.c_int),
+        ("rtp_keyframe_interval_ms", ctypes.c_int),
+        ("rtp_janus_url", ctypes.c_char_p),
+        ("rtp_mountpoint_id", ctypes.c_int),
     ]
 
 

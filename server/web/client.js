@@ -36,8 +36,12 @@
   const params = new URLSearchParams(location.search);
   const token = params.get('token');
   const useMjpeg = params.get('mjpeg') === '1';
-  // ?codec=h264|vp8|jpeg; absent (or unknown): the server's default codec.
-  const askedCodec = Object.hasOwn(CODEC_IDS, params.get('codec')) ? params.get('codec') : null;
+  // ?webrtc=1: the picture over WebRTC through Janus (webrtc.js, docs/webrtc.md), input over /ws.
+  const useWebrtc = params.get('webrtc') === '1' && !useMjpeg && !!window.sbWebrtc;
+  // ?codec=h264|vp8|jpeg; absent (or unknown): the server's default codec (WebRTC mode: JPEG,
+  // shown until the WebRTC stream plays and again should it fail).
+  const askedCodec = Object.hasOwn(CODEC_IDS, params.get('codec')) ? params.get('codec')
+                                                                    : (useWebrtc ? 'jpeg' : null);
   const canvas = document.getElementById('sb-view');
   const img = document.getElementById('sb-mjpeg');
   const statusEl = document.getElementById('sb-status');
@@ -89,7 +93,8 @@
   }
   function renderOverlay() {
     if (overlay.hidden) return;
-    overlay.textContent =
+    if (webrtc && webrtc.active) { overlay.textContent = webrtc.overlayText(); return; }
+    overlay.textContent = (webrtc ? webrtc.overlayText() + '\n--- shown meanwhile: WebSocket ---\n' : '') +
       (useMjpeg ? 'mode      mjpeg\n' : 'codec     ' + codecDescription() + '\n') +
       'fps       ' + stats.fps.toFixed(1) + '\n' +
       (useMjpeg ? '' : 'bitrate   ' + stats.kbps.toFixed(0) + ' kbit/s\n') +
@@ -127,6 +132,12 @@
     setStatus('connecting', 'connecting');
     return;
   }
+
+  // WebRTC mode: while its stream plays it draws the canvas; the WebSocket's frames are acked,
+  // not drawn.
+  const webrtc = useWebrtc ? window.sbWebrtc.start({ canvas, withToken, renderOverlay,
+                                                     onActive: () => renderOverlay() }) : null;
+  window.sbWebrtcView = webrtc; // for tests and the console: its state, close()
 
   // ---- WebSocket ------------------------------------------------------------------------------
   let ws = null;
@@ -244,6 +255,7 @@
   function onFrame(buf, v) {
     if (buf.byteLength < FRAME_HEADER_LEN) return;
     const meta = parseHeader(v);
+    if (webrtc && webrtc.active) { sendAck(meta); return; }
     meta.quality = meta.byte12;
     meta.still = (meta.flags & FLAG_STILL) !== 0;
     backoffMs = 250;
@@ -295,6 +307,7 @@
   // Draws the top-left srcW x srcH of src (an ImageBitmap or a VideoFrame) on the canvas, which
   // takes that size: a video frame's coded size can carry padding beyond its visible size.
   function draw(src, srcW, srcH, meta) {
+    if (webrtc && webrtc.active) return;
     if (canvas.width !== srcW || canvas.height !== srcH) {
       canvas.width = srcW;
       canvas.height = srcH;

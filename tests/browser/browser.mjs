@@ -16,14 +16,16 @@ try {
 export const CHROMIUM = process.env.SB_CHROMIUM ?? '/usr/bin/chromium';
 
 // A fresh profile per launch, removed by close().
-export async function launchBrowser({ width = 800, height = 600 } = {}) {
+// extraArgs: more Chromium flags (the WebRTC tests' loopback ICE: janus_process.mjs).
+export async function launchBrowser({ width = 800, height = 600, extraArgs = [] } = {}) {
   const profile = mkdtempSync(join(tmpdir(), 'sb-chromium-'));
   const context = await playwright.chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width, height },
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+           '--disable-background-networking', '--disable-component-update', '--disable-sync',
+           ...extraArgs],
   });
   const page = context.pages()[0] ?? await context.newPage();
   return {

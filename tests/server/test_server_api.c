@@ -47,6 +47,12 @@ static const size_t int_fields[] = {
     offsetof(sb_server_options, video_max_kbps),
     offsetof(sb_server_options, keyframe_min_interval_ms),
     offsetof(sb_server_options, keyframe_interval_ms),
+    offsetof(sb_server_options, rtp_port),
+    offsetof(sb_server_options, rtp_rtcp_port),
+    offsetof(sb_server_options, rtp_payload_type),
+    offsetof(sb_server_options, rtp_mtu),
+    offsetof(sb_server_options, rtp_keyframe_interval_ms),
+    offsetof(sb_server_options, rtp_mountpoint_id),
 };
 
 static bool same_string(const char *a, const char *b)
@@ -73,6 +79,9 @@ static void assert_same_options(const sb_server_options *a, const sb_server_opti
     CU_ASSERT_PTR_EQUAL(a->allowed_origins, b->allowed_origins);
     CU_ASSERT(same_string(a->video_codecs, b->video_codecs));
     CU_ASSERT(same_string(a->default_codec, b->default_codec));
+    CU_ASSERT(same_string(a->rtp_host, b->rtp_host));
+    CU_ASSERT(same_string(a->rtp_codec, b->rtp_codec));
+    CU_ASSERT(same_string(a->rtp_janus_url, b->rtp_janus_url));
     for (size_t i = 0; i < sizeof int_fields / sizeof int_fields[0]; i++)
         CU_ASSERT_EQUAL(int_at(a, int_fields[i]), int_at(b, int_fields[i]));
 }
@@ -93,7 +102,7 @@ static void test_options_init_of_each_version_gives_its_defaults(void)
 {
     const sb_server_options defaults = SB_SERVER_OPTIONS_INIT;
     sb_server_options v3;
-    CU_ASSERT_EQUAL(sb_server_options_init(&v3, 3), SB_OK);
+    CU_ASSERT_EQUAL(sb_server_options_init(&v3, SB_SERVER_OPTIONS_VERSION), SB_OK);
     assert_same_options(&v3, &defaults);
     CU_ASSERT_EQUAL(v3.keyframe_min_interval_ms, SB_SERVER_DEFAULT_KEYFRAME_MIN_INTERVAL_MS);
     CU_ASSERT_EQUAL(v3.video_crf, SB_SERVER_DEFAULT_VIDEO_CRF);
@@ -205,7 +214,7 @@ static void test_options_version_0_and_4_are_refused(void)
         sb_server *srv = NULL;
         CU_ASSERT_EQUAL(sb_server_create(ring, NULL, &o, &srv), SB_EVERSION);
         CU_ASSERT_PTR_NULL(srv);
-        CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), "1..3"));
+        CU_ASSERT_PTR_NOT_NULL(strstr(sb_last_error(), "1..4"));
     }
     sb_frame_ring_destroy(ring);
 }
@@ -226,6 +235,10 @@ static void test_option_ranges_accept_edges_and_refuse_beyond(void)
         {"keyframe_min_interval_ms", offsetof(sb_server_options, keyframe_min_interval_ms), 0,
          60000},
         {"keyframe_interval_ms", offsetof(sb_server_options, keyframe_interval_ms), 0, 3600000},
+        {"rtp_payload_type", offsetof(sb_server_options, rtp_payload_type), 96, 127},
+        {"rtp_mtu", offsetof(sb_server_options, rtp_mtu), 256, 1472},
+        {"rtp_keyframe_interval_ms", offsetof(sb_server_options, rtp_keyframe_interval_ms), 0,
+         600000},
     };
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
         int values[] = {ints[i].lo, ints[i].hi, ints[i].lo - 1, ints[i].hi + 1};

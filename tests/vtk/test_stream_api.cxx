@@ -148,7 +148,7 @@ void test_bad_server_options_rejected_by_the_server()
         {[](sb_server_options &o) { o.keyframe_min_interval_ms = -1; },
          "keyframe_min_interval_ms -1"},
         {[](sb_server_options &o) { o.default_codec = "av1"; }, "default_codec \"av1\""},
-        {[](sb_server_options &o) { o.version = 4; }, "options version 4"},
+        {[](sb_server_options &o) { o.version = 99; }, "options version 99"},
     };
     for (const Case &c : cases) {
         sb_stream_options o;

@@ -18,9 +18,10 @@ typedef struct sb_server sb_server;
 
 /* Version 1: bind_address .. send_timeout_ms. Version 2 added max_clients_per_address and
  * ack_timeout_ms. Version 3 added video_codecs .. keyframe_interval_ms (video over the
- * WebSocket). The library accepts every version 1..SB_SERVER_OPTIONS_VERSION; fields a version
- * lacks take their defaults. */
-#define SB_SERVER_OPTIONS_VERSION 3
+ * WebSocket). Version 4 added view_token (issue #13) and rtp_host .. rtp_mountpoint_id (WebRTC
+ * through a Janus gateway: docs/webrtc.md). The library accepts every version
+ * 1..SB_SERVER_OPTIONS_VERSION; fields a version lacks take their defaults. */
+#define SB_SERVER_OPTIONS_VERSION 4
 
 /* The defaults, one definition used by SB_SERVER_OPTIONS_INIT, sb_server_options_init() and the
  * library. The accepted ranges are in the comments below; the library's error names them. */
@@ -43,6 +44,15 @@ typedef struct sb_server sb_server;
 #define SB_SERVER_DEFAULT_VIDEO_MAX_KBPS 0
 #define SB_SERVER_DEFAULT_KEYFRAME_MIN_INTERVAL_MS 500
 #define SB_SERVER_DEFAULT_KEYFRAME_INTERVAL_MS 0
+#define SB_SERVER_DEFAULT_RTP_HOST NULL
+#define SB_SERVER_DEFAULT_RTP_PORT 0
+#define SB_SERVER_DEFAULT_RTP_RTCP_PORT 0
+#define SB_SERVER_DEFAULT_RTP_PAYLOAD_TYPE 96
+#define SB_SERVER_DEFAULT_RTP_CODEC "h264"
+#define SB_SERVER_DEFAULT_RTP_MTU 1200
+#define SB_SERVER_DEFAULT_RTP_KEYFRAME_INTERVAL_MS 2000
+#define SB_SERVER_DEFAULT_RTP_JANUS_URL NULL
+#define SB_SERVER_DEFAULT_RTP_MOUNTPOINT_ID 1
 
 typedef struct sb_server_options {
     unsigned int version;          /* SB_SERVER_OPTIONS_VERSION */
@@ -90,6 +100,28 @@ typedef struct sb_server_options {
                                     * interval; requests inside it are merged into the next */
     int keyframe_interval_ms;      /* 0..3600000, default 0 = keyframes only on demand; else a
                                     * keyframe at least this often while frames flow */
+    /* (version 4 starts with view_token, issue #13) */
+    /* Version 4: the video as one RTP stream to a WebRTC gateway (a Janus streaming mountpoint
+     * of type rtp), which fans it out to any number of WebRTC viewers (docs/webrtc.md). */
+    const char *rtp_host;          /* numeric IPv4/IPv6 address of the gateway; NULL/"" = no RTP */
+    int rtp_port;                  /* 1..65535 with rtp_host: the mountpoint's videoport */
+    int rtp_rtcp_port;             /* 0..65535: the mountpoint's videortcpport, where sender
+                                    * reports go and from where the gateway's keyframe requests
+                                    * (PLI/FIR) come; 0 = none (keyframes only by the period) */
+    int rtp_payload_type;          /* 96..127, default 96: the mountpoint's videopt */
+    const char *rtp_codec;         /* "h264" (default, also for NULL) or "vp8": the mountpoint's
+                                    * videocodec (H.264 packetization-mode=1, constrained
+                                    * baseline: profile-level-id=42e01f) */
+    int rtp_mtu;                   /* 256..1472 bytes per RTP packet, header included, default
+                                    * 1200 (room for the gateway's SRTP and extensions) */
+    int rtp_keyframe_interval_ms;  /* 0..600000, default 2000: a keyframe at least this often
+                                    * (late joiners, lost packets without RTCP); 0 = only when
+                                    * the gateway asks */
+    const char *rtp_janus_url;     /* Janus HTTP API URL the page's WebRTC mode (?webrtc=1)
+                                    * watches through, "http(s)://..." or a same-origin path
+                                    * ("/janus"), at most 512 characters; NULL/"" = the page
+                                    * has no WebRTC mode (/webrtc.json answers 404) */
+    int rtp_mountpoint_id;         /* 1..2147483647, default 1: the mountpoint the page watches */
 } sb_server_options;
 
 /* C and C++20 only (designated initializers); C++17 and FFI callers use sb_server_options_init. */
@@ -118,6 +150,15 @@ typedef struct sb_server_options {
         .video_max_kbps = SB_SERVER_DEFAULT_VIDEO_MAX_KBPS,                     \
         .keyframe_min_interval_ms = SB_SERVER_DEFAULT_KEYFRAME_MIN_INTERVAL_MS, \
         .keyframe_interval_ms = SB_SERVER_DEFAULT_KEYFRAME_INTERVAL_MS,         \
+        .rtp_host = SB_SERVER_DEFAULT_RTP_HOST,                                 \
+        .rtp_port = SB_SERVER_DEFAULT_RTP_PORT,                                 \
+        .rtp_rtcp_port = SB_SERVER_DEFAULT_RTP_RTCP_PORT,                       \
+        .rtp_payload_type = SB_SERVER_DEFAULT_RTP_PAYLOAD_TYPE,                 \
+        .rtp_codec = SB_SERVER_DEFAULT_RTP_CODEC,                               \
+        .rtp_mtu = SB_SERVER_DEFAULT_RTP_MTU,                                   \
+        .rtp_keyframe_interval_ms = SB_SERVER_DEFAULT_RTP_KEYFRAME_INTERVAL_MS, \
+        .rtp_janus_url = SB_SERVER_DEFAULT_RTP_JANUS_URL,                       \
+        .rtp_mountpoint_id = SB_SERVER_DEFAULT_RTP_MOUNTPOINT_ID,               \
     }
 #endif
 
