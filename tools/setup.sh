@@ -6,7 +6,9 @@
 #                    (C++ and python3-vtk9), TurboJPEG, libavcodec/libswscale (H.264 via
 #                    libx264, VP8 via libvpx), civetweb, CUnit, Xvfb + Mesa (llvmpipe
 #                    rendering), Chromium (browser tests), Node.js, Janus (the WebRTC
-#                    gateway: tools/janus-local.sh, docs/webrtc.md).
+#                    gateway: tools/janus-local.sh, docs/webrtc.md); for the Python package's
+#                    tests: pytest, pip + setuptools (offline pip install), the notebook stack
+#                    (jupyter-notebook, nbclient, ipykernel), nginx-light and openssl (proxies).
 #   npm:             tests/browser's pinned dev dependencies (playwright-core; no browser download).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,6 +22,8 @@ packages=(
   xvfb xauth libgl1-mesa-dri libglx-mesa0
   chromium
   janus libjs-janus-gateway
+  python3-pytest python3-pip python3-setuptools python3-venv
+  jupyter-notebook python3-nbclient python3-ipykernel nginx-light openssl
 )
 # Node.js: the machine may already have one from outside Debian (a nodejs build that bundles npm
 # and conflicts with Debian's npm package); any node >= 18 with npm will do, so Debian's packages

@@ -4,6 +4,8 @@ import ctypes
 import os
 import secrets
 import threading
+import warnings
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 
@@ -40,7 +42,9 @@ def version() -> str:
 # ---- logging ----------------------------------------------------------------------------------
 
 _log_lock = threading.Lock()
-_log_callback = None  # the CFUNCTYPE object must outlive every library thread that may log
+# Every CFUNCTYPE object ever set: a library thread may still be inside a replaced one
+# (log.h), so none is ever freed.
+_log_callbacks: List[Any] = []
 
 
 def set_log_handler(handler: Optional[Callable[[int, str], None]]) -> None:
@@ -48,7 +52,6 @@ def set_log_handler(handler: Optional[Callable[[int, str], None]]) -> None:
     SB_LOG_DEBUG=4); None restores the default (stderr lines "streambridge: ..."). The handler
     runs on library threads too: keep it short and thread-safe. streambridge.log_to_logging()
     is a ready handler for the logging module."""
-    global _log_callback
     with _log_lock:
         if handler is None:
             library().sb_set_log_callback(C.LOG_FN(), None)
@@ -61,8 +64,8 @@ def set_log_handler(handler: Optional[Callable[[int, str], None]]) -> None:
                 pass
 
         callback = C.LOG_FN(trampoline)
+        _log_callbacks.append(callback)
         library().sb_set_log_callback(callback, None)
-        _log_callback = callback  # the previous one stays referenced by nobody only after this
 
 
 def log_to_logging(level: int, message: str) -> None:
@@ -231,6 +234,11 @@ def _url(bind: str, port: int, token: Optional[str], path: str = "/") -> str:
 
 # ---- Stream -----------------------------------------------------------------------------------
 
+# The open Stream of each window (by C++ address). One stream per window: a second one would
+# share the interactor the first made, and lose it when the first closes (re-running a notebook
+# cell does exactly this), so stream() closes the old one first.
+_streams_by_window: "weakref.WeakValueDictionary[int, Stream]" = weakref.WeakValueDictionary()
+
 class Stream:
     """A VTK render window streamed by libstreambridge (one sb_stream). Make it with
     streambridge.stream(window, ...). Every method runs on the thread that owns the VTK window.
@@ -242,17 +250,40 @@ class Stream:
     """
 
     def __init__(self, render_window: Any, options: C.StreamOptions, strings: _Strings,
-                 token: Optional[str]):
+                 token: Optional[str], server: Optional["Server"] = None,
+                 name: Optional[str] = None):
         self._handle = ctypes.c_void_p()
         self._window = _render_window_object(render_window)  # keeps the wrapper alive
         self._strings = strings
         self._token = token or None
         self._bind = (options.server.bind_address or b"127.0.0.1").decode()
         self._driver = None
+        self._server = server  # a shared server outlives its streams: keep it alive
+        self._path = "/"       # the viewer page's path on the server
         self.public_url_template: Optional[str] = None  # see streambridge.jupyter
-        address = window_address(render_window)
-        check(library().sb_stream_create(ctypes.c_void_p(address), ctypes.byref(options),
-                                         ctypes.byref(self._handle)))
+        self._address = window_address(render_window)
+        old = _streams_by_window.get(self._address)
+        if old is not None and not old.closed:
+            warnings.warn("streambridge: this window was streamed already (%r); that stream is "
+                          "closed and replaced by the new one" % old, stacklevel=3)
+            old.close()
+        address = ctypes.c_void_p(self._address)
+        self._create(address, options, strings, server, name)
+        _streams_by_window[self._address] = self
+
+    def _create(self, address, options, strings, server, name) -> None:
+        if server is None:
+            check(library().sb_stream_create(address, ctypes.byref(options),
+                                             ctypes.byref(self._handle)))
+            return
+        if not name:
+            raise TypeError("a stream on a shared server needs a name")
+        self._token, self._bind = server._token, server._bind
+        check(library().sb_stream_create_on_server(server._live(), strings(name), address,
+                                                   ctypes.byref(options),
+                                                   ctypes.byref(self._handle)))
+        if name != "default":  # SB_SERVER_DEFAULT_STREAM_NAME is served at the top level
+            self._path = "/v/%s/" % name
 
     # -- life --
     def close(self) -> None:
@@ -263,6 +294,8 @@ class Stream:
         if self._handle:
             library().sb_stream_destroy(self._handle)
             self._handle = ctypes.c_void_p()
+            if _streams_by_window.get(getattr(self, "_address", None)) is self:
+                del _streams_by_window[self._address]
 
     @property
     def closed(self) -> bool:
@@ -324,7 +357,7 @@ class Stream:
     def url(self) -> Optional[str]:
         """The viewer page on this machine: http://127.0.0.1:PORT/?token=T (None: no server)."""
         port = self.port
-        return _url(self._bind, port, self._token) if port is not None else None
+        return _url(self._bind, port, self._token, self._path) if port is not None else None
 
     @property
     def public_url(self) -> Optional[str]:
@@ -413,17 +446,21 @@ def stream(render_window: Any, *, port: int = 0, token: Optional[str] = None,
            allowed_origins: Union[None, str, Iterable[str]] = None,
            serve: bool = True, shm_name: Optional[str] = None,
            max_size: Optional[tuple] = None, allow_remote_exit: bool = False,
-           drive: Union[str, bool] = "auto", **options: Any) -> Stream:
+           drive: Union[str, bool] = "auto", server: Optional["Server"] = None,
+           name: Optional[str] = None, **options: Any) -> Stream:
     """Streams render_window (a python3-vtk9 vtkRenderWindow, or FURY's ShowManager, or an
     object with .window/.render_window/.ren_win) to browsers and returns the Stream.
 
     port: 0 (default) = any free port (read it back from .port/.url). token: the access token
-    every endpoint then requires; None = a random one inside a notebook kernel, none elsewhere;
-    "" = none. bind_address: default loopback. allowed_origins: the public origins of reverse
+    every endpoint then requires; None = $STREAMBRIDGE_TOKEN, else a random one inside a
+    notebook kernel, else none; "" = none. bind_address: default loopback. allowed_origins: the public origins of reverse
     proxies in front ("https://hub.example.org"; a string with commas or a list); None =
     $STREAMBRIDGE_ALLOWED_ORIGINS, plus in a notebook the hub's public URL when JupyterHub
     names it. serve=False: only the frame ring (shm_name= for streambridge-server).
-    max_size: (w, h) of the largest frame. drive: "auto" starts the input driver (Stream.drive)
+    max_size: (w, h) of the largest frame. server, name: attach to a running
+    streambridge.Server as its stream `name` (served at /v/NAME/, listed at /streams; "default"
+    = the top-level endpoints) instead of starting a server of its own: many windows, one port
+    (the server's options apply; port, token, ... here are ignored). drive: "auto" starts the input driver (Stream.drive)
     when a Jupyter kernel or asyncio loop is there to schedule on; False never.
     Other keywords: any field of sb_stream_options or sb_server_options (max_fps,
     jpeg_quality_interactive, max_clients, video_codecs, timer_interval_ms, ...).
@@ -455,7 +492,7 @@ def stream(render_window: Any, *, port: int = 0, token: Optional[str] = None,
                             "sb_server_options" % key)
     _set_fields(opts, _STREAM_FIELDS, stream_fields, strings, "stream")
     _set_fields(opts.server, _SERVER_FIELDS, server_fields, strings, "server")
-    s = Stream(render_window, opts, strings, token or None)
+    s = Stream(render_window, opts, strings, token or None, server, name)
     if drive:
         s.drive("auto" if drive is True else drive)
     return s
@@ -541,22 +578,49 @@ class EventQueue:
 
 
 class Server:
-    """A web server over a frame ring and (optionally) an event queue: what streambridge-server
-    does (sb_server_create). Keywords: sb_server_options fields."""
+    """A web server (sb_server_create). Over a frame ring and (optionally) an event queue it
+    serves them as its default stream, as streambridge-server does; without them it starts empty
+    and serves the streams added later: windows through streambridge.stream(window,
+    server=srv, name="left"), other processes' rings through add_stream(). Keywords:
+    sb_server_options fields (port=0, access_token, allowed_origins, ...)."""
 
-    def __init__(self, ring: FrameRing, queue: Optional[EventQueue] = None, **options: Any):
+    def __init__(self, ring: Optional[FrameRing] = None, queue: Optional[EventQueue] = None,
+                 **options: Any):
         self._strings = _Strings()
         opts = server_options(self._strings, **options)
-        self._ring, self._queue = ring, queue  # borrowed by the server: keep them alive
+        self._held: Dict[str, Any] = {"default": (ring, queue)}  # borrowed by the server
         self._token = options.get("access_token") or None
         self._bind = options.get("bind_address") or "127.0.0.1"
         self._server = ctypes.c_void_p()
-        check(library().sb_server_create(ring.handle, queue.handle if queue else None,
+        check(library().sb_server_create(ring.handle if ring else None,
+                                         queue.handle if queue else None,
                                          ctypes.byref(opts), ctypes.byref(self._server)))
+
+    def _live(self) -> ctypes.c_void_p:
+        if not self._server:
+            raise StreamBridgeError(-16, "the server is closed")  # SB_ESTATE
+        return self._server
+
+    def add_stream(self, name: str, ring: FrameRing, queue: Optional[EventQueue] = None) -> str:
+        """Serves ring (input into queue; None = view only) as stream `name` (/v/NAME/);
+        returns its URL."""
+        check(library().sb_server_add_stream(self._live(), name.encode(), ring.handle,
+                                             queue.handle if queue else None))
+        self._held[name] = (ring, queue)
+        return self.url_of(name)
+
+    def remove_stream(self, name: str) -> None:
+        """Stops serving stream `name` (its viewers are closed)."""
+        check(library().sb_server_remove_stream(self._live(), name.encode()))
+        self._held.pop(name, None)
+
+    def url_of(self, name: str) -> str:
+        """The viewer page of stream `name`."""
+        return _url(self._bind, self.port, self._token, "/v/%s/" % name)
 
     @property
     def port(self) -> int:
-        return _server_port(self._server)
+        return _server_port(self._live())
 
     @property
     def url(self) -> str:

@@ -2,11 +2,11 @@
 
 Order: $STREAMBRIDGE_LIBRARY (a path); a build tree next to this package when it is imported
 from a source checkout (build/ first, then other build*/ trees); the library installed by
-`cmake --install` (a path recorded at install time); the dynamic loader's search
-(libstreambridge.so.0). A sanitizer build (ASan/UBSan/TSan/MSan: build-asan, build-fuzz) is never
-picked from a build tree: an uninstrumented python3 loading it aborts ("ASan runtime does not
-come first in initial library list"). Named explicitly it is refused with a clear error unless
-the sanitizer runtime is already in the process (LD_PRELOAD).
+`cmake --install` (its path recorded at install time in _install_paths.py); the dynamic
+loader's search (libstreambridge.so.SOVERSION). A sanitizer build (ASan/UBSan/TSan/MSan:
+build-asan, build-fuzz) is never picked from a build tree: an uninstrumented python3 loading it
+aborts ("ASan runtime does not come first in initial library list"). Named explicitly it is
+refused with a clear error unless the sanitizer runtime is already in the process (LD_PRELOAD).
 """
 
 import ctypes
@@ -82,7 +82,7 @@ def _installed_candidates() -> Iterator[str]:
     found = ctypes.util.find_library("streambridge")
     if found:
         yield found
-    yield "libstreambridge.so.0"
+    yield "libstreambridge.so.%d" % c_layouts.SB_SOVERSION
 
 
 def candidates(root: Optional[str] = None) -> Iterator[Tuple[str, bool]]:

@@ -10,6 +10,9 @@ import ctypes
 
 # ---- constants -------------------------------------------------------------------------------
 
+# The library's soname number (SB_SOVERSION, CMakeLists.txt): libstreambridge.so.1.
+SB_SOVERSION = 1
+
 SB_OK = 0
 SB_EAGAIN = -5
 SB_ETIMEDOUT = -4
@@ -235,6 +238,7 @@ def declare_functions(lib: ctypes.CDLL) -> None:
         # stream.h
         "sb_stream_options_init": (i, P(StreamOptions), u),
         "sb_stream_create": (i, vp, P(StreamOptions), P(vp)),
+        "sb_stream_create_on_server": (i, vp, cp, vp, P(StreamOptions), P(vp)),
         "sb_stream_destroy": (None, vp),
         "sb_stream_pump": (i, vp, i),
         "sb_stream_render": (i, vp),
@@ -247,6 +251,8 @@ def declare_functions(lib: ctypes.CDLL) -> None:
         "sb_server_options_init": (i, P(ServerOptions), u),
         "sb_server_create": (i, vp, vp, P(ServerOptions), P(vp)),
         "sb_server_destroy": (None, vp),
+        "sb_server_add_stream": (i, vp, cp, vp, vp),
+        "sb_server_remove_stream": (i, vp, cp),
         "sb_server_get_port": (i, vp, P(i)),
         "sb_server_get_stats": (i, vp, P(ServerStats)),
         # frame_ring.h (the reader's side)

@@ -82,7 +82,7 @@ def public_url(stream: Any) -> Optional[str]:
     template = url_template(stream)
     if template is None:
         return stream.url
-    url = template.format(port=port)
+    url = template.format(port=port) + getattr(stream, "_path", "/").lstrip("/")
     return url + ("?token=" + stream.token if stream.token else "")
 
 
@@ -122,6 +122,8 @@ _HINT_SCRIPT = """
 
 def iframe_html(stream: Any, width: Optional[int] = None, height: Optional[int] = None) -> str:
     """HTML for the output cell: the live view in an iframe of the window's size."""
+    if stream.closed:
+        return "<pre>%s</pre>" % html.escape(repr(stream))
     src = public_url(stream)
     if src is None:
         return "<pre>%s (not served: no web server)</pre>" % html.escape(repr(stream))

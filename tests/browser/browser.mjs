@@ -16,13 +16,15 @@ try {
 export const CHROMIUM = process.env.SB_CHROMIUM ?? '/usr/bin/chromium';
 
 // A fresh profile per launch, removed by close().
-// extraArgs: more Chromium flags (the WebRTC tests' loopback ICE: janus_process.mjs).
-export async function launchBrowser({ width = 800, height = 600, extraArgs = [] } = {}) {
+// extraArgs: more Chromium flags (the WebRTC tests' loopback ICE: janus_process.mjs; the proxy
+// tests' --host-resolver-rules for a public name on this machine).
+export async function launchBrowser({ width = 800, height = 600, extraArgs = [], ignoreHTTPSErrors = false } = {}) {
   const profile = mkdtempSync(join(tmpdir(), 'sb-chromium-'));
   const context = await playwright.chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width, height },
+    ignoreHTTPSErrors,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
            '--disable-background-networking', '--disable-component-update', '--disable-sync',
            ...extraArgs],

@@ -29,3 +29,18 @@ endif()
 separate_arguments(pc_flags UNIX_COMMAND "${pc_flags}")
 run(cc ${SOURCE_DIR}/main.c ${pc_flags} -o ${WORK_DIR}/consumer_pc)
 run(${WORK_DIR}/consumer_pc)
+# The Python package: installed beside the library, it loads that library with no environment
+# (no STREAMBRIDGE_LIBRARY, no LD_LIBRARY_PATH), from outside the source tree.
+if(EXISTS /usr/bin/python3)
+  set(py_dir ${prefix}/lib/python3/dist-packages)
+  if(NOT EXISTS ${py_dir}/streambridge/__init__.py OR NOT EXISTS ${py_dir}/streambridge/_install_paths.py)
+    message(FATAL_ERROR "the Python package is not installed in ${py_dir}")
+  endif()
+  execute_process(
+    COMMAND env -u STREAMBRIDGE_LIBRARY -u LD_LIBRARY_PATH PYTHONPATH=${py_dir} /usr/bin/python3 -c
+            "import streambridge; print(streambridge.library_path()); print(streambridge.version())"
+    WORKING_DIRECTORY ${WORK_DIR} RESULT_VARIABLE rc OUTPUT_VARIABLE py_out ERROR_VARIABLE py_err)
+  if(NOT rc EQUAL 0 OR NOT py_out MATCHES "^${prefix}/")
+    message(FATAL_ERROR "the installed package did not load the installed library (${rc}):\n${py_out}${py_err}")
+  endif()
+endif()

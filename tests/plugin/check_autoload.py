@@ -19,6 +19,7 @@ Either way the app must then exit normally (status 0) when asked to. Prints OK o
 
 import argparse
 import base64
+import http.client
 import os
 import socket
 import struct
@@ -121,6 +122,27 @@ def check_streaming(port, stderr_lines):
     if not any(wanted in l and f":{port}/" in l for l in stderr_lines):
         raise Failure(f"no '{wanted}... :{port}/' line on stderr")
     print(f"snapshot {size[0]}x{size[1]}, {len(body)} bytes from port {port}")
+
+
+def status_with_host(port, host):
+    """GET /healthz with a chosen Host header, as a reverse proxy that keeps it forwards."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=DEADLINE_S / 2)
+    conn.putrequest("GET", "/healthz", skip_host=True)
+    conn.putheader("Host", host)
+    conn.endheaders()
+    status = conn.getresponse().status
+    conn.close()
+    return status
+
+
+def check_allowed_origin(port, origin):
+    """STREAMBRIDGE_ALLOWED_ORIGINS=origin: its host is accepted as Host, a stranger's is not."""
+    public_host = origin.split("://", 1)[1]
+    if status_with_host(port, public_host) != 200:
+        raise Failure(f"Host {public_host} refused although {origin} is allowed")
+    if status_with_host(port, "stranger.example") != 403:
+        raise Failure("Host stranger.example was not refused")
+    print(f"STREAMBRIDGE_ALLOWED_ORIGINS={origin}: its Host accepted, a stranger's refused")
 
 
 def check_not_serving(port, stderr_lines):
@@ -243,6 +265,7 @@ def main():
     parser.add_argument("--disabled", action="store_true")
     parser.add_argument("--exit-keys", choices=["refused", "allowed"])
     parser.add_argument("--readback", choices=["sync", "async"])
+    parser.add_argument("--allowed-origin", help="set STREAMBRIDGE_ALLOWED_ORIGINS and check it")
     parser.add_argument("app", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     app = args.app[1:] if args.app[:1] == ["--"] else args.app
@@ -257,6 +280,8 @@ def main():
         env["STREAMBRIDGE_ALLOW_EXIT"] = "1"
     if args.readback:
         env["STREAMBRIDGE_READBACK"] = args.readback
+    if args.allowed_origin:
+        env["STREAMBRIDGE_ALLOWED_ORIGINS"] = args.allowed_origin
 
     with tempfile.TemporaryDirectory(prefix="sb-plugin-") as tmp:
         quit_file = os.path.join(tmp, "quit")
@@ -284,6 +309,8 @@ def main():
                 check_not_serving(port, err_lines)
             else:
                 check_streaming(port, err_lines)
+                if args.allowed_origin:
+                    check_allowed_origin(port, args.allowed_origin)
             if args.exit_keys == "allowed":
                 check_exit_keys_allowed(proc, port)
             elif args.exit_keys == "refused":

@@ -21,7 +21,21 @@ def wait_for(condition, what, deadline_s=DEADLINE_S, interval_s=0.02):
             return value
         if time.monotonic() > end:
             pytest.fail("never happened within %d s: %s" % (deadline_s, what))
-        time.sleep(interval_s)  # poll interval, not a timing assumption
+        time.sleep(interval_s)  # poll interval of wait_for()
+
+
+async def wait_for_async(condition, what, deadline_s=DEADLINE_S, interval_s=0.02):
+    """wait_for() for a test running on an asyncio loop: between polls the loop idles (as a
+    notebook kernel's does between cells), so callbacks scheduled on it run."""
+    import asyncio
+    end = time.monotonic() + deadline_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > end:
+            pytest.fail("never happened within %d s: %s" % (deadline_s, what))
+        await asyncio.sleep(interval_s)  # poll interval of wait_for_async()
 
 
 def make_window(background=(0.1, 0.1, 0.3), size=(320, 240)):

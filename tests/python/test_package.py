@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from conftest import REPO, make_window, wait_for
+from conftest import REPO, make_window, wait_for, wait_for_async
 
 import streambridge
 from streambridge import _library, jupyter
@@ -112,6 +112,49 @@ def test_two_windows_two_streams():
     blue.Finalize()
 
 
+def test_many_windows_on_one_server():
+    """sb_stream_create_on_server: two windows, one port, /v/NAME/ each; closing one leaves the
+    other served."""
+    red, blue = make_window((1, 0, 0)), make_window((0, 0, 1))
+    with streambridge.Server(port=0, access_token="shared") as server:
+        left = streambridge.stream(red, server=server, name="left")
+        right = streambridge.stream(blue, server=server, name="right")
+        assert left.port == right.port == server.port
+        assert left.url == "http://127.0.0.1:%d/v/left/?token=shared" % server.port
+        left.render()
+        right.render()
+        assert http_get(left.url)[0] == 200 and http_get(right.url)[0] == 200
+        status, body = http_get("http://127.0.0.1:%d/streams?token=shared" % server.port)
+        assert status == 200 and b"left" in body and b"right" in body
+        green = make_window((0, 1, 0))
+        with pytest.raises(streambridge.StreamBridgeError) as e:
+            streambridge.stream(green, server=server, name="left")
+        assert e.value.name == "SB_EEXIST"
+        green.Finalize()
+        left_url = left.url
+        left.close()
+        assert http_get(left_url)[0] == 404 and http_get(right.url)[0] == 200
+        right.close()
+    red.Finalize()
+    blue.Finalize()
+
+
+def test_streaming_a_window_again_replaces_the_old_stream(window):
+    """A notebook cell run twice: the new stream takes over the window (input replayed, resize
+    applied), the old one is closed with a warning."""
+    first = streambridge.stream(window)
+    first.render()
+    old_port = first.port
+    with pytest.warns(UserWarning, match="replaced"):
+        second = streambridge.stream(window)
+    with second:
+        assert first.closed and port_refuses(old_port)
+        second.render()
+        second.push_event(streambridge.SB_EVENT_RESIZE, width=100, height=80)
+        assert second.pump(0) == 1 and window.GetSize() == (100, 80)
+        assert second.stats()["events_invalid"] == 0
+
+
 def test_context_manager_closes_on_error(window):
     with pytest.raises(RuntimeError):
         with streambridge.stream(window) as s:
@@ -154,10 +197,7 @@ def test_input_and_resize_without_an_event_loop(window):
                 frame = s.newest_frame()
                 return (frame.width, frame.height) == (200, 150) and \
                     camera.GetPosition() != position
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 60
-            while not done() and loop.time() < deadline:
-                await asyncio.sleep(0.02)  # the loop idles here, as a kernel does between cells
+            await wait_for_async(done, "the drag and the resize replayed by the driver")
             stats = s.stats()
             # press, the moves (coalesced into fewer), release, resize: all replayed
             assert stats["events_replayed"] >= 4, stats
@@ -208,6 +248,7 @@ def test_notebook_urls(window, monkeypatch):
         assert s.public_url == "https://host.example/sb/%d/?token=t0k" % s.port
         s.public_url_template = "direct"
         assert s.public_url == s.url
+    assert "closed" in s._repr_html_() and "iframe" not in s._repr_html_()
 
 
 def test_ring_queue_and_server_of_another_process(window):
@@ -278,6 +319,17 @@ def test_lookup_prefers_build_and_skips_sanitizer_builds(tmp_path, monkeypatch):
         _library.find_library(root)
 
 
+def test_a_real_sanitizer_build_is_recognised():
+    """The marker search on the real thing, when this checkout has one (tests/run.sh builds it)."""
+    real = [os.path.join(REPO, d, "libstreambridge.so") for d in ("build-asan", "build-fuzz")]
+    real = [p for p in real if os.path.exists(p)]
+    if not real:
+        pytest.skip("no build-asan/ or build-fuzz/ in this checkout")
+    for path in real:
+        assert streambridge.sanitizer_of(path) in ("AddressSanitizer",
+                                                   "UndefinedBehaviorSanitizer"), path
+
+
 def test_a_checkout_with_every_build_tree_loads_the_normal_one(tmp_path):
     """A fresh python3, the package from a checkout that has build/ and build-asan/ (as
     tests/run.sh leaves them), no STREAMBRIDGE_LIBRARY: it loads build/ and streams."""
@@ -285,7 +337,12 @@ def test_a_checkout_with_every_build_tree_loads_the_normal_one(tmp_path):
     (root / "capi" / "include" / "streambridge").mkdir(parents=True)
     (root / "capi" / "include" / "streambridge" / "streambridge.h").write_text("")
     os.symlink(os.path.join(REPO, "python"), root / "python")
-    fake_sanitized_library(str(root / "build-asan" / "libstreambridge.so"))
+    real_asan = os.path.join(REPO, "build-asan", "libstreambridge.so")
+    if os.path.exists(real_asan):  # the real thing, which would abort python3 if loaded
+        (root / "build-asan").mkdir()
+        os.symlink(real_asan, root / "build-asan" / "libstreambridge.so")
+    else:
+        fake_sanitized_library(str(root / "build-asan" / "libstreambridge.so"))
     (root / "build").mkdir()
     os.symlink(real_library(), root / "build" / "libstreambridge.so")
     env = dict(os.environ)

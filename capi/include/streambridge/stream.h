@@ -112,8 +112,20 @@ SB_API int sb_stream_create_on_server(sb_server *server, const char *name, void 
  * others), frees the ring and queue. NULL ignored. */
 SB_API void sb_stream_destroy(sb_stream *stream);
 
-/* Replays queued events now (waiting up to timeout_ms for the first one; 0 = don't wait) and
- * renders once if anything changed. Returns the number of events replayed (>= 0) or an error. */
+/* Replays queued events now (waiting up to timeout_ms for the first one; 0 = don't wait, -1 =
+ * until one comes) and renders once if anything changed. Returns the number of events replayed
+ * (>= 0) or an error.
+ *
+ * Who drains browser input: while the application runs interactor->Start(), the stream's
+ * interactor timer does. Without an event loop (a window only Initialize()d or with no
+ * interactor at all, a batch program between renders, an interpreter waiting for its user) the
+ * timers never fire: then nothing replays input, not even a resize, until this is called. Either
+ * call it from the render thread's own loop (sb_stream_pump(s, 10) each turn), or let a helper
+ * thread sleep in sb_event_queue_wait(sb_stream_event_queue(s), timeout) and, when it returns
+ * SB_OK, ask the render thread's loop to run sb_stream_pump(s, 0) - that thread must never call
+ * VTK or this function itself - and wait for that pump before waiting again; stop it with
+ * sb_event_queue_wake() before sb_stream_destroy(). The Python package's input driver does
+ * exactly this on a Jupyter kernel's or asyncio's loop (README, "Python"). */
 SB_API int sb_stream_pump(sb_stream *stream, int timeout_ms);
 /* Renders the window once (so a frame is captured) - convenience for batch programs. */
 SB_API int sb_stream_render(sb_stream *stream);
