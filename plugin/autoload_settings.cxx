@@ -2,6 +2,7 @@
 #include "autoload_settings.h"
 
 #include <streambridge/log.h>
+#include <streambridge/stream.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -130,6 +131,18 @@ AutoloadSettings ReadSettings()
             return s;
         }
         s.allow_remote_exit = allow_exit[0] == '1';
+    }
+    if (const char *readback = NonEmptyEnv("STREAMBRIDGE_READBACK")) {
+        if (strcmp(readback, "sync") == 0) {
+            s.readback = SB_STREAM_READBACK_SYNC;
+        } else if (strcmp(readback, "async") == 0) {
+            s.readback = SB_STREAM_READBACK_ASYNC;
+        } else {
+            sb_log(SB_LOG_ERROR, "STREAMBRIDGE_READBACK=\"%s\" is neither sync nor async: not "
+                   "streaming", readback);
+            s.enabled = false;
+            return s;
+        }
     }
     if (!ReadRtpSettings(&s)) {
         s.enabled = false;

@@ -14,6 +14,8 @@
 //                              window N > 0 gets NAME-N
 //   STREAMBRIDGE_ALLOW_EXIT=1  browser input may end the application (VTK's 'q'/'e' keys);
 //                              default 0: such requests from the browser are swallowed
+//   STREAMBRIDGE_READBACK      sync or async: sb_stream_options.readback (default: the
+//                              library's, SB_STREAM_DEFAULT_READBACK)
 //   STREAMBRIDGE_RTP=HOST:PORT[:RTCP_PORT]
 //                              the first window's video as RTP to a Janus mountpoint
 //                              (rtp_host, rtp_port, rtp_rtcp_port; IPv6 as [ADDR]:PORT...)
@@ -44,6 +46,7 @@ struct AutoloadSettings {
     bool has_shm_name = false;
     std::string shm_name;
     bool allow_remote_exit = false;
+    int readback = 0; // SB_STREAM_READBACK_*; 0 = the library's default
     std::string rtp_host, rtp_codec, janus_url; // "" = unset
     int rtp_port = 0, rtp_rtcp_port = 0, janus_mountpoint = 1;
 };

@@ -169,6 +169,8 @@ bool StreamWindow(vtkRenderWindow *window)
     sb_stream_options o;
     sb_stream_options_init(&o, SB_STREAM_OPTIONS_VERSION);
     o.allow_remote_exit = settings.allow_remote_exit ? 1 : 0;
+    if (settings.readback != 0)
+        o.readback = settings.readback;
     // STREAMBRIDGE_SHM: the first window's ring is NAME, window N's NAME-N (for an external
     // streambridge-server; the plugin's own server reads them in process either way).
     std::string shm_name;

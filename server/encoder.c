@@ -1021,6 +1021,8 @@ static bool encoder_thread_init(sb_encoder *enc, encoder_state *st)
 static void *encoder_main(void *arg)
 {
     sb_encoder *enc = arg;
+    /* Named so a profiler or /proc/PID/task shows whose CPU it is (bench_overhead reads it). */
+    pthread_setname_np(pthread_self(), "sb-encoder");
     encoder_state st;
     if (!encoder_thread_init(enc, &st))
         return NULL;

@@ -506,6 +506,7 @@ static void scan_or_go_idle(sb_http_guard *g, uint64_t *next_scan_ns)
 static void *guard_main(void *arg)
 {
     sb_http_guard *g = arg;
+    pthread_setname_np(pthread_self(), "sb-http-guard");
     poll_set ps = {0};
     uint64_t next_scan_ns = 0;
     while (!atomic_load(&g->stop)) {

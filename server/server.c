@@ -846,6 +846,7 @@ typedef struct stop_waker {
 static void *stop_waker_main(void *arg)
 {
     stop_waker *w = arg;
+    pthread_setname_np(pthread_self(), "sb-stop-waker");
     while (!atomic_load(&w->done)) {
         struct timespec pause = {0, 5000000};
         nanosleep(&pause, NULL); /* let mg_stop() raise the flag first */

@@ -190,6 +190,7 @@ static bool send_codec_answer(sb_client *c, int codec, int reason)
 static void *sender_main(void *arg)
 {
     sb_client *c = arg;
+    pthread_setname_np(pthread_self(), "sb-ws-sender");
     sb_encoded_frame *f;
     while ((f = sb__client_next_frame(c))) {
         pthread_mutex_lock(&c->mu);

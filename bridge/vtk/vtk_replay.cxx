@@ -273,6 +273,8 @@ void VtkReplay::OnAnyEventPassive(vtkObject *, unsigned long event, void *client
     self->EndTickHiding();
     if (!self->IsOurTick(event, call_data))
         return;
+    if (self->tick_observer_)
+        self->tick_observer_();
     self->DrainAndReplay();
     self->PaceTimers(*static_cast<int *>(call_data));
     self->BeginTickHiding();
@@ -316,6 +318,8 @@ bool VtkReplay::OnTimer(vtkObject *, unsigned long event, void *call_data)
 int VtkReplay::Pump(int timeout_ms)
 {
     EndTickHiding();
+    if (tick_observer_)
+        tick_observer_();
     if (timeout_ms != 0) {
         // Timed out or woken by sb_event_queue_wake: replay whatever is there (maybe nothing).
         int rc = sb_event_queue_wait(queue_, timeout_ms);

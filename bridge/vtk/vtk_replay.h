@@ -79,6 +79,12 @@ public:
     // input carries them (sb_frame_info.input_ns, replay_ns).
     using InputObserver = std::function<void(uint64_t input_ns, uint64_t replay_ns)>;
     void SetInputObserver(InputObserver observer) { input_observer_ = std::move(observer); }
+    // Told at each of our timer ticks and at the start of each Pump(), before anything is
+    // replayed: the moments the render thread is ours although nothing may render. The stream
+    // publishes a frame still waiting in its asynchronous readback there (the window stopped
+    // rendering).
+    using TickObserver = std::function<void()>;
+    void SetTickObserver(TickObserver observer) { tick_observer_ = std::move(observer); }
 
 private:
     bool OnTimer(vtkObject *, unsigned long event, void *call_data);
@@ -122,6 +128,7 @@ private:
     std::vector<sb_event> batch_;
     ReplayStats stats_;
     InputObserver input_observer_;
+    TickObserver tick_observer_;
 };
 
 } // namespace sb

@@ -52,6 +52,20 @@ static_assert(SB_SAMPLES_MAX == SB_STREAM_LATENCY_SAMPLES,
 constexpr size_t kStreamOptionsV1Size =
     offsetof(StreamOptionsV1, timer_interval_ms) + sizeof(int);
 
+// The 0.2 layout (version 2), frozen: version 3 put readback before the embedded server
+// options, which stay last. Read through .server, whose own version says how much of it exists.
+struct StreamOptionsV2 {
+    unsigned int version;
+    uint32_t max_width;
+    uint32_t max_height;
+    uint32_t buffer_count;
+    const char *shm_name;
+    int serve;
+    int timer_interval_ms;
+    int allow_remote_exit;
+    sb_server_options server;
+};
+
 class Stream {
 public:
     ~Stream()
@@ -165,6 +179,19 @@ int CheckRenderWindowPointer(void *p, const char *func, vtkOpenGLRenderWindow **
     return SB_OK;
 }
 
+// The size of the caller's embedded server options (version 2 on), from their own version.
+int ServerOptionsSize(unsigned int stream_version, unsigned int server_version, size_t *size,
+                      const char *func)
+{
+    *size = sb__server_options_size(server_version);
+    if (*size == 0)
+        return sb__set_error(SB_EVERSION, func,
+                             "server options version %u (in stream options version %u) is not "
+                             "1..%d (use sb_stream_options_init or SB_STREAM_OPTIONS_INIT)",
+                             server_version, stream_version, SB_SERVER_OPTIONS_VERSION);
+    return SB_OK;
+}
+
 // The caller's options of any accepted version as the current layout, in *full.
 int CompleteOptions(const sb_stream_options *opts, sb_stream_options *full, const char *func)
 {
@@ -190,15 +217,32 @@ int CompleteOptions(const sb_stream_options *opts, sb_stream_options *full, cons
         return SB_OK;
     }
     case 2: {
+        StreamOptionsV2 v2{};
+        size_t server_size = 0;
+        rc = ServerOptionsSize(opts->version, reinterpret_cast<const StreamOptionsV2 *>(opts)
+                                                  ->server.version,
+                               &server_size, func);
+        if (rc != SB_OK)
+            return rc;
+        memcpy(&v2, opts, offsetof(StreamOptionsV2, server) + server_size);
+        full->max_width = v2.max_width;
+        full->max_height = v2.max_height;
+        full->buffer_count = v2.buffer_count;
+        full->shm_name = v2.shm_name;
+        full->serve = v2.serve;
+        full->timer_interval_ms = v2.timer_interval_ms;
+        full->allow_remote_exit = v2.allow_remote_exit;
+        memcpy(&full->server, &v2.server, server_size);
+        return SB_OK;
+    }
+    case 3: {
         // .server is the last member and grows at its end: its own version says how much of
         // the caller's struct exists. Fields an older server version lacks keep the defaults
         // sb_stream_options_init put there.
-        size_t server_size = sb__server_options_size(opts->server.version);
-        if (server_size == 0)
-            return sb__set_error(SB_EVERSION, func,
-                                 "server options version %u is not 1..%d (use "
-                                 "sb_stream_options_init or SB_STREAM_OPTIONS_INIT)",
-                                 opts->server.version, SB_SERVER_OPTIONS_VERSION);
+        size_t server_size = 0;
+        rc = ServerOptionsSize(opts->version, opts->server.version, &server_size, func);
+        if (rc != SB_OK)
+            return rc;
         memcpy(full, opts, offsetof(sb_stream_options, server) + server_size);
         return SB_OK;
     }
@@ -228,6 +272,11 @@ int CheckOptions(const sb_stream_options &o, const char *func)
     if (o.allow_remote_exit != 0 && o.allow_remote_exit != 1)
         return sb__set_error(SB_EINVAL, func, "allow_remote_exit %d must be 0 or 1",
                              o.allow_remote_exit);
+    if (o.readback != SB_STREAM_READBACK_SYNC && o.readback != SB_STREAM_READBACK_ASYNC)
+        return sb__set_error(SB_EINVAL, func,
+                             "readback %d must be SB_STREAM_READBACK_SYNC (%d) or "
+                             "SB_STREAM_READBACK_ASYNC (%d)",
+                             o.readback, SB_STREAM_READBACK_SYNC, SB_STREAM_READBACK_ASYNC);
     // The server's options, by the server's one validation, whether or not serve is set:
     // sb_stream_serve(s, NULL) uses them later, and a wrong option is reported where it was given.
     return sb__server_options_check(&o.server, func);
@@ -301,12 +350,22 @@ int MakeStream(void *render_window, const sb_stream_options *opts, const char *f
         return rc;
 
     VtkErrorTrap trap(window);
-    s->capture = std::make_unique<VtkCapture>(window, s->ring);
+    s->capture = std::make_unique<VtkCapture>(
+        window, s->ring,
+        o.readback == SB_STREAM_READBACK_ASYNC ? Readback::Async : Readback::Sync);
     s->replay = std::make_unique<VtkReplay>(window, s->queue, o.max_width, o.max_height,
                                             o.timer_interval_ms, o.allow_remote_exit == 1);
     VtkCapture *capture = s->capture.get();
     s->replay->SetInputObserver([capture](uint64_t input_ns, uint64_t replay_ns) {
         capture->NoteInput(input_ns, replay_ns);
+    });
+    // A frame read back asynchronously waits for the next render; when none comes, the
+    // replay's next tick (or pump) publishes it.
+    s->replay->SetTickObserver([capture]() {
+        // Counted in the capture's stats; logged once, as a failed capture at EndEvent.
+        if (capture->HasPending() && capture->PublishPending() != SB_OK &&
+            capture->Stats().capture_failures == 1)
+            sb__log("publishing the last rendered frame failed: %s", sb_last_error());
     });
     rc = s->replay->Attach();
     if (rc != SB_OK)
@@ -408,6 +467,8 @@ int sb_stream_render(sb_stream *stream)
         const sb::CaptureStats before = s->capture->Stats();
         sb::VtkErrorTrap trap(window);
         window->Render();
+        // The caller expects this render's frame in the ring on return, whatever the readback.
+        s->capture->PublishPending();
         int rc = sb::WithVtkErrors(trap, SB_OK, func);
         if (rc != SB_OK)
             return rc;
@@ -463,7 +524,8 @@ int sb_stream_options_init(sb_stream_options *opts, unsigned int version)
         if (version != SB_STREAM_OPTIONS_VERSION)
             return sb__set_error(SB_EVERSION, func,
                                  "options version %u cannot be filled: only %d (a version-1 "
-                                 "struct is another type, still accepted by sb_stream_create)",
+                                 "or -2 struct is another type, still accepted by "
+                                 "sb_stream_create)",
                                  version, SB_STREAM_OPTIONS_VERSION);
         *opts = sb_stream_options{};
         opts->version = SB_STREAM_OPTIONS_VERSION;
@@ -474,6 +536,7 @@ int sb_stream_options_init(sb_stream_options *opts, unsigned int version)
         opts->serve = 0;
         opts->timer_interval_ms = SB_STREAM_DEFAULT_TIMER_INTERVAL_MS;
         opts->allow_remote_exit = 0;
+        opts->readback = SB_STREAM_DEFAULT_READBACK;
         return sb_server_options_init(&opts->server, SB_SERVER_OPTIONS_VERSION);
     });
 }

@@ -19,7 +19,7 @@ SB_ETIMEDOUT = -4
 SB_ESTALE = -10
 SB_EWOKEN = -18
 
-SB_STREAM_OPTIONS_VERSION = 2
+SB_STREAM_OPTIONS_VERSION = 3
 SB_SERVER_OPTIONS_VERSION = 4
 SB_STREAM_STATS_VERSION = 2
 SB_SERVER_STATS_VERSION = 1
@@ -27,6 +27,7 @@ SB_FRAME_RING_STATS_VERSION = 1
 SB_EVENT_QUEUE_STATS_VERSION = 1
 
 SB_PIXEL_RGBA, SB_PIXEL_BGRA, SB_PIXEL_RGB = 1, 2, 3
+SB_STREAM_READBACK_SYNC, SB_STREAM_READBACK_ASYNC = 1, 2
 
 (SB_EVENT_NONE, SB_EVENT_POINTER_MOVE, SB_EVENT_BUTTON_PRESS, SB_EVENT_BUTTON_RELEASE,
  SB_EVENT_WHEEL, SB_EVENT_KEY_PRESS, SB_EVENT_KEY_RELEASE, SB_EVENT_CHAR,
@@ -89,6 +90,7 @@ class StreamOptions(ctypes.Structure):
         ("serve", ctypes.c_int),
         ("timer_interval_ms", ctypes.c_int),
         ("allow_remote_exit", ctypes.c_int),
+        ("readback", ctypes.c_int),  # version 3: SB_STREAM_READBACK_SYNC / _ASYNC
         ("server", ServerOptions),
     ]
 

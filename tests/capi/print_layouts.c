@@ -68,6 +68,7 @@ int main(void)
     FIELD(sb_stream_options, serve)
     FIELD(sb_stream_options, timer_interval_ms)
     FIELD(sb_stream_options, allow_remote_exit)
+    FIELD(sb_stream_options, readback)
     FIELD(sb_stream_options, server)
 
     SIZE(sb_stream_stats)

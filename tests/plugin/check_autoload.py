@@ -2,7 +2,8 @@
 """check_autoload.py - runs an unmodified VTK application (cone_app.cxx or cone_app.py) with the
 streambridge autoload plugin in VTK_AUTOLOAD_PATH and checks what it serves.
 
-    check_autoload.py --plugin-dir DIR [--disabled | --exit-keys refused|allowed] -- APP [ARGS...]
+    check_autoload.py --plugin-dir DIR [--disabled | --exit-keys refused|allowed]
+                      [--readback sync|async] -- APP [ARGS...]
 
 The app gets "WIDTH HEIGHT QUIT_FILE MAX_SECONDS" appended; it prints "ready <interactor class>"
 once its interactor is initialized, and exits when QUIT_FILE appears.
@@ -12,6 +13,8 @@ a JPEG of the window's size, on the port given in STREAMBRIDGE_PORT.
 --exit-keys: once it streams, a viewer types VTK's exit keys (q, e, Q, E) over /ws. "refused"
 (the default settings): the plugin logs that it swallowed the request and the app keeps running.
 "allowed" (STREAMBRIDGE_ALLOW_EXIT=1): the app's event loop ends and it exits by itself.
+--readback sync|async sets STREAMBRIDGE_READBACK: with async, the window's frame (the app renders
+once and then idles) reaches /snapshot.jpg only through the interactor timer's flush.
 Either way the app must then exit normally (status 0) when asked to.
 --view-token (STREAMBRIDGE_TOKEN and STREAMBRIDGE_VIEW_TOKEN set): /access tells each token's
 access (full, view) and a request without one is refused. Prints OK on success."""
@@ -283,6 +286,7 @@ def main():
     parser.add_argument("--disabled", action="store_true")
     parser.add_argument("--exit-keys", choices=["refused", "allowed"])
     parser.add_argument("--view-token", action="store_true")
+    parser.add_argument("--readback", choices=["sync", "async"])
     parser.add_argument("--allowed-origin", help="set STREAMBRIDGE_ALLOWED_ORIGINS and check it")
     parser.add_argument("app", nargs=argparse.REMAINDER)
     args = parser.parse_args()
@@ -299,6 +303,8 @@ def main():
     if args.view_token:
         env["STREAMBRIDGE_TOKEN"] = FULL_TOKEN
         env["STREAMBRIDGE_VIEW_TOKEN"] = VIEW_TOKEN
+    if args.readback:
+        env["STREAMBRIDGE_READBACK"] = args.readback
     if args.allowed_origin:
         env["STREAMBRIDGE_ALLOWED_ORIGINS"] = args.allowed_origin
 

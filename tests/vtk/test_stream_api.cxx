@@ -148,7 +148,7 @@ void test_bad_server_options_rejected_by_the_server()
         {[](sb_server_options &o) { o.keyframe_min_interval_ms = -1; },
          "keyframe_min_interval_ms -1"},
         {[](sb_server_options &o) { o.default_codec = "av1"; }, "default_codec \"av1\""},
-        {[](sb_server_options &o) { o.version = 4; }, "options version 4"},
+        {[](sb_server_options &o) { o.version = 99; }, "options version 99"},
     };
     for (const Case &c : cases) {
         sb_stream_options o;
@@ -181,6 +181,7 @@ void test_options_init_fills_defaults_and_refuses_other_versions()
     CU_ASSERT_EQUAL(o.serve, 0);
     CU_ASSERT_EQUAL(o.timer_interval_ms, SB_STREAM_DEFAULT_TIMER_INTERVAL_MS);
     CU_ASSERT_EQUAL(o.allow_remote_exit, 0);
+    CU_ASSERT_EQUAL(o.readback, SB_STREAM_DEFAULT_READBACK);
     sb_server_options so;
     sb_server_options_init(&so, SB_SERVER_OPTIONS_VERSION);
     // .server too, with the server's own defaults.
@@ -191,13 +192,14 @@ void test_options_init_fills_defaults_and_refuses_other_versions()
     CU_ASSERT_EQUAL(o.server.ack_timeout_ms, so.ack_timeout_ms);
     CU_ASSERT(o.server.allowed_origins == nullptr);
     CU_ASSERT_EQUAL(sb_stream_options_init(&o, 1), SB_EVERSION);
-    CU_ASSERT_EQUAL(sb_stream_options_init(&o, 3), SB_EVERSION);
-    CU_ASSERT(LastErrorHas("options version 3"));
+    CU_ASSERT_EQUAL(sb_stream_options_init(&o, 2), SB_EVERSION);
+    CU_ASSERT_EQUAL(sb_stream_options_init(&o, 4), SB_EVERSION);
+    CU_ASSERT(LastErrorHas("options version 4"));
     CU_ASSERT_EQUAL(sb_stream_options_init(nullptr, SB_STREAM_OPTIONS_VERSION), SB_EINVAL);
     CU_ASSERT_EQUAL(CreateWith(o), SB_OK);
-    o.version = 3;
+    o.version = 4;
     CU_ASSERT_EQUAL(CreateWith(o), SB_EVERSION);
-    CU_ASSERT(LastErrorHas("options version 3 is not 1..2"));
+    CU_ASSERT(LastErrorHas("options version 4 is not 1..3"));
     o.version = 0;
     CU_ASSERT_EQUAL(CreateWith(o), SB_EVERSION);
 }

@@ -24,15 +24,27 @@ SB_BEGIN_DECLS
 
 typedef struct sb_stream sb_stream;
 
-/* Version 2 (0.2) embeds the server's options as its last member. Version 1 (0.1: the server
+/* Version 3 (0.3) adds readback before .server. Version 2 (0.2) embeds the server's options as
+ * its last member; it is still accepted (readback takes its default). Version 1 (0.1: the server
  * options bind_address, port, jpeg_quality_interactive, jpeg_quality_still, max_fps and
  * access_token flat among the stream's, through timer_interval_ms) is still accepted; its
  * allow_remote_exit is not read (default 0). */
-#define SB_STREAM_OPTIONS_VERSION 2
+#define SB_STREAM_OPTIONS_VERSION 3
 #define SB_STREAM_DEFAULT_MAX_WIDTH SB_FRAME_RING_DEFAULT_MAX_WIDTH
 #define SB_STREAM_DEFAULT_MAX_HEIGHT SB_FRAME_RING_DEFAULT_MAX_HEIGHT
 #define SB_STREAM_DEFAULT_BUFFER_COUNT SB_FRAME_RING_DEFAULT_BUFFERS
 #define SB_STREAM_DEFAULT_TIMER_INTERVAL_MS 10
+
+/* How the capture reads a finished frame back from OpenGL (sb_stream_options.readback;
+ * docs/bridge.md, "Readback"). */
+#define SB_STREAM_READBACK_SYNC 1  /* glReadPixels straight into the ring slot at the render's end:
+                                    * the frame is published before Render() returns */
+#define SB_STREAM_READBACK_ASYNC 2 /* glReadPixels into a pixel buffer object at the render's end,
+                                    * mapped and published at the next render's end or, when the
+                                    * window stops rendering, at the next interactor timer tick,
+                                    * sb_stream_pump() or sb_stream_render(): never more than one
+                                    * frame late, never torn */
+#define SB_STREAM_DEFAULT_READBACK SB_STREAM_READBACK_SYNC
 
 typedef struct sb_stream_options {
     unsigned int version;          /* SB_STREAM_OPTIONS_VERSION */
@@ -50,6 +62,10 @@ typedef struct sb_stream_options {
                                     * that request (no ExitEvent observer, no TerminateApp()).
                                     * 1: it goes through as a local key's would. Local input is
                                     * never affected. */
+    /* Version 3 (0.3). */
+    int readback;                  /* SB_STREAM_READBACK_SYNC or _ASYNC, default
+                                    * SB_STREAM_DEFAULT_READBACK (measured: README, "Streaming's
+                                    * cost to the application") */
     sb_server_options server;      /* the server's options (server.h), used by serve = 1 and by
                                     * sb_stream_serve(stream, NULL); checked at sb_stream_create by
                                     * the server's own validation, serve or not. LAST
@@ -66,7 +82,7 @@ typedef struct sb_stream_options {
         .max_height = SB_STREAM_DEFAULT_MAX_HEIGHT,                                             \
         .buffer_count = SB_STREAM_DEFAULT_BUFFER_COUNT, .shm_name = NULL, .serve = 0,           \
         .timer_interval_ms = SB_STREAM_DEFAULT_TIMER_INTERVAL_MS, .allow_remote_exit = 0,       \
-        .server = SB_SERVER_OPTIONS_INIT                                                        \
+        .readback = SB_STREAM_DEFAULT_READBACK, .server = SB_SERVER_OPTIONS_INIT                \
     }
 #endif
 
