@@ -24,8 +24,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <algorithm>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 namespace sb {
 
@@ -70,6 +73,7 @@ class Stream {
 public:
     ~Stream()
     {
+        Unregister(this);
         // Observers first (no capture or replay may run against a freed ring or queue), then the
         // server (it reads the ring), then the ring and queue.
         replay.reset();
@@ -115,7 +119,39 @@ public:
     std::unique_ptr<VtkCapture> capture;
     std::unique_ptr<VtkReplay> replay;
 
+    // One stream per window: a second stream's interactor hooks would be torn out from under it
+    // when the first is destroyed (its input then replays as events_invalid). Claims window for
+    // s, or false when a live stream already streams it (a window deleted while its stream
+    // lives frees its claim: the weak pointer reads null).
+    static bool Claim(Stream *s, vtkOpenGLRenderWindow *window)
+    {
+        std::lock_guard<std::mutex> lock(RegistryMutex());
+        for (const Stream *other : Registry())
+            if (other->window.GetPointer() == window)
+                return false;
+        s->window = window;
+        Registry().push_back(s);
+        return true;
+    }
+
 private:
+    static std::mutex &RegistryMutex()
+    {
+        static std::mutex m;
+        return m;
+    }
+    static std::vector<Stream *> &Registry()
+    {
+        static std::vector<Stream *> live;
+        return live;
+    }
+    static void Unregister(Stream *s)
+    {
+        std::lock_guard<std::mutex> lock(RegistryMutex());
+        auto &live = Registry();
+        live.erase(std::remove(live.begin(), live.end(), s), live.end());
+    }
+
     // Points field at a copy kept in storage (NULL stays NULL); true when field was set.
     static bool Own(const char *&field, std::string &storage)
     {
@@ -331,7 +367,12 @@ int MakeStream(void *render_window, const sb_stream_options *opts, const char *f
     rc = CheckRenderWindowPointer(render_window, func, &window);
     if (rc != SB_OK)
         return rc;
-    s->window = window;
+    if (!Stream::Claim(s.get(), window))
+        return sb__set_error(SB_ESTATE, func,
+                             "render window %p is already streamed by another sb_stream: one "
+                             "stream per window (destroy that one first, or serve more viewers "
+                             "and codecs from it)",
+                             render_window);
 
     sb_frame_ring_options ro;
     sb_frame_ring_options_init(&ro, SB_FRAME_RING_OPTIONS_VERSION);

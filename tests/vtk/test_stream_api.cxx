@@ -620,6 +620,39 @@ void test_window_without_interactor_released_before_stream()
     CU_ASSERT(weak == nullptr);
 }
 
+void test_second_stream_on_a_window_refused()
+{
+    TestScene scene = MakeScene(false);
+    vtkNew<vtkRenderWindowInteractor> iren;
+    iren->SetRenderWindow(scene.window);
+    iren->Initialize();
+    sb_stream *first = nullptr, *second = nullptr;
+    CU_ASSERT_FATAL(sb_stream_create(scene.window, nullptr, &first) == SB_OK);
+    CU_ASSERT_EQUAL(sb_stream_create(scene.window, nullptr, &second), SB_ESTATE);
+    CU_ASSERT(second == nullptr);
+    CU_ASSERT(LastErrorHas("already streamed"));
+    // The refusal left the first stream whole: its input still replays.
+    sb_event e = MakeEvent(SB_EVENT_POINTER_MOVE, 1, 1);
+    CU_ASSERT_EQUAL(sb_event_queue_push(sb_stream_event_queue(first), &e), SB_OK);
+    CU_ASSERT_EQUAL(sb_stream_pump(first, 0), 1);
+    sb_stream_stats st{};
+    st.version = SB_STREAM_STATS_VERSION;
+    CU_ASSERT_EQUAL(sb_stream_get_stats(first, &st), SB_OK);
+    CU_ASSERT_EQUAL(st.events_replayed, 1u);
+    CU_ASSERT_EQUAL(st.events_invalid, 0u);
+    sb_stream_destroy(first);
+    // Once the first is gone the window can be streamed again, and its input replays.
+    CU_ASSERT_FATAL(sb_stream_create(scene.window, nullptr, &second) == SB_OK);
+    CU_ASSERT_EQUAL(sb_event_queue_push(sb_stream_event_queue(second), &e), SB_OK);
+    CU_ASSERT_EQUAL(sb_stream_pump(second, 0), 1);
+    st = sb_stream_stats{};
+    st.version = SB_STREAM_STATS_VERSION;
+    CU_ASSERT_EQUAL(sb_stream_get_stats(second, &st), SB_OK);
+    CU_ASSERT_EQUAL(st.events_replayed, 1u);
+    CU_ASSERT_EQUAL(st.events_invalid, 0u);
+    sb_stream_destroy(second);
+}
+
 CU_TestInfo api_tests[] = {
     {"null_window_rejected", test_null_window_rejected},
     {"null_out_rejected", test_null_out_rejected},
@@ -647,6 +680,7 @@ CU_TestInfo api_tests[] = {
     {"window_destroyed_before_stream", test_window_destroyed_before_stream},
     {"window_without_interactor_released_before_stream",
      test_window_without_interactor_released_before_stream},
+    {"second_stream_on_a_window_refused", test_second_stream_on_a_window_refused},
     CU_TEST_INFO_NULL,
 };
 

@@ -95,7 +95,9 @@ SB_API int sb_stream_options_init(sb_stream_options *opts, unsigned int version)
  * ctypes callers need no VTK header; anything else gives SB_EINVAL). Installs a render-end
  * observer that captures each finished frame into the ring, and an interactor timer that
  * replays queued events (a vtkGenericRenderWindowInteractor with trackball-camera style is made
- * when the window has none). The window is not owned; either may be destroyed first. */
+ * when the window has none). The window is not owned; either may be destroyed first. One
+ * stream per window: SB_ESTATE while another live sb_stream streams it (serve more viewers,
+ * codecs or a second server name from that one). */
 SB_API int sb_stream_create(void *render_window, const sb_stream_options *opts, sb_stream **out);
 /* Like sb_stream_create, but the window is served by a server that runs already, as its stream
  * called name (server.h: 1..64 of [A-Za-z0-9._-]; SB_SERVER_DEFAULT_STREAM_NAME makes it the
