@@ -150,6 +150,11 @@ int VtkCapture::CaptureNow()
     rc = ReadIntoRingSlot(win, display, width, height);
     if (rc == SB_OK)
         rc = CommitWithTimes(TakeFrameTimes());
+    return CountCapture(rc, t0);
+}
+
+int VtkCapture::CountCapture(int rc, std::chrono::steady_clock::time_point t0)
+{
     if (rc != SB_OK) {
         stats_.capture_failures++;
         return rc;
@@ -373,15 +378,7 @@ int VtkCapture::PublishPending()
         return SB_FAIL(SB_ESTATE, "the render window is gone");
     const auto t0 = std::chrono::steady_clock::now();
     win->MakeCurrent();
-    int rc = PublishBuffer(i);
-    if (rc != SB_OK) {
-        stats_.capture_failures++;
-        return rc;
-    }
-    stats_.frames_captured++;
-    stats_.capture_ms_total +=
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    return SB_OK;
+    return CountCapture(PublishBuffer(i), t0);
 }
 
 int VtkCapture::PublishBuffer(int i)

@@ -25,6 +25,7 @@
 
 #include <vtkWeakPointer.h>
 
+#include <chrono>
 #include <cstdint>
 
 class vtkObject;
@@ -93,6 +94,9 @@ private:
     int CaptureAsync();
     // Maps pixel buffer i and copies it into a new ring slot, committed with its times.
     int PublishBuffer(int i);
+    // Counts a capture's outcome rc in the stats (a frame and its cost since t0, or a failure);
+    // returns rc.
+    int CountCapture(int rc, std::chrono::steady_clock::time_point t0);
     void ReleasePixelBuffers();
     // Whether win's OpenGL context is the one the pixel buffers were made in.
     bool SameContext(vtkOpenGLRenderWindow *win) const;
