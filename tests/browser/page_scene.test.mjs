@@ -78,11 +78,14 @@ test('a real scene: reset view, fullscreen, favicon, and view-only viewers', asy
       assert.equal(await full.locator('#sb-fullscreen').isVisible(), true);
       await full.bringToFront(); // a background tab may not take the screen
       await full.click('#sb-fullscreen');
+      // The button's state follows the 'fullscreenchange' event, which the browser fires a task
+      // after document.fullscreenElement changes: wait for both.
+      const pressed = () => full.locator('#sb-fullscreen').getAttribute('aria-pressed');
       await waitUntil(() => full.evaluate(() => document.fullscreenElement?.id === 'sb-root'), 'fullscreen');
-      assert.equal(await full.locator('#sb-fullscreen').getAttribute('aria-pressed'), 'true');
+      await waitUntil(async () => (await pressed()) === 'true', 'the button to show fullscreen');
       await full.click('#sb-fullscreen');
       await waitUntil(() => full.evaluate(() => document.fullscreenElement === null), 'leaving fullscreen');
-      assert.equal(await full.locator('#sb-fullscreen').getAttribute('aria-pressed'), 'false');
+      await waitUntil(async () => (await pressed()) === 'false', 'the button to show fullscreen left');
     });
 
     await t.test("a view-only viewer's drag changes nothing; a full viewer's does", async () => {
