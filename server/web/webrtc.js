@@ -244,6 +244,13 @@
       if (!offer.jsep) throw new Error('Janus sent no offer for mountpoint ' + config.mountpoint);
       pc = new RTCPeerConnection({ iceServers: [] });
       pc.ontrack = (e) => {
+        // An interactive view, not a broadcast: ask the receiver to play frames as they come
+        // instead of building up a jitter buffer (Chromium: playoutDelayHint; the standard
+        // jitterBufferTarget where it exists). Loss shows as a stall, never as a delay.
+        try {
+          if ('jitterBufferTarget' in e.receiver) e.receiver.jitterBufferTarget = 0;
+          if ('playoutDelayHint' in e.receiver) e.receiver.playoutDelayHint = 0;
+        } catch (err) { /* read-only in this browser: its default buffering */ }
         video.srcObject = e.streams[0] || new MediaStream([e.track]);
         video.play().catch(() => {});
       };
