@@ -59,6 +59,7 @@ sb_client *sb__client_new(sb_clients *cl, struct sb_server *srv,
     c->stream = stream;
     c->kind = kind;
     c->conn = conn;
+    c->fd = -1;
     c->id = atomic_fetch_add(cl->next_id, 1) + 1;
     pthread_mutex_init(&c->mu, NULL);
     pthread_condattr_t attr;

@@ -34,6 +34,8 @@ typedef struct sb_client {
     struct sb_server *srv;    /* the endpoint's server (ws.c reads its options) */
     struct sb_server_stream *stream; /* the stream it watches (its queue, encoder, counters) */
     struct mg_connection *conn;
+    int fd;                   /* conn's socket (conn_socket.h): frames are written to it in one
+                               * sendmsg; -1: not found, written through civetweb (mg_write) */
     uint32_t id;
     sb_client_kind kind;
     char remote[64];          /* "address:port", for logs and /stats */

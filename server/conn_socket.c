@@ -5,11 +5,16 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
 
 /* true when addr (a peer or local address) has the textual address ip and the port. */
 static bool endpoint_is(const struct sockaddr_storage *addr, const char *ip, int port)
@@ -98,4 +103,67 @@ int sb__conn_socket(const struct mg_connection *conn)
     conn_match m = {.ri = ri, .found = -1};
     sb__for_each_socket(match_conn, &m);
     return m.found;
+}
+
+/* How often a write waiting for room looks at the stop flag. */
+#define SB_WRITE_STOP_POLL_MS 100
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Drops the first `done` bytes of iov[*first..n). */
+static void advance_iov(struct iovec *iov, int n, int *first, size_t done)
+{
+    while (*first < n && done >= iov[*first].iov_len) {
+        done -= iov[*first].iov_len;
+        (*first)++;
+    }
+    if (*first < n) {
+        iov[*first].iov_base = (char *)iov[*first].iov_base + done;
+        iov[*first].iov_len -= done;
+    }
+}
+
+bool sb__sock_write_all(int fd, struct iovec *iov, int n, int timeout_ms, const atomic_bool *stop)
+{
+    int first = 0;
+    advance_iov(iov, n, &first, 0); /* skip empty pieces */
+    uint64_t progress_ms = now_ms();
+    while (first < n) {
+        struct msghdr msg = {.msg_iov = iov + first, .msg_iovlen = (size_t)(n - first)};
+        ssize_t w = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+            advance_iov(iov, n, &first, (size_t)w);
+            progress_ms = now_ms();
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            return false;
+        /* The socket's buffer is full: wait for room, the stop or the timeout. */
+        for (;;) {
+            if (stop && atomic_load(stop)) {
+                errno = ECANCELED;
+                return false;
+            }
+            uint64_t waited = now_ms() - progress_ms;
+            if (waited >= (uint64_t)timeout_ms) {
+                errno = ETIMEDOUT;
+                return false;
+            }
+            uint64_t left = (uint64_t)timeout_ms - waited;
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            int r = poll(&p, 1, (int)(left < SB_WRITE_STOP_POLL_MS ? left : SB_WRITE_STOP_POLL_MS));
+            if (r > 0)
+                break; /* room, or an error the next sendmsg reports */
+            if (r < 0 && errno != EINTR)
+                return false;
+        }
+    }
+    return true;
 }

@@ -8,8 +8,10 @@
 #ifndef SB_CONN_SOCKET_H
 #define SB_CONN_SOCKET_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
+struct iovec;
 struct mg_connection;
 
 /* The file descriptor of conn's socket, or -1 when none matches (then the caller falls back to
@@ -21,5 +23,15 @@ int sb__conn_socket(const struct mg_connection *conn);
  * until visit returns true. false when the descriptors cannot be listed (no /proc). A descriptor
  * may be closed and its number reused while visit runs: visit checks what it acts on. */
 bool sb__for_each_socket(bool (*visit)(int fd, void *user), void *user);
+
+/* Writes every byte of iov[0..n) to the stream socket fd with as few sendmsg calls as the socket
+ * allows (normally one). Why not mg_write per piece: each write is a send of its own, with
+ * TCP_NODELAY a segment of its own, and each segment wakes the peer; a frame written as header,
+ * header and payload cost three of each per viewer. Waits for room (POLLOUT) at most timeout_ms
+ * without progress, and gives up once *stop is raised (looked at every 100 ms while waiting).
+ * false: an error (errno), the timeout (ETIMEDOUT) or the stop (ECANCELED). Consumes iov (the
+ * entries are advanced past what was written). Callers hold mg_lock_connection when others may
+ * write to the same connection. */
+bool sb__sock_write_all(int fd, struct iovec *iov, int n, int timeout_ms, const atomic_bool *stop);
 
 #endif /* SB_CONN_SOCKET_H */

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <math.h>
 #include <stdarg.h>
@@ -185,8 +186,15 @@ static void send_mjpeg_parts(sb_server_stream *st, sb_client *c)
     const size_t end_len = sizeof mjpeg_part_end - 1;
     sb_encoded_frame *f;
     while ((f = sb__client_next_frame(c))) {
-        bool ok = mg_write(c->conn, f->data, f->len) == (int)f->len &&
-                  mg_write(c->conn, mjpeg_part_end, end_len) == (int)end_len;
+        bool ok;
+        if (c->fd >= 0) {
+            /* The frame and the next part's head in one sendmsg (conn_socket.h). */
+            struct iovec iov[2] = {{(void *)f->data, f->len}, {(void *)mjpeg_part_end, end_len}};
+            ok = sb__sock_write_all(c->fd, iov, 2, st->srv->opts.send_timeout_ms, &st->stopping);
+        } else {
+            ok = mg_write(c->conn, f->data, f->len) == (int)f->len &&
+                 mg_write(c->conn, mjpeg_part_end, end_len) == (int)end_len;
+        }
         if (ok) {
             size_t bytes = f->len + end_len;
             atomic_fetch_add(&c->sent, 1);
@@ -219,6 +227,7 @@ static void serve_mjpeg(sb_server_stream *st, struct mg_connection *conn)
      * a hang-up: the guard watches the socket and closes c when the viewer goes, so its slot
      * (max_clients) frees at once. Without the socket, the next frame's write notices. */
     int fd = sb__conn_socket(conn);
+    c->fd = fd;
     if (fd >= 0)
         sb__http_guard_watch_mjpeg(srv->guard, c, fd);
     send_mjpeg_parts(st, c);

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 /* A client's first message (normally HELLO) must arrive within this of the upgrade: a
  * connection that says nothing only holds a slot. */
@@ -154,10 +155,16 @@ static bool send_frame(sb_client *c, const sb_encoded_frame *f, uint32_t ack_rtt
         wsn = 10;
     }
     mg_lock_connection(c->conn);
-    bool ok = !atomic_load(&c->close_sent) && /* the reader closed: nothing may follow */
-              mg_write(c->conn, ws, wsn) == (int)wsn &&
-              mg_write(c->conn, hdr, hlen) == (int)hlen &&
-              mg_write(c->conn, f->data, f->len) == (int)f->len;
+    bool ok = !atomic_load(&c->close_sent); /* the reader closed: nothing may follow */
+    if (ok && c->fd >= 0) {
+        /* One sendmsg: one wake-up of the viewer per frame, not three (conn_socket.h). */
+        struct iovec iov[3] = {{ws, wsn}, {hdr, hlen}, {(void *)f->data, f->len}};
+        ok = sb__sock_write_all(c->fd, iov, 3, c->srv->opts.send_timeout_ms,
+                                &c->stream->stopping);
+    } else if (ok) {
+        ok = mg_write(c->conn, ws, wsn) == (int)wsn && mg_write(c->conn, hdr, hlen) == (int)hlen &&
+             mg_write(c->conn, f->data, f->len) == (int)f->len;
+    }
     mg_unlock_connection(c->conn);
     if (ok) {
         uint64_t bytes = wsn + payload;
@@ -739,6 +746,9 @@ static void ws_ready(struct mg_connection *conn, void *cbdata)
     if (!c)
         return;
     c->conn = conn;
+    /* Before the sender starts: it writes frames to the socket directly when it is known. */
+    int fd = sb__conn_socket(conn);
+    c->fd = fd;
     /* Under mu: sb__clients_close_all reads sender_started from another thread. */
     pthread_mutex_lock(&c->mu);
     if (pthread_create(&c->sender, NULL, sender_main, c) == 0) {
@@ -749,7 +759,6 @@ static void ws_ready(struct mg_connection *conn, void *cbdata)
     }
     pthread_mutex_unlock(&c->mu);
 
-    int fd = sb__conn_socket(conn);
     if (fd < 0) {
         /* Not expected; civetweb's reader then serves this client through ws_data, without
          * the header-first size check or the time bounds. */

@@ -6,6 +6,8 @@
 
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -887,6 +889,115 @@ static void test_non_reading_clients_do_not_stall_a_fast_one(void)
     st_server_stop(&f);
 }
 
+/* Opens an MJPEG viewer that never reads, with a tiny receive buffer: the server's writes to it
+ * fill the socket within a frame or two and then wait for room that never comes. */
+static int mjpeg_viewer_that_never_reads(int port)
+{
+    int fd = st_raw_connect(port);
+    if (fd < 0)
+        return -1;
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    if (st_raw_request_status(fd, "GET /video.mjpeg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") != 200) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Publishes big noisy frames until cond() holds or the deadline passes; true if it held. */
+static bool publish_until(st_server *f, bool (*cond)(void *), void *arg)
+{
+    st_producer p;
+    memset(&p, 0, sizeof p);
+    p.ring = f->ring;
+    p.width = 1280;
+    p.height = 720;
+    p.count = 1;
+    p.noise = 1;
+    uint64_t deadline = st_now_ms() + ST_DEADLINE_MS;
+    while (!cond(arg)) {
+        if (st_now_ms() > deadline)
+            return false;
+        st_producer_main(&p);
+        st_sleep_ms(ST_POLL_MS);
+    }
+    return true;
+}
+
+static bool no_clients(void *arg)
+{
+    return st_server_clients(arg) == 0;
+}
+
+/* A viewer whose socket stopped draining is closed once send_timeout_ms passed without progress
+ * (its slot frees), whatever else happens; the writes go out through our own sendmsg loop
+ * (conn_socket.c), which must keep civetweb's bound. */
+static void test_viewer_that_stops_draining_is_closed_after_send_timeout(void)
+{
+    st_server f;
+    sb_server_options o = SB_SERVER_OPTIONS_INIT;
+    o.max_fps = 200;
+    o.send_timeout_ms = 300;
+    CU_ASSERT_EQUAL_FATAL(st_server_start(&f, &o, 1280, 720), 0);
+    int fd = mjpeg_viewer_that_never_reads(f.port);
+    CU_ASSERT_FATAL(fd >= 0);
+    bool one;
+    ST_WAIT_UNTIL(one, st_server_clients(&f) == 1, ST_DEADLINE_MS);
+    CU_ASSERT(one);
+    CU_ASSERT(publish_until(&f, no_clients, &f));
+    close(fd);
+    st_server_stop(&f);
+}
+
+typedef struct destroy_call {
+    sb_server *srv;
+    atomic_bool returned;
+} destroy_call;
+
+static void *destroy_main(void *arg)
+{
+    destroy_call *d = arg;
+    sb_server_destroy(d->srv);
+    atomic_store(&d->returned, true);
+    return NULL;
+}
+
+static bool write_blocked(void *arg)
+{
+    /* The viewer got at least one frame written and the next ones are piling up: its sender
+     * is waiting for room in the socket. */
+    sb_server_stats s = st_server_stats(arg);
+    return s.frames_sent >= 1 && s.frames_published >= s.frames_sent + 3;
+}
+
+/* sb_server_destroy while a viewer's write waits for room: the write gives up at the stop, not
+ * after send_timeout_ms (here ten minutes, far beyond the deadline). */
+static void test_destroy_does_not_wait_out_a_blocked_write(void)
+{
+    st_server f;
+    sb_server_options o = SB_SERVER_OPTIONS_INIT;
+    o.max_fps = 200;
+    o.send_timeout_ms = 600000;
+    CU_ASSERT_EQUAL_FATAL(st_server_start(&f, &o, 1280, 720), 0);
+    int fd = mjpeg_viewer_that_never_reads(f.port);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT(publish_until(&f, write_blocked, f.srv));
+    destroy_call d = {.srv = f.srv};
+    atomic_init(&d.returned, false);
+    pthread_t t;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, destroy_main, &d), 0);
+    bool returned;
+    ST_WAIT_UNTIL(returned, atomic_load(&d.returned), ST_DEADLINE_MS);
+    CU_ASSERT(returned);
+    if (!returned)
+        close(fd); /* the write then fails and destroy goes on: join without hanging */
+    pthread_join(t, NULL);
+    f.srv = NULL;
+    close(fd);
+    st_server_stop(&f);
+}
+
 static void test_max_clients_refuses_extra_connections_with_503(void)
 {
     st_server f;
@@ -1279,6 +1390,9 @@ static CU_TestInfo server_tests[] = {
     {"event_rate_abuse_is_dropped_then_closed_with_1008",
      test_event_rate_abuse_is_dropped_then_closed_with_1008},
     {"non_reading_clients_do_not_stall_a_fast_one", test_non_reading_clients_do_not_stall_a_fast_one},
+    {"viewer_that_stops_draining_is_closed_after_send_timeout",
+     test_viewer_that_stops_draining_is_closed_after_send_timeout},
+    {"destroy_does_not_wait_out_a_blocked_write", test_destroy_does_not_wait_out_a_blocked_write},
     {"max_clients_refuses_extra_connections_with_503",
      test_max_clients_refuses_extra_connections_with_503},
     {"stop_sends_1001_to_websocket_viewers", test_stop_sends_1001_to_websocket_viewers},
