@@ -5,7 +5,9 @@
 //
 // The application is a fixed scene rendered the way an interactive app renders: an on-screen
 // window (Mesa llvmpipe under Xvfb, the window's default multisampling) with three translucent
-// spheres, the camera turned one degree before each Render(), as fast as the machine allows; a
+// spheres, the camera turned a step before each Render(), as fast as the machine allows (a
+// measured run is one full turn from the same view: Run, CalibrateTurn; --seconds sets its
+// length through the bare render rate); a
 // streamed run attaches the stream through the public C API exactly as an application (or the
 // autoload plugin) does (serve = 1) and calls sb_stream_pump(s, 0) after each render as an
 // application's own loop would. Viewers are real clients in a separate process (this program
@@ -15,8 +17,10 @@
 // Configurations per size, in one round: bare, streamed with 0 viewers, 1 WebSocket viewer,
 // 1 MJPEG viewer, 8 viewers (4 WebSocket + 4 MJPEG); each streamed one for every readback asked
 // for. Rounds interleave everything (round 1 runs every configuration of every size, then round
-// 2, ...) so a burst of load from elsewhere lands on one round, not on one configuration. Each
-// configuration's ratio is taken against the bare run of the same size in the same round.
+// 2, ...) so a burst of load from elsewhere lands on one round, not on one configuration. Within
+// a round a bare run sits between any two streamed runs, and each streamed run's ratio is taken
+// against the mean of the bare runs right before and right after it: on a shared machine the bare
+// rate alone drifts by 10-15% within a minute, and only neighbours seconds apart cancel that.
 //
 // Printed per configuration: renders/s and ratio vs bare (median [min-max] over rounds), frames
 // delivered per viewer per second, the render-end -> publish time of the capture (server /stats
@@ -366,6 +370,8 @@ std::map<std::string, double> CpuMsByGroup(const std::map<long, ThreadCpu> &befo
 struct Scene {
     vtkSmartPointer<vtkRenderWindow> window;
     vtkSmartPointer<vtkRenderer> renderer;
+    vtkSmartPointer<vtkCamera> start; // every measured window starts from this view
+    long turn_renders = 0;            // renders per measured window: one full turn of the camera
 };
 
 Scene MakeScene(int w, int h)
@@ -395,7 +401,24 @@ Scene MakeScene(int w, int h)
     s.window->AddRenderer(s.renderer);
     s.window->Render();
     s.renderer->ResetCamera();
+    s.start = vtkSmartPointer<vtkCamera>::New();
+    s.start->DeepCopy(s.renderer->GetActiveCamera());
     return s;
+}
+
+// How many renders one measured window takes: as many as the bare scene renders in `seconds`
+// (at least 24), one full turn of the camera in that many steps.
+long CalibrateTurn(Scene &scene, double seconds)
+{
+    vtkCamera *camera = scene.renderer->GetActiveCamera();
+    long renders = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    while (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < seconds) {
+        camera->Azimuth(1.0);
+        scene.window->Render();
+        renders++;
+    }
+    return std::max(24L, renders);
 }
 
 struct Config {
@@ -428,7 +451,11 @@ void ReadCaptureLatency(int port, double *p50, double *p99)
     st_response_free(&r);
 }
 
-RunResult Run(Scene &scene, const Config &c, double seconds)
+// One measured window: scene.turn_renders renders turning the camera once around from the same
+// start, so that every window (bare or streamed) renders the very same pictures: the cost of a
+// view of translucent spheres depends on the angle, and windows of equal time that start at
+// different angles would differ by that alone.
+RunResult Run(Scene &scene, const Config &c)
 {
     RunResult res;
     sb_stream *stream = nullptr;
@@ -450,8 +477,9 @@ RunResult Run(Scene &scene, const Config &c, double seconds)
         sb_stream_pump(stream, 0);
     }
     vtkCamera *camera = scene.renderer->GetActiveCamera();
+    const double step = 360.0 / static_cast<double>(scene.turn_renders);
     auto render = [&] {
-        camera->Azimuth(1.0);
+        camera->Azimuth(step);
         scene.window->Render();
         if (stream)
             sb_stream_pump(stream, 0);
@@ -489,15 +517,16 @@ RunResult Run(Scene &scene, const Config &c, double seconds)
     s0.version = s1.version = SB_SERVER_STATS_VERSION;
     if (server)
         sb_server_get_stats(server, &s0);
+    camera->DeepCopy(scene.start);
     const auto cpu0 = SampleThreads();
     const auto t0 = std::chrono::steady_clock::now();
     long renders = 0;
-    double elapsed = 0;
-    while (res.ok && elapsed < seconds) {
+    while (res.ok && renders < scene.turn_renders) {
         render();
         renders++;
-        elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const auto cpu1 = SampleThreads();
     if (server) {
         sb_server_get_stats(server, &s1);
@@ -604,27 +633,58 @@ int main(int argc, char **argv)
                                rb.second});
     signal(SIGPIPE, SIG_IGN);
 
-    // results[size][config][round]
+    // results[size][config][round]; for config 0 (bare) one entry per bare window. bare_around
+    // [size][config][round]: the mean renders/s and process CPU per render of the two bare
+    // windows right before and right after that run.
     std::vector<std::vector<std::vector<RunResult>>> results(
         sizes.size(), std::vector<std::vector<RunResult>>(configs.size()));
+    std::vector<std::vector<std::vector<std::pair<double, double>>>> bare_around(
+        sizes.size(), std::vector<std::vector<std::pair<double, double>>>(configs.size()));
+    auto log_run = [&](int r, size_t si, size_t ci, const RunResult &x) {
+        fprintf(stderr, "round %d %dx%d %-20s %.1f renders/s\n", r + 1, sizes[si].first,
+                sizes[si].second, configs[ci].name.c_str(), x.renders_per_s);
+    };
+    std::vector<long> turn_renders(sizes.size(), 0);
     for (int r = 0; r < rounds; r++) {
         for (size_t si = 0; si < sizes.size(); si++) {
             Scene scene = MakeScene(sizes[si].first, sizes[si].second);
-            for (size_t ci = 0; ci < configs.size(); ci++) {
-                results[si][ci].push_back(Run(scene, configs[ci], seconds));
-                fprintf(stderr, "round %d %dx%d %-20s %.1f renders/s\n", r + 1, sizes[si].first,
-                        sizes[si].second, configs[ci].name.c_str(),
-                        results[si][ci].back().renders_per_s);
+            if (turn_renders[si] == 0)
+                turn_renders[si] = CalibrateTurn(scene, seconds);
+            scene.turn_renders = turn_renders[si];
+            // A new window's first turn is slower (Mesa's caches, first allocations): not measured.
+            Run(scene, configs[0]);
+            // Bare, streamed, bare, streamed, ..., bare: each streamed run is compared with the
+            // bare runs on either side of it, seconds away, so that the machine's own drift
+            // (other load, a neighbour on the host) cancels out instead of landing on one ratio.
+            RunResult before = Run(scene, configs[0]);
+            log_run(r, si, 0, before);
+            results[si][0].push_back(before);
+            for (size_t ci = 1; ci < configs.size(); ci++) {
+                RunResult x = Run(scene, configs[ci]);
+                log_run(r, si, ci, x);
+                RunResult after = Run(scene, configs[0]);
+                log_run(r, si, 0, after);
+                results[si][ci].push_back(x);
+                results[si][0].push_back(after);
+                bare_around[si][ci].emplace_back(
+                    (before.renders_per_s + after.renders_per_s) / 2,
+                    (before.process_ms_per_render + after.process_ms_per_render) / 2);
+                before = after;
             }
         }
     }
 
     const char *groups[] = {"sb-encoder", "sb-ws-sender", "civetweb-worker", "civetweb-master",
                             "sb-http-guard", "llvmpipe", "other"};
-    printf("bench_overhead: %d rounds x %.1f s per configuration, interleaved; median [min-max] "
-           "over rounds\n",
+    printf("bench_overhead: %d rounds, each streamed run between two bare runs; a run is one "
+           "full turn of the camera from the same view (renders per turn, calibrated to ~%.1f s "
+           "bare:",
            rounds, seconds);
-    printf("ratio vs bare: renders/s against the bare run of the same round; cpu ratio: this "
+    for (size_t si = 0; si < sizes.size(); si++)
+        printf(" %ld at %dx%d", turn_renders[si], sizes[si].first, sizes[si].second);
+    printf("); median [min-max] over rounds (bare: over all its runs)\n");
+    printf("ratio vs bare: renders/s against the mean of the bare runs right before and after; "
+           "cpu ratio: this "
            "process's CPU per render, bare / streamed (what the rate would be on a machine the "
            "application saturates alone; the viewers, elsewhere in real life, excluded)\n");
     printf("CPU ms per delivered frame (a distinct frame encoded and sent), medians; render = "
@@ -640,14 +700,19 @@ int main(int argc, char **argv)
         for (size_t ci = 0; ci < configs.size(); ci++) {
             std::vector<double> rate, ratio, cpu_ratio, fps, cap50, cap99, render_ms, viewer_ms;
             std::map<std::string, std::vector<double>> per_group;
-            for (int r = 0; r < rounds; r++) {
-                const RunResult &x = results[si][ci][static_cast<size_t>(r)];
-                const RunResult &bare = results[si][0][static_cast<size_t>(r)];
+            for (size_t r = 0; r < results[si][ci].size(); r++) {
+                const RunResult &x = results[si][ci][r];
                 rate.push_back(x.renders_per_s);
-                if (bare.renders_per_s > 0)
-                    ratio.push_back(x.renders_per_s / bare.renders_per_s);
-                if (x.process_ms_per_render > 0)
-                    cpu_ratio.push_back(bare.process_ms_per_render / x.process_ms_per_render);
+                if (ci > 0) {
+                    const auto [bare_rate, bare_cpu] = bare_around[si][ci][r];
+                    if (bare_rate > 0)
+                        ratio.push_back(x.renders_per_s / bare_rate);
+                    if (x.process_ms_per_render > 0)
+                        cpu_ratio.push_back(bare_cpu / x.process_ms_per_render);
+                } else {
+                    ratio.push_back(1.0);
+                    cpu_ratio.push_back(1.0);
+                }
                 fps.push_back(x.delivered_per_viewer_s);
                 cap50.push_back(x.capture_p50);
                 cap99.push_back(x.capture_p99);
