@@ -91,6 +91,12 @@ test(`scene ${scene}: serves frames over HTTP and WebSocket, and a drag changes 
       const published = async () => (await (await fetch(demo.base + 'stats')).json()).frames_published;
       await waitUnchanged(published, 'publishing to stop after the drag', { quietMs: 2000 });
       ws.close();
+    } catch (err) {
+      // fetch's 'fetch failed' names its reason only in err.cause; the demo's log says what the
+      // server saw (a guard eviction, a stall).
+      const cause = err.cause ? ` (cause: ${err.cause.code ?? ''} ${err.cause.message ?? err.cause})` : '';
+      err.message += `${cause}\ndemo output:\n${demo.output()}`;
+      throw err;
     } finally {
       const { code, signal } = await stopDemo(demo);
       assert.equal(signal, null, `demo was killed (${signal}):\n${demo.output()}`);
