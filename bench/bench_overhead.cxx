@@ -302,10 +302,12 @@ std::vector<long> StopViewers(ViewerProcess *vp, double *cpu_s)
 
 // ---- threads of this process -------------------------------------------------------------------
 
-// CPU nanoseconds per thread id, with the thread's name.
+// CPU nanoseconds per thread id, with the thread's name and how many times it was given a CPU
+// (schedstat's timeslices: for a thread that mostly sleeps, its wake-ups).
 struct ThreadCpu {
     std::string name;
     unsigned long long ns = 0;
+    unsigned long long slices = 0;
 };
 
 std::map<long, ThreadCpu> SampleThreads()
@@ -328,8 +330,9 @@ std::map<long, ThreadCpu> SampleThreads()
             fclose(f);
         }
         if (FILE *f = fopen((dir + "/schedstat").c_str(), "r")) {
-            if (fscanf(f, "%llu", &t.ns) != 1)
-                t.ns = 0;
+            unsigned long long waited = 0;
+            if (fscanf(f, "%llu %llu %llu", &t.ns, &waited, &t.slices) != 3)
+                t.ns = t.slices = 0;
             fclose(f);
         }
         out[tid] = t;
@@ -352,15 +355,19 @@ std::string ThreadGroup(long tid, const std::string &name)
 }
 
 // CPU ms per group between two samples (threads that came or went in between count from zero
-// or not at all).
+// or not at all), and the wake-ups of streambridge's own threads (sb-*, civetweb-*) in *wakes.
 std::map<std::string, double> CpuMsByGroup(const std::map<long, ThreadCpu> &before,
-                                           const std::map<long, ThreadCpu> &after)
+                                           const std::map<long, ThreadCpu> &after, double *wakes)
 {
     std::map<std::string, double> out;
+    *wakes = 0;
     for (const auto &[tid, t] : after) {
         auto it = before.find(tid);
-        const unsigned long long base = it != before.end() ? it->second.ns : 0;
-        out[ThreadGroup(tid, t.name)] += static_cast<double>(t.ns - base) / 1e6;
+        const bool known = it != before.end();
+        const std::string group = ThreadGroup(tid, t.name);
+        out[group] += static_cast<double>(t.ns - (known ? it->second.ns : 0)) / 1e6;
+        if (group.rfind("sb-", 0) == 0 || group.rfind("civetweb", 0) == 0)
+            *wakes += static_cast<double>(t.slices - (known ? it->second.slices : 0));
     }
     return out;
 }
@@ -435,6 +442,7 @@ struct RunResult {
     double render_ms_per_render = 0;   // the render thread's CPU
     double process_ms_per_render = 0;  // every thread of this process
     std::map<std::string, double> cpu_ms; // per group, whole run
+    double sb_wakes = 0;                  // times streambridge's threads got a CPU, whole run
     double viewer_cpu_ms = 0;
     double capture_p50 = -1, capture_p99 = -1; // render end -> publish (server /stats)
     bool ok = true;
@@ -540,7 +548,7 @@ RunResult Run(Scene &scene, const Config &c)
     }
     sb_stream_destroy(stream);
     res.renders_per_s = static_cast<double>(renders) / elapsed;
-    res.cpu_ms = CpuMsByGroup(cpu0, cpu1);
+    res.cpu_ms = CpuMsByGroup(cpu0, cpu1, &res.sb_wakes);
     res.render_ms_per_render = res.cpu_ms["render"] / static_cast<double>(renders);
     double total_ms = 0;
     for (const auto &[group, ms] : res.cpu_ms)
@@ -689,16 +697,18 @@ int main(int argc, char **argv)
            "application saturates alone; the viewers, elsewhere in real life, excluded)\n");
     printf("CPU ms per delivered frame (a distinct frame encoded and sent), medians; render = "
            "the render thread's CPU per render; viewers = the viewer process per delivered "
-           "frame\n");
+           "frame; sb wakes = times streambridge's threads (sb-*, civetweb-*) got a CPU per "
+           "delivered frame\n");
     for (size_t si = 0; si < sizes.size(); si++) {
         printf("\n%dx%d\n", sizes[si].first, sizes[si].second);
         printf("%-20s %-20s %-20s %-20s %9s %13s | %7s", "config", "renders/s", "ratio vs bare",
                "cpu ratio vs bare", "fps/viewer", "capture p50/p99", "render");
         for (const char *g : groups)
             printf(" %9.9s", g);
-        printf(" %8s\n", "viewers");
+        printf(" %8s %8s\n", "viewers", "sb wakes");
         for (size_t ci = 0; ci < configs.size(); ci++) {
-            std::vector<double> rate, ratio, cpu_ratio, fps, cap50, cap99, render_ms, viewer_ms;
+            std::vector<double> rate, ratio, cpu_ratio, fps, cap50, cap99, render_ms, viewer_ms,
+                wakes;
             std::map<std::string, std::vector<double>> per_group;
             for (size_t r = 0; r < results[si][ci].size(); r++) {
                 const RunResult &x = results[si][ci][r];
@@ -724,6 +734,7 @@ int main(int argc, char **argv)
                                                                     : 0.0);
                     }
                     viewer_ms.push_back(x.viewer_cpu_ms / x.distinct_frames);
+                    wakes.push_back(x.sb_wakes / x.distinct_frames);
                 }
             }
             const Spread sr = SpreadOf(rate), sq = SpreadOf(ratio), sc = SpreadOf(cpu_ratio);
@@ -747,9 +758,9 @@ int main(int argc, char **argv)
                     printf(" %9.3f", SpreadOf(per_group[g]).median);
             }
             if (viewer_ms.empty())
-                printf(" %8s\n", "-");
+                printf(" %8s %8s\n", "-", "-");
             else
-                printf(" %8.3f\n", SpreadOf(viewer_ms).median);
+                printf(" %8.3f %8.1f\n", SpreadOf(viewer_ms).median, SpreadOf(wakes).median);
         }
     }
     return 0;

@@ -291,6 +291,11 @@ static sb_encoded_frame *still_refinement(sb_client *c)
     return NULL;
 }
 
+int sb__client_credit(const sb_client *c)
+{
+    return c->codec == SB_CODEC_JPEG ? SB_CLIENT_MAX_IN_FLIGHT : SB_CLIENT_MAX_IN_FLIGHT_VIDEO;
+}
+
 /* The next thing for c, or NULL (under c->mu). */
 static sb_encoded_frame *next_for(sb_client *c)
 {
@@ -320,9 +325,7 @@ sb_encoded_frame *sb__client_next_frame(sb_client *c)
     for (;;) {
         if (c->closing || c->dead || atomic_load(cl->stopping))
             break;
-        int credit = c->codec == SB_CODEC_JPEG ? SB_CLIENT_MAX_IN_FLIGHT
-                                               : SB_CLIENT_MAX_IN_FLIGHT_VIDEO;
-        if (c->kind != SB_CLIENT_WS || c->in_flight < credit) {
+        if (c->kind != SB_CLIENT_WS || c->in_flight < sb__client_credit(c)) {
             sb_encoded_frame *f = next_for(c);
             if (f) {
                 take_frame(c, f);

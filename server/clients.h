@@ -151,6 +151,10 @@ int sb__clients_count(const sb_clients *cl);
 /* Calls fn for every registered client, under cl->mu: fn must take no lock and not block. */
 void sb__clients_foreach(sb_clients *cl, void (*fn)(const sb_client *c, void *arg), void *arg);
 
+/* How many frames c (a WebSocket client) may have unacknowledged: SB_CLIENT_MAX_IN_FLIGHT for
+ * JPEG, SB_CLIENT_MAX_IN_FLIGHT_VIDEO for a video codec. Under c->mu. */
+int sb__client_credit(const sb_client *c);
+
 /* Waits until there is something for c (or closing/stop): for JPEG, the encoder's newest frame
  * when it differs from the last one c got; for a video codec, the next packet in order (or
  * the keyframe c waits for). Returns it with a reference for the caller, or NULL when the

@@ -283,8 +283,11 @@ static int handle_ack(sb_client *c, uint64_t seq)
             c->in_flight_send_ns[i] = c->in_flight_send_ns[i + 1];
             c->in_flight_since_ns[i] = c->in_flight_since_ns[i + 1];
         }
-        c->in_flight--;
-        pthread_cond_signal(&c->cv);
+        /* Only a sender out of credit waits for an ack; one with credit left waits for a new
+         * frame, and waking it here would only send it back to sleep (a wake-up per frame per
+         * viewer for nothing). */
+        if (c->in_flight-- >= sb__client_credit(c))
+            pthread_cond_signal(&c->cv);
     }
     pthread_mutex_unlock(&c->mu);
     if (found < 0)
