@@ -7,12 +7,12 @@
 // window (Mesa llvmpipe under Xvfb, the window's default multisampling) with three translucent
 // spheres, the camera turned a step before each Render(), as fast as the machine allows (a
 // measured run is one full turn from the same view: Run, CalibrateTurn; --seconds sets its
-// length through the bare render rate); a
-// streamed run attaches the stream through the public C API exactly as an application (or the
-// autoload plugin) does (serve = 1) and calls sb_stream_pump(s, 0) after each render as an
-// application's own loop would. Viewers are real clients in a separate process (this program
-// run with --viewers): WebSocket clients that ack every frame as the browser client does, and
-// MJPEG clients reading /video.mjpeg; each reads every byte of every frame.
+// length through the bare render rate); a streamed run attaches the stream through the public
+// C API exactly as an application (or the autoload plugin) does (serve = 1) and calls
+// sb_stream_pump(s, 0) after each render as an application's own loop would (not with the
+// asynchronous readback: see Run). Viewers are real clients in a separate process (this
+// program run with --viewers): WebSocket clients that ack every frame as the browser client
+// does, and MJPEG clients reading /video.mjpeg; each reads every byte of every frame.
 //
 // Configurations per size, in one round: bare, streamed with 0 viewers, 1 WebSocket viewer,
 // 1 MJPEG viewer, 8 viewers (4 WebSocket + 4 MJPEG); each streamed one for every readback asked
@@ -486,10 +486,17 @@ RunResult Run(Scene &scene, const Config &c)
     }
     vtkCamera *camera = scene.renderer->GetActiveCamera();
     const double step = 360.0 / static_cast<double>(scene.turn_renders);
+    // The synchronous runs pump after each render as an application's loop would. The
+    // asynchronous ones do not: a pump publishes the frame still waiting in its pixel buffer at
+    // once (docs/bridge.md, "Readback"), which right after a render would map the buffer the
+    // moment its read was queued; left to the next render, frame N is read while N+1 renders,
+    // the pipelining the option exists for, and its capture latency column shows what that
+    // costs: one render interval.
+    const bool pump = c.readback != SB_STREAM_READBACK_ASYNC;
     auto render = [&] {
         camera->Azimuth(step);
         scene.window->Render();
-        if (stream)
+        if (stream && pump)
             sb_stream_pump(stream, 0);
     };
     ViewerProcess vp;
