@@ -6,7 +6,8 @@
 #       compares with a *_DEADLINE* constant (a generous deadline) or is on the allow-list.
 # Tests wait for conditions instead: ST_WAIT_UNTIL / st_wait_until and ST_DEADLINE_MS (C,
 # tests/support/sb_test_wait.h), waitUntil / waitUnchanged (JS, tests/common/wait.mjs),
-# wait_for_status (Python). How fast something is belongs to bench/, never to ctest.
+# wait_until / wait_for_status (Python, tests/common/sb_harness.py). How fast something is
+# belongs to bench/, never to ctest.
 # Registered as the ctest test check_no_timing_asserts (label lint). Usage: tests/check-no-timing-asserts.sh
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,9 +39,8 @@ allow=(
   "tests/browser/janus_process.mjs|setTimeout(() => p.proc.kill('SIGKILL'), graceMs)|SIGKILL after stopProcess()'s grace"
   "tests/scenes/test_network_layout.cxx|/* poll interval */|poll interval of a deadline loop"
   "tests/vtk/test_vtk_replay.cxx|// poll interval|poll interval of the drag producer's wait_for()"
-  "tests/plugin/check_autoload.py|# poll interval|poll interval of wait_for_ready()/wait_for_status()/wait_exit_refused()"
-  "tests/paraview/pv_stream_check.py|# poll interval|poll interval of wait_until() (until DEADLINE_S)"
-  "tests/paraview/gui_check.py|# poll interval|poll interval of wait_until() (until DEADLINE_S)"
+  "tests/common/sb_harness.py|time.sleep(poll_s)  # poll interval|poll interval of wait_until() (until DEADLINE_S)"
+  "tests/common/sb_harness.py|time.sleep(0.1)  # poll interval|poll interval of wait_for_status() (until DEADLINE_S)"
   "tests/python/conftest.py|time.sleep(interval_s)  # poll interval of wait_for()|poll interval of wait_for()"
   "tests/python/conftest.py|await asyncio.sleep(interval_s)  # poll interval of wait_for_async()|poll interval of wait_for_async()"
   "tests/browser/nginx.mjs|setTimeout(() => proc.kill('SIGKILL'), DEADLINE_MS / 2)|SIGKILL after nginx's graceful stop"
@@ -48,8 +48,6 @@ allow=(
   "tests/unit/test_shm_corruption.c|st_sleep_ms(20); /* poll interval */|poll interval of wait_exit() (waitpid until a 60 s deadline)"
   "tests/xvfb-run.sh|sleep 0.05|poll interval while Xvfb starts (60 s deadline)"
   "tests/vtk/vtk_test_scene.h|usleep(20000);|retry interval of XOpenDisplay()"
-  "tests/plugin/check_windows.py|time.sleep(0.1)  # poll interval|poll interval of the drag/ready waits (DEADLINE_S)"
-  "tests/plugin/check_windows.py|time.sleep(0.05)  # poll interval|poll interval of the log-line wait"
   # (2) pacing like a person / an application
   "tests/plugin/windows_app.cxx|// the script's own pace|a batch script rendering now and then, until the watcher says quit"
   "tests/scenes/wire_client.mjs|await pace(25);|WireClient.drag(): paced like a person's, over several ticks"

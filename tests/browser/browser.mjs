@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEADLINE_MS } from '../common/wait.mjs';
+import { DEADLINE_MS, waitUntil } from '../common/wait.mjs';
 
 let playwright;
 try {
@@ -61,6 +61,27 @@ export async function canvasSummary(page, selector = '#sb-view') {
     }
     return { width: c.width, height: c.height, hash, colours: colours.size, foreground: fg / (c.width * c.height) };
   }, selector);
+}
+
+// Waits until the canvas shows another picture than `from` (a canvasSummary).
+export function waitCanvasChange(page, from, what, selector = '#sb-view') {
+  return waitUntil(async () => (await canvasSummary(page, selector)).hash !== from.hash, what);
+}
+
+// The centre of the canvas in page coordinates: where a person grabs the view.
+export async function canvasCentre(page, selector = '#sb-view') {
+  const box = await page.locator(selector).boundingBox();
+  return { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+}
+
+// A left drag from the canvas's centre, 180 px right and 60 px down in 12 moves: it turns
+// every demo scene visibly.
+export async function dragCanvas(page, selector = '#sb-view') {
+  const { x, y } = await canvasCentre(page, selector);
+  await page.mouse.move(x, y);
+  await page.mouse.down();
+  await page.mouse.move(x + 180, y + 60, { steps: 12 });
+  await page.mouse.up();
 }
 
 // Waits until the canvas shows something and stopped changing for quietMs (a wait helper: the

@@ -1,36 +1,21 @@
 // client.test.mjs - the browser client in real headless Chromium against a real VTK scene
 // (streambridge-demo --scene basic, started here on a free port; run under tests/xvfb-run.sh).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, canvasSummary, waitSettled } from './browser.mjs';
-import { startDemo, stopDemo } from '../scenes/demo_process.mjs';
+import { canvasCentre, canvasSummary, dragCanvas, waitCanvasChange, waitSettled } from './browser.mjs';
+import { demoInBrowser } from './demo_in_browser.mjs';
 import { DEADLINE_MS, waitUntil, waitUnchanged } from '../common/wait.mjs';
 
-const demoBinary = process.env.SB_DEMO;
-let demo, browser, page;
+const scene = demoInBrowser(['--scene', 'basic'], { width: 800, height: 600 });
 
-before(async () => {
-  assert.ok(demoBinary, 'SB_DEMO must name the streambridge-demo binary');
-  demo = await startDemo(demoBinary, ['--scene', 'basic']);
-  browser = await launchBrowser({ width: 800, height: 600 });
-  page = browser.page;
-});
-
-after(async () => {
-  if (browser) await browser.close();
-  if (demo) {
-    const { code } = await stopDemo(demo);
-    assert.equal(code, 0, demo.output());
-  }
-});
-
-const stats = async () => (await fetch(new URL('stats', demo.base))).json();
+const stats = async () => (await fetch(new URL('stats', scene.demo.base))).json();
 const framesPublished = async () => (await stats()).frames_published;
 // The scene comes to rest: the producer stops publishing. A drag whose end never reached the
 // interactor style keeps it rotating/rendering on every timer tick, and never comes to rest.
 const waitAtRest = (what) => waitUnchanged(framesPublished, what, { quietMs: 1500 });
 
 test('the page loads and draws frames on the canvas', async () => {
+  const { demo, page } = scene;
   await page.goto(demo.url);
   await page.waitForFunction(() => document.querySelector('#sb-view').width > 0, null, { timeout: DEADLINE_MS });
   const shown = await waitSettled(page);
@@ -39,43 +24,37 @@ test('the page loads and draws frames on the canvas', async () => {
 });
 
 test("wheel zooms in and 'r' resets the camera", async () => {
+  const { page } = scene;
   const start = await waitSettled(page);
-  const box = await page.locator('#sb-view').boundingBox();
-  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  const centre = await canvasCentre(page);
+  await page.mouse.move(centre.x, centre.y);
   for (let i = 0; i < 3; i++) await page.mouse.wheel(0, -120);
   // A settled canvas is not yet a changed one: wait for the change, then for it to settle.
-  await waitUntil(async () => (await canvasSummary(page)).hash !== start.hash,
-                  'the wheel to change the picture');
+  await waitCanvasChange(page, start, 'the wheel to change the picture');
   const zoomed = await waitSettled(page);
   assert.notEqual(zoomed.hash, start.hash, 'the wheel changed the picture');
   assert.ok(zoomed.foreground > start.foreground * 1.2,
             `zoomed in: foreground ${start.foreground.toFixed(3)} -> ${zoomed.foreground.toFixed(3)}`);
   await page.locator('#sb-view').focus();
   await page.keyboard.press('r');
-  await waitUntil(async () => (await canvasSummary(page)).hash !== zoomed.hash,
-                  "'r' to change the picture");
+  await waitCanvasChange(page, zoomed, "'r' to change the picture");
   const reset = await waitSettled(page);
   assert.ok(Math.abs(reset.foreground - start.foreground) < 0.01 * Math.max(1, start.foreground * 10),
             `'r' restored the view: foreground ${start.foreground.toFixed(3)} -> ${reset.foreground.toFixed(3)}`);
 });
 
 test('a mouse drag on the canvas rotates the scene', async () => {
+  const { page } = scene;
   const start = await waitSettled(page);
-  const box = await page.locator('#sb-view').boundingBox();
-  const cx = box.x + box.width / 2, cy = box.y + box.height / 2;
-  await page.mouse.move(cx, cy);
-  await page.mouse.down();
-  await page.mouse.move(cx + 180, cy + 60, { steps: 12 });
-  await page.mouse.up();
-  await waitUntil(async () => (await canvasSummary(page)).hash !== start.hash,
-                  'the drag to change the picture on the canvas');
+  await dragCanvas(page);
+  await waitCanvasChange(page, start, 'the drag to change the picture on the canvas');
   await waitAtRest('the scene to come to rest after the drag');
 });
 
 test('a drag cut short by pointercancel ends on the server too', async () => {
+  const { page } = scene;
   await waitSettled(page);
-  const box = await page.locator('#sb-view').boundingBox();
-  const cx = box.x + box.width / 2, cy = box.y + box.height / 2;
+  const { x: cx, y: cy } = await canvasCentre(page);
   await page.mouse.move(cx, cy);
   await page.mouse.down();
   await page.mouse.move(cx + 60, cy + 20, { steps: 4 });
@@ -103,6 +82,7 @@ test('a drag cut short by pointercancel ends on the server too', async () => {
 });
 
 test('the overlay toggle shows fps', async () => {
+  const { page } = scene;
   assert.equal(await page.locator('#sb-overlay').isVisible(), false);
   await page.click('#sb-overlay-toggle');
   await page.waitForFunction(() => /fps\s+\d/.test(document.querySelector('#sb-overlay').textContent),
@@ -113,6 +93,7 @@ test('the overlay toggle shows fps', async () => {
 });
 
 test('?mjpeg=1 shows the MJPEG stream in an img', async () => {
+  const { demo, page } = scene;
   // The multipart stream never finishes loading: don't wait for the load event.
   await page.goto(new URL('?mjpeg=1', demo.base).href, { waitUntil: 'domcontentloaded' });
   await page.waitForFunction(() => {

@@ -3,42 +3,27 @@
 // under tests/xvfb-run.sh) with ?codec=h264, ?codec=vp8, a decoder that fails, no WebCodecs at
 // all, and ?codec=jpeg; plus a viewer that never acks and one that joins late (wire_client.mjs,
 // node --experimental-websocket).
-import { test, before, after, afterEach } from 'node:test';
+import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, canvasSummary, waitSettled } from './browser.mjs';
-import { startDemo, stopDemo } from '../scenes/demo_process.mjs';
+import { canvasSummary, dragCanvas, waitCanvasChange, waitSettled } from './browser.mjs';
+import { demoInBrowser } from './demo_in_browser.mjs';
 import { waitUntil, waitUnchanged } from '../common/wait.mjs';
 import { WireClient } from '../scenes/wire_client.mjs';
 
-const demoBinary = process.env.SB_DEMO;
 // An odd viewport: the client asks for frames of this size, and the video's coded size gets a
 // padding column and row the client must crop.
 const VIEW_W = 801, VIEW_H = 601;
-let demo, browser;
+const scene = demoInBrowser(['--scene', 'basic'], { width: VIEW_W, height: VIEW_H });
 const openPages = [];
-
-before(async () => {
-  assert.ok(demoBinary, 'SB_DEMO must name the streambridge-demo binary');
-  demo = await startDemo(demoBinary, ['--scene', 'basic']);
-  browser = await launchBrowser({ width: VIEW_W, height: VIEW_H });
-});
 
 // A failed test leaves no page behind to count as another test's client.
 afterEach(async () => {
   for (const page of openPages.splice(0)) await page.close();
 });
 
-after(async () => {
-  if (browser) await browser.close();
-  if (demo) {
-    const { code } = await stopDemo(demo);
-    assert.equal(code, 0, demo.output());
-  }
-});
-
-const stats = async () => (await fetch(new URL('stats', demo.base))).json();
+const stats = async () => (await fetch(new URL('stats', scene.demo.base))).json();
 const waitAtRest = (what) => waitUnchanged(async () => (await stats()).frames_published, what, { quietMs: 1500 });
-const wsUrl = () => demo.base.replace('http:', 'ws:') + 'ws';
+const wsUrl = () => scene.demo.base.replace('http:', 'ws:') + 'ws';
 
 // A VideoDecoder that accepts every configuration and fails every decode: the decoder error
 // path, deterministically (a real decoder rarely fails on a sound stream).
@@ -66,10 +51,10 @@ function installFailingVideoDecoder() {
 }
 
 async function openPage(query, initScript) {
-  const page = await browser.context.newPage();
+  const page = await scene.browser.context.newPage();
   openPages.push(page);
   if (initScript) await page.addInitScript(initScript);
-  await page.goto(new URL(query, demo.base).href);
+  await page.goto(new URL(query, scene.demo.base).href);
   return page;
 }
 async function overlayText(page) {
@@ -96,14 +81,8 @@ async function waitScene(page) {
 // A left drag across the canvas changes the picture, and the scene comes to rest after it.
 async function dragChangesPicture(page) {
   const start = await waitSettled(page);
-  const box = await page.locator('#sb-view').boundingBox();
-  const cx = box.x + box.width / 2, cy = box.y + box.height / 2;
-  await page.mouse.move(cx, cy);
-  await page.mouse.down();
-  await page.mouse.move(cx + 180, cy + 60, { steps: 12 });
-  await page.mouse.up();
-  await waitUntil(async () => (await canvasSummary(page)).hash !== start.hash,
-                  'the drag to change the picture on the canvas');
+  await dragCanvas(page);
+  await waitCanvasChange(page, start, 'the drag to change the picture on the canvas');
   await waitAtRest('the scene to come to rest after the drag');
   const end = await waitSettled(page);
   assert.ok(end.colours > 50 && end.foreground > 0.02, 'still a picture after the drag');

@@ -5,7 +5,8 @@
 // page.test.mjs: the page's states against a scripted server.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, canvasSummary, waitSettled } from './browser.mjs';
+import { launchBrowser, canvasCentre, canvasSummary, dragCanvas, waitCanvasChange,
+         waitSettled } from './browser.mjs';
 import { startDemo, stopDemo } from '../scenes/demo_process.mjs';
 import { waitUntil, waitUnchanged } from '../common/wait.mjs';
 
@@ -58,10 +59,10 @@ test('a real scene: reset view, fullscreen, favicon, and view-only viewers', asy
 
     await t.test('the reset-view button brings the picture back', async () => {
       const start = await waitSettled(full);
-      const box = await full.locator('#sb-view').boundingBox();
-      await full.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+      const centre = await canvasCentre(full);
+      await full.mouse.move(centre.x, centre.y);
       for (let i = 0; i < 3; i++) await full.mouse.wheel(0, -120);
-      await waitUntil(async () => (await canvasSummary(full)).hash !== start.hash, 'the wheel to zoom');
+      await waitCanvasChange(full, start, 'the wheel to zoom');
       const zoomed = await waitSettled(full);
       assert.ok(zoomed.foreground > start.foreground * 1.2, 'zoomed in');
       await full.click('#sb-reset-view');
@@ -103,12 +104,7 @@ test('a real scene: reset view, fullscreen, favicon, and view-only viewers', asy
       // by the server: both are checked by /stats, which counts refused input.
       const refusedBefore = (await stats()).events_refused_view_only;
       const receivedBefore = (await stats()).events_received;
-      const box = await view.locator('#sb-view').boundingBox();
-      const cx = box.x + box.width / 2, cy = box.y + box.height / 2;
-      await view.mouse.move(cx, cy);
-      await view.mouse.down();
-      await view.mouse.move(cx + 180, cy + 60, { steps: 12 });
-      await view.mouse.up();
+      await dragCanvas(view);
       // A page that ignores its view-only state and sends input anyway: the server refuses it.
       await view.evaluate((token) => new Promise((resolve, reject) => {
         const ws = new WebSocket(new URL(`ws?token=${token}`, location.href).href.replace(/^http/, 'ws'));
@@ -135,15 +131,10 @@ test('a real scene: reset view, fullscreen, favicon, and view-only viewers', asy
       assert.equal((await waitSettled(full)).hash, startFull.hash, 'nor for the full viewer');
 
       // The full viewer drives; the view-only viewer sees it.
-      const fbox = await full.locator('#sb-view').boundingBox();
-      const fx = fbox.x + fbox.width / 2, fy = fbox.y + fbox.height / 2;
-      await full.mouse.move(fx, fy);
-      await full.mouse.down();
-      await full.mouse.move(fx + 180, fy + 60, { steps: 12 });
-      await full.mouse.up();
-      await waitUntil(async () => (await canvasSummary(full)).hash !== startFull.hash, 'the full drag to turn the scene');
+      await dragCanvas(full);
+      await waitCanvasChange(full, startFull, 'the full drag to turn the scene');
       await view.bringToFront();
-      await waitUntil(async () => (await canvasSummary(view)).hash !== startView.hash, 'the view-only viewer to see it');
+      await waitCanvasChange(view, startView, 'the view-only viewer to see it');
     });
   } finally {
     await full.close();

@@ -6,7 +6,7 @@
 // sends one RTP stream (counters in /stats and Janus's viewer count; never time).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser } from './browser.mjs';
+import { launchBrowser, dragCanvas } from './browser.mjs';
 import { janusMissing, startJanus, startServedScene, stopProcess, mountpointInfo,
          WEBRTC_BROWSER_ARGS } from './janus_process.mjs';
 import { waitUntil } from '../common/wait.mjs';
@@ -102,12 +102,7 @@ async function watchAndDrag(page) {
 
   // Input over our /ws: a drag on the view rotates the scene, seen in the WebRTC video.
   const before = await videoSummary(page);
-  const box = await page.locator('#sb-view').boundingBox();
-  const cx = box.x + box.width / 2, cy = box.y + box.height / 2;
-  await page.mouse.move(cx, cy);
-  await page.mouse.down();
-  await page.mouse.move(cx + 180, cy + 60, { steps: 12 });
-  await page.mouse.up();
+  await dragCanvas(page);
   await waitUntil(async () => {
     const s = await videoSummary(page);
     return s.hash !== before.hash && s.colours > 50 && s.foreground > 0.02;

@@ -20,42 +20,20 @@ here, outside the ParaView process. Prints OK on success."""
 import argparse
 import os
 import re
-import struct
-import subprocess
 import sys
 import tempfile
-import threading
-import time
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "plugin"))
-from check_autoload import (DEADLINE_S, Failure, get, jpeg_size, wait_for_status,  # noqa: E402
-                            ws_connect, ws_read_message, ws_send)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "common"))
+from sb_harness import (Failure, get, jpeg_size, read_jpeg, require_status,  # noqa: E402
+                        send_drag, start, stop, wait_until, ws_viewer)
+
 STREAMING_RE = re.compile(r"streaming ParaView view (\S+) at http://127\.0\.0\.1:(\d+)/")
 
 
-def wait_until(condition, what):
-    deadline = time.monotonic() + DEADLINE_S
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise Failure(f"{what}: not within {DEADLINE_S} s")
-        time.sleep(0.05)  # poll interval
-
-
 def pixels(jpeg):
-    from vtkmodules.vtkIOImage import vtkJPEGReader
     from vtkmodules.util.numpy_support import vtk_to_numpy
-    with tempfile.NamedTemporaryFile(suffix=".jpg") as f:
-        f.write(jpeg)
-        f.flush()
-        reader = vtkJPEGReader()
-        reader.SetFileName(f.name)
-        reader.Update()
-        return vtk_to_numpy(reader.GetOutput().GetPointData().GetScalars())[:, :3].astype(int)
+    return vtk_to_numpy(read_jpeg(jpeg).GetPointData().GetScalars())[:, :3].astype(int)
 
 
 def surface_pixels(jpeg):
@@ -68,16 +46,9 @@ def changed_pixels(a, b):
     return int(((abs(pa - pb)).sum(axis=1) > 60).sum()) if pa.shape == pb.shape else pa.shape[0]
 
 
-def event(etype, button, x, y, w, h):
-    return struct.pack("<BBBBffIIfIIIIQ32s", 3, etype, button, 0, x, y, w, h, 0.0, 0,
-                       0, 0, 0, 0, b"")
-
-
 def check(port, drag=True):
     base = f"http://127.0.0.1:{port}"
-    status = wait_for_status(base + "/snapshot.jpg", 200)
-    if status != 200:
-        raise Failure(f"/snapshot.jpg never answered 200 (last: {status})")
+    require_status(base + "/snapshot.jpg")
 
     def shows_contour():
         body = get(base + "/snapshot.jpg")[2]
@@ -88,18 +59,9 @@ def check(port, drag=True):
     if not drag:
         return
 
-    sock, pending = ws_connect(port)
+    sock, _ = ws_viewer(port, "/", w, h)
     with sock:
-        ws_send(sock, struct.pack("<BBHII", 1, 1, 0, w, h))  # HELLO
-        while True:
-            opcode, payload, pending = ws_read_message(sock, pending)
-            if opcode == 2 and payload[:1] == b"\x53":
-                break
-        x0, y0 = w / 2, h / 2
-        ws_send(sock, event(2, 1, x0, y0, w, h))
-        for step in range(1, 11):
-            ws_send(sock, event(1, 1, x0 + w / 40 * step, y0, w, h))
-        ws_send(sock, event(3, 1, x0 + w / 4, y0, w, h))
+        send_drag(sock, w, h, w / 40)
         turned = wait_until(
             lambda: (lambda n: n if n > w * h // 100 else 0)(
                 changed_pixels(before, get(base + "/snapshot.jpg")[2])),
@@ -107,35 +69,9 @@ def check(port, drag=True):
         print(f"the drag changed {turned} pixels of the view")
 
 
-def start(cmd, env, lines):
-    """Starts cmd; its stdout and stderr lines are appended to lines (and echoed)."""
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-
-    def collect(stream, echo):
-        for line in stream:
-            lines.append(line.rstrip("\n"))
-            print(line, end="", file=echo, flush=True)
-
-    proc.readers = [threading.Thread(target=collect, args=(proc.stdout, sys.stdout)),
-                    threading.Thread(target=collect, args=(proc.stderr, sys.stderr))]
-    for t in proc.readers:
-        t.start()
-    return proc
-
-
-def stop(proc):
-    # Neither the GUI nor pvserver has a way out but its window's or its client's: ended.
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait()
-    for t in proc.readers:
-        t.join()
-
-
-def find_line(proc, lines, regex, what):
+def find_line(proc, regex, what):
     def found():
-        for line in list(lines):
+        for line in proc.out_lines + proc.err_lines:
             m = regex.search(line)
             if m:
                 return m
@@ -166,30 +102,29 @@ def main():
             if args.pvserver:
                 env["PV_PLUGIN_PATH"] = args.plugin_dir
                 env["SB_TEST_REMOTE_RENDER"] = "1"
-                server_lines = []
-                server = start(["pvserver", "--server-port=0"], env, server_lines)
+                server = start(["pvserver", "--server-port=0"], env)
                 procs.append(server)
-                m = find_line(server, server_lines, re.compile(r"Accepting connection\(s\): \S+:(\d+)"),
+                m = find_line(server, re.compile(r"Accepting connection\(s\): \S+:(\d+)"),
                               "pvserver's port")
                 cmd.append(f"--server-url=cs://127.0.0.1:{m.group(1)}")
             else:
                 cmd += [f"--plugin-search-paths={args.plugin_dir}", "--plugins=StreamBridge"]
-            lines = []
-            gui = start(cmd, env, lines)
+            gui = start(cmd, env)
             procs.append(gui)
             if args.pvserver:
                 # The stream the server serves: its own log line (the GUI's builtin session of
                 # its first moments may stream a view of its own too).
-                m = find_line(server, server_lines, STREAMING_RE, "a 'streaming ParaView view' line from pvserver")
-                find_line(gui, lines, re.compile("gui_scene: shown"), "the scene script")
+                m = find_line(server, STREAMING_RE, "a 'streaming ParaView view' line from pvserver")
+                find_line(gui, re.compile("gui_scene: shown"), "the scene script")
             else:
-                m = find_line(gui, lines, STREAMING_RE, "a 'streaming ParaView view' line from the plugin")
+                m = find_line(gui, STREAMING_RE, "a 'streaming ParaView view' line from the plugin")
             print(f"{'pvserver' if args.pvserver else 'ParaView'} streams {m.group(1)} on port {m.group(2)}")
             check(int(m.group(2)), drag=not args.pvserver)
         except Failure as e:
             print(f"FAIL: {e}", file=sys.stderr)
             return 1
         finally:
+            # Neither the GUI nor pvserver has a way out but its window's or its client's: ended.
             for proc in reversed(procs):
                 stop(proc)
     print("OK")

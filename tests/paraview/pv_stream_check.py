@@ -23,32 +23,13 @@ Prints OK on success, FAIL: ... and exits 1 otherwise."""
 import argparse
 import math
 import os
-import struct
 import sys
-import tempfile
-import time
-import urllib.request
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "plugin"))
-from check_autoload import (DEADLINE_S, Failure, free_port, get, jpeg_size,  # noqa: E402
-                            wait_for_status, ws_connect, ws_read_message, ws_send)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from sb_harness import (Failure, free_port, get, jpeg_size, read_jpeg,  # noqa: E402
+                        require_status, send_drag, status_of, wait_until, ws_viewer)
 
 WIDTH, HEIGHT = 320, 240
-
-
-def wait_until(condition, what, pump=None):
-    """Calls condition() (after pump(), when given) until it returns a true value; returns it.
-    Fails after DEADLINE_S."""
-    deadline = time.monotonic() + DEADLINE_S
-    while True:
-        if pump:
-            pump()
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise Failure(f"{what}: not within {DEADLINE_S} s")
-        time.sleep(0.02)  # poll interval
 
 
 def check_one_vtk():
@@ -65,19 +46,12 @@ def check_one_vtk():
 
 def decode(jpeg):
     """The JPEG's pixels as (width, height, list of (r, g, b)), read with ParaView's VTK."""
-    from vtkmodules.vtkIOImage import vtkJPEGReader
-    with tempfile.NamedTemporaryFile(suffix=".jpg") as f:
-        f.write(jpeg)
-        f.flush()
-        reader = vtkJPEGReader()
-        reader.SetFileName(f.name)
-        reader.Update()
-        image = reader.GetOutput()
-        w, h, _ = image.GetDimensions()
-        scalars = image.GetPointData().GetScalars()
-        comps = scalars.GetNumberOfComponents()
-        pixels = [tuple(int(scalars.GetComponent(i, c)) for c in range(min(comps, 3)))
-                  for i in range(0, w * h)]
+    image = read_jpeg(jpeg)
+    w, h, _ = image.GetDimensions()
+    scalars = image.GetPointData().GetScalars()
+    comps = scalars.GetNumberOfComponents()
+    pixels = [tuple(int(scalars.GetComponent(i, c)) for c in range(min(comps, 3)))
+              for i in range(0, w * h)]
     return w, h, pixels
 
 
@@ -105,14 +79,6 @@ def stream_names(base):
     return [st["name"] for st in json.loads(get(base + "/streams")[2])["streams"]]
 
 
-def status_of(url):
-    import urllib.error
-    try:
-        return get(url)[0]
-    except urllib.error.HTTPError as e:
-        return e.code
-
-
 def direction(camera):
     return [p - f for p, f in zip(camera.GetPosition(), camera.GetFocalPoint())]
 
@@ -121,18 +87,9 @@ def drag(port, path, width, height, camera, pump):
     """Drags with the left button over path's /ws (a viewer of width x height) until camera
     turns by more than 10 degrees; returns the angle."""
     before = direction(camera)
-    sock, pending = ws_connect(port, path)
+    sock, _ = ws_viewer(port, path, width, height)
     with sock:
-        ws_send(sock, struct.pack("<BBHII", 1, 1, 0, width, height))  # HELLO
-        while True:
-            opcode, payload, pending = ws_read_message(sock, pending)
-            if opcode == 2 and payload[:1] == b"\x53":
-                break
-        x0, y0 = width / 2, height / 2
-        ws_send(sock, event(2, 1, x0, y0, width, height))  # BUTTON_PRESS left
-        for step in range(1, 11):
-            ws_send(sock, event(1, 1, x0 + width / 40 * step, y0, width, height))  # POINTER_MOVE
-        ws_send(sock, event(3, 1, x0 + width / 4, y0, width, height))  # BUTTON_RELEASE left
+        send_drag(sock, width, height, width / 40)
         return wait_until(lambda: (lambda a: a if a > 10.0 else 0)(
             angle_between(before, direction(camera))), f"the drag over {path}ws turns the camera",
             pump=pump)
@@ -143,11 +100,6 @@ def angle_between(a, b):
     na = math.sqrt(sum(x * x for x in a))
     nb = math.sqrt(sum(x * x for x in b))
     return math.degrees(math.acos(max(-1.0, min(1.0, dot / (na * nb)))))
-
-
-def event(etype, button, x, y, width=WIDTH, height=HEIGHT):
-    return struct.pack("<BBBBffIIfIIIIQ32s", 3, etype, button, 0, x, y, width, height, 0.0, 0,
-                       0, 0, 0, 0, b"")
 
 
 def check_settings(simple, sb):
@@ -202,9 +154,7 @@ def main():
     port = sb.serving_port()
     base = f"http://127.0.0.1:{port}"
     print(f"streams: {streams}, port {port}")
-    status = wait_for_status(base + "/snapshot.jpg", 200)
-    if status != 200:
-        raise Failure(f"/snapshot.jpg never answered 200 (last: {status})")
+    require_status(base + "/snapshot.jpg")
     first = snapshot(base)
     if jpeg_size(first) != (WIDTH, HEIGHT):
         raise Failure(f"/snapshot.jpg is {jpeg_size(first)}, expected {(WIDTH, HEIGHT)}")

@@ -20,100 +20,29 @@ Either way the app must then exit normally (status 0) when asked to.
 access (full, view) and a request without one is refused. Prints OK on success."""
 
 import argparse
-import base64
 import http.client
 import os
 import socket
 import struct
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.error
-import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from sb_harness import (DEADLINE_S, Failure, free_port, get, input_event, jpeg_size,  # noqa: E402
+                        require_status, run_app, wait_exit_ok, wait_for_status, wait_until,
+                        ws_send, ws_viewer)
 
 WIDTH, HEIGHT = 320, 200
 PLUGIN_INTERACTOR = "sbStreamingInteractor"
 VTK_INTERACTOR = "vtkXRenderWindowInteractor"
 
 
-class Failure(Exception):
-    pass
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def jpeg_size(data):
-    """(width, height) from the first SOFn marker of a JPEG, or None."""
-    if data[:2] != b"\xff\xd8":
-        return None
-    i = 2
-    while i + 4 <= len(data):
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        length = struct.unpack(">H", data[i + 2:i + 4])[0]
-        if marker in (0xC0, 0xC1, 0xC2) and i + 9 <= len(data):
-            height, width = struct.unpack(">HH", data[i + 5:i + 9])
-            return width, height
-        i += 2 + length
-    return None
-
-
-# How long a condition may take before the check calls it failed (tests/README.md): generous, so
-# a loaded machine is slow, not failing.
-DEADLINE_S = 60
-
-
-def get(url, timeout=DEADLINE_S / 2):
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        return r.status, r.headers.get("Content-Type", ""), r.read()
-
-
-def wait_for_ready(proc, lines, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for line in list(lines):
-            if line.startswith("ready "):
-                return line.split()[1]
-        if proc.poll() is not None:
-            raise Failure(f"the app exited with status {proc.returncode} before it was ready")
-        time.sleep(0.05)  # poll interval
-    raise Failure(f"the app was not ready after {timeout} s")
-
-
-def wait_for_status(url, wanted):
-    """Polls url until it answers `wanted` or DEADLINE_S passed; returns the last status (or
-    error)."""
-    deadline = time.monotonic() + DEADLINE_S
-    status = None
-    while time.monotonic() < deadline:
-        try:
-            status = get(url)[0]
-        except urllib.error.HTTPError as e:
-            status = e.code
-        except (urllib.error.URLError, ConnectionError, OSError) as e:
-            status = e
-        if status == wanted:
-            break
-        time.sleep(0.1)  # poll interval
-    return status
-
-
 def check_streaming(port, stderr_lines):
     base = f"http://127.0.0.1:{port}"
-    status = wait_for_status(base + "/healthz", 200)
-    if status != 200:
-        raise Failure(f"/healthz never answered 200 on port {port} (last: {status})")
+    require_status(base + "/healthz")
     # The first frame may still be encoding (the server waits 2 s at most before a 503).
-    status = wait_for_status(base + "/snapshot.jpg", 200)
-    if status != 200:
-        raise Failure(f"/snapshot.jpg never answered 200 on port {port} (last: {status})")
+    require_status(base + "/snapshot.jpg")
     status, ctype, body = get(base + "/snapshot.jpg")
     if status != 200 or not ctype.startswith("image/jpeg"):
         raise Failure(f"/snapshot.jpg answered {status} {ctype!r}")
@@ -131,9 +60,7 @@ FULL_TOKEN, VIEW_TOKEN = "plugin-full", "plugin-view"
 
 def check_view_token(port):
     base = f"http://127.0.0.1:{port}"
-    status = wait_for_status(f"{base}/healthz?token={FULL_TOKEN}", 200)
-    if status != 200:
-        raise Failure(f"/healthz with the token never answered 200 on port {port} (last: {status})")
+    require_status(f"{base}/healthz?token={FULL_TOKEN}")
     for token, access in ((FULL_TOKEN, b'"full"'), (VIEW_TOKEN, b'"view"')):
         status, ctype, body = get(f"{base}/access?token={token}")
         if status != 200 or access not in body:
@@ -178,70 +105,14 @@ def check_not_serving(port, stderr_lines):
     print(f"nothing listens on port {port}")
 
 
-# ---- a minimal WebSocket viewer (docs/wire-protocol.md): what the exit-key check needs ----------
-
-def ws_connect(port, path="/"):
-    """A viewer of the stream at path ("/": the default stream, "/v/NAME/": a named one)."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE_S)
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall((f"GET {path}ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise Failure("/ws closed the connection during the upgrade")
-        head += chunk
-    status = head.split(b"\r\n", 1)[0]
-    if b" 101 " not in status:
-        raise Failure(f"/ws upgrade answered {status!r}")
-    return sock, head.split(b"\r\n\r\n", 1)[1]
-
-
-def ws_send(sock, payload):
-    """One masked binary message (client messages are short: < 126 bytes)."""
-    mask = os.urandom(4)
-    sock.sendall(bytes([0x82, 0x80 | len(payload)]) + mask +
-                 bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
-
-
-def ws_read_message(sock, pending):
-    """(opcode, payload, rest) of the next server message (unmasked, unfragmented)."""
-    def need(n):
-        nonlocal pending
-        while len(pending) < n:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise Failure("/ws closed the connection")
-            pending += chunk
-    need(2)
-    opcode, length, at = pending[0] & 0x0F, pending[1] & 0x7F, 2
-    if length == 126:
-        need(4)
-        length, at = struct.unpack(">H", pending[2:4])[0], 4
-    elif length == 127:
-        need(10)
-        length, at = struct.unpack(">Q", pending[2:10])[0], 10
-    need(at + length)
-    return opcode, pending[at:at + length], pending[at + length:]
-
-
 def type_exit_keys(port):
     """Connects as a viewer, waits for a first frame, then types q, e, Q, E, each as key press,
     char and key release. Returns the open socket: closing it while frames it has not read are
     in flight would reset the connection and could discard keys the server has not read yet."""
-    sock, pending = ws_connect(port)
-    ws_send(sock, struct.pack("<BBHII", 1, 1, 0, WIDTH, HEIGHT))  # HELLO
-    while True:
-        opcode, payload, pending = ws_read_message(sock, pending)
-        if opcode == 2 and payload[:1] == b"\x53":
-            break
+    sock, _ = ws_viewer(port, "/", WIDTH, HEIGHT)
     for ch in "qeQE":
         for event_type in (5, 7, 6):  # KEY_PRESS, CHAR, KEY_RELEASE
-            record = bytearray(80)
-            struct.pack_into("<BBBBffII", record, 0, 3, event_type, 0, 0,
-                             WIDTH / 2, HEIGHT / 2, WIDTH, HEIGHT)
+            record = input_event(event_type, 0, WIDTH / 2, HEIGHT / 2, WIDTH, HEIGHT)
             struct.pack_into("<I", record, 24, ord(ch))
             record[48] = ord(ch)  # keysym "q": NUL-terminated, NUL-padded
             ws_send(sock, bytes(record))
@@ -256,13 +127,11 @@ def check_exit_keys_refused(proc, port, stderr_lines):
 
 
 def wait_exit_refused(proc, port, stderr_lines):
-    deadline = time.monotonic() + DEADLINE_S
-    while not any("asked the application to exit" in l for l in stderr_lines):
+    def refused():
         if proc.poll() is not None:
             raise Failure(f"the app exited (status {proc.returncode}) after a viewer's exit keys")
-        if time.monotonic() > deadline:
-            raise Failure(f"no 'asked the application to exit' line on stderr within {DEADLINE_S} s")
-        time.sleep(0.05)  # poll interval
+        return any("asked the application to exit" in l for l in stderr_lines)
+    wait_until(refused, "an 'asked the application to exit' line on stderr")
     if proc.poll() is not None:
         raise Failure(f"the app exited (status {proc.returncode}) after a viewer's exit keys")
     if get(f"http://127.0.0.1:{port}/healthz")[0] != 200:
@@ -271,12 +140,7 @@ def wait_exit_refused(proc, port, stderr_lines):
 
 def check_exit_keys_allowed(proc, port):
     with type_exit_keys(port):
-        try:
-            rc = proc.wait(timeout=DEADLINE_S)
-        except subprocess.TimeoutExpired:
-            raise Failure(f"STREAMBRIDGE_ALLOW_EXIT=1: the app still runs {DEADLINE_S} s after a viewer's 'q'")
-    if rc != 0:
-        raise Failure(f"the app exited with status {rc} after a viewer's 'q'")
+        wait_exit_ok(proc, "a viewer's 'q' (STREAMBRIDGE_ALLOW_EXIT=1)")
     print("STREAMBRIDGE_ALLOW_EXIT=1: a viewer's 'q' ended the app's event loop")
 
 
@@ -308,58 +172,30 @@ def main():
     if args.allowed_origin:
         env["STREAMBRIDGE_ALLOWED_ORIGINS"] = args.allowed_origin
 
+    def check(proc, ready_line):
+        interactor = ready_line.split()[1]
+        expected = VTK_INTERACTOR if args.disabled else PLUGIN_INTERACTOR
+        if interactor != expected:
+            raise Failure(f"the app's interactor is {interactor}, expected {expected}")
+        if args.disabled:
+            check_not_serving(port, proc.err_lines)
+        elif args.view_token:
+            check_view_token(port)
+        else:
+            check_streaming(port, proc.err_lines)
+            if args.allowed_origin:
+                check_allowed_origin(port, args.allowed_origin)
+        if args.exit_keys == "allowed":
+            check_exit_keys_allowed(proc, port)
+        elif args.exit_keys == "refused":
+            check_exit_keys_refused(proc, port, proc.err_lines)
+
     with tempfile.TemporaryDirectory(prefix="sb-plugin-") as tmp:
         quit_file = os.path.join(tmp, "quit")
         # The app's own safety net (it quits by itself after this many seconds) outlasts every
         # wait of this check.
-        proc = subprocess.Popen(app + [str(WIDTH), str(HEIGHT), quit_file, str(4 * DEADLINE_S)], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        out_lines, err_lines = [], []
-
-        def collect(stream, into, echo):
-            for line in stream:
-                into.append(line.rstrip("\n"))
-                print(line, end="", file=echo, flush=True)
-
-        readers = [threading.Thread(target=collect, args=(proc.stdout, out_lines, sys.stdout)),
-                   threading.Thread(target=collect, args=(proc.stderr, err_lines, sys.stderr))]
-        for t in readers:
-            t.start()
-        try:
-            interactor = wait_for_ready(proc, out_lines, DEADLINE_S)
-            expected = VTK_INTERACTOR if args.disabled else PLUGIN_INTERACTOR
-            if interactor != expected:
-                raise Failure(f"the app's interactor is {interactor}, expected {expected}")
-            if args.disabled:
-                check_not_serving(port, err_lines)
-            elif args.view_token:
-                check_view_token(port)
-            else:
-                check_streaming(port, err_lines)
-                if args.allowed_origin:
-                    check_allowed_origin(port, args.allowed_origin)
-            if args.exit_keys == "allowed":
-                check_exit_keys_allowed(proc, port)
-            elif args.exit_keys == "refused":
-                check_exit_keys_refused(proc, port, err_lines)
-            open(quit_file, "w").close()
-            try:
-                rc = proc.wait(timeout=DEADLINE_S)
-            except subprocess.TimeoutExpired:
-                raise Failure(f"the app did not exit within {DEADLINE_S} s of being asked to")
-            if rc != 0:
-                raise Failure(f"the app exited with status {rc}")
-        except Failure as e:
-            print(f"FAIL: {e}", file=sys.stderr)
-            return 1
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            for t in readers:
-                t.join()
-    print("OK")
-    return 0
+        return run_app(app + [str(WIDTH), str(HEIGHT), quit_file, str(4 * DEADLINE_S)], env,
+                       quit_file, check)
 
 
 if __name__ == "__main__":

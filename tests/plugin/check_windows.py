@@ -17,50 +17,19 @@ import argparse
 import json
 import os
 import socket
-import struct
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 import urllib.error
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from check_autoload import (DEADLINE_S, Failure, free_port, get, jpeg_size,  # noqa: E402
-                            wait_for_ready, wait_for_status, ws_read_message, ws_send)
-import base64  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from sb_harness import (DEADLINE_S, Failure, free_port, get, jpeg_size,  # noqa: E402
+                        require_status, run_app, send_drag, wait_until, ws_viewer)
 
 WIDTH, HEIGHT = 320, 240
 
 
-def ws_connect(port, path):
-    sock = socket.create_connection(("127.0.0.1", port), timeout=DEADLINE_S)
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                  "Sec-WebSocket-Version: 13\r\n\r\n").encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise Failure(f"{path} closed the connection during the upgrade")
-        head += chunk
-    status = head.split(b"\r\n", 1)[0]
-    if b" 101 " not in status:
-        raise Failure(f"{path} upgrade answered {status!r}")
-    return sock, head.split(b"\r\n\r\n", 1)[1]
-
-
-def event(event_type, button, x, y, w, h):
-    record = bytearray(80)
-    struct.pack_into("<BBBBffII", record, 0, 3, event_type, button, 0, x, y, w, h)
-    return bytes(record)
-
-
 def snapshot(base, path):
-    status = wait_for_status(base + path, 200)
-    if status != 200:
-        raise Failure(f"{path} never answered 200 (last: {status})")
+    require_status(base + path)
     return get(base + path)[2]
 
 
@@ -68,39 +37,28 @@ def drag_changes_picture(port, stream_path, w, h):
     """Drags across the view over the stream's /ws and waits until its snapshot changes."""
     base = f"http://127.0.0.1:{port}"
     before = snapshot(base, stream_path + "snapshot.jpg")
-    sock, pending = ws_connect(port, stream_path + "ws")
+    sock, _ = ws_viewer(port, stream_path, w, h)
     with sock:
-        ws_send(sock, struct.pack("<BBHII", 1, 1, 0, w, h))  # HELLO
-        while True:  # the first frame: the stream is live
-            opcode, payload, pending = ws_read_message(sock, pending)
-            if opcode == 2 and payload[:1] == b"\x53":
-                break
-        ws_send(sock, event(2, 1, w / 2, h / 2, w, h))  # BUTTON_PRESS left
-        for i in range(1, 11):
-            ws_send(sock, event(1, 1, w / 2 + i * w / 25, h / 2, w, h))  # POINTER_MOVE
-        ws_send(sock, event(3, 1, w / 2 + 10 * w / 25, h / 2, w, h))  # BUTTON_RELEASE
-        deadline = time.monotonic() + DEADLINE_S
-        while time.monotonic() < deadline:
-            if get(base + stream_path + "snapshot.jpg")[2] != before:
-                print(f"a drag over {stream_path}ws changed its picture")
-                return
-            time.sleep(0.1)  # poll interval
-    raise Failure(f"a drag over {stream_path}ws never changed {stream_path}snapshot.jpg")
+        send_drag(sock, w, h, w / 25)
+        wait_until(lambda: get(base + stream_path + "snapshot.jpg")[2] != before,
+                   f"a drag over {stream_path}ws to change {stream_path}snapshot.jpg")
+    print(f"a drag over {stream_path}ws changed its picture")
 
 
 def check_two(port, err_lines):
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + DEADLINE_S
     names = []
-    while time.monotonic() < deadline:
+
+    def both_listed():
+        nonlocal names
         try:
             names = [s["name"] for s in json.loads(get(base + "/streams")[2])["streams"]]
         except (urllib.error.URLError, OSError, ValueError):
             names = []
-        if names == ["default", "Right-view"]:
-            break
-        time.sleep(0.1)  # poll interval
-    if names != ["default", "Right-view"]:
+        return names == ["default", "Right-view"]
+    try:
+        wait_until(both_listed, "/streams to list both windows")
+    except Failure:
         raise Failure(f"/streams lists {names}, expected ['default', 'Right-view']")
     for path, size in (("/snapshot.jpg", (WIDTH, HEIGHT)),
                        ("/v/default/snapshot.jpg", (WIDTH, HEIGHT)),
@@ -133,16 +91,11 @@ def check_offscreen(port, err_lines, ready_line):
 
 
 def check_port_taken(err_lines):
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        lines = [l for l in err_lines if "not streaming render window 1" in l]
-        if lines:
-            if len(lines) != 1 or "cannot serve" not in lines[0]:
-                raise Failure(f"expected one 'not streaming ... cannot serve' line: {lines}")
-            print(f"logged: {lines[0]}")
-            return
-        time.sleep(0.05)  # poll interval
-    raise Failure("no 'not streaming render window 1' line on stderr")
+    lines = wait_until(lambda: [l for l in err_lines if "not streaming render window 1" in l],
+                       "a 'not streaming render window 1' line on stderr")
+    if len(lines) != 1 or "cannot serve" not in lines[0]:
+        raise Failure(f"expected one 'not streaming ... cannot serve' line: {lines}")
+    print(f"logged: {lines[0]}")
 
 
 def main():
@@ -164,51 +117,22 @@ def main():
     env["STREAMBRIDGE_PORT"] = str(port)
     mode = "offscreen" if args.mode == "port-taken" else args.mode
 
-    with tempfile.TemporaryDirectory(prefix="sb-windows-") as tmp:
-        quit_file = os.path.join(tmp, "quit")
-        proc = subprocess.Popen([args.app, mode, str(WIDTH), str(HEIGHT), quit_file,
-                                 str(4 * DEADLINE_S)], env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-        out_lines, err_lines = [], []
+    def check(proc, ready_line):
+        if args.mode == "two":
+            check_two(port, proc.err_lines)
+        elif args.mode == "offscreen":
+            check_offscreen(port, proc.err_lines, ready_line)
+        else:
+            check_port_taken(proc.err_lines)
 
-        def collect(stream, into, echo):
-            for line in stream:
-                into.append(line.rstrip("\n"))
-                print(line, end="", file=echo, flush=True)
-
-        readers = [threading.Thread(target=collect, args=(proc.stdout, out_lines, sys.stdout)),
-                   threading.Thread(target=collect, args=(proc.stderr, err_lines, sys.stderr))]
-        for t in readers:
-            t.start()
-        try:
-            wait_for_ready(proc, out_lines, DEADLINE_S)
-            ready_line = next(l for l in out_lines if l.startswith("ready "))
-            if args.mode == "two":
-                check_two(port, err_lines)
-            elif args.mode == "offscreen":
-                check_offscreen(port, err_lines, ready_line)
-            else:
-                check_port_taken(err_lines)
-            open(quit_file, "w").close()
-            try:
-                rc = proc.wait(timeout=DEADLINE_S)
-            except subprocess.TimeoutExpired:
-                raise Failure(f"the app did not exit within {DEADLINE_S} s of being asked to")
-            if rc != 0:
-                raise Failure(f"the app exited with status {rc}")
-        except Failure as e:
-            print(f"FAIL: {e}", file=sys.stderr)
-            return 1
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            for t in readers:
-                t.join()
-            if blocker:
-                blocker.close()
-    print("OK")
-    return 0
+    try:
+        with tempfile.TemporaryDirectory(prefix="sb-windows-") as tmp:
+            quit_file = os.path.join(tmp, "quit")
+            return run_app([args.app, mode, str(WIDTH), str(HEIGHT), quit_file, str(4 * DEADLINE_S)],
+                           env, quit_file, check)
+    finally:
+        if blocker:
+            blocker.close()
 
 
 if __name__ == "__main__":
