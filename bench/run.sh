@@ -20,7 +20,7 @@ echo "== input to new frame over /ws, in parts (bench_latency, the basic demo at
 "$root/tests/xvfb-run.sh" "$build/bench/bench_latency" --iters "${SB_BENCH_LATENCY_ITERS:-300}"
 echo
 echo "== streaming's cost to the application: bare vs 0/1/8 viewers, sync vs async readback (bench_overhead, under Xvfb)"
-"$root/tests/xvfb-run.sh" "$build/bench/bench_overhead" --seconds "${SB_BENCH_OVERHEAD_SECONDS:-2}" --rounds "${SB_BENCH_OVERHEAD_ROUNDS:-4}"
+"$root/tests/xvfb-run.sh" "$build/bench/bench_overhead" --seconds "${SB_BENCH_OVERHEAD_SECONDS:-2}" --rounds "${SB_BENCH_OVERHEAD_ROUNDS:-6}"
 echo
 echo "== JPEG vs H.264 vs VP8 on a rotating demo scene at 720p and 1080p: bytes, PSNR, encode, publish -> decoded (bench_video, under Xvfb)"
 "$root/tests/xvfb-run.sh" "$build/bench/bench_video" --scene "${SB_BENCH_VIDEO_SCENE:-basic}"
