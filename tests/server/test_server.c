@@ -925,6 +925,19 @@ static bool publish_until(st_server *f, bool (*cond)(void *), void *arg)
     return true;
 }
 
+/* A server on big 1280x720 frames at up to 200 fps with send_timeout_ms, and an MJPEG viewer
+ * that never reads; returns the viewer's socket. */
+static int start_with_stalled_viewer(st_server *f, int send_timeout_ms)
+{
+    sb_server_options o = SB_SERVER_OPTIONS_INIT;
+    o.max_fps = 200;
+    o.send_timeout_ms = send_timeout_ms;
+    CU_ASSERT_EQUAL_FATAL(st_server_start(f, &o, 1280, 720), 0);
+    int fd = mjpeg_viewer_that_never_reads(f->port);
+    CU_ASSERT_FATAL(fd >= 0);
+    return fd;
+}
+
 static bool no_clients(void *arg)
 {
     return st_server_clients(arg) == 0;
@@ -936,12 +949,7 @@ static bool no_clients(void *arg)
 static void test_viewer_that_stops_draining_is_closed_after_send_timeout(void)
 {
     st_server f;
-    sb_server_options o = SB_SERVER_OPTIONS_INIT;
-    o.max_fps = 200;
-    o.send_timeout_ms = 300;
-    CU_ASSERT_EQUAL_FATAL(st_server_start(&f, &o, 1280, 720), 0);
-    int fd = mjpeg_viewer_that_never_reads(f.port);
-    CU_ASSERT_FATAL(fd >= 0);
+    int fd = start_with_stalled_viewer(&f, 300);
     bool one;
     ST_WAIT_UNTIL(one, st_server_clients(&f) == 1, ST_DEADLINE_MS);
     CU_ASSERT(one);
@@ -976,12 +984,7 @@ static bool write_blocked(void *arg)
 static void test_destroy_does_not_wait_out_a_blocked_write(void)
 {
     st_server f;
-    sb_server_options o = SB_SERVER_OPTIONS_INIT;
-    o.max_fps = 200;
-    o.send_timeout_ms = 600000;
-    CU_ASSERT_EQUAL_FATAL(st_server_start(&f, &o, 1280, 720), 0);
-    int fd = mjpeg_viewer_that_never_reads(f.port);
-    CU_ASSERT_FATAL(fd >= 0);
+    int fd = start_with_stalled_viewer(&f, 600000);
     CU_ASSERT(publish_until(&f, write_blocked, f.srv));
     destroy_call d = {.srv = f.srv};
     atomic_init(&d.returned, false);
