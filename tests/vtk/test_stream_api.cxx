@@ -620,6 +620,19 @@ void test_window_without_interactor_released_before_stream()
     CU_ASSERT(weak == nullptr);
 }
 
+// Pushes e to s's queue and pumps: the one event replays, none invalid (its interactor hooks are
+// in place).
+void ExpectOneEventReplays(sb_stream *s, const sb_event &e)
+{
+    CU_ASSERT_EQUAL(sb_event_queue_push(sb_stream_event_queue(s), &e), SB_OK);
+    CU_ASSERT_EQUAL(sb_stream_pump(s, 0), 1);
+    sb_stream_stats st{};
+    st.version = SB_STREAM_STATS_VERSION;
+    CU_ASSERT_EQUAL(sb_stream_get_stats(s, &st), SB_OK);
+    CU_ASSERT_EQUAL(st.events_replayed, 1u);
+    CU_ASSERT_EQUAL(st.events_invalid, 0u);
+}
+
 void test_second_stream_on_a_window_refused()
 {
     TestScene scene = MakeScene(false);
@@ -632,24 +645,12 @@ void test_second_stream_on_a_window_refused()
     CU_ASSERT(second == nullptr);
     CU_ASSERT(LastErrorHas("already streamed"));
     // The refusal left the first stream whole: its input still replays.
-    sb_event e = MakeEvent(SB_EVENT_POINTER_MOVE, 1, 1);
-    CU_ASSERT_EQUAL(sb_event_queue_push(sb_stream_event_queue(first), &e), SB_OK);
-    CU_ASSERT_EQUAL(sb_stream_pump(first, 0), 1);
-    sb_stream_stats st{};
-    st.version = SB_STREAM_STATS_VERSION;
-    CU_ASSERT_EQUAL(sb_stream_get_stats(first, &st), SB_OK);
-    CU_ASSERT_EQUAL(st.events_replayed, 1u);
-    CU_ASSERT_EQUAL(st.events_invalid, 0u);
+    const sb_event e = MakeEvent(SB_EVENT_POINTER_MOVE, 1, 1);
+    ExpectOneEventReplays(first, e);
     sb_stream_destroy(first);
     // Once the first is gone the window can be streamed again, and its input replays.
     CU_ASSERT_FATAL(sb_stream_create(scene.window, nullptr, &second) == SB_OK);
-    CU_ASSERT_EQUAL(sb_event_queue_push(sb_stream_event_queue(second), &e), SB_OK);
-    CU_ASSERT_EQUAL(sb_stream_pump(second, 0), 1);
-    st = sb_stream_stats{};
-    st.version = SB_STREAM_STATS_VERSION;
-    CU_ASSERT_EQUAL(sb_stream_get_stats(second, &st), SB_OK);
-    CU_ASSERT_EQUAL(st.events_replayed, 1u);
-    CU_ASSERT_EQUAL(st.events_invalid, 0u);
+    ExpectOneEventReplays(second, e);
     sb_stream_destroy(second);
 }
 
